@@ -1,0 +1,2 @@
+//! RFC 6962 Merkle log (placeholder; see issue 5).
+#![forbid(unsafe_code)]
