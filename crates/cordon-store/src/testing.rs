@@ -1,0 +1,89 @@
+//! Test support shared by the storage and server suites: one fresh database per backend under test.
+//!
+//! SQLite always runs. PostgreSQL runs when `CORDON_TEST_POSTGRES` names a server (for example
+//! `postgres://root@127.0.0.1:5432/test`); each call creates a new database there, so tests never share state.
+//! Without the variable the PostgreSQL run is skipped with a message, except under `CI=true`, where a missing
+//! service is a failure.
+
+use sqlx::{Connection as _, Executor as _};
+
+/// A database for one test. SQLite files live in `dir`, which is removed on drop.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub url: String,
+    pub backend: crate::Backend,
+    pub dir: Option<tempfile::TempDir>,
+}
+
+/// The PostgreSQL server URL for tests, if configured. Panics under `CI=true` when it is missing.
+pub fn postgres_server() -> Option<String> {
+    match std::env::var("CORDON_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if std::env::var("CI")
+                .map(|v| v == "true" || v == "1")
+                .unwrap_or(false)
+            {
+                panic!("CI=true but CORDON_TEST_POSTGRES is not set: the PostgreSQL suite must run in CI");
+            }
+            eprintln!("skipping PostgreSQL run: set CORDON_TEST_POSTGRES=postgres://root@127.0.0.1:5432/test to enable");
+            None
+        }
+    }
+}
+
+/// A fresh SQLite database in its own temporary directory.
+pub fn sqlite() -> TestDatabase {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("cordon.db").display()
+    );
+    TestDatabase {
+        url,
+        backend: crate::Backend::Sqlite,
+        dir: Some(dir),
+    }
+}
+
+/// A fresh, empty PostgreSQL database on the configured server.
+pub async fn postgres(server: &str) -> TestDatabase {
+    sqlx::any::install_default_drivers();
+    let name = format!(
+        "cordon_t_{}",
+        crate::now_ms().to_string() + &format!("_{}", rand_suffix())
+    );
+    let mut conn = sqlx::AnyConnection::connect(server)
+        .await
+        .unwrap_or_else(|e| panic!("connect to CORDON_TEST_POSTGRES: {e}"));
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap_or_else(|e| panic!("create test database: {e}"));
+    let base = match server.rfind('/') {
+        Some(i) if server[..i].contains("://") && i > server.find("://").unwrap_or(0) + 2 => {
+            &server[..i]
+        }
+        _ => server,
+    };
+    TestDatabase {
+        url: format!("{base}/{name}"),
+        backend: crate::Backend::Postgres,
+        dir: None,
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(crate::now_ms() as u64);
+    h.finish() % 1_000_000_000
+}
+
+/// Every backend to run a test against: SQLite always, PostgreSQL when configured.
+pub async fn all_backends() -> Vec<TestDatabase> {
+    let mut out = vec![sqlite()];
+    if let Some(server) = postgres_server() {
+        out.push(postgres(&server).await);
+    }
+    out
+}

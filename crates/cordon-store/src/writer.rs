@@ -1,0 +1,281 @@
+//! Group commit for messages.
+//!
+//! One task owns one connection and appends every message of this process. It takes whatever requests are
+//! waiting (up to a bound), writes them in one transaction, commits once, and only then answers each caller.
+//! While a commit's fsync runs, the next batch gathers, so durable acks stay cheap under load without a timer.
+//!
+//! The per-conversation sequencer is the `last_seq` column, bumped by an UPDATE that holds the row's write lock
+//! until commit. Sequence numbers are therefore gap-free and increase in commit order on both engines, even
+//! with several processes on one PostgreSQL database.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+
+use sqlx::{AnyConnection, Executor as _, Row as _};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::conversations::{AppendOutcome, AppendRequest};
+use crate::{now_ms, Backend, Result, StoreError};
+
+/// The most messages one transaction carries; bounds commit latency and memory.
+const MAX_BATCH: usize = 512;
+/// Requests waiting for the writer; callers wait (backpressure) beyond this.
+const QUEUE_DEPTH: usize = 8192;
+
+/// A hook around each message commit (tests hold commits with it to prove acks never precede durability).
+pub trait CommitGate: Send + Sync + std::fmt::Debug {
+    /// Runs after the batch is written and before COMMIT; the commit waits for the future.
+    fn before_commit(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+    /// Runs after COMMIT returned successfully, before any caller is answered.
+    fn after_commit(&self);
+}
+
+type Gate = Arc<RwLock<Option<Arc<dyn CommitGate>>>>;
+
+enum Job {
+    Append(AppendRequest, oneshot::Sender<Result<AppendOutcome>>),
+    Settings(oneshot::Sender<Result<Vec<(String, String)>>>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+#[derive(Debug)]
+pub(crate) struct WriterHandle {
+    tx: mpsc::Sender<Job>,
+    gate: Gate,
+}
+
+pub(crate) fn spawn(conn: AnyConnection, backend: Backend) -> WriterHandle {
+    let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+    let gate: Gate = Arc::new(RwLock::new(None));
+    tokio::spawn(run(conn, backend, rx, gate.clone()));
+    WriterHandle { tx, gate }
+}
+
+impl WriterHandle {
+    pub(crate) async fn append(&self, req: AppendRequest) -> Result<AppendOutcome> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Append(req, reply))
+            .await
+            .map_err(|_| StoreError::ShuttingDown)?;
+        rx.await.map_err(|_| StoreError::ShuttingDown)?
+    }
+
+    pub(crate) async fn durability_settings(&self) -> Result<Vec<(String, String)>> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Settings(reply))
+            .await
+            .map_err(|_| StoreError::ShuttingDown)?;
+        rx.await.map_err(|_| StoreError::ShuttingDown)?
+    }
+
+    pub(crate) fn set_gate(&self, gate: Option<Arc<dyn CommitGate>>) {
+        if let Ok(mut g) = self.gate.write() {
+            *g = gate;
+        }
+    }
+
+    pub(crate) async fn shutdown(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Job::Shutdown(reply)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+async fn run(mut conn: AnyConnection, backend: Backend, mut rx: mpsc::Receiver<Job>, gate: Gate) {
+    let mut batch: Vec<(AppendRequest, oneshot::Sender<Result<AppendOutcome>>)> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        let mut shutdown = None;
+        while let Some(job) = next.take() {
+            match job {
+                Job::Append(req, reply) => batch.push((req, reply)),
+                Job::Settings(reply) => {
+                    let _ = reply.send(crate::read_durability(backend, &mut conn).await);
+                }
+                Job::Shutdown(reply) => shutdown = Some(reply),
+            }
+            if batch.len() < MAX_BATCH && shutdown.is_none() {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            commit_batch(&mut conn, backend, &mut batch, &gate).await;
+        }
+        if let Some(reply) = shutdown {
+            let _ = reply.send(());
+            return;
+        }
+    }
+}
+
+async fn commit_batch(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    batch: &mut Vec<(AppendRequest, oneshot::Sender<Result<AppendOutcome>>)>,
+    gate: &Gate,
+) {
+    // Lock conversation rows in one global order, so batches of two processes cannot deadlock. The sort is
+    // stable: messages of one conversation keep their arrival order.
+    batch.sort_by(|a, b| a.0.conversation_id.cmp(&b.0.conversation_id));
+    let current_gate = gate.read().ok().and_then(|g| g.clone());
+    let refs: Vec<&AppendRequest> = batch.iter().map(|(r, _)| r).collect();
+    let outcome = try_batch(conn, backend, &refs, current_gate.as_deref()).await;
+    match outcome {
+        Ok(results) => {
+            for ((_, reply), result) in batch.drain(..).zip(results) {
+                let _ = reply.send(result);
+            }
+        }
+        Err(err) => {
+            // A database error aborts the whole transaction. Retry each message alone, so one bad request
+            // (or a transient conflict) cannot fail its neighbours.
+            tracing::warn!(error = %err, size = batch.len(), "group commit failed; retrying one by one");
+            for (req, reply) in batch.drain(..) {
+                let result = match try_batch(conn, backend, &[&req], current_gate.as_deref()).await
+                {
+                    Ok(mut r) => r
+                        .pop()
+                        .unwrap_or(Err(StoreError::Corrupt("empty batch result"))),
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+        }
+    }
+}
+
+/// Write `reqs` in one transaction. Per-message outcomes (duplicate, closed, unknown) come back in order; a
+/// database error fails the whole transaction, which is rolled back.
+async fn try_batch(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    reqs: &[&AppendRequest],
+    gate: Option<&dyn CommitGate>,
+) -> Result<Vec<Result<AppendOutcome>>> {
+    // SQLite: take the write lock now rather than upgrading a read lock later (which fails at once under WAL
+    // when another connection wrote in between, instead of waiting on busy_timeout).
+    let begin = match backend {
+        Backend::Sqlite => "BEGIN IMMEDIATE",
+        Backend::Postgres => "BEGIN",
+    };
+    conn.execute(begin).await?;
+    let mut results = Vec::with_capacity(reqs.len());
+    for req in reqs {
+        match append_one(conn, backend, req).await {
+            Ok(outcome) => results.push(outcome),
+            Err(e) => {
+                let _ = conn.execute("ROLLBACK").await;
+                return Err(e);
+            }
+        }
+    }
+    if let Some(g) = gate {
+        g.before_commit().await;
+    }
+    if let Err(e) = conn.execute("COMMIT").await {
+        let _ = conn.execute("ROLLBACK").await;
+        return Err(e.into());
+    }
+    if let Some(g) = gate {
+        g.after_commit();
+    }
+    Ok(results)
+}
+
+async fn find_existing(
+    conn: &mut AnyConnection,
+    req: &AppendRequest,
+) -> Result<Option<(i64, i64)>> {
+    let row = sqlx::query(
+        "SELECT seq, created_at FROM messages WHERE conversation_id = $1 AND sender_kind = $2 \
+         AND sender_id = $3 AND client_msg_id = $4 AND tenant_id = $5",
+    )
+    .bind(&req.conversation_id)
+    .bind(req.sender_kind.as_str())
+    .bind(&req.sender_id)
+    .bind(&req.client_msg_id)
+    .bind(&req.tenant_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match row {
+        Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+        None => None,
+    })
+}
+
+/// Outer `Result`: database failure (aborts the batch). Inner: this message's own outcome.
+async fn append_one(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    req: &AppendRequest,
+) -> Result<Result<AppendOutcome>> {
+    if let Some((seq, created_at)) = find_existing(conn, req).await? {
+        return Ok(Ok(AppendOutcome {
+            seq,
+            created_at,
+            duplicate: true,
+        }));
+    }
+    let now = now_ms();
+    let bumped = sqlx::query(
+        "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $1 \
+         WHERE tenant_id = $2 AND id = $3 AND state <> 'closed' RETURNING last_seq",
+    )
+    .bind(now)
+    .bind(&req.tenant_id)
+    .bind(&req.conversation_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = bumped else {
+        let exists = sqlx::query("SELECT 1 FROM conversations WHERE tenant_id = $1 AND id = $2")
+            .bind(&req.tenant_id)
+            .bind(&req.conversation_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        return Ok(Err(if exists.is_some() {
+            StoreError::ConversationClosed
+        } else {
+            StoreError::NotFound
+        }));
+    };
+    let seq: i64 = row.try_get(0)?;
+    // On PostgreSQL another process may have stored the same client id between our first look and taking the
+    // row lock. Under the lock the answer is final; give the increment back if it was a duplicate.
+    if backend == Backend::Postgres {
+        if let Some((seq, created_at)) = find_existing(conn, req).await? {
+            sqlx::query("UPDATE conversations SET last_seq = last_seq - 1 WHERE id = $1")
+                .bind(&req.conversation_id)
+                .execute(&mut *conn)
+                .await?;
+            return Ok(Ok(AppendOutcome {
+                seq,
+                created_at,
+                duplicate: true,
+            }));
+        }
+    }
+    let body = (req.seal)(seq);
+    sqlx::query(
+        "INSERT INTO messages (conversation_id, seq, tenant_id, sender_kind, sender_id, client_msg_id, body, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&req.conversation_id)
+    .bind(seq)
+    .bind(&req.tenant_id)
+    .bind(req.sender_kind.as_str())
+    .bind(&req.sender_id)
+    .bind(&req.client_msg_id)
+    .bind(body)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Ok(AppendOutcome {
+        seq,
+        created_at: now,
+        duplicate: false,
+    }))
+}
