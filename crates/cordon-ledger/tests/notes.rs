@@ -1,6 +1,7 @@
 //! Signed notes and checkpoints: the known-answer vectors of
 //! golang.org/x/mod/sumdb/note (`note_test.go`) and of the C2SP signed-note
 //! specification, round trips, and rejection of tampered notes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;

@@ -2,6 +2,7 @@
 //! RFC 9162 §2.1 definitions (MTH, PATH, PROOF/SUBPROOF), exhaustively for
 //! small trees, and property tests that every proof verifies for random
 //! sizes up to 10,000.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 use cordon_ledger::{
     leaf_hash, node_hash, stored_hashes_for_append, verify_consistency, verify_inclusion, Hash,

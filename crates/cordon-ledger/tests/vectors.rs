@@ -2,6 +2,7 @@
 //! transparency-dev/merkle (`proof/verify_test.go`) and google/trillian
 //! (`merkle/testonly/constants.go`), plus the negative probes of
 //! `verify_test.go` (`corruptInclusionProof`, `corruptConsistencyProof`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 use cordon_ledger::{
     consistency_proof, frontier_ids, inclusion_proof, leaf_hash, tree_hash, verify_consistency,
