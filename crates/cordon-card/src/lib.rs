@@ -1,7 +1,28 @@
-//! Payment card number detection and redaction (placeholder; see issue 2).
+//! Payment card number (PAN) detection and redaction. Pure: no I/O, no allocation when nothing is found.
+//!
+//! ```
+//! let r = cordon_card::redact("card 4111 1111 1111 1111 exp 12/27");
+//! assert_eq!(r.text, "card [Visa •••• 1111] exp 12/27");
+//! assert_eq!(r.findings[0].last4, "1111");
+//! ```
+//!
+//! What counts as a card, and why, is described in `docs/CARD-REDACTION.md`: brands and lengths come
+//! from one IIN table (`pan.rs`), every candidate must pass Luhn, groups may be separated by spaces,
+//! dashes and dots of any script, digits may be of any script, and numbers that only look like cards
+//! (phone numbers, tracking numbers, IBANs, UUIDs…) are left alone.
 #![forbid(unsafe_code)]
 
+mod chars;
+mod context;
+mod detect;
+mod fragments;
+mod pan;
+mod skip;
+
 use std::borrow::Cow;
+use std::fmt::Write as _;
+
+pub use fragments::{could_begin_card, is_fragment, redact_fragments, MAX_FRAGMENTS};
 
 /// A card network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,15 +71,113 @@ pub struct Redaction<'a> {
     pub findings: Vec<Finding>,
 }
 
-/// Find every card number in `text`.
-pub fn find(_text: &str) -> Vec<Finding> {
-    Vec::new()
+/// A card found by [`scan`]: like [`Finding`] but `Copy`, for callers that must not allocate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    /// Byte offset of the card's first digit.
+    pub start: usize,
+    /// Byte offset just past the card's last digit.
+    pub end: usize,
+    pub brand: Brand,
+    /// The last four digits, as ASCII digits whatever script the input used.
+    pub last4: [u8; 4],
 }
 
-/// Replace every card number in `text` by its mask.
-pub fn redact(text: &str) -> Redaction<'_> {
-    Redaction {
-        text: Cow::Borrowed(text),
-        findings: find(text),
+impl Hit {
+    /// The last four digits as a string slice.
+    pub fn last4(&self) -> &str {
+        // `last4` only ever holds ASCII digits (set from digit values 0–9), so this cannot fail.
+        std::str::from_utf8(&self.last4).unwrap_or("????")
     }
+
+    fn finding(&self) -> Finding {
+        Finding {
+            start: self.start,
+            end: self.end,
+            brand: self.brand,
+            last4: self.last4().to_owned(),
+        }
+    }
+}
+
+impl From<detect::Hit> for Hit {
+    fn from(h: detect::Hit) -> Self {
+        Hit {
+            start: h.start,
+            end: h.end,
+            brand: h.brand,
+            last4: h.last4,
+        }
+    }
+}
+
+/// The four bullets of a mask.
+pub const MASK_DOTS: &str = "••••";
+
+/// Call `f` for every card number in `text`, in order of position; spans never overlap. Allocates nothing.
+pub fn scan(text: &str, mut f: impl FnMut(Hit)) {
+    detect::scan(text, |h| f(h.into()));
+}
+
+/// Find every card number in `text`.
+pub fn find(text: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    scan(text, |h| out.push(h.finding()));
+    out
+}
+
+/// Replace every card number in `text` by its mask. Borrows `text` when nothing is found.
+pub fn redact(text: &str) -> Redaction<'_> {
+    let mut hits = Vec::new();
+    scan(text, |h| hits.push(h));
+    if hits.is_empty() {
+        return Redaction {
+            text: Cow::Borrowed(text),
+            findings: Vec::new(),
+        };
+    }
+    let mut out = String::with_capacity(text.len() + 16 * hits.len());
+    splice(text, &hits, &mut out);
+    Redaction {
+        text: Cow::Owned(out),
+        findings: hits.iter().map(Hit::finding).collect(),
+    }
+}
+
+/// Append `text`, redacted, to `out`, and call `f` for each card; returns how many were found.
+/// Reusing `out` across calls keeps a stream of messages free of allocation.
+pub fn redact_into(text: &str, out: &mut String, mut f: impl FnMut(Hit)) -> usize {
+    let mut copied = 0;
+    let mut count = 0;
+    scan(text, |h| {
+        out.push_str(&text[copied..h.start]);
+        push_mask(out, h.brand, h.last4());
+        copied = h.end;
+        count += 1;
+        f(h);
+    });
+    out.push_str(&text[copied..]);
+    count
+}
+
+/// The mask that replaces a card, e.g. `[Visa •••• 1111]`.
+pub fn mask(brand: Brand, last4: &str) -> String {
+    let mut s = String::with_capacity(32);
+    push_mask(&mut s, brand, last4);
+    s
+}
+
+fn push_mask(out: &mut String, brand: Brand, last4: &str) {
+    // Writing to a String cannot fail.
+    let _ = write!(out, "[{} {MASK_DOTS} {last4}]", brand.name());
+}
+
+fn splice(text: &str, hits: &[Hit], out: &mut String) {
+    let mut copied = 0;
+    for h in hits {
+        out.push_str(&text[copied..h.start]);
+        push_mask(out, h.brand, h.last4());
+        copied = h.end;
+    }
+    out.push_str(&text[copied..]);
 }

@@ -1,0 +1,266 @@
+//! Looking around a Luhn-valid candidate: codes it sits inside (IBAN, UUID) and the words before it.
+//!
+//! Only candidates that already passed the IIN table and Luhn reach this module, so nothing here is on
+//! the hot path.
+
+use crate::chars::{self, Sep};
+
+/// Whether the span `start..end` lies inside an IBAN or a UUID.
+pub(crate) fn inside_code(text: &str, start: usize, end: usize) -> bool {
+    in_iban(text, start) || in_uuid(text.as_bytes(), start, end)
+}
+
+/// ISO 3166 codes of the countries that use IBANs (SWIFT IBAN registry).
+const IBAN_COUNTRIES: &[&[u8; 2]] = &[
+    b"AD", b"AE", b"AL", b"AT", b"AZ", b"BA", b"BE", b"BG", b"BH", b"BI", b"BR", b"BY", b"CH",
+    b"CR", b"CY", b"CZ", b"DE", b"DJ", b"DK", b"DO", b"EE", b"EG", b"ES", b"FI", b"FK", b"FO",
+    b"FR", b"GB", b"GE", b"GI", b"GL", b"GR", b"GT", b"HN", b"HR", b"HU", b"IE", b"IL", b"IQ",
+    b"IS", b"IT", b"JO", b"KW", b"KZ", b"LB", b"LC", b"LI", b"LT", b"LU", b"LV", b"LY", b"MC",
+    b"MD", b"ME", b"MK", b"MN", b"MR", b"MT", b"MU", b"NI", b"NL", b"NO", b"OM", b"PK", b"PL",
+    b"PS", b"PT", b"QA", b"RO", b"RS", b"RU", b"SA", b"SC", b"SD", b"SE", b"SI", b"SK", b"SM",
+    b"SO", b"ST", b"SV", b"TL", b"TN", b"TR", b"UA", b"VA", b"VG", b"XK", b"YE",
+];
+
+/// An IBAN written in groups: walking back from `start` over space- or dash-separated groups of four
+/// upper-case letters or digits reaches a group `CCdd` (country code, check digits) that begins a
+/// word, as in "GB29 NWBK 6016 1331 9268 19".
+fn in_iban(text: &str, start: usize) -> bool {
+    let b = text.as_bytes();
+    let mut p = start;
+    // An IBAN has at most 34 characters: the country group and at most eight more groups of four.
+    for _ in 0..9 {
+        let mut q = p;
+        let mut seps = 0;
+        while seps < 2 {
+            match chars::char_before(text, q) {
+                Some(c)
+                    if matches!(
+                        chars::sep_at(text, q - c.len_utf8()),
+                        Some((Sep::Space | Sep::Dash, _))
+                    ) =>
+                {
+                    q -= c.len_utf8();
+                    seps += 1;
+                }
+                _ => break,
+            }
+        }
+        if seps == 0 {
+            return false;
+        }
+        let mut t = q;
+        while t > 0 && q - t < 5 && (b[t - 1].is_ascii_uppercase() || b[t - 1].is_ascii_digit()) {
+            t -= 1;
+        }
+        let group = &b[t..q];
+        if group.len() != 4 {
+            return false;
+        }
+        let begins_word = !chars::char_before(text, t).is_some_and(chars::is_glue);
+        if begins_word
+            && group[2..].iter().all(u8::is_ascii_digit)
+            && IBAN_COUNTRIES.iter().any(|cc| cc[..] == group[..2])
+        {
+            return true;
+        }
+        p = t;
+    }
+    false
+}
+
+/// A UUID (8-4-4-4-12 hex digits) covering the span, even when its groups happen to be all digits.
+fn in_uuid(b: &[u8], start: usize, end: usize) -> bool {
+    const LEN: usize = 36;
+    let hexish = |c: u8| c.is_ascii_hexdigit() || c == b'-';
+    if !b
+        .get(start..end)
+        .is_some_and(|s| s.iter().all(|&c| hexish(c)))
+        || end - start > LEN
+    {
+        return false;
+    }
+    let mut s = start;
+    while s > 0 && start - s < LEN && hexish(b[s - 1]) {
+        s -= 1;
+    }
+    let mut e = end;
+    while e < b.len() && e - end < LEN && hexish(b[e]) {
+        e += 1;
+    }
+    (s..=start).any(|w| {
+        w + LEN >= end
+            && b.get(w..w + LEN).is_some_and(|u| {
+                u.iter().enumerate().all(|(i, &c)| {
+                    if matches!(i, 8 | 13 | 18 | 23) {
+                        c == b'-'
+                    } else {
+                        c.is_ascii_hexdigit()
+                    }
+                })
+            })
+    })
+}
+
+/// Words that, just before a number, say what kind of number it is.
+const NOT_A_CARD: &[&str] = &[
+    "order",
+    "orders",
+    "ord",
+    "tracking",
+    "track",
+    "trk",
+    "awb",
+    "fedex",
+    "ups",
+    "usps",
+    "dhl",
+    "shipment",
+    "parcel",
+    "package",
+    "consignment",
+    "waybill",
+    "ticket",
+    "case",
+    "incident",
+    "invoice",
+    "inv",
+    "ref",
+    "reference",
+    "confirmation",
+    "conf",
+    "booking",
+    "reservation",
+    "pnr",
+    "phone",
+    "tel",
+    "telephone",
+    "call",
+    "mobile",
+    "cell",
+    "fax",
+    "whatsapp",
+    "sms",
+    "text",
+    "isbn",
+    "issn",
+    "iban",
+    "bic",
+    "swift",
+    "account",
+    "acct",
+    "routing",
+    "sort",
+    "imei",
+    "serial",
+    "sku",
+    "upc",
+    "ean",
+    "gtin",
+    "barcode",
+    "policy",
+    "member",
+    "membership",
+    "customer",
+    "transaction",
+    "txn",
+    "receipt",
+    "claim",
+    "rma",
+    "id",
+    "uuid",
+];
+
+/// Words that, just before a number, say it is a card: they win over [`NOT_A_CARD`] further back.
+const A_CARD: &[&str] = &[
+    "card",
+    "cc",
+    "visa",
+    "mastercard",
+    "mc",
+    "amex",
+    "discover",
+    "jcb",
+    "diners",
+    "unionpay",
+    "maestro",
+    "mir",
+    "credit",
+    "debit",
+    "pan",
+    "cvv",
+    "cvc",
+    "exp",
+    "expiry",
+    "pay",
+    "payment",
+    "charge",
+    "billing",
+];
+
+/// Whether the few words just before `start` (back to the nearest number) name another kind of
+/// number ("order #", "tracking:", "call me on"), or the number sits in a URL path. Used only for
+/// candidates that are not sure cards (odd grouping or a rare length).
+pub(crate) fn says_not_a_card(text: &str, start: usize) -> bool {
+    if chars::char_before(text, start) == Some('/') {
+        return true;
+    }
+    let mut from = start.saturating_sub(64);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let before = text.get(from..start).unwrap_or("");
+    for word in before
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .rev()
+        .take(4)
+    {
+        if word.chars().any(|c| chars::digit_value(c).is_some()) {
+            return false;
+        }
+        let is = |list: &[&str]| list.iter().any(|k| k.eq_ignore_ascii_case(word));
+        if is(A_CARD) {
+            return false;
+        }
+        if is(NOT_A_CARD) {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iban_groups() {
+        let t = "IBAN GB29 NWBK 6016 1331 9268 19 please";
+        let at = t.find("6016").unwrap();
+        assert!(in_iban(t, at));
+        let t = "card 6016 1331 9268 19";
+        assert!(!in_iban(t, t.find("6016").unwrap()));
+        let t = "XGB29 NWBK 6016 1331 9268 19";
+        assert!(!in_iban(t, t.find("6016").unwrap()));
+    }
+
+    #[test]
+    fn uuid_shapes() {
+        let t = b"id 12345678-1234-5678-1234-567812345678 ok";
+        assert!(in_uuid(t, 3, 16));
+        assert!(in_uuid(t, 27, 39));
+        let t = b"4111-1111-1111-1111";
+        assert!(!in_uuid(t, 0, t.len()));
+    }
+
+    #[test]
+    fn words_before() {
+        let at = |t: &str| says_not_a_card(t, t.find('6').unwrap());
+        assert!(at("tracking number: 600012345678"));
+        assert!(at("Order #600012345678"));
+        assert!(!at("order 12, card 600012345678"));
+        assert!(!at("order 12 600012345678"));
+        assert!(!at("hello 600012345678"));
+        assert!(at("https://x.example/orders/600012345678"));
+    }
+}

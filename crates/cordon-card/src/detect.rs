@@ -1,0 +1,486 @@
+//! Finding PANs: digit groups joined by separators ("chains"), candidate spans over whole groups, and
+//! the rules that tell a card from the other long numbers of chat.
+//!
+//! A chain is a run of digit groups, each pair joined by a short run of separators (see
+//! [`crate::chars::Sep`]). A candidate is a span of whole consecutive groups of a chain with 12–19
+//! digits in all; it is a card when its prefix and length are issued ([`crate::pan`]), it passes
+//! Luhn, and none of the rules below rules it out. Scanning tries each group of a chain as a start
+//! and takes the longest card from there ("when in doubt, redact"), then carries on after it.
+
+use crate::chars::{self, Sep};
+use crate::context;
+use crate::pan::{self, MAX_LEN, MIN_LEN};
+use crate::skip;
+use crate::Brand;
+
+/// A separator run between two groups has at most this many characters…
+const MAX_SEP_CHARS: usize = 6;
+/// …of which at most this many are dashes or dots.
+const MAX_SEP_MARKS: usize = 3;
+/// Digits kept ahead of the current start: a card (19) and what follows it, to look past its end.
+const LOOKAHEAD: usize = 40;
+/// Groups kept ahead of the current start: the queue is filled only while it holds fewer than
+/// [`LOOKAHEAD`] digits, and every group has at least one.
+const RING: usize = LOOKAHEAD;
+
+/// A card found in the text: byte span, brand and last four digits (ASCII).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hit {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) brand: Brand,
+    pub(crate) last4: [u8; 4],
+}
+
+/// How the separator run before a group looked (`None` for a chain's first group).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Joint {
+    None,
+    Only(Sep),
+    Mixed,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Group {
+    start: usize,
+    end: usize,
+    /// Number of digits; may exceed [`MAX_LEN`], then only the first 19 are kept.
+    n: usize,
+    digits: [u8; MAX_LEN],
+    joint: Joint,
+    /// The joint is a single dot: `3.1415…`.
+    single_dot: bool,
+}
+
+impl Group {
+    const EMPTY: Group = Group {
+        start: 0,
+        end: 0,
+        n: 0,
+        digits: [0; MAX_LEN],
+        joint: Joint::None,
+        single_dot: false,
+    };
+}
+
+/// Call `emit` for every card in `text`, in order, without allocating.
+pub(crate) fn scan(text: &str, mut emit: impl FnMut(Hit)) {
+    let bytes = text.as_bytes();
+    let mut pos = 0;
+    while let Some(p) = skip::next_digit_start(bytes, pos) {
+        if chars::digit_at(text, p).is_none() {
+            // A lead byte of some other non-ASCII character: step over that character.
+            pos = p + chars::char_at(text, p).map_or(1, |(_, len)| len);
+            continue;
+        }
+        pos = chain(text, p, &mut emit);
+    }
+}
+
+/// Handle the chain whose first digit is at `p`; returns the end of its last digit.
+fn chain(text: &str, p: usize, emit: &mut impl FnMut(Hit)) -> usize {
+    if let Some(end) = short_chain(text, p) {
+        return end;
+    }
+    let mut parser = Parser {
+        text,
+        pos: p,
+        done: false,
+        started: false,
+        last_end: p,
+    };
+    let head_glued = chars::char_before(text, p).is_some_and(chars::is_glue);
+    let head_plus = matches!(chars::char_before(text, p), Some('+' | '＋'));
+
+    let mut ring = Ring::new();
+    let mut at_head = true; // the front group is the chain's first group
+    let mut fresh = true; // …or the first group after a card
+    let mut run = FoursRun::default();
+    let mut prev: Option<Group> = None;
+    loop {
+        while !parser.done && ring.digits < LOOKAHEAD && ring.len < RING {
+            if let Some(g) = parser.next() {
+                ring.push(g);
+            }
+        }
+        if ring.len == 0 {
+            break;
+        }
+        let tail_glued = parser.done && chars::is_glue_at(text, parser.last_end);
+        let start = Start {
+            at_head,
+            fresh,
+            head_glued,
+            head_plus,
+            prev: prev.as_ref(),
+            run: &run,
+        };
+        match best_at(text, &ring, &start, parser.done, tail_glued) {
+            Some((last, hit)) => {
+                emit(hit);
+                for _ in 0..=last {
+                    ring.pop();
+                }
+                fresh = true;
+                prev = None;
+                run = FoursRun::default();
+            }
+            None => {
+                let Some(g) = ring.pop() else { break };
+                run.push(&g, fresh);
+                prev = Some(g);
+                fresh = false;
+            }
+        }
+        at_head = false;
+    }
+    parser.last_end
+}
+
+/// Fast path for the common short numbers of chat (times, prices, short ids): an ASCII chain with
+/// fewer than 12 digits can hold no card. Returns its end, or `None` when a closer look is needed.
+#[inline]
+fn short_chain(text: &str, p: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let (mut i, mut digits, mut seps, mut end) = (p, 0usize, 0usize, p);
+    while let Some(&b) = bytes.get(i) {
+        if b.is_ascii_digit() {
+            digits += 1;
+            seps = 0;
+            end = i + 1;
+        } else if matches!(b, b' ' | b'-' | b'.' | b'\t') {
+            seps += 1;
+            if seps > MAX_SEP_CHARS {
+                break;
+            }
+        } else if b >= 0x80 {
+            // A non-ASCII digit or separator needs the full parser; anything else ends the chain.
+            if chars::digit_at(text, i).is_some() || chars::sep_at(text, i).is_some() {
+                return None;
+            }
+            break;
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    // Counting here is at least as permissive as the real parser, so fewer than 12 digits in this
+    // span means no chain inside it can reach 12 either, and the whole span can be skipped.
+    (digits < MIN_LEN).then_some(end)
+}
+
+struct Parser<'t> {
+    text: &'t str,
+    pos: usize,
+    done: bool,
+    started: bool,
+    last_end: usize,
+}
+
+impl Parser<'_> {
+    fn next(&mut self) -> Option<Group> {
+        if self.done {
+            return None;
+        }
+        let mut joint = Joint::None;
+        let mut single_dot = false;
+        if self.started {
+            let (mut p, mut chars_, mut marks) = (self.pos, 0, 0);
+            while let Some((kind, len)) = chars::sep_at(self.text, p) {
+                chars_ += 1;
+                if kind != Sep::Space {
+                    marks += 1;
+                }
+                joint = match joint {
+                    Joint::None => Joint::Only(kind),
+                    Joint::Only(k) if k == kind => joint,
+                    _ => Joint::Mixed,
+                };
+                single_dot = chars_ == 1 && kind == Sep::Dot;
+                p += len;
+            }
+            if chars_ == 0
+                || chars_ > MAX_SEP_CHARS
+                || marks > MAX_SEP_MARKS
+                || chars::digit_at(self.text, p).is_none()
+            {
+                self.done = true;
+                return None;
+            }
+            self.pos = p;
+        }
+        let start = self.pos;
+        let mut n = 0;
+        let mut digits = [0u8; MAX_LEN];
+        while let Some((d, len)) = chars::digit_at(self.text, self.pos) {
+            if let Some(slot) = digits.get_mut(n) {
+                *slot = d;
+            }
+            n += 1;
+            self.pos += len;
+        }
+        self.started = true;
+        self.last_end = self.pos;
+        Some(Group {
+            start,
+            end: self.pos,
+            n,
+            digits,
+            joint,
+            single_dot,
+        })
+    }
+}
+
+/// Fixed-capacity queue of the groups ahead of the current start.
+struct Ring {
+    slots: [Group; RING],
+    head: usize,
+    len: usize,
+    /// Digits in the queued groups (saturating).
+    digits: usize,
+}
+
+impl Ring {
+    fn new() -> Self {
+        Ring {
+            slots: [Group::EMPTY; RING],
+            head: 0,
+            len: 0,
+            digits: 0,
+        }
+    }
+    fn push(&mut self, g: Group) {
+        self.digits = self.digits.saturating_add(g.n);
+        self.slots[(self.head + self.len) % RING] = g;
+        self.len += 1;
+    }
+    fn get(&self, k: usize) -> Option<&Group> {
+        if k >= self.len {
+            return None;
+        }
+        Some(&self.slots[(self.head + k) % RING])
+    }
+    fn pop(&mut self) -> Option<Group> {
+        if self.len == 0 {
+            return None;
+        }
+        let g = self.slots[self.head];
+        self.head = (self.head + 1) % RING;
+        self.len -= 1;
+        self.digits = self.digits.saturating_sub(g.n);
+        Some(g)
+    }
+}
+
+/// The run of 4-digit groups, all joined alike, that ends just before the current start:
+/// "9400 1118 9922 3845 6719 22" is one tracking number, not a card in its middle.
+#[derive(Debug, Default)]
+struct FoursRun {
+    len: usize,
+    joint: Option<Joint>,
+    /// The run began at the chain's head (or just after a card).
+    from_fresh: bool,
+}
+
+impl FoursRun {
+    fn push(&mut self, g: &Group, fresh: bool) {
+        if g.n != 4 {
+            *self = FoursRun::default();
+        } else if fresh || self.len == 0 || self.joint.is_some_and(|j| j != g.joint) {
+            *self = FoursRun {
+                len: 1,
+                joint: None,
+                from_fresh: fresh,
+            };
+        } else {
+            self.len += 1;
+            self.joint = Some(g.joint);
+        }
+    }
+
+    /// Whether a 4-digit group joined by `joint` would continue this run.
+    fn continued_by(&self, g: &Group) -> bool {
+        g.n == 4
+            && match self.len {
+                0 => false,
+                1 => self.from_fresh,
+                _ => self.joint == Some(g.joint),
+            }
+    }
+}
+
+struct Start<'a> {
+    at_head: bool,
+    fresh: bool,
+    head_glued: bool,
+    head_plus: bool,
+    prev: Option<&'a Group>,
+    run: &'a FoursRun,
+}
+
+/// Grouping of a candidate: how much like a printed card number it looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// One unbroken run, 4-4-4-4(-…) with a shorter last group, or 4-6-x (Amex, Diners).
+    Card,
+    /// Groups of three or more after a first group of at least four: possible, so redacted unless
+    /// the words before it say it is something else.
+    Odd,
+}
+
+fn shape(sizes: &[usize]) -> Option<Shape> {
+    let (first, rest) = sizes.split_first()?;
+    let Some((last, middle)) = rest.split_last() else {
+        return Some(Shape::Card);
+    };
+    if *first == 4 && middle.iter().all(|&s| s == 4) && (1..=4).contains(last) {
+        return Some(Shape::Card);
+    }
+    if *first == 4 && middle == [6] && (3..=9).contains(last) {
+        return Some(Shape::Card);
+    }
+    if *first >= 4 && middle.iter().all(|&s| s >= 3) && *last >= 3 {
+        return Some(Shape::Odd);
+    }
+    None
+}
+
+/// The longest card that starts at the ring's front group, as (index of its last group, hit).
+fn best_at(
+    text: &str,
+    ring: &Ring,
+    st: &Start<'_>,
+    done: bool,
+    tail_glued: bool,
+) -> Option<(usize, Hit)> {
+    let first = ring.get(0)?;
+    if first.n > MAX_LEN || !start_allowed(ring, st) {
+        return None;
+    }
+    // Starting right after a dash or dot that binds it to the digits before ("302-1234567-1234567"):
+    // the tail of some other number, unless it looks exactly like a card.
+    let tight =
+        !st.at_head && !st.fresh && matches!(first.joint, Joint::Only(Sep::Dash | Sep::Dot));
+    let mut digits = [0u8; MAX_LEN];
+    let mut sizes = [0usize; MAX_LEN];
+    let mut len = 0;
+    let mut best = None;
+    let mut k = 0;
+    while let Some(g) = ring.get(k) {
+        if len + g.n > MAX_LEN {
+            break;
+        }
+        digits[len..len + g.n].copy_from_slice(&g.digits[..g.n]);
+        len += g.n;
+        sizes[k] = g.n;
+        let is_last = done && k + 1 == ring.len;
+        if len >= MIN_LEN && !(is_last && tail_glued) {
+            if let Some((hit, sure)) = judge(text, &digits[..len], &sizes[..=k], first, g) {
+                let doubt =
+                    tight || runs_on(ring, k) || context::says_not_a_card(text, first.start);
+                if sure || !doubt {
+                    best = Some((k, hit));
+                }
+            }
+        }
+        k += 1;
+    }
+    best
+}
+
+/// Whether a candidate of 4-digit groups ending at group `k` runs on into one more 4-digit group
+/// joined the same way that is neither an expiry date nor the start of another card: then it may be
+/// the head of a longer number ("5630 8894 3383 4494 0774"), which is doubt enough for a candidate
+/// that is not sure. A sure card stays a card whatever follows it ("when in doubt, redact").
+fn runs_on(ring: &Ring, k: usize) -> bool {
+    let (Some(last), Some(next)) = (ring.get(k), ring.get(k + 1)) else {
+        return false;
+    };
+    if k == 0
+        || next.n != 4
+        || next.joint != last.joint
+        || (0..=k).any(|j| ring.get(j).is_none_or(|g| g.n != 4))
+    {
+        return false;
+    }
+    let d = &next.digits;
+    let month = d[0] * 10 + d[1];
+    let expiry = (1..=12).contains(&month) || (d[0] == 2 && d[1] == 0);
+    !expiry && !card_starts_at(ring, k + 1)
+}
+
+/// Whether some run of whole groups from group `s` has a card's prefix, length and Luhn digit.
+fn card_starts_at(ring: &Ring, s: usize) -> bool {
+    let mut digits = [0u8; MAX_LEN];
+    let mut len = 0;
+    let mut k = s;
+    while let Some(g) = ring.get(k) {
+        if len + g.n > MAX_LEN {
+            return false;
+        }
+        digits[len..len + g.n].copy_from_slice(&g.digits[..g.n]);
+        len += g.n;
+        if pan::brand_of(&digits[..len]).is_some() && pan::luhn_ok(&digits[..len]) {
+            return true;
+        }
+        k += 1;
+    }
+    false
+}
+
+/// Rules on where a card may start inside a chain.
+fn start_allowed(ring: &Ring, st: &Start<'_>) -> bool {
+    let Some(g) = ring.get(0) else { return false };
+    if st.at_head {
+        // "ab4111…" is part of a code; "+61 …" is a phone number.
+        return !st.head_glued && !st.head_plus;
+    }
+    if st.fresh {
+        return true;
+    }
+    // Inside a run of 4-digit groups that began the chain: a long tracking or reference number.
+    if st.run.continued_by(g) {
+        return false;
+    }
+    // "0.5772156649015328": the digits after a decimal point.
+    if let Some(prev) = st.prev {
+        if g.single_dot && prev.n <= 3 && ring.get(1).is_none_or(|next| next.joint != g.joint) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether the candidate digits (spanning groups `first..=last`) can be a card: then the hit, and
+/// whether it is sure (printed like a card, with a usual length) or only possible.
+fn judge(
+    text: &str,
+    digits: &[u8],
+    sizes: &[usize],
+    first: &Group,
+    last: &Group,
+) -> Option<(Hit, bool)> {
+    let (brand, common_len) = pan::brand_of(digits)?;
+    if !pan::luhn_ok(digits) {
+        return None;
+    }
+    let shape = shape(sizes)?;
+    let (start, end) = (first.start, last.end);
+    if context::inside_code(text, start, end) {
+        return None;
+    }
+    let mut last4 = [b'0'; 4];
+    for (slot, d) in last4.iter_mut().zip(&digits[digits.len() - 4..]) {
+        *slot = b'0' + d;
+    }
+    Some((
+        Hit {
+            start,
+            end,
+            brand,
+            last4,
+        },
+        shape == Shape::Card && common_len,
+    ))
+}

@@ -1,0 +1,201 @@
+//! What a PAN is: the issuer (IIN) table, the lengths each network issues, and the Luhn check.
+
+use crate::Brand;
+
+/// Shortest and longest PAN any network in [`IIN_TABLE`] issues.
+pub(crate) const MIN_LEN: usize = 12;
+pub(crate) const MAX_LEN: usize = 19;
+
+/// One row of the IIN table: PANs whose first `digits` digits lie in `lo..=hi`, with a length in `lengths`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IinRange {
+    pub(crate) brand: Brand,
+    pub(crate) digits: u8,
+    pub(crate) lo: u32,
+    pub(crate) hi: u32,
+    /// Bit `n` set when a PAN of `n` digits is issued in this range.
+    pub(crate) lengths: u32,
+    /// Bit `n` set for the lengths most cards of this range have; other lengths are rarer and a
+    /// hit with them alone needs no contrary context (see `detect`).
+    pub(crate) common: u32,
+}
+
+const fn bits(lo: u32, hi: u32) -> u32 {
+    let mut m = 0;
+    let mut n = lo;
+    while n <= hi {
+        m |= 1 << n;
+        n += 1;
+    }
+    m
+}
+
+const fn row(brand: Brand, digits: u8, lo: u32, hi: u32, lengths: u32, common: u32) -> IinRange {
+    IinRange {
+        brand,
+        digits,
+        lo,
+        hi,
+        lengths,
+        common,
+    }
+}
+
+const L16: u32 = 1 << 16;
+
+/// The IIN table: the single place that says which numbers are card numbers.
+///
+/// Source: ISO/IEC 7812 ranges as published by the networks and collected in Wikipedia's
+/// "Payment card number" IIN table, checked 2026-11 against `shared/research/security-anchors.md` and
+/// issue 2 (Mastercard 2221–2720, UnionPay 81, Mir 2200–2204). Maestro keeps the broad historical
+/// 50 and 56–69 block so that no Maestro card goes unredacted.
+///
+/// Order matters: the first row whose prefix *and* length match names the brand, so the more specific
+/// prefixes come first (Discover's 622126–622925 before UnionPay's 62; Discover's 6011/65 before Maestro).
+pub(crate) const IIN_TABLE: &[IinRange] = &[
+    row(Brand::Discover, 6, 622_126, 622_925, bits(16, 19), L16),
+    row(Brand::Discover, 4, 6011, 6011, bits(16, 19), L16),
+    row(Brand::Discover, 3, 644, 649, bits(16, 19), L16),
+    row(Brand::Discover, 2, 65, 65, bits(16, 19), L16),
+    row(Brand::Mir, 4, 2200, 2204, bits(16, 19), L16),
+    row(Brand::Mastercard, 4, 2221, 2720, L16, L16),
+    row(Brand::Mastercard, 2, 51, 55, L16, L16),
+    row(Brand::Jcb, 4, 3528, 3589, bits(16, 19), L16),
+    row(Brand::DinersClub, 3, 300, 305, bits(14, 19), bits(14, 16)),
+    row(Brand::DinersClub, 3, 309, 309, bits(14, 19), bits(14, 16)),
+    row(Brand::DinersClub, 2, 36, 36, bits(14, 19), bits(14, 16)),
+    row(Brand::DinersClub, 2, 38, 39, bits(14, 19), bits(14, 16)),
+    row(Brand::Amex, 2, 34, 34, 1 << 15, 1 << 15),
+    row(Brand::Amex, 2, 37, 37, 1 << 15, 1 << 15),
+    row(Brand::UnionPay, 2, 62, 62, bits(16, 19), L16 | 1 << 19),
+    row(Brand::UnionPay, 2, 81, 81, bits(16, 19), L16 | 1 << 19),
+    row(Brand::Visa, 1, 4, 4, 1 << 13 | L16 | 1 << 19, L16),
+    row(Brand::Maestro, 2, 50, 50, bits(12, 19), bits(16, 19)),
+    row(Brand::Maestro, 2, 56, 69, bits(12, 19), bits(16, 19)),
+];
+
+/// The brand of a PAN given as digit values (0–9), if its prefix and length are issued, and whether
+/// that length is a common one for the range. Does not check Luhn.
+pub(crate) fn brand_of(digits: &[u8]) -> Option<(Brand, bool)> {
+    let len = digits.len();
+    if !(MIN_LEN..=MAX_LEN).contains(&len) {
+        return None;
+    }
+    let mut prefix = [0u32; 7];
+    for (k, d) in digits.iter().take(6).enumerate() {
+        prefix[k + 1] = prefix[k] * 10 + u32::from(*d);
+    }
+    IIN_TABLE.iter().find_map(|r| {
+        let p = prefix[usize::from(r.digits)];
+        (r.lengths & (1 << len) != 0 && (r.lo..=r.hi).contains(&p))
+            .then_some((r.brand, r.common & (1 << len) != 0))
+    })
+}
+
+/// Whether some issued PAN starts with these digits (a prefix of at most [`MAX_LEN`] digits).
+pub(crate) fn could_begin(digits: &[u8]) -> bool {
+    if digits.is_empty() {
+        return true;
+    }
+    if digits.len() > MAX_LEN {
+        return false;
+    }
+    let mut value = 0u32;
+    for d in digits.iter().take(6) {
+        value = value * 10 + u32::from(*d);
+    }
+    let have = digits.len().min(6) as u32;
+    IIN_TABLE.iter().any(|r| {
+        let longest = 31 - r.lengths.leading_zeros();
+        if digits.len() as u32 > longest {
+            return false;
+        }
+        let need = u32::from(r.digits);
+        if have >= need {
+            let p = value / 10u32.pow(have - need);
+            (r.lo..=r.hi).contains(&p)
+        } else {
+            // Only the first `have` digits are known: does the range contain a number starting so?
+            let scale = 10u32.pow(need - have);
+            let lo = value * scale;
+            let hi = lo + scale - 1;
+            lo <= r.hi && hi >= r.lo
+        }
+    })
+}
+
+/// The Luhn (mod 10) check over digit values.
+pub(crate) fn luhn_ok(digits: &[u8]) -> bool {
+    // Doubling table: 2d, minus 9 when that has two digits.
+    const DOUBLED: [u8; 10] = [0, 2, 4, 6, 8, 1, 3, 5, 7, 9];
+    let mut sum = 0u32;
+    for (k, d) in digits.iter().rev().enumerate() {
+        let d = usize::from(*d % 10);
+        sum += u32::from(if k % 2 == 1 { DOUBLED[d] } else { d as u8 });
+    }
+    sum % 10 == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ds(s: &str) -> Vec<u8> {
+        s.bytes().map(|b| b - b'0').collect()
+    }
+
+    #[test]
+    fn luhn_known_numbers() {
+        assert!(luhn_ok(&ds("4111111111111111")));
+        assert!(luhn_ok(&ds("378282246310005")));
+        assert!(!luhn_ok(&ds("4111111111111112")));
+        assert!(luhn_ok(&ds("0")));
+    }
+
+    #[test]
+    fn brands_by_prefix_and_length() {
+        let cases = [
+            ("4111111111111111", Some(Brand::Visa)),
+            ("4222222222222", Some(Brand::Visa)),
+            ("411111111111111", None),
+            ("5555555555554444", Some(Brand::Mastercard)),
+            ("2223003122003222", Some(Brand::Mastercard)),
+            ("2720990000000007", Some(Brand::Mastercard)),
+            ("2721000000000000", None),
+            ("2200000000000004", Some(Brand::Mir)),
+            ("2205000000000000", None),
+            ("378282246310005", Some(Brand::Amex)),
+            ("6011111111111117", Some(Brand::Discover)),
+            ("6221260000000000", Some(Brand::Discover)),
+            ("6200000000000005", Some(Brand::UnionPay)),
+            ("8100000000000000", Some(Brand::UnionPay)),
+            ("3530111333300000", Some(Brand::Jcb)),
+            ("30569309025904", Some(Brand::DinersClub)),
+            ("6759649826438453", Some(Brand::Maestro)),
+            ("501800000009", Some(Brand::Maestro)),
+            ("601100000000", Some(Brand::Maestro)),
+            ("1234567890123456", None),
+            ("7000000000000000", None),
+            ("9000000000000", None),
+            ("3100000000000000", None),
+        ];
+        for (n, want) in cases {
+            assert_eq!(brand_of(&ds(n)).map(|b| b.0), want, "{n}");
+        }
+    }
+
+    #[test]
+    fn prefixes_that_could_begin() {
+        assert!(could_begin(&ds("4")));
+        assert!(could_begin(&ds("22")));
+        assert!(could_begin(&ds("2221")));
+        assert!(!could_begin(&ds("2210")));
+        assert!(could_begin(&ds("6221")));
+        assert!(!could_begin(&ds("1")));
+        assert!(!could_begin(&ds("9")));
+        assert!(!could_begin(&ds("31")));
+        assert!(could_begin(&ds("3")));
+        assert!(could_begin(&ds("4111111111111111111")));
+        assert!(!could_begin(&ds("34000000000000000")));
+    }
+}

@@ -1,0 +1,114 @@
+//! Skip straight to the next byte that can begin a digit, eight bytes at a time (SWAR on `u64`).
+//!
+//! Most chat text has few digits, so nearly all of it is passed over here at a few operations per
+//! word; only ASCII digits and the lead bytes of non-ASCII digits (see [`DIGIT_START`]) stop the scan.
+
+use crate::chars::DIGIT_START;
+
+const LANES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte lane of `w` that is an ASCII digit or has its own high bit set.
+#[inline(always)]
+fn candidates(w: u64) -> u64 {
+    let low7 = w & !HIGH;
+    // Adding 0x50 (resp. 0x46) to a 7-bit lane sets its high bit iff the lane is >= 0x30 (>= 0x3A);
+    // the lanes are < 0x80, so no carry crosses into the next lane.
+    let ge_0 = low7.wrapping_add(0x50 * LANES);
+    let ge_colon = low7.wrapping_add(0x46 * LANES);
+    ((ge_0 & !ge_colon) | w) & HIGH
+}
+
+#[inline(always)]
+fn word(bytes: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(b)
+}
+
+/// Position of the first byte at or after `from` that may begin a digit.
+#[inline]
+pub(crate) fn next_digit_start(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    // 32 bytes per round while there is room: one branch for four words.
+    while i + 32 <= bytes.len() {
+        let (a, b, c, d) = (
+            candidates(word(bytes, i)),
+            candidates(word(bytes, i + 8)),
+            candidates(word(bytes, i + 16)),
+            candidates(word(bytes, i + 24)),
+        );
+        if a | b | c | d == 0 {
+            i += 32;
+            continue;
+        }
+        for (k, m) in [a, b, c, d].into_iter().enumerate() {
+            if let Some(p) = first_in(bytes, i + 8 * k, m) {
+                return Some(p);
+            }
+        }
+        i += 32;
+    }
+    while i + 8 <= bytes.len() {
+        if let Some(p) = first_in(bytes, i, candidates(word(bytes, i))) {
+            return Some(p);
+        }
+        i += 8;
+    }
+    (i..bytes.len()).find(|&p| DIGIT_START[usize::from(bytes[p])])
+}
+
+/// The first lane flagged in `mask` (for the word at `base`) that really can begin a digit.
+#[inline(always)]
+fn first_in(bytes: &[u8], base: usize, mut mask: u64) -> Option<usize> {
+    while mask != 0 {
+        let p = base + (mask.trailing_zeros() / 8) as usize;
+        if DIGIT_START[usize::from(bytes[p])] {
+            return Some(p);
+        }
+        mask &= mask - 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_same_bytes_as_a_plain_loop() {
+        let samples = [
+            "no digits here at all, just words and words and more words....",
+            "x9",
+            "abcdefghijklmnopqrstuvwxyz0123456789",
+            "héllo wörld ٣ ４ 𝟘 日本語のテキスト 12",
+            "",
+            "////////////////////////////////////////////////:::::::::::::::5",
+        ];
+        for s in samples {
+            let bytes = s.as_bytes();
+            for from in 0..=bytes.len() {
+                let want = (from..bytes.len()).find(|&p| DIGIT_START[usize::from(bytes[p])]);
+                assert_eq!(next_digit_start(bytes, from), want, "{s:?} from {from}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_byte_value_in_every_lane() {
+        for lane in 0..8 {
+            for b in 0..=255u8 {
+                let mut w = [b'a'; 8];
+                w[lane] = b;
+                let m = candidates(u64::from_le_bytes(w));
+                let flagged = m & (0x80 << (8 * lane)) != 0;
+                assert_eq!(
+                    flagged,
+                    b.is_ascii_digit() || b >= 0x80,
+                    "byte {b:#x} lane {lane}"
+                );
+                assert_eq!(m & !(0x80 << (8 * lane)), 0);
+            }
+        }
+    }
+}
