@@ -1,0 +1,270 @@
+//! Property tests. Cards are built here from this file's own copy of the IIN table and its own Luhn
+//! code, then formatted and embedded at random, so the tests do not lean on the detector's logic.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+use cordon_card::Brand;
+use proptest::prelude::*;
+
+/// (brand, first prefix, last prefix, lengths): the published ranges, as in issue 2.
+const RANGES: &[(Brand, &str, &str, &[usize])] = &[
+    (Brand::Visa, "4", "4", &[13, 16, 19]),
+    (Brand::Mastercard, "51", "55", &[16]),
+    (Brand::Mastercard, "2221", "2720", &[16]),
+    (Brand::Amex, "34", "34", &[15]),
+    (Brand::Amex, "37", "37", &[15]),
+    (Brand::Discover, "6011", "6011", &[16, 17, 18, 19]),
+    (Brand::Discover, "622126", "622925", &[16, 17, 18, 19]),
+    (Brand::Discover, "644", "649", &[16, 17, 18, 19]),
+    (Brand::Discover, "65", "65", &[16, 17, 18, 19]),
+    (Brand::Jcb, "3528", "3589", &[16, 17, 18, 19]),
+    (Brand::DinersClub, "300", "305", &[14, 15, 16, 17, 18, 19]),
+    (Brand::DinersClub, "309", "309", &[14, 15, 16, 17, 18, 19]),
+    (Brand::DinersClub, "36", "36", &[14, 15, 16, 17, 18, 19]),
+    (Brand::DinersClub, "38", "39", &[14, 15, 16, 17, 18, 19]),
+    (Brand::UnionPay, "62", "62", &[16, 17, 18, 19]),
+    (Brand::UnionPay, "81", "81", &[16, 17, 18, 19]),
+    (
+        Brand::Maestro,
+        "50",
+        "50",
+        &[12, 13, 14, 15, 16, 17, 18, 19],
+    ),
+    (
+        Brand::Maestro,
+        "56",
+        "69",
+        &[12, 13, 14, 15, 16, 17, 18, 19],
+    ),
+    (Brand::Mir, "2200", "2204", &[16, 17, 18, 19]),
+];
+
+fn luhn_digit(body: &[u8]) -> u8 {
+    // The check digit makes the sum, with every second digit from the right doubled, a multiple of 10.
+    let mut sum = 0u32;
+    for (i, d) in body.iter().rev().enumerate() {
+        let mut d = u32::from(*d);
+        if i % 2 == 0 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    ((10 - sum % 10) % 10) as u8
+}
+
+fn brands_for(digits: &[u8]) -> Vec<Brand> {
+    let s: String = digits.iter().map(|d| char::from(b'0' + d)).collect();
+    RANGES
+        .iter()
+        .filter(|(_, lo, hi, lens)| {
+            lens.contains(&s.len()) && (*lo..=*hi).contains(&&s[..lo.len()])
+        })
+        .map(|r| r.0)
+        .collect()
+}
+
+/// A valid PAN: (digits, brand it was built for).
+fn card() -> impl Strategy<Value = Vec<u8>> {
+    (
+        0..RANGES.len(),
+        any::<prop::sample::Index>(),
+        any::<u64>(),
+        prop::collection::vec(0u8..10, 19),
+    )
+        .prop_map(|(r, len_ix, pick, body)| {
+            let (_, lo, hi, lens) = RANGES[r];
+            let len = *len_ix.get(lens);
+            let (lo_n, hi_n): (u64, u64) = (lo.parse().unwrap(), hi.parse().unwrap());
+            let prefix = format!("{:0w$}", lo_n + pick % (hi_n - lo_n + 1), w = lo.len());
+            let mut digits: Vec<u8> = prefix.bytes().map(|b| b - b'0').collect();
+            digits.extend_from_slice(&body[..len - 1 - digits.len()]);
+            let check = luhn_digit(&digits);
+            digits.push(check);
+            digits
+        })
+}
+
+const SEPARATORS: &[&str] = &[
+    " ", "  ", "-", ".", " - ", "\u{a0}", "\u{2009}", "\u{202f}", "\u{3000}", "\u{2013}",
+    "\u{2014}", "\u{2010}", "\u{ff0d}", "\u{200b}", "\t",
+];
+/// Zero of a few digit scripts: ASCII, full-width, Arabic-Indic, Devanagari, Bengali, Thai.
+const ZEROS: &[u32] = &[0x30, 0xFF10, 0x660, 0x966, 0x9E6, 0xE50];
+
+fn groupings(len: usize) -> Vec<Vec<usize>> {
+    let mut g = vec![vec![len]];
+    let mut fours = vec![4; len / 4];
+    if len % 4 != 0 {
+        fours.push(len % 4);
+    }
+    g.push(fours);
+    match len {
+        14 => g.push(vec![4, 6, 4]),
+        15 => g.push(vec![4, 6, 5]),
+        _ => {}
+    }
+    g
+}
+
+/// A formatted card: its text and its digits.
+fn formatted_card() -> impl Strategy<Value = (String, Vec<u8>)> {
+    (
+        card(),
+        any::<prop::sample::Index>(),
+        prop::collection::vec(0..SEPARATORS.len(), 8),
+        any::<bool>(),
+        0..ZEROS.len(),
+    )
+        .prop_map(|(digits, g, seps, same_sep, script)| {
+            let options = groupings(digits.len());
+            let sizes = g.get(&options);
+            let zero = if script < 3 { 0x30 } else { ZEROS[script] }; // mostly ASCII
+            let mut text = String::new();
+            let mut at = 0;
+            for (k, size) in sizes.iter().enumerate() {
+                if k > 0 {
+                    text.push_str(
+                        SEPARATORS[if same_sep {
+                            seps[0]
+                        } else {
+                            seps[k % seps.len()]
+                        }],
+                    );
+                }
+                for d in &digits[at..at + size] {
+                    text.push(char::from_u32(zero + u32::from(*d)).unwrap());
+                }
+                at += size;
+            }
+            (text, digits)
+        })
+}
+
+/// Neutral words: no card keywords, no other-number keywords, no digits.
+const WORDS: &[&str] = &[
+    "hello",
+    "thanks",
+    "please",
+    "here",
+    "is",
+    "my",
+    "the",
+    "ok",
+    "so",
+    "it",
+    "works",
+    "now",
+    "great",
+    "😀",
+    "谢谢",
+    "спасибо",
+    "merci",
+    "bitte",
+    "yes",
+    "no",
+    "hmm",
+    "wait",
+    "what",
+    "about",
+    "this",
+    "one",
+    "à",
+    "bientôt",
+    "🙏🏽",
+];
+const LEFT_EDGE: &[&str] = &[" ", ": ", " (", " \"", "\n", " — ", "，", "：", "卡号"];
+const RIGHT_EDGE: &[&str] = &[" ", ".", ",", ")", "!", "?", "\n", " — ", "。", "谢谢"];
+
+fn words() -> impl Strategy<Value = String> {
+    prop::collection::vec(0..WORDS.len(), 0..6)
+        .prop_map(|ix| ix.iter().map(|&i| WORDS[i]).collect::<Vec<_>>().join(" "))
+}
+
+fn mask_of(digits: &[u8], brand: Brand) -> String {
+    let last4: String = digits[digits.len() - 4..]
+        .iter()
+        .map(|d| char::from(b'0' + d))
+        .collect();
+    cordon_card::mask(brand, &last4)
+}
+
+proptest! {
+    // 1024 cases by default (well under a second); PROPTEST_CASES=… for a long run.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1024),
+        ..ProptestConfig::default()
+    })]
+
+    /// Every card embedded in random text is found with its exact span, and only its last four
+    /// digits survive redaction.
+    #[test]
+    fn embedded_cards_are_caught(
+        (card_text, digits) in formatted_card(),
+        left in words(), right in words(),
+        le in 0..LEFT_EDGE.len(), re in 0..RIGHT_EDGE.len(),
+    ) {
+        let prefix = if left.is_empty() { String::new() } else { format!("{left}{}", LEFT_EDGE[le]) };
+        let suffix = if right.is_empty() { String::new() } else { format!("{}{right}", RIGHT_EDGE[re]) };
+        let text = format!("{prefix}{card_text}{suffix}");
+        let found = cordon_card::find(&text);
+        prop_assert_eq!(found.len(), 1, "{:?}", text);
+        let f = &found[0];
+        prop_assert_eq!((f.start, f.end), (prefix.len(), prefix.len() + card_text.len()));
+        prop_assert!(brands_for(&digits).contains(&f.brand), "{:?} named {:?}", digits, f.brand);
+        let r = cordon_card::redact(&text);
+        prop_assert_eq!(r.text.as_ref(), format!("{prefix}{}{suffix}", mask_of(&digits, f.brand)));
+    }
+
+    /// Redacting twice is redacting once, whatever the input.
+    #[test]
+    fn redaction_is_idempotent(
+        parts in prop::collection::vec(prop_oneof![
+            formatted_card().prop_map(|c| c.0),
+            "[0-9 .\\-+/#a-f]{0,24}",
+            "[０-９\u{a0}\u{3000}٠-٩]{0,12}",
+            words(),
+        ], 0..6),
+        joins in prop::collection::vec(prop::sample::select(vec!["", " ", "-", ".", ", ", "\n", "x"]), 6),
+    ) {
+        let mut text = String::new();
+        for (k, p) in parts.iter().enumerate() {
+            text.push_str(p);
+            text.push_str(joins[k]);
+        }
+        let once = cordon_card::redact(&text);
+        let twice = cordon_card::redact(&once.text);
+        prop_assert_eq!(twice.text.as_ref(), once.text.as_ref(), "{:?}", text);
+    }
+
+    /// Text without a card comes back unchanged and borrowed: words with short numbers, long unbroken
+    /// runs, numbers with unused prefixes, and card numbers with a wrong check digit.
+    #[test]
+    fn text_without_cards_is_unchanged(
+        tokens in prop::collection::vec(prop_oneof![
+            "[0-9]{1,6}([ .\\-/:][0-9]{1,5})?",
+            "[0-9]{20,40}",
+            "[0179][0-9]{11,18}",
+            card().prop_map(|mut d| {
+                let last = d.len() - 1;
+                d[last] = (d[last] + 1 + d[0] % 9) % 10;
+                d.iter().map(|x| char::from(b'0' + x)).collect::<String>()
+            }),
+            "[a-zA-Z]{1,8}",
+        ], 0..12),
+        w in prop::collection::vec(0..WORDS.len(), 12),
+    ) {
+        // A word between any two tokens keeps numbers from joining.
+        let mut text = String::new();
+        for (k, t) in tokens.iter().enumerate() {
+            text.push_str(t);
+            text.push(' ');
+            text.push_str(WORDS[w[k]]);
+            text.push(' ');
+        }
+        let r = cordon_card::redact(&text);
+        prop_assert!(r.findings.is_empty(), "{:?}: {:?}", text, r.findings);
+        prop_assert!(matches!(r.text, std::borrow::Cow::Borrowed(_)));
+    }
+}
