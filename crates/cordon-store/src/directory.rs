@@ -334,6 +334,19 @@ impl Store {
         self.tenant(tenant_id).await
     }
 
+    /// Replace the tenant's wrapped identity-verification secret.
+    pub async fn set_identity_secret(&self, tenant_id: &str, wrapped: &[u8]) -> Result<()> {
+        let done = sqlx::query("UPDATE tenants SET identity_secret = $1 WHERE id = $2")
+            .bind(wrapped.to_vec())
+            .bind(tenant_id)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     /// The tenant's newest data key: (key id, wrapped bytes).
     pub async fn current_data_key(&self, tenant_id: &str) -> Result<(u32, Vec<u8>)> {
         let row = sqlx::query(

@@ -1,0 +1,1211 @@
+//! The two sockets, `/ws/visitor` and `/ws/agent`, over one connection engine.
+//!
+//! Delivery model (docs/PROTOCOL.md, "Delivery"): per conversation, each connection has a cursor, the last seq
+//! it has sent to the client. A conversation streams to a connection only once it has a cursor (set by `sync`,
+//! by opening a conversation, or by an assignment to the agent). Live events at `cursor + 1` are forwarded;
+//! older ones are skipped; a gap, or a hub lag signal, is filled from storage. So every committed message
+//! reaches a connected client exactly once, in order, with bounded memory.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cordon_store::{
+    Agent, AgentStatus, Conversation, ConversationState, SenderKind, Tenant, Visitor,
+};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+
+use crate::auth::Scope;
+use crate::error::{code, ApiError};
+use crate::hub::{mailbox, Event, Inbox, Mailbox, Topic};
+use crate::pipeline::{self, Names, Refusal};
+use crate::protocol::{
+    self, AgentRef, ClientFrame, Hello, Party, ProtocolLimits, ServerFrame, PROTOCOL_VERSIONS,
+};
+use crate::AppState;
+
+/// WebSocket library buffers: small, because idle connections dominate memory (tungstenite's 128 KiB default
+/// read buffer alone would cost ~90 KiB per connection).
+const READ_BUFFER: usize = 4 * 1024;
+const WRITE_BUFFER: usize = 4 * 1024;
+/// Close codes (4000–4999 are for applications).
+const CLOSE_SLOW: u16 = 4008;
+const CLOSE_REVOKED: u16 = 4001;
+const CLOSE_IDLE: u16 = 4002;
+const CLOSE_HELLO_TIMEOUT: u16 = 4003;
+
+fn configure(ws: WebSocketUpgrade, state: &AppState) -> WebSocketUpgrade {
+    let hard = state.config.limits.hard_frame_bytes;
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(hard * 2)
+        .max_message_size(hard)
+        .max_frame_size(hard)
+}
+
+pub async fn visitor_upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    ConnectInfo(_peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    configure(ws, &state).on_upgrade(move |socket| async move {
+        state.metrics.visitor_connections.inc();
+        let st = state.clone();
+        run(socket, state, Role::Visitor(VisitorState::default())).await;
+        st.metrics.visitor_connections.dec();
+    })
+}
+
+pub async fn agent_upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+) -> Response {
+    // Only the console may open agent sockets: browsers always send Origin on WebSocket handshakes.
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    if origin != Some(state.config.console_origin.as_str()) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            code::CSRF,
+            "agent sockets are accepted only from the console's origin",
+        )
+        .into_response();
+    }
+    let principal = match crate::auth::authenticate(&method, &headers, &state).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let (session_id, agent) = match principal {
+        crate::auth::Principal::Agent { session_id, agent } => (session_id, agent),
+        crate::auth::Principal::ApiKey(_) => return ApiError::forbidden().into_response(),
+    };
+    if !crate::auth::role_scopes(agent.role).contains(&Scope::ConversationsRead) {
+        return ApiError::forbidden().into_response();
+    }
+    configure(ws, &state).on_upgrade(move |socket| async move {
+        state.metrics.agent_connections.inc();
+        let st = state.clone();
+        run(
+            socket,
+            state,
+            Role::Agent(AgentState {
+                session_id,
+                agent,
+                hello_done: false,
+            }),
+        )
+        .await;
+        st.metrics.agent_connections.dec();
+    })
+}
+
+#[derive(Debug, Default)]
+struct VisitorState {
+    tenant: Option<Tenant>,
+    visitor: Option<Visitor>,
+    /// Set when the tenant enforces verification: the proof's expiry (unix seconds).
+    identity_expires: Option<i64>,
+    /// Conversations known to belong to this visitor.
+    owned: HashSet<String>,
+    session_record: Option<String>,
+    agents_seen: HashSet<String>,
+    cards: i64,
+}
+
+#[derive(Debug)]
+struct AgentState {
+    session_id: String,
+    agent: Agent,
+    hello_done: bool,
+}
+
+#[derive(Debug)]
+enum Role {
+    Visitor(VisitorState),
+    Agent(AgentState),
+}
+
+/// Why a connection ends.
+#[derive(Debug)]
+enum Exit {
+    /// Closed by the client or the network.
+    Gone,
+    /// Close with a code and reason.
+    Close(u16, &'static str),
+}
+
+struct TokenBucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    at: Instant,
+}
+
+impl TokenBucket {
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct Conn {
+    state: AppState,
+    out: mpsc::Sender<Message>,
+    mailbox: Mailbox,
+    topics: HashSet<Topic>,
+    cursors: HashMap<String, i64>,
+    bucket: TokenBucket,
+    names: Names,
+    role: Role,
+}
+
+async fn run(socket: WebSocket, state: AppState, role: Role) {
+    let limits = state.config.limits.clone();
+    let (mut sink, mut stream) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Message>(limits.outbound_buffer);
+    let write_timeout = limits.write_timeout;
+    let metrics = state.metrics.clone();
+    // The writer: a client that does not read for `write_timeout` is disconnected, so its buffers stay bounded.
+    let mut writer = tokio::spawn(async move {
+        while let Some(msg) = out_rx.recv().await {
+            let closing = matches!(msg, Message::Close(_));
+            match tokio::time::timeout(write_timeout, sink.send(msg)).await {
+                Ok(Ok(())) if !closing => {}
+                Ok(Ok(())) => break,
+                Ok(Err(_)) => break,
+                Err(_) => {
+                    metrics.slow_consumer_disconnects.inc();
+                    let close = Message::Close(Some(CloseFrame {
+                        code: CLOSE_SLOW,
+                        reason: Utf8Bytes::from_static("slow consumer"),
+                    }));
+                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close)).await;
+                    break;
+                }
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+    });
+
+    let (mb, inbox) = mailbox(limits.outbound_buffer);
+    let mut conn = Conn {
+        state: state.clone(),
+        out: out_tx,
+        mailbox: mb,
+        topics: HashSet::new(),
+        cursors: HashMap::new(),
+        bucket: TokenBucket {
+            tokens: limits.frame_burst,
+            rate: limits.frames_per_sec,
+            burst: limits.frame_burst,
+            at: Instant::now(),
+        },
+        names: Names::default(),
+        role,
+    };
+    let exit = conn.event_loop(&mut stream, inbox, &mut writer).await;
+    conn.finish().await;
+    if let Exit::Close(code, reason) = exit {
+        let _ = conn
+            .out
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            })))
+            .await;
+    }
+    drop(conn);
+    let _ = tokio::time::timeout(Duration::from_secs(2), &mut writer).await;
+    writer.abort();
+}
+
+type Stream = futures_util::stream::SplitStream<WebSocket>;
+
+impl Conn {
+    async fn event_loop(
+        &mut self,
+        stream: &mut Stream,
+        mut inbox: Inbox,
+        writer: &mut tokio::task::JoinHandle<()>,
+    ) -> Exit {
+        let limits = self.state.config.limits.clone();
+        let mut ping = tokio::time::interval(limits.ping_interval);
+        ping.tick().await;
+        let mut recheck = tokio::time::interval(limits.session_recheck);
+        let mut last_inbound = Instant::now();
+        let hello_deadline = tokio::time::sleep(limits.hello_timeout);
+        tokio::pin!(hello_deadline);
+        loop {
+            let result = tokio::select! {
+                biased;
+                _ = &mut *writer => return Exit::Gone,
+                msg = stream.next() => {
+                    last_inbound = Instant::now();
+                    match msg {
+                        Some(Ok(Message::Text(text))) => self.on_text(text.as_str()).await,
+                        Some(Ok(Message::Binary(_))) => {
+                            self.send_error(code::BAD_FRAME, "binary frames are not supported", None).await
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
+                        Some(Ok(Message::Close(_))) | None => return Exit::Gone,
+                        // Protocol violations, including frames beyond the hard size cap: the library has
+                        // already failed the connection.
+                        Some(Err(_)) => return Exit::Gone,
+                    }
+                }
+                Some(event) = inbox.rx.recv() => self.on_event(event).await,
+                _ = inbox.wake.notified() => {
+                    if inbox.take_lagged() { self.on_lag().await } else { Ok(()) }
+                }
+                _ = &mut hello_deadline, if !self.authenticated() => {
+                    return Exit::Close(CLOSE_HELLO_TIMEOUT, "hello timeout");
+                }
+                _ = ping.tick() => {
+                    if last_inbound.elapsed() > limits.idle_timeout {
+                        return Exit::Close(CLOSE_IDLE, "idle timeout");
+                    }
+                    self.push(Message::Ping(Default::default())).await
+                }
+                _ = recheck.tick(), if matches!(self.role, Role::Agent(_)) => self.recheck_session().await,
+            };
+            if let Err(exit) = result {
+                return exit;
+            }
+        }
+    }
+
+    fn authenticated(&self) -> bool {
+        match &self.role {
+            Role::Visitor(v) => v.visitor.is_some(),
+            Role::Agent(a) => a.hello_done,
+        }
+    }
+
+    fn tenant_id(&self) -> Option<String> {
+        match &self.role {
+            Role::Visitor(v) => v.tenant.as_ref().map(|t| t.id.clone()),
+            Role::Agent(a) => Some(a.agent.tenant_id.clone()),
+        }
+    }
+
+    async fn push(&mut self, msg: Message) -> Result<(), Exit> {
+        let timeout = self.state.config.limits.write_timeout;
+        match tokio::time::timeout(timeout, self.out.send(msg)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Exit::Gone),
+            Err(_) => {
+                self.state.metrics.slow_consumer_disconnects.inc();
+                Err(Exit::Close(CLOSE_SLOW, "slow consumer"))
+            }
+        }
+    }
+
+    async fn send(&mut self, frame: &ServerFrame) -> Result<(), Exit> {
+        self.push(Message::Text(frame.to_json().into())).await
+    }
+
+    async fn send_raw(&mut self, frame: &str) -> Result<(), Exit> {
+        self.push(Message::Text(Utf8Bytes::from(frame))).await
+    }
+
+    async fn send_error(
+        &mut self,
+        code: &'static str,
+        message: &str,
+        reference: Option<&str>,
+    ) -> Result<(), Exit> {
+        self.state.metrics.error(code);
+        self.send(&ServerFrame::Error {
+            code,
+            message: message.to_string(),
+            reference: reference.map(str::to_string),
+        })
+        .await
+    }
+
+    async fn refuse(&mut self, r: Refusal, reference: Option<&str>) -> Result<(), Exit> {
+        self.send_error(r.code, &r.message, reference).await
+    }
+
+    fn subscribe(&mut self, topic: Topic) {
+        if self.topics.insert(topic.clone()) {
+            self.state.hub.subscribe(topic, &self.mailbox);
+        }
+    }
+
+    fn unsubscribe(&mut self, topic: &Topic) {
+        if self.topics.remove(topic) {
+            self.state.hub.unsubscribe(topic, self.mailbox.id);
+        }
+    }
+
+    async fn finish(&mut self) {
+        for t in std::mem::take(&mut self.topics) {
+            self.state.hub.unsubscribe(&t, self.mailbox.id);
+        }
+        if let Role::Visitor(v) = &self.role {
+            if let (Some(t), Some(id)) = (&v.tenant, &v.session_record) {
+                let agents: Vec<String> = v.agents_seen.iter().cloned().collect();
+                if let Err(e) = self
+                    .state
+                    .store
+                    .end_visitor_session(&t.id, id, &agents, v.cards)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not close visitor session record");
+                }
+            }
+        }
+    }
+
+    // ---- inbound -------------------------------------------------------------------------------------------
+
+    async fn on_text(&mut self, text: &str) -> Result<(), Exit> {
+        let frame = match protocol::decode(text, self.state.config.limits.max_frame_bytes) {
+            Ok(f) => f,
+            Err(e) => return self.send_error(e.code, e.message, None).await,
+        };
+        if !matches!(frame, ClientFrame::Ping {}) && !self.bucket.take() {
+            return self
+                .send_error(
+                    code::RATE_LIMITED,
+                    "too many frames; slow down and retry",
+                    None,
+                )
+                .await;
+        }
+        if let ClientFrame::Ping {} = frame {
+            return self.send(&ServerFrame::Pong {}).await;
+        }
+        if let ClientFrame::Hello(h) = frame {
+            return self.on_hello(h).await;
+        }
+        if !self.authenticated() {
+            return self
+                .send_error(code::NOT_AUTHENTICATED, "send a valid hello first", None)
+                .await;
+        }
+        if let Role::Visitor(v) = &self.role {
+            if let Some(exp) = v.identity_expires {
+                if cordon_store::now_ms() / 1000 > exp {
+                    return self
+                        .send_error(
+                            code::IDENTITY_EXPIRED,
+                            "the identity proof has expired; reconnect with a fresh one",
+                            None,
+                        )
+                        .await;
+                }
+            }
+        }
+        match frame {
+            ClientFrame::ConversationOpen {} => self.on_open().await,
+            ClientFrame::MessageSend {
+                conversation_id,
+                client_msg_id,
+                text,
+            } => self.on_message(conversation_id, client_msg_id, text).await,
+            ClientFrame::Sync {
+                conversation_id,
+                after_seq,
+            } => self.on_sync(conversation_id, after_seq).await,
+            ClientFrame::Typing {
+                conversation_id,
+                active,
+            } => self.on_typing(conversation_id, active).await,
+            ClientFrame::Read {
+                conversation_id,
+                seq,
+            } => self.on_read(conversation_id, seq).await,
+            ClientFrame::ConversationClose { conversation_id } => {
+                self.on_close(conversation_id).await
+            }
+            ClientFrame::ConversationAccept { conversation_id } => {
+                self.on_accept(conversation_id).await
+            }
+            ClientFrame::ConversationTransfer {
+                conversation_id,
+                agent_id,
+            } => self.on_transfer(conversation_id, agent_id).await,
+            ClientFrame::StatusSet { status } => self.on_status(status).await,
+            ClientFrame::Hello(_) | ClientFrame::Ping {} => Ok(()),
+        }
+    }
+
+    fn limits_view(&self) -> ProtocolLimits {
+        let l = &self.state.config.limits;
+        ProtocolLimits {
+            max_frame_bytes: l.max_frame_bytes,
+            max_text_chars: l.max_text_chars,
+            frames_per_sec: l.frames_per_sec,
+            frame_burst: l.frame_burst,
+        }
+    }
+
+    async fn on_hello(&mut self, h: Hello) -> Result<(), Exit> {
+        if self.authenticated() {
+            return self
+                .send_error(
+                    code::ALREADY_AUTHENTICATED,
+                    "hello was already accepted",
+                    None,
+                )
+                .await;
+        }
+        if !PROTOCOL_VERSIONS.contains(&h.v) {
+            return self
+                .send_error(
+                    code::UNSUPPORTED_VERSION,
+                    "this server speaks protocol version 1",
+                    None,
+                )
+                .await;
+        }
+        match &self.role {
+            Role::Agent(_) => self.agent_hello().await,
+            Role::Visitor(_) => self.visitor_hello(h).await,
+        }
+    }
+
+    async fn visitor_hello(&mut self, h: Hello) -> Result<(), Exit> {
+        let store = self.state.store.clone();
+        let tenant = match h.widget_key.as_deref() {
+            Some(k) if protocol::valid_client_id(k) => match store.tenant_by_widget_key(k).await {
+                Ok(Some(t)) => t,
+                Ok(None) => {
+                    return self
+                        .send_error(code::UNKNOWN_TENANT, "unknown widget key", None)
+                        .await
+                }
+                Err(e) => return self.refuse(e.into(), None).await,
+            },
+            _ => {
+                return self
+                    .send_error(code::UNKNOWN_TENANT, "hello needs a valid widget_key", None)
+                    .await
+            }
+        };
+        // Identity: enforced for every visitor when the tenant turns it on; ignored (never trusted) otherwise.
+        let mut verified_user: Option<(String, i64)> = None;
+        if tenant.verify_identity {
+            let Some(proof) = &h.identity else {
+                return self
+                    .send_error(
+                        code::IDENTITY_REQUIRED,
+                        "this site requires a verified identity",
+                        None,
+                    )
+                    .await;
+            };
+            let secret = match self
+                .state
+                .keys
+                .identity_secret(&tenant.id, &tenant.identity_secret_wrapped)
+            {
+                Ok(s) => s,
+                Err(e) => return self.refuse(e.into(), None).await,
+            };
+            let user_ok = !proof.user_id.is_empty()
+                && proof.user_id.len() <= 128
+                && cordon_card::find(&proof.user_id).is_empty();
+            if !user_ok
+                || !cordon_crypto::verify_identity_hmac(
+                    secret.dangerous_export_hex().as_bytes(),
+                    &proof.user_id,
+                    proof.expires,
+                    &proof.signature,
+                )
+            {
+                return self
+                    .send_error(
+                        code::IDENTITY_INVALID,
+                        "the identity proof is not valid",
+                        None,
+                    )
+                    .await;
+            }
+            if cordon_store::now_ms() / 1000 > proof.expires {
+                return self
+                    .send_error(
+                        code::IDENTITY_EXPIRED,
+                        "the identity proof has expired",
+                        None,
+                    )
+                    .await;
+            }
+            verified_user = Some((proof.user_id.clone(), proof.expires));
+        }
+        let mut new_token = None;
+        let known = match h.visitor_token.as_deref() {
+            Some(tok) if tok.len() <= 128 => {
+                match store
+                    .visitor_by_token(&tenant.id, &cordon_crypto::hash_token(tok))
+                    .await
+                {
+                    Ok(v) => v,
+                    Err(e) => return self.refuse(e.into(), None).await,
+                }
+            }
+            _ => None,
+        };
+        // A token only unlocks history if it matches the verified user (or no verification is in force).
+        let visitor = match (known, &verified_user) {
+            (Some(v), None) if v.user_id.is_none() => v,
+            (Some(v), Some((uid, _))) if v.user_id.as_deref() == Some(uid.as_str()) => v,
+            _ => {
+                let (token, hash) = cordon_crypto::new_token("cv");
+                let id = cordon_crypto::new_id("v");
+                let uid = verified_user.as_ref().map(|(u, _)| u.as_str());
+                match store.create_visitor(&id, &tenant.id, &hash, uid).await {
+                    Ok(v) => {
+                        new_token = Some(token);
+                        v
+                    }
+                    Err(e) => return self.refuse(e.into(), None).await,
+                }
+            }
+        };
+        let conversations = match store
+            .list_conversations(
+                &tenant.id,
+                &cordon_store::ConversationFilter {
+                    visitor_id: Some(visitor.id.clone()),
+                    limit: 50,
+                    ..Default::default()
+                },
+            )
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => return self.refuse(e.into(), None).await,
+        };
+        let record_id = cordon_crypto::new_id("vs");
+        let origin = h
+            .embed_origin
+            .as_deref()
+            .filter(|o| o.len() <= 256 && cordon_card::find(o).is_empty());
+        if let Err(e) = store
+            .start_visitor_session(
+                &record_id,
+                &tenant.id,
+                &visitor.id,
+                &self.state.config.node_id,
+                origin,
+            )
+            .await
+        {
+            return self.refuse(e.into(), None).await;
+        }
+        let mut views = Vec::new();
+        for c in &conversations {
+            views.push(pipeline::conversation_view(&self.state, &mut self.names, c).await);
+        }
+        let welcome = ServerFrame::Welcome {
+            v: 1,
+            role: "visitor",
+            visitor_id: Some(visitor.id.clone()),
+            visitor_token: new_token,
+            agent: None,
+            conversations: views,
+            limits: self.limits_view(),
+        };
+        if let Role::Visitor(v) = &mut self.role {
+            v.owned = conversations.iter().map(|c| c.id.clone()).collect();
+            v.identity_expires = verified_user.map(|(_, e)| e);
+            v.tenant = Some(tenant);
+            v.visitor = Some(visitor);
+            v.session_record = Some(record_id);
+        }
+        for c in &conversations {
+            self.subscribe(Topic::Conversation(c.id.clone()));
+        }
+        self.send(&welcome).await
+    }
+
+    async fn agent_hello(&mut self) -> Result<(), Exit> {
+        let Role::Agent(a) = &self.role else {
+            return Ok(());
+        };
+        let (tenant_id, agent_id) = (a.agent.tenant_id.clone(), a.agent.id.clone());
+        let agent = match self.state.store.agent(&tenant_id, &agent_id).await {
+            Ok(a) => a,
+            Err(e) => return self.refuse(e.into(), None).await,
+        };
+        let worklist = match self.state.store.agent_worklist(&tenant_id, &agent_id).await {
+            Ok(w) => w,
+            Err(e) => return self.refuse(e.into(), None).await,
+        };
+        self.subscribe(Topic::TenantAgents(tenant_id.clone()));
+        self.subscribe(Topic::Agent(agent_id.clone()));
+        let mut views = Vec::new();
+        for c in &worklist {
+            if c.agent_id.as_deref() == Some(agent_id.as_str()) {
+                self.subscribe(Topic::Conversation(c.id.clone()));
+            }
+            views.push(pipeline::conversation_view(&self.state, &mut self.names, c).await);
+        }
+        if let Role::Agent(a) = &mut self.role {
+            a.hello_done = true;
+            a.agent = agent.clone();
+        }
+        let welcome = ServerFrame::Welcome {
+            v: 1,
+            role: "agent",
+            visitor_id: None,
+            visitor_token: None,
+            agent: Some(AgentRef {
+                id: agent.id.clone(),
+                name: agent.display_name.clone(),
+            }),
+            conversations: views,
+            limits: self.limits_view(),
+        };
+        self.send(&welcome).await
+    }
+
+    /// The conversation, if this connection may see it: a visitor's own, or any of the agent's tenant.
+    async fn visible(&mut self, conversation_id: &str) -> Result<Conversation, Refusal> {
+        let not_found = || Refusal::new(code::NOT_FOUND, "no such conversation");
+        if !protocol::valid_client_id(conversation_id) {
+            return Err(not_found());
+        }
+        let tenant_id = self.tenant_id().ok_or_else(not_found)?;
+        let conv = self
+            .state
+            .store
+            .conversation(&tenant_id, conversation_id)
+            .await
+            .map_err(Refusal::from)?;
+        if let Role::Visitor(v) = &mut self.role {
+            let mine = v.visitor.as_ref().map(|x| x.id.as_str()) == Some(conv.visitor_id.as_str());
+            if !mine {
+                return Err(not_found());
+            }
+            v.owned.insert(conv.id.clone());
+        }
+        Ok(conv)
+    }
+
+    fn me(&self) -> (Party, SenderKind) {
+        match &self.role {
+            Role::Visitor(v) => (
+                pipeline::party(
+                    SenderKind::Visitor,
+                    v.visitor.as_ref().map(|x| x.id.as_str()).unwrap_or(""),
+                    "Visitor",
+                ),
+                SenderKind::Visitor,
+            ),
+            Role::Agent(a) => (
+                pipeline::party(SenderKind::Agent, &a.agent.id, &a.agent.display_name),
+                SenderKind::Agent,
+            ),
+        }
+    }
+
+    async fn on_open(&mut self) -> Result<(), Exit> {
+        let Role::Visitor(v) = &self.role else {
+            return self
+                .send_error(code::FORBIDDEN, "only visitors open conversations", None)
+                .await;
+        };
+        let (Some(t), Some(vis)) = (&v.tenant, &v.visitor) else {
+            return Ok(());
+        };
+        let (tenant_id, visitor_id) = (t.id.clone(), vis.id.clone());
+        let id = cordon_crypto::new_id("c");
+        let (conv, created) = match self
+            .state
+            .store
+            .open_conversation(&id, &tenant_id, &visitor_id)
+            .await
+        {
+            Ok(x) => x,
+            Err(e) => return self.refuse(e.into(), None).await,
+        };
+        if let Role::Visitor(v) = &mut self.role {
+            v.owned.insert(conv.id.clone());
+        }
+        self.subscribe(Topic::Conversation(conv.id.clone()));
+        let view = pipeline::conversation_view(&self.state, &mut self.names, &conv).await;
+        self.send(&ServerFrame::Conversation { conversation: view })
+            .await?;
+        if created {
+            let mut names = Names::default();
+            if conv.state == ConversationState::Assigned {
+                pipeline::announce_assignment(&self.state, &mut names, &conv).await;
+            } else {
+                pipeline::publish_conversation(&self.state, &mut names, &conv).await;
+            }
+        }
+        if conv.state == ConversationState::Queued {
+            self.send(&ServerFrame::Notice {
+                code: "queued",
+                message: "No agent is free right now. Leave a message and we'll reply here.",
+                conversation_id: Some(conv.id.clone()),
+            })
+            .await?;
+        }
+        // Stream the conversation from its start; clients dedupe by seq.
+        self.cursors.insert(conv.id.clone(), 0);
+        self.catch_up(&conv.id).await
+    }
+
+    async fn on_message(
+        &mut self,
+        conversation_id: String,
+        client_msg_id: String,
+        text: String,
+    ) -> Result<(), Exit> {
+        if !protocol::valid_client_id(&client_msg_id) {
+            return self
+                .send_error(
+                    code::INVALID_ID,
+                    "client_msg_id must be 1-64 characters of A-Z a-z 0-9 . _ : - and not a card number",
+                    None,
+                )
+                .await;
+        }
+        let reference = Some(client_msg_id.as_str());
+        let conv = match self.visible(&conversation_id).await {
+            Ok(c) => c,
+            Err(r) => return self.refuse(r, reference).await,
+        };
+        if let Role::Agent(a) = &self.role {
+            if conv.agent_id.as_deref() != Some(a.agent.id.as_str()) {
+                return self
+                    .send_error(
+                        code::FORBIDDEN,
+                        "accept the conversation before writing in it",
+                        reference,
+                    )
+                    .await;
+            }
+        }
+        let (me, kind) = self.me();
+        let tenant_id = conv.tenant_id.clone();
+        let sent = match pipeline::send_message(
+            &self.state,
+            &tenant_id,
+            &conv.id,
+            &me,
+            kind,
+            &client_msg_id,
+            &text,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(r) => return self.refuse(r, reference).await,
+        };
+        // The ack leaves only now: the message is committed.
+        self.send(&ServerFrame::MessageAck {
+            conversation_id: conv.id.clone(),
+            client_msg_id: client_msg_id.clone(),
+            seq: sent.outcome.seq,
+            created_at: sent.outcome.created_at,
+            duplicate: sent.outcome.duplicate,
+        })
+        .await?;
+        if sent.cards > 0 {
+            if let Role::Visitor(v) = &mut self.role {
+                v.cards += sent.cards as i64;
+            }
+            self.send(&ServerFrame::Notice {
+                code: "card_redacted",
+                message: "For your security, card numbers are removed from chat. Please never send card details here.",
+                conversation_id: Some(conv.id.clone()),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn on_sync(&mut self, conversation_id: String, after_seq: i64) -> Result<(), Exit> {
+        let conv = match self.visible(&conversation_id).await {
+            Ok(c) => c,
+            Err(r) => return self.refuse(r, None).await,
+        };
+        self.subscribe(Topic::Conversation(conv.id.clone()));
+        self.cursors.insert(conv.id.clone(), after_seq.max(0));
+        self.catch_up(&conv.id).await?;
+        let last = self.cursors.get(&conv.id).copied().unwrap_or(0);
+        self.send(&ServerFrame::Synced {
+            conversation_id: conv.id,
+            last_seq: last,
+        })
+        .await
+    }
+
+    /// Send everything after the cursor from storage.
+    async fn catch_up(&mut self, conversation_id: &str) -> Result<(), Exit> {
+        let Some(tenant_id) = self.tenant_id() else {
+            return Ok(());
+        };
+        loop {
+            let Some(cursor) = self.cursors.get(conversation_id).copied() else {
+                return Ok(());
+            };
+            let batch = match self
+                .state
+                .store
+                .messages_after(&tenant_id, conversation_id, cursor, 200)
+                .await
+            {
+                Ok(b) => b,
+                Err(e) => return self.refuse(e.into(), None).await,
+            };
+            let n = batch.len();
+            for m in &batch {
+                let view = match pipeline::message_view(&self.state, &mut self.names, &tenant_id, m)
+                    .await
+                {
+                    Ok(v) => v,
+                    Err(r) => return self.refuse(r, None).await,
+                };
+                self.send(&ServerFrame::Message(view)).await?;
+                self.cursors.insert(conversation_id.to_string(), m.seq);
+            }
+            if n < 200 {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn on_typing(&mut self, conversation_id: String, active: bool) -> Result<(), Exit> {
+        let conv = match self.visible(&conversation_id).await {
+            Ok(c) => c,
+            Err(r) => return self.refuse(r, None).await,
+        };
+        let (me, _) = self.me();
+        let frame = ServerFrame::Typing {
+            conversation_id: conv.id.clone(),
+            from: me,
+            active,
+        };
+        self.state.hub.publish(
+            &Topic::Conversation(conv.id),
+            Event::Ephemeral {
+                from_connection: self.mailbox.id,
+                frame: Arc::from(frame.to_json()),
+            },
+        );
+        Ok(())
+    }
+
+    async fn on_read(&mut self, conversation_id: String, seq: i64) -> Result<(), Exit> {
+        let conv = match self.visible(&conversation_id).await {
+            Ok(c) => c,
+            Err(r) => return self.refuse(r, None).await,
+        };
+        let (me, _) = self.me();
+        let frame = ServerFrame::Read {
+            conversation_id: conv.id.clone(),
+            by: me,
+            seq: seq.clamp(0, conv.last_seq),
+        };
+        self.state.hub.publish(
+            &Topic::Conversation(conv.id),
+            Event::Ephemeral {
+                from_connection: self.mailbox.id,
+                frame: Arc::from(frame.to_json()),
+            },
+        );
+        Ok(())
+    }
+
+    async fn on_close(&mut self, conversation_id: String) -> Result<(), Exit> {
+        let conv = match self.visible(&conversation_id).await {
+            Ok(c) => c,
+            Err(r) => return self.refuse(r, None).await,
+        };
+        if let Role::Agent(a) = &self.role {
+            if conv.agent_id.as_deref() != Some(a.agent.id.as_str())
+                && a.agent.role != cordon_store::AgentRole::Admin
+            {
+                return self
+                    .send_error(
+                        code::FORBIDDEN,
+                        "only the assigned agent can close this conversation",
+                        None,
+                    )
+                    .await;
+            }
+        }
+        if conv.state == ConversationState::Closed {
+            return Ok(());
+        }
+        let (me, _) = self.me();
+        let who = if me.kind == "visitor" {
+            "The visitor".to_string()
+        } else {
+            me.name.clone()
+        };
+        pipeline::system_message(
+            &self.state,
+            &conv.tenant_id,
+            &conv.id,
+            &format!("{who} closed the chat"),
+        )
+        .await;
+        match self
+            .state
+            .store
+            .close_conversation(&conv.tenant_id, &conv.id)
+            .await
+        {
+            Ok(closed) => {
+                pipeline::publish_conversation(&self.state, &mut self.names, &closed).await;
+                pipeline::drain_queue(&self.state, &conv.tenant_id).await;
+                Ok(())
+            }
+            Err(e) => self.refuse(e.into(), None).await,
+        }
+    }
+
+    fn agent_only(&self) -> Option<(String, String)> {
+        match &self.role {
+            Role::Agent(a) if crate::auth::role_scopes(a.agent.role).contains(&Scope::Chat) => {
+                Some((a.agent.tenant_id.clone(), a.agent.id.clone()))
+            }
+            _ => None,
+        }
+    }
+
+    async fn on_accept(&mut self, conversation_id: String) -> Result<(), Exit> {
+        let Some((tenant_id, agent_id)) = self.agent_only() else {
+            return self
+                .send_error(code::FORBIDDEN, "only agents accept conversations", None)
+                .await;
+        };
+        if let Err(r) = self.visible(&conversation_id).await {
+            return self.refuse(r, None).await;
+        }
+        match self
+            .state
+            .store
+            .accept_conversation(&tenant_id, &conversation_id, &agent_id)
+            .await
+        {
+            Ok(conv) => {
+                let mut names = Names::default();
+                pipeline::announce_assignment(&self.state, &mut names, &conv).await;
+                Ok(())
+            }
+            Err(e) => self.refuse(e.into(), None).await,
+        }
+    }
+
+    async fn on_transfer(&mut self, conversation_id: String, to: String) -> Result<(), Exit> {
+        let Some((tenant_id, agent_id)) = self.agent_only() else {
+            return self
+                .send_error(code::FORBIDDEN, "only agents transfer conversations", None)
+                .await;
+        };
+        let conv = match self.visible(&conversation_id).await {
+            Ok(c) => c,
+            Err(r) => return self.refuse(r, None).await,
+        };
+        if conv.agent_id.as_deref() != Some(agent_id.as_str()) {
+            return self
+                .send_error(
+                    code::FORBIDDEN,
+                    "only the assigned agent can transfer this conversation",
+                    None,
+                )
+                .await;
+        }
+        if !protocol::valid_client_id(&to) {
+            return self
+                .send_error(code::NOT_FOUND, "no such agent", None)
+                .await;
+        }
+        match self
+            .state
+            .store
+            .transfer_conversation(&tenant_id, &conv.id, &to)
+            .await
+        {
+            Ok(moved) => {
+                let mut names = Names::default();
+                let from_name = names.agent(&self.state, &tenant_id, &agent_id).await;
+                let to_name = names.agent(&self.state, &tenant_id, &to).await;
+                pipeline::system_message(
+                    &self.state,
+                    &tenant_id,
+                    &moved.id,
+                    &format!("{from_name} transferred the chat to {to_name}"),
+                )
+                .await;
+                pipeline::publish_conversation(&self.state, &mut names, &moved).await;
+                pipeline::drain_queue(&self.state, &tenant_id).await;
+                Ok(())
+            }
+            Err(e) => self.refuse(e.into(), None).await,
+        }
+    }
+
+    async fn on_status(&mut self, status: String) -> Result<(), Exit> {
+        let Some((tenant_id, agent_id)) = self.agent_only() else {
+            return self
+                .send_error(code::FORBIDDEN, "only agents set a status", None)
+                .await;
+        };
+        let Some(status) = AgentStatus::parse(&status) else {
+            return self
+                .send_error(
+                    code::BAD_FRAME,
+                    "status must be online, away or offline",
+                    None,
+                )
+                .await;
+        };
+        if let Err(e) = self
+            .state
+            .store
+            .set_agent_status(&tenant_id, &agent_id, status)
+            .await
+        {
+            return self.refuse(e.into(), None).await;
+        }
+        self.send(&ServerFrame::Notice {
+            code: "status",
+            message: match status {
+                AgentStatus::Online => "online",
+                AgentStatus::Away => "away",
+                AgentStatus::Offline => "offline",
+            },
+            conversation_id: None,
+        })
+        .await?;
+        if status == AgentStatus::Online {
+            pipeline::drain_queue(&self.state, &tenant_id).await;
+        }
+        Ok(())
+    }
+
+    async fn recheck_session(&mut self) -> Result<(), Exit> {
+        let Role::Agent(a) = &self.role else {
+            return Ok(());
+        };
+        let idle = self.state.config.limits.session_idle.as_millis() as i64;
+        match self.state.store.session_is_live(&a.session_id, idle).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                let _ = self
+                    .send_error(
+                        code::SESSION_REVOKED,
+                        "your session ended; sign in again",
+                        None,
+                    )
+                    .await;
+                Err(Exit::Close(CLOSE_REVOKED, "session revoked"))
+            }
+            // A database hiccup is not a revocation; the next tick checks again.
+            Err(e) => {
+                tracing::warn!(error = %e, "session recheck failed");
+                Ok(())
+            }
+        }
+    }
+
+    // ---- hub events ----------------------------------------------------------------------------------------
+
+    async fn on_event(&mut self, event: Event) -> Result<(), Exit> {
+        match event {
+            Event::Message {
+                conversation_id,
+                seq,
+                frame,
+            } => {
+                let Some(cursor) = self.cursors.get(conversation_id.as_ref()).copied() else {
+                    return Ok(());
+                };
+                if seq <= cursor {
+                    Ok(())
+                } else if seq == cursor + 1 {
+                    self.cursors.insert(conversation_id.to_string(), seq);
+                    self.send_raw(&frame).await
+                } else {
+                    self.catch_up(&conversation_id).await
+                }
+            }
+            Event::Conversation {
+                conversation_id,
+                agent_id,
+                frame,
+            } => {
+                if let Role::Agent(a) = &self.role {
+                    let mine = agent_id.as_deref() == Some(a.agent.id.as_str());
+                    let topic = Topic::Conversation(conversation_id.to_string());
+                    if mine && !self.topics.contains(&topic) {
+                        // Newly assigned to me: follow it from the start.
+                        self.subscribe(topic);
+                        self.send_raw(&frame).await?;
+                        self.cursors.insert(conversation_id.to_string(), 0);
+                        return self.catch_up(&conversation_id).await;
+                    }
+                    if !mine && self.topics.contains(&topic) {
+                        self.unsubscribe(&topic);
+                        self.cursors.remove(conversation_id.as_ref());
+                    }
+                } else if let (Role::Visitor(v), Some(agent)) =
+                    (&mut self.role, agent_id.as_deref())
+                {
+                    v.agents_seen.insert(agent.to_string());
+                }
+                self.send_raw(&frame).await
+            }
+            Event::Ephemeral { frame, .. } => self.send_raw(&frame).await,
+        }
+    }
+
+    /// The hub dropped events for us: refill every followed conversation from storage and refresh state.
+    async fn on_lag(&mut self) -> Result<(), Exit> {
+        let followed: Vec<String> = self.cursors.keys().cloned().collect();
+        for c in followed {
+            self.catch_up(&c).await?;
+        }
+        let Some(tenant_id) = self.tenant_id() else {
+            return Ok(());
+        };
+        let convs = match &self.role {
+            Role::Agent(a) => self
+                .state
+                .store
+                .agent_worklist(&tenant_id, &a.agent.id)
+                .await
+                .unwrap_or_default(),
+            Role::Visitor(v) => {
+                let mut out = Vec::new();
+                for id in &v.owned {
+                    if let Ok(c) = self.state.store.conversation(&tenant_id, id).await {
+                        out.push(c);
+                    }
+                }
+                out
+            }
+        };
+        for c in convs {
+            let view = pipeline::conversation_view(&self.state, &mut self.names, &c).await;
+            self.send(&ServerFrame::ConversationUpdated { conversation: view })
+                .await?;
+        }
+        Ok(())
+    }
+}
