@@ -70,9 +70,7 @@ impl SecretKey {
                 .or_else(|_| B64URL.decode(text))
                 .map_err(|_| CryptoError::MasterKeyFormat)?
         };
-        let arr: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| CryptoError::MasterKeyFormat)?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::MasterKeyFormat)?;
         Ok(SecretKey(arr))
     }
 
@@ -132,7 +130,9 @@ pub fn sealed_key_id(sealed: &[u8]) -> Result<u32, CryptoError> {
     if sealed.len() < SEAL_HEADER_LEN + 16 || sealed[0] != SEAL_VERSION {
         return Err(CryptoError::Malformed);
     }
-    Ok(u32::from_be_bytes([sealed[1], sealed[2], sealed[3], sealed[4]]))
+    Ok(u32::from_be_bytes([
+        sealed[1], sealed[2], sealed[3], sealed[4],
+    ]))
 }
 
 fn open_raw(key: &SecretKey, ad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
@@ -265,7 +265,11 @@ impl DataKey {
         )
     }
 
-    pub fn open_message(&self, place: MessagePlace<'_>, sealed: &[u8]) -> Result<String, CryptoError> {
+    pub fn open_message(
+        &self,
+        place: MessagePlace<'_>,
+        sealed: &[u8],
+    ) -> Result<String, CryptoError> {
         if sealed_key_id(sealed)? != self.key_id {
             return Err(CryptoError::Authentication);
         }
@@ -456,6 +460,11 @@ mod tests {
         assert!(verify_identity_hmac(secret, "user-1", 1_900_000_000, &mac));
         assert!(!verify_identity_hmac(secret, "user-2", 1_900_000_000, &mac));
         assert!(!verify_identity_hmac(secret, "user-1", 1_900_000_001, &mac));
-        assert!(!verify_identity_hmac(b"other", "user-1", 1_900_000_000, &mac));
+        assert!(!verify_identity_hmac(
+            b"other",
+            "user-1",
+            1_900_000_000,
+            &mac
+        ));
     }
 }

@@ -1,19 +1,79 @@
 //! The `cordon` binary: every subcommand of the service.
 #![forbid(unsafe_code)]
 
+mod demo;
+mod manage;
 mod redact;
+mod runtime;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "cordon", version, about = "Multi-tenant live chat that keeps card numbers out")]
+#[command(
+    name = "cordon",
+    version,
+    about = "Multi-tenant live chat that keeps card numbers out",
+    long_about = "Multi-tenant live chat that keeps card numbers out.\n\nQuick start: `cordon demo` runs the service with two demo tenants on SQLite under ./cordon-data/."
+)]
 struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
 
+/// Flags every subcommand accepts.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct GlobalArgs {
+    /// Data directory: the SQLite database and, without CORDON_MASTER_KEY, the master key file.
+    #[arg(
+        long,
+        global = true,
+        env = "CORDON_DATA",
+        default_value = "./cordon-data"
+    )]
+    pub(crate) data: std::path::PathBuf,
+    /// Database URL: sqlite://PATH (default: DATA/cordon.db) or postgres://USER@HOST:PORT/DB.
+    #[arg(long, global = true, env = "CORDON_DATABASE")]
+    pub(crate) database: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CORDON_LISTEN", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// Public URL of the console and API (its origin is the only one allowed on /ws/agent and for cookies).
+    #[arg(long, env = "CORDON_CONSOLE_URL")]
+    pub(crate) console_url: Option<String>,
+    /// Public URL of the widget frame (a different site from the console).
+    #[arg(long, env = "CORDON_WIDGET_URL")]
+    pub(crate) widget_url: Option<String>,
+    /// Name of this node in session records (default: host name and process id).
+    #[arg(long, env = "CORDON_NODE_ID")]
+    pub(crate) node_id: Option<String>,
+    /// Send HSTS: set when clients reach Cordon over HTTPS (e.g. behind a TLS-terminating proxy).
+    #[arg(long, env = "CORDON_HTTPS", default_value_t = false)]
+    pub(crate) https: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the service.
+    Serve(ServeArgs),
+    /// Run the service with two demo tenants (created once, reused afterwards).
+    Demo(ServeArgs),
+    /// Apply schema migrations to the configured database and exit.
+    Migrate,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(manage::TenantCommand),
+    /// Manage agents.
+    #[command(subcommand)]
+    Agent(manage::AgentCommand),
+    /// Manage tenant API keys.
+    #[command(subcommand)]
+    Apikey(manage::ApikeyCommand),
     /// Read text on stdin, write it to stdout with every card number masked.
     Redact(redact::RedactArgs),
 }
@@ -22,6 +82,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Redact(args) => redact::run(&args),
+        other => runtime::block_on(run(cli.global, other)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -29,5 +90,17 @@ fn main() -> std::process::ExitCode {
             eprintln!("cordon: {err:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => runtime::serve(&global, &args, None).await,
+        Command::Demo(args) => demo::run(&global, &args).await,
+        Command::Migrate => manage::migrate(&global).await,
+        Command::Tenant(c) => manage::tenant(&global, c).await,
+        Command::Agent(c) => manage::agent(&global, c).await,
+        Command::Apikey(c) => manage::apikey(&global, c).await,
+        Command::Redact(_) => Ok(()),
     }
 }

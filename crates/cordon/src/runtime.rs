@@ -1,0 +1,181 @@
+//! Opening the database and keys, and running the server.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use anyhow::{bail, Context as _};
+use cordon_crypto::SecretKey;
+use cordon_server::keys::Keys;
+use cordon_server::{AppState, Config};
+use cordon_store::{Store, StoreConfig};
+
+use crate::{GlobalArgs, ServeArgs};
+
+pub(crate) fn block_on(
+    fut: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?
+        .block_on(fut)
+}
+
+pub(crate) fn database_url(global: &GlobalArgs) -> String {
+    match &global.database {
+        Some(url) => url.clone(),
+        None => format!(
+            "sqlite://{}?mode=rwc",
+            global.data.join("cordon.db").display()
+        ),
+    }
+}
+
+/// Write a file readable by its owner only (mode 0600), failing if it exists.
+pub(crate) fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("could not create {}", path.display()))?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// The master key: `CORDON_MASTER_KEY`, or with SQLite a key file created in the data dir on first start.
+fn master_key(global: &GlobalArgs, url: &str) -> anyhow::Result<SecretKey> {
+    if let Ok(text) = std::env::var("CORDON_MASTER_KEY") {
+        return SecretKey::parse(&text).context("CORDON_MASTER_KEY is malformed");
+    }
+    if !url.starts_with("sqlite:") {
+        bail!(
+            "CORDON_MASTER_KEY is required with PostgreSQL (64 hex digits or base64 of 32 bytes)"
+        );
+    }
+    let path = global.data.join("master.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            SecretKey::parse(&text).with_context(|| format!("{} is malformed", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SecretKey::generate();
+            write_private_file(&path, key.dangerous_export_hex().as_bytes())?;
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("could not read {}", path.display())),
+    }
+}
+
+/// Open the configured database (migrating it) and bind the master key to it.
+pub(crate) async fn open(global: &GlobalArgs) -> anyhow::Result<(Store, Keys)> {
+    let url = database_url(global);
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&global.data)
+            .with_context(|| format!("could not create data dir {}", global.data.display()))?;
+    }
+    let key = master_key(global, &url)?;
+    let store = Store::open(&StoreConfig::new(url))
+        .await
+        .context("could not open the database")?;
+    let keys = Keys::open(&store, key).await.map_err(|e| match e {
+        cordon_server::keys::KeyError::Crypto(cordon_crypto::CryptoError::WrongMasterKey) => anyhow::anyhow!(
+            "the master key does not match this database (check CORDON_MASTER_KEY or the data dir's master.key)"
+        ),
+        other => anyhow::anyhow!("could not load keys: {other}"),
+    })?;
+    Ok((store, keys))
+}
+
+pub(crate) fn config(args: &ServeArgs) -> Config {
+    let mut config = Config::for_listen(args.listen);
+    if let Some(u) = &args.console_url {
+        config.console_origin = origin_of(u);
+    }
+    if let Some(u) = &args.widget_url {
+        config.widget_origin = origin_of(u);
+    }
+    if let Some(n) = &args.node_id {
+        config.node_id = n.clone();
+    }
+    config.https = args.https;
+    config
+}
+
+/// `http://host:port/path` → `http://host:port`.
+fn origin_of(url: &str) -> String {
+    let trimmed = url.trim_end_matches('/');
+    match trimmed.find("://") {
+        Some(i) => match trimmed[i + 3..].find('/') {
+            Some(j) => trimmed[..i + 3 + j].to_string(),
+            None => trimmed.to_string(),
+        },
+        None => trimmed.to_string(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// Run the server. `banner` is printed once the socket is bound (the demo prints its URLs there).
+pub(crate) async fn serve(
+    global: &GlobalArgs,
+    args: &ServeArgs,
+    opened: Option<(Store, Keys, String)>,
+) -> anyhow::Result<()> {
+    cordon_server::logging::init();
+    let limit = cordon_server::raise_fd_limit();
+    let (store, keys, banner) = match opened {
+        Some(x) => x,
+        None => {
+            let (s, k) = open(global).await?;
+            (s, k, String::new())
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("could not listen on {}", args.listen))?;
+    let local = listener.local_addr()?;
+    let config = config(args);
+    tracing::info!(
+        listen = %local,
+        backend = store.backend().name(),
+        fd_limit = limit.unwrap_or(0),
+        connection_capacity = limit.map(|l| l.saturating_sub(64)).unwrap_or(0),
+        "cordon serving"
+    );
+    // Tests and scripts read this line to find an ephemeral port.
+    println!("cordon listening on http://{local}");
+    if !banner.is_empty() {
+        println!("{banner}");
+    }
+    let state = AppState::new(store.clone(), keys, config);
+    cordon_server::serve(listener, state, shutdown_signal())
+        .await
+        .context("server failed")?;
+    store.close().await;
+    Ok(())
+}
