@@ -11,6 +11,26 @@
 //! * [`note`] and [`checkpoint`]: signed notes, verifier keys, checkpoints.
 //!
 //! See the crate README for the storage layout a database should use.
+//!
+//! ```
+//! use cordon_ledger::*;
+//!
+//! // The in-memory tree stands in for the database's node table.
+//! let tree = MemoryTree::from_entries([b"a".as_slice(), b"b", b"c"]);
+//! let root = tree_hash(3, &tree)?;
+//! let proof = inclusion_proof(1, 3, &tree)?;
+//! verify_inclusion(1, 3, &leaf_hash(b"b"), &proof, &root)?;
+//! let proof = consistency_proof(2, 3, &tree)?;
+//! verify_consistency(2, 3, &tree.root_at(2)?, &root, &proof)?;
+//!
+//! // A signed checkpoint, opened with the published verifier key.
+//! let signer = NoteSigner::from_seed("cordon.example/audit/platform", &[9u8; 32])?;
+//! let note = Checkpoint::new("cordon.example/audit/platform", 3, root)?.sign(&signer)?;
+//! let vkey: NoteVerifier = signer.verifier().to_string().parse()?;
+//! let cp = Checkpoint::open(note.as_bytes(), "cordon.example/audit/platform", &vkey)?;
+//! assert_eq!((cp.size(), cp.root()), (3, &root));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod checkpoint;
