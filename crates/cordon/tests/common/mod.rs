@@ -1,0 +1,420 @@
+//! Test harness: a real server on an ephemeral port (in-process, or the real binary as a child process) and
+//! clients that speak to it as browsers and integrators do: HTTP with cookies or bearer keys, WebSockets.
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use cordon_server::keys::Keys;
+use cordon_server::{AppState, Config, Limits};
+use cordon_store::testing::TestDatabase;
+use cordon_store::{AgentRole, Store, StoreConfig, Tenant};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A fixed master key for tests that restart servers on one database.
+pub const MASTER_KEY_HEX: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+pub fn master_key() -> cordon_crypto::SecretKey {
+    cordon_crypto::SecretKey::parse(MASTER_KEY_HEX).expect("test key")
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub state: AppState,
+    pub db: TestDatabase,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A tenant made for a test, with an admin, two agents and an auditor (all with PASSWORD).
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    pub tenant: Tenant,
+    pub admin_id: String,
+    pub agent_id: String,
+    pub agent2_id: String,
+    pub auditor_id: String,
+}
+
+impl TestServer {
+    pub async fn start(db: TestDatabase) -> TestServer {
+        Self::start_with(db, Limits::default()).await
+    }
+
+    pub async fn start_with(db: TestDatabase, limits: Limits) -> TestServer {
+        let mut cfg = StoreConfig::new(&db.url);
+        cfg.max_connections = 4;
+        let store = Store::open(&cfg).await.expect("open store");
+        let keys = Keys::open(&store, master_key()).await.expect("keys");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut config = Config::for_listen(addr);
+        config.limits = limits;
+        let state = AppState::new(store, keys, config);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let st = state.clone();
+        let handle = tokio::spawn(async move {
+            let _ = cordon_server::serve(listener, st, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        TestServer {
+            addr,
+            base: format!("http://{addr}"),
+            state,
+            db,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.abort();
+            let _ = h.await;
+        }
+        self.state.store.close().await;
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    pub async fn fixture(&self, slug: &str) -> Fixture {
+        let store = self.store();
+        let (tenant, _) = cordon_server::ops::create_tenant(
+            store,
+            &self.state.keys,
+            slug,
+            &format!("{slug} Inc"),
+            &["https://shop.example".to_string()],
+        )
+        .await
+        .expect("tenant");
+        let mk = |name: &str, role| {
+            let tid = tenant.id.clone();
+            let name = name.to_string();
+            async move {
+                cordon_server::ops::create_agent(store, &tid, &name, &name, role, 2, PASSWORD)
+                    .await
+                    .expect("agent")
+                    .id
+            }
+        };
+        Fixture {
+            admin_id: mk("admin", AgentRole::Admin).await,
+            agent_id: mk("agent", AgentRole::Agent).await,
+            agent2_id: mk("agent2", AgentRole::Agent).await,
+            auditor_id: mk("auditor", AgentRole::Auditor).await,
+            tenant,
+        }
+    }
+
+    /// Sign in and return the session cookie pair (`cordon_session=...`).
+    pub async fn login(&self, slug: &str, username: &str) -> String {
+        let res = reqwest::Client::new()
+            .post(format!("{}/api/v1/auth/login", self.base))
+            .header("origin", &self.base)
+            .json(&json!({"tenant": slug, "username": username, "password": PASSWORD}))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(res.status(), 200, "login {slug}/{username}");
+        let cookie = res
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .expect("set-cookie")
+            .to_string();
+        cookie.split(';').next().unwrap_or_default().to_string()
+    }
+
+    pub async fn api_key(&self, tenant: &Tenant, scopes: &[&str]) -> String {
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        cordon_server::ops::create_api_key(self.store(), &tenant.id, &scopes, None)
+            .await
+            .expect("api key")
+            .1
+    }
+
+    pub fn http(&self) -> Http {
+        Http {
+            base: self.base.clone(),
+            client: reqwest::Client::new(),
+            auth: Auth::None,
+        }
+    }
+
+    pub async fn visitor(&self, widget_key: &str, token: Option<&str>) -> (Ws, Value) {
+        let mut ws = Ws::connect(&format!("ws://{}/ws/visitor", self.addr), &[]).await;
+        let mut hello = json!({"type": "hello", "v": 1, "widget_key": widget_key});
+        if let Some(t) = token {
+            hello["visitor_token"] = json!(t);
+        }
+        ws.send(hello).await;
+        let welcome = ws.recv_type("welcome").await;
+        (ws, welcome)
+    }
+
+    pub async fn agent_ws(&self, cookie: &str) -> (Ws, Value) {
+        let mut ws = Ws::connect(
+            &format!("ws://{}/ws/agent", self.addr),
+            &[("cookie", cookie), ("origin", &self.base)],
+        )
+        .await;
+        ws.send(json!({"type": "hello", "v": 1})).await;
+        let welcome = ws.recv_type("welcome").await;
+        (ws, welcome)
+    }
+
+    /// An agent socket that has gone online.
+    pub async fn online_agent(&self, slug: &str, username: &str) -> (Ws, Value) {
+        let cookie = self.login(slug, username).await;
+        let (mut ws, welcome) = self.agent_ws(&cookie).await;
+        ws.send(json!({"type": "status.set", "status": "online"}))
+            .await;
+        ws.recv_where(|f| f["type"] == "notice" && f["code"] == "status")
+            .await;
+        (ws, welcome)
+    }
+}
+
+#[derive(Clone)]
+pub enum Auth {
+    None,
+    Cookie(String),
+    Bearer(String),
+}
+
+#[derive(Clone)]
+pub struct Http {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub auth: Auth,
+}
+
+impl Http {
+    pub fn with(&self, auth: Auth) -> Http {
+        Http {
+            auth,
+            ..self.clone()
+        }
+    }
+
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(m, format!("{}{}", self.base, path));
+        req = req.header("origin", &self.base);
+        match &self.auth {
+            Auth::None => {}
+            Auth::Cookie(c) => req = req.header("cookie", c),
+            Auth::Bearer(k) => req = req.header("authorization", format!("Bearer {k}")),
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call("GET", path, None).await
+    }
+}
+
+pub struct Ws {
+    pub inner: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Frames received but not yet consumed by a `recv_*` call.
+    pub backlog: Vec<Value>,
+}
+
+pub const RECV_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Ws {
+    pub async fn connect(url: &str, headers: &[(&str, &str)]) -> Ws {
+        let mut req = url.into_client_request().expect("request");
+        for (k, v) in headers {
+            req.headers_mut().insert(
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()).expect("header"),
+                v.parse().expect("header value"),
+            );
+        }
+        let (inner, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("ws connect");
+        Ws {
+            inner,
+            backlog: Vec::new(),
+        }
+    }
+
+    pub async fn try_connect(url: &str, headers: &[(&str, &str)]) -> Result<Ws, String> {
+        let mut req = url.into_client_request().map_err(|e| e.to_string())?;
+        for (k, v) in headers {
+            req.headers_mut().insert(
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(|e| e.to_string())?,
+                v.parse().map_err(|_| "bad header".to_string())?,
+            );
+        }
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((inner, _)) => Ok(Ws {
+                inner,
+                backlog: Vec::new(),
+            }),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.inner
+            .send(Message::Text(v.to_string().into()))
+            .await
+            .expect("ws send");
+    }
+
+    pub async fn send_text(&mut self, t: &str) {
+        self.inner
+            .send(Message::Text(t.to_string().into()))
+            .await
+            .expect("ws send");
+    }
+
+    /// The next JSON frame from the socket (not the backlog), or None on close/timeout.
+    async fn next_frame(&mut self, timeout: Duration) -> Option<Value> {
+        loop {
+            match tokio::time::timeout(timeout, self.inner.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    return Some(serde_json::from_str(t.as_str()).expect("server frames are JSON"))
+                }
+                Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) | Err(_) => {
+                    return None
+                }
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    /// Wait for a frame matching `pred`; frames skipped on the way stay in the backlog.
+    pub async fn recv_where(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        self.try_recv_where(&pred, RECV_TIMEOUT)
+            .await
+            .unwrap_or_else(|| {
+                panic!(
+                    "no matching frame within {RECV_TIMEOUT:?}; backlog: {:?}",
+                    self.backlog
+                )
+            })
+    }
+
+    pub async fn try_recv_where(
+        &mut self,
+        pred: &impl Fn(&Value) -> bool,
+        timeout: Duration,
+    ) -> Option<Value> {
+        if let Some(i) = self.backlog.iter().position(|f| pred(f)) {
+            return Some(self.backlog.remove(i));
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            let f = self.next_frame(left).await?;
+            if pred(&f) {
+                return Some(f);
+            }
+            self.backlog.push(f);
+        }
+    }
+
+    pub async fn recv_type(&mut self, t: &str) -> Value {
+        self.recv_where(|f| f["type"] == t).await
+    }
+
+    pub async fn recv_error(&mut self) -> Value {
+        self.recv_type("error").await
+    }
+
+    /// Read everything that arrives within `d` into the backlog.
+    pub async fn drain(&mut self, d: Duration) {
+        while let Some(f) = self.next_frame(d).await {
+            self.backlog.push(f);
+        }
+    }
+
+    /// Wait until the server closes the socket; returns the close code if one was sent.
+    pub async fn closed(&mut self, timeout: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.inner.next()).await {
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    return Some(frame.map(|f| u16::from(f.code)).unwrap_or(1005))
+                }
+                Ok(None) | Ok(Some(Err(_))) => return Some(1006),
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    if let Ok(v) = serde_json::from_str(t.as_str()) {
+                        self.backlog.push(v);
+                    }
+                }
+                Ok(Some(Ok(_))) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Send a message and wait for its ack; returns the seq.
+    pub async fn say(&mut self, conversation_id: &str, client_msg_id: &str, text: &str) -> i64 {
+        self.send(json!({"type": "message.send", "conversation_id": conversation_id, "client_msg_id": client_msg_id, "text": text}))
+            .await;
+        let id = client_msg_id.to_string();
+        let ack = self
+            .recv_where(move |f| {
+                (f["type"] == "message.ack" || f["type"] == "error")
+                    && (f["client_msg_id"] == id.as_str() || f["ref"] == id.as_str())
+            })
+            .await;
+        assert_eq!(ack["type"], "message.ack", "expected an ack, got {ack}");
+        ack["seq"].as_i64().expect("seq")
+    }
+
+    /// Open (or get) the visitor's conversation; returns its id.
+    pub async fn open(&mut self) -> String {
+        self.send(json!({"type": "conversation.open"})).await;
+        let c = self.recv_type("conversation").await;
+        c["conversation"]["id"].as_str().expect("id").to_string()
+    }
+
+    /// Messages of a conversation in the backlog and arriving within `d`, by seq.
+    pub async fn collect_messages(&mut self, conversation_id: &str, d: Duration) -> Vec<Value> {
+        self.drain(d).await;
+        let mut out: Vec<Value> = Vec::new();
+        self.backlog.retain(|f| {
+            if f["type"] == "message" && f["conversation_id"] == conversation_id {
+                out.push(f.clone());
+                false
+            } else {
+                true
+            }
+        });
+        out
+    }
+}
