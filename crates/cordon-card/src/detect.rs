@@ -346,6 +346,12 @@ fn shape(sizes: &[usize]) -> Option<Shape> {
     None
 }
 
+/// Whether digit groups of these sizes fall like a printed card number's: one unbroken run,
+/// 4-4-4-4(-…) with a shorter last group, or 4-6-x.
+pub(crate) fn printed_like_a_card(sizes: &[usize]) -> bool {
+    shape(sizes) == Some(Shape::Card)
+}
+
 /// The longest card that starts at the ring's front group, as (index of its last group, hit).
 fn best_at(
     text: &str,

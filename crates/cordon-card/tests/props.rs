@@ -268,3 +268,28 @@ proptest! {
         prop_assert!(matches!(r.text, std::borrow::Cow::Borrowed(_)));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512),
+        ..ProptestConfig::default()
+    })]
+
+    /// A card typed in 4-digit groups over 2–4 messages: only its last four digits survive.
+    #[test]
+    fn split_cards_are_caught(digits in card(), cuts in prop::collection::btree_set(1usize..3, 1..3)) {
+        let groups: Vec<String> = digits.chunks(4).map(|c| c.iter().map(|d| char::from(b'0' + d)).collect()).collect();
+        let mut bounds: Vec<usize> = cuts.into_iter().filter(|&c| c < groups.len()).collect();
+        prop_assume!(!bounds.is_empty());
+        bounds.insert(0, 0);
+        bounds.push(groups.len());
+        let parts: Vec<String> = bounds.windows(2).map(|w| groups[w[0]..w[1]].join(" ")).collect();
+        prop_assume!(parts.len() <= cordon_card::MAX_FRAGMENTS);
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        let out = cordon_card::redact_fragments(&refs);
+        let all: String = out.iter().map(|r| r.text.as_ref()).collect::<Vec<_>>().join("|");
+        let last4: String = digits[digits.len() - 4..].iter().map(|d| char::from(b'0' + d)).collect();
+        let kept: String = all.chars().filter(char::is_ascii_digit).collect();
+        prop_assert_eq!(kept, last4, "{:?} -> {:?}", parts, all);
+    }
+}
