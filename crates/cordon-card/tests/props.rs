@@ -277,10 +277,12 @@ proptest! {
 
     /// A card typed in 4-digit groups over 2–4 messages: only its last four digits survive.
     #[test]
-    fn split_cards_are_caught(digits in card(), cuts in prop::collection::btree_set(1usize..3, 1..3)) {
+    fn split_cards_are_caught(digits in card(), cuts in prop::collection::btree_set(1usize..4, 1..4)) {
         let groups: Vec<String> = digits.chunks(4).map(|c| c.iter().map(|d| char::from(b'0' + d)).collect()).collect();
         let mut bounds: Vec<usize> = cuts.into_iter().filter(|&c| c < groups.len()).collect();
-        prop_assume!(!bounds.is_empty());
+        if bounds.is_empty() {
+            return Ok(()); // a 12-digit card has no cut at 3
+        }
         bounds.insert(0, 0);
         bounds.push(groups.len());
         let parts: Vec<String> = bounds.windows(2).map(|w| groups[w[0]..w[1]].join(" ")).collect();
