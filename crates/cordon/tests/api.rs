@@ -231,3 +231,240 @@ async fn api_errors_are_typed_json() {
     assert_eq!(bad.get("/api/v1/me").await.0, 401);
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn scopes_expiry_and_revocation() {
+    for db in cordon_store::testing::all_backends().await {
+        let srv = TestServer::start(db).await;
+        let fx = srv.fixture("skyway").await;
+        let http = srv.http();
+        // An admin key manages settings but cannot read transcripts.
+        let admin = http.with(Auth::Bearer(srv.api_key(&fx.tenant, &["admin"]).await));
+        assert_eq!(admin.get("/api/v1/tenant").await.0, 200);
+        let (s, body) = admin.get("/api/v1/conversations").await;
+        assert_eq!((s, body["error"]["code"].as_str()), (403, Some("forbidden")));
+        // A reader reads history but cannot change settings or agents.
+        let reader = http.with(Auth::Bearer(srv.api_key(&fx.tenant, &["conversations:read"]).await));
+        assert_eq!(reader.get("/api/v1/conversations").await.0, 200);
+        assert_eq!(reader.call("PATCH", "/api/v1/tenant", Some(json!({"display_name": "x"}))).await.0, 403);
+        assert_eq!(reader.get("/api/v1/apikeys").await.0, 403);
+        // Agents read history; auditors read history but do not chat or administer.
+        let auditor = http.with(Auth::Cookie(srv.login("skyway", "auditor").await));
+        assert_eq!(auditor.get("/api/v1/conversations").await.0, 200);
+        assert_eq!(auditor.get("/api/v1/tenant").await.0, 403);
+
+        // Expired and revoked keys are refused at once.
+        let expired_token = "ck_expired-test-token";
+        srv.store()
+            .create_api_key(
+                &fx.tenant.id,
+                cordon_store::NewApiKey {
+                    id: "k_expired".into(),
+                    key_hash: cordon_crypto::hash_token(expired_token).to_vec(),
+                    prefix: "ck_expir".into(),
+                    scopes: vec!["admin".into()],
+                    expires_at: cordon_store::now_ms() - 1,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(http.with(Auth::Bearer(expired_token.into())).get("/api/v1/me").await.0, 401);
+        let key = srv.api_key(&fx.tenant, &["admin"]).await;
+        let keyed = http.with(Auth::Bearer(key.clone()));
+        let (_, keys) = keyed.get("/api/v1/apikeys").await;
+        let id = keys
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| key.starts_with(k["prefix"].as_str().unwrap()) && k["revoked_at"].is_null())
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(!keys.to_string().contains(&key), "key secrets never appear in listings");
+        assert_eq!(keyed.call("DELETE", &format!("/api/v1/apikeys/{id}"), None).await.0, 204);
+        assert_eq!(keyed.get("/api/v1/me").await.0, 401);
+
+        // Revoking a session refuses it on HTTP and closes the open socket within a second.
+        let cookie = srv.login("skyway", "agent").await;
+        let (mut ws, _) = srv.agent_ws(&cookie).await;
+        let admin_http = http.with(Auth::Cookie(srv.login("skyway", "admin").await));
+        let started = std::time::Instant::now();
+        let (s, _) = admin_http
+            .call("POST", &format!("/api/v1/agents/{}/revoke-sessions", fx.agent_id), None)
+            .await;
+        assert_eq!(s, 200);
+        assert_eq!(http.with(Auth::Cookie(cookie.clone())).get("/api/v1/me").await.0, 401);
+        let err = ws.recv_where(|f| f["type"] == "error" && f["code"] == "session_revoked").await;
+        assert!(err["message"].is_string());
+        assert_eq!(ws.closed(Duration::from_secs(2)).await, Some(4001));
+        assert!(started.elapsed() < Duration::from_millis(1500), "revocation took {:?}", started.elapsed());
+        // A revoked session cannot open a socket either.
+        let refused = common::Ws::try_connect(
+            &format!("ws://{}/ws/agent", srv.addr),
+            &[("cookie", &cookie), ("origin", &srv.base)],
+        )
+        .await;
+        assert!(refused.is_err());
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn agent_socket_checks_origin() {
+    let srv = TestServer::start(cordon_store::testing::sqlite()).await;
+    srv.fixture("skyway").await;
+    let cookie = srv.login("skyway", "agent").await;
+    let url = format!("ws://{}/ws/agent", srv.addr);
+    assert!(common::Ws::try_connect(&url, &[("cookie", &cookie), ("origin", "http://127.0.0.2:9")]).await.is_err());
+    assert!(common::Ws::try_connect(&url, &[("cookie", &cookie)]).await.is_err());
+    assert!(common::Ws::try_connect(&url, &[("cookie", &cookie), ("origin", &srv.base)]).await.is_ok());
+    // Cookie-authenticated writes from another origin are refused (CSRF).
+    let (s, body) = reqwest::Client::new()
+        .patch(format!("{}/api/v1/tenant", srv.base))
+        .header("cookie", srv.login("skyway", "admin").await)
+        .header("origin", "http://evil.example")
+        .json(&json!({"display_name": "pwned"}))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), r))
+        .unwrap();
+    assert_eq!(s, 403);
+    assert!(body.text().await.unwrap().contains("csrf_rejected"));
+    srv.stop().await;
+}
+
+fn identity(secret: &str, user: &str, expires: i64) -> serde_json::Value {
+    json!({"user_id": user, "expires": expires, "signature": cordon_crypto::identity_hmac(secret.as_bytes(), user, expires)})
+}
+
+#[tokio::test]
+async fn verified_identity_is_enforced_for_every_frame() {
+    for db in cordon_store::testing::all_backends().await {
+        let srv = TestServer::start(db).await;
+        let fx = srv.fixture("skyway").await;
+        let admin = srv.http().with(Auth::Cookie(srv.login("skyway", "admin").await));
+        let (_, secret) = admin.call("POST", "/api/v1/tenant/identity-secret", None).await;
+        let secret = secret["identity_secret"].as_str().unwrap().to_string();
+        let (s, t) = admin.call("PATCH", "/api/v1/tenant", Some(json!({"verify_identity": true}))).await;
+        assert_eq!((s, &t["verify_identity"]), (200, &json!(true)));
+        let url = format!("ws://{}/ws/visitor", srv.addr);
+        let future = cordon_store::now_ms() / 1000 + 3600;
+        let hello = |identity: Option<serde_json::Value>| {
+            let mut h = json!({"type": "hello", "v": 1, "widget_key": fx.tenant.widget_key});
+            if let Some(i) = identity {
+                h["identity"] = i;
+            }
+            h
+        };
+        let mut ws = common::Ws::connect(&url, &[]).await;
+        // Missing, forged and expired proofs are refused, and no other frame works without a valid hello.
+        ws.send(hello(None)).await;
+        assert_eq!(ws.recv_error().await["code"], "identity_required");
+        let mut forged = identity(&secret, "alice", future);
+        forged["user_id"] = json!("mallory");
+        ws.send(hello(Some(forged))).await;
+        assert_eq!(ws.recv_error().await["code"], "identity_invalid");
+        ws.send(hello(Some(identity("wrong-secret", "alice", future)))).await;
+        assert_eq!(ws.recv_error().await["code"], "identity_invalid");
+        ws.send(hello(Some(identity(&secret, "alice", 1000)))).await;
+        assert_eq!(ws.recv_error().await["code"], "identity_expired");
+        for t in cordon_server::protocol::client_frame_types() {
+            if t == "hello" || t == "ping" {
+                continue;
+            }
+            ws.send(json!({"type": t, "conversation_id": "c_x", "client_msg_id": "m", "text": "x", "after_seq": 0, "active": true, "seq": 0, "agent_id": "a", "status": "online"})).await;
+            let e = ws.recv_error().await;
+            assert_eq!(e["code"], "not_authenticated", "{t}: {e}");
+        }
+        // A valid proof works; alice's history is hers.
+        ws.send(hello(Some(identity(&secret, "alice", future)))).await;
+        let welcome = ws.recv_type("welcome").await;
+        let alice_token = welcome["visitor_token"].as_str().unwrap().to_string();
+        let conv = ws.open().await;
+        ws.say(&conv, "a1", "alice's secret order").await;
+        drop(ws);
+        // Bob, presenting alice's token with his own valid proof, does not get her history.
+        let mut bob = common::Ws::connect(&url, &[]).await;
+        let mut h = hello(Some(identity(&secret, "bob", future)));
+        h["visitor_token"] = json!(alice_token);
+        bob.send(h).await;
+        let w = bob.recv_type("welcome").await;
+        assert!(w["conversations"].as_array().unwrap().is_empty(), "{w}");
+        // Alice comes back with her token and proof and sees her conversation.
+        let mut again = common::Ws::connect(&url, &[]).await;
+        let mut h = hello(Some(identity(&secret, "alice", future)));
+        h["visitor_token"] = json!(alice_token);
+        again.send(h).await;
+        let w = again.recv_type("welcome").await;
+        assert_eq!(w["conversations"][0]["id"], conv.as_str());
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn unverified_user_ids_unlock_nothing() {
+    let srv = TestServer::start(cordon_store::testing::sqlite()).await;
+    let fx = srv.fixture("skyway").await;
+    let url = format!("ws://{}/ws/visitor", srv.addr);
+    let mut a = common::Ws::connect(&url, &[]).await;
+    a.send(json!({"type": "hello", "v": 1, "widget_key": fx.tenant.widget_key, "identity": {"user_id": "alice", "expires": 9999999999i64, "signature": "00"}})).await;
+    a.recv_type("welcome").await;
+    let conv = a.open().await;
+    a.say(&conv, "m", "hello").await;
+    let mut b = common::Ws::connect(&url, &[]).await;
+    b.send(json!({"type": "hello", "v": 1, "widget_key": fx.tenant.widget_key, "identity": {"user_id": "alice", "expires": 9999999999i64, "signature": "00"}})).await;
+    let w = b.recv_type("welcome").await;
+    assert!(w["conversations"].as_array().unwrap().is_empty());
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn resume_after_disconnect_delivers_exactly_once() {
+    for db in cordon_store::testing::all_backends().await {
+        let srv = TestServer::start(db).await;
+        let fx = srv.fixture("skyway").await;
+        let cookie = srv.login("skyway", "agent").await;
+        let (mut agent, _) = srv.agent_ws(&cookie).await;
+        agent.send(json!({"type": "status.set", "status": "online"})).await;
+        let (mut visitor, welcome) = srv.visitor(&fx.tenant.widget_key, None).await;
+        let token = welcome["visitor_token"].as_str().unwrap().to_string();
+        let conv = visitor.open().await;
+        for i in 0..5 {
+            visitor.say(&conv, &format!("v{i}"), &format!("before {i}")).await;
+        }
+        let seen = agent.collect_messages(&conv, Duration::from_millis(300)).await;
+        let agent_last = seen.iter().map(|m| m["seq"].as_i64().unwrap()).max().unwrap();
+        let visitor_last = visitor.collect_messages(&conv, Duration::from_millis(100)).await.iter().map(|m| m["seq"].as_i64().unwrap()).max().unwrap();
+        // Both drop. Messages arrive while they are away.
+        drop(agent);
+        drop(visitor);
+        let (mut agent2, _) = srv.online_agent("skyway", "agent2").await;
+        let (mut visitor, _) = srv.visitor(&fx.tenant.widget_key, Some(&token)).await;
+        for i in 5..10 {
+            visitor.say(&conv, &format!("v{i}"), &format!("while away {i}")).await;
+        }
+        drop(agent2.collect_messages(&conv, Duration::from_millis(10)).await);
+        drop(visitor);
+        // Both come back and resume from what they last saw.
+        let (mut agent, _) = srv.agent_ws(&srv.login("skyway", "agent").await).await;
+        agent.send(json!({"type": "sync", "conversation_id": conv, "after_seq": agent_last})).await;
+        let (mut visitor, _) = srv.visitor(&fx.tenant.widget_key, Some(&token)).await;
+        visitor.send(json!({"type": "sync", "conversation_id": conv, "after_seq": visitor_last})).await;
+        visitor.recv_type("synced").await;
+        agent.recv_type("synced").await;
+        visitor.say(&conv, "v10", "back again").await;
+        let last = srv.store().conversation(&fx.tenant.id, &conv).await.unwrap().last_seq;
+        for (who, ws, from) in [("agent", &mut agent, agent_last), ("visitor", &mut visitor, visitor_last)] {
+            let got: Vec<i64> = ws
+                .collect_messages(&conv, Duration::from_millis(300))
+                .await
+                .iter()
+                .map(|m| m["seq"].as_i64().unwrap())
+                .collect();
+            assert_eq!(got, ((from + 1)..=last).collect::<Vec<_>>(), "{who} gets each missed message once, in order");
+        }
+        let _ = agent2;
+        srv.stop().await;
+    }
+}
