@@ -109,25 +109,23 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
     let (store, keys) = open(global).await?;
     let path = global.data.join(CREDENTIALS_FILE);
     let creds = ensure_tenants(&store, &keys, &path).await?;
-    let mut args = args.clone();
-    let console = args
-        .console_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", args.listen));
-    args.console_url = Some(console.clone());
-    let mut banner = String::new();
-    banner.push_str("\nCordon demo is running.\n");
-    banner.push_str(&format!("  console:  {console}/console\n"));
-    banner.push_str(&format!("  API doc:  {console}/api/openapi.json\n"));
-    banner.push_str(&format!("  accounts (from {}):\n", path.display()));
-    for c in &creds.accounts {
-        banner.push_str(&format!(
-            "    tenant {:<9} {:<6} {:<6} password {}\n",
-            c.tenant, c.role, c.username, c.password
-        ));
-    }
-    for (slug, key) in &creds.widget_keys {
-        banner.push_str(&format!("  widget key of {slug}: {key}\n"));
-    }
-    serve(global, &args, Some((store, keys, banner))).await
+    // The URLs are known only once the socket is bound (`--listen 127.0.0.1:0` picks a port).
+    let banner: crate::runtime::Banner = Box::new(move |console: &str| {
+        let mut banner = String::new();
+        banner.push_str("\nCordon demo is running.\n");
+        banner.push_str(&format!("  console:  {console}/console\n"));
+        banner.push_str(&format!("  API doc:  {console}/api/openapi.json\n"));
+        banner.push_str(&format!("  accounts (from {}):\n", path.display()));
+        for c in &creds.accounts {
+            banner.push_str(&format!(
+                "    tenant {:<9} {:<6} {:<6} password {}\n",
+                c.tenant, c.role, c.username, c.password
+            ));
+        }
+        for (slug, key) in &creds.widget_keys {
+            banner.push_str(&format!("  widget key of {slug}: {key}\n"));
+        }
+        banner
+    });
+    serve(global, args, Some((store, keys, banner))).await
 }

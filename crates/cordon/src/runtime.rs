@@ -92,8 +92,10 @@ pub(crate) async fn open(global: &GlobalArgs) -> anyhow::Result<(Store, Keys)> {
     Ok((store, keys))
 }
 
-pub(crate) fn config(args: &ServeArgs) -> Config {
-    let mut config = Config::for_listen(args.listen);
+/// The server's configuration. `local` is the bound address: with `--listen HOST:0` the console origin must
+/// name the port the OS picked, or logins and agent sockets from the real URL are refused as cross-origin.
+pub(crate) fn config(args: &ServeArgs, local: std::net::SocketAddr) -> Config {
+    let mut config = Config::for_listen(local);
     if let Some(u) = &args.console_url {
         config.console_origin = origin_of(u);
     }
@@ -140,11 +142,14 @@ async fn shutdown_signal() {
     }
 }
 
-/// Run the server. `banner` is printed once the socket is bound (the demo prints its URLs there).
+/// Text printed once the socket is bound, given the console's URL (the demo prints its URLs there).
+pub(crate) type Banner = Box<dyn FnOnce(&str) -> String + Send>;
+
+/// Run the server, printing `banner` once the socket is bound.
 pub(crate) async fn serve(
     global: &GlobalArgs,
     args: &ServeArgs,
-    opened: Option<(Store, Keys, String)>,
+    opened: Option<(Store, Keys, Banner)>,
 ) -> anyhow::Result<()> {
     cordon_server::logging::init();
     let limit = cordon_server::raise_fd_limit();
@@ -152,14 +157,15 @@ pub(crate) async fn serve(
         Some(x) => x,
         None => {
             let (s, k) = open(global).await?;
-            (s, k, String::new())
+            let none: Banner = Box::new(|_| String::new());
+            (s, k, none)
         }
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("could not listen on {}", args.listen))?;
     let local = listener.local_addr()?;
-    let config = config(args);
+    let config = config(args, local);
     tracing::info!(
         listen = %local,
         backend = store.backend().name(),
@@ -169,6 +175,11 @@ pub(crate) async fn serve(
     );
     // Tests and scripts read this line to find an ephemeral port.
     println!("cordon listening on http://{local}");
+    let console = args
+        .console_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
+    let banner = banner(console.trim_end_matches('/'));
     if !banner.is_empty() {
         println!("{banner}");
     }
