@@ -202,6 +202,11 @@ impl MasterKey {
         Ok(SecretKey(arr))
     }
 
+    /// A keyed hash under a master-derived key, for values that may be compared but never stored raw.
+    pub fn keyed_hash(&self, purpose: &str, value: &[u8]) -> [u8; 32] {
+        keyed_hash(&self.wrapping, purpose, value)
+    }
+
     /// The value stored in the database at first start.
     pub fn key_check(&self) -> Vec<u8> {
         seal_raw(&self.wrapping, 0, b"cordon key check", KEY_CHECK_PLAINTEXT)

@@ -14,6 +14,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::audit::{self, entry};
 use crate::auth::{self, Principal, Scope};
 use crate::error::{code, ApiError, ApiResult, ErrorBody};
 use crate::ops;
@@ -67,6 +68,30 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_messages))
         .routes(routes!(list_api_keys, create_api_key))
         .routes(routes!(revoke_api_key))
+        .routes(routes!(audit::get_checkpoint))
+        .routes(routes!(audit::get_key))
+        .routes(routes!(audit::get_entries))
+        .routes(routes!(audit::get_inclusion))
+        .routes(routes!(audit::get_consistency))
+}
+
+/// Record a read by `principal` in its tenant's log, durably, before the data is returned.
+async fn record_read(
+    state: &AppState,
+    principal: &Principal,
+    action: &str,
+    target: &str,
+) -> ApiResult<()> {
+    audit::record(
+        state,
+        vec![entry(
+            principal.tenant_id(),
+            &principal.actor(),
+            action,
+            target,
+        )],
+    )
+    .await
 }
 
 pub async fn readyz(State(state): State<AppState>) -> Response {
@@ -247,6 +272,7 @@ async fn login(
         _ => None,
     };
     let password = req.password.clone();
+    let found_id = found.as_ref().map(|(a, _)| a.id.clone());
     let (agent, ok) = match found {
         Some((agent, hash)) => {
             let ok = tokio::task::spawn_blocking(move || {
@@ -267,19 +293,51 @@ async fn login(
     };
     let Some(agent) = agent.filter(|a| ok && !a.disabled) else {
         state.metrics.error(code::BAD_CREDENTIALS);
+        // The name typed is often a password: record the agent id if there is one, else a keyed hash.
+        let failure = match (&tenant, &found_id) {
+            (Some(t), Some(agent_id)) => entry(
+                &t.id,
+                &format!("agent:{agent_id}"),
+                "login.failure",
+                "session",
+            ),
+            (Some(t), None) => entry(
+                &t.id,
+                &format!("name:{}", state.keys.login_name_hash(&t.id, &req.username)),
+                "login.failure",
+                "session",
+            ),
+            (None, _) => audit::platform_entry(
+                &format!(
+                    "name:{}",
+                    state.keys.login_name_hash(&req.tenant, &req.username)
+                ),
+                "login.failure",
+                "session",
+            ),
+        };
+        audit::record(&state, vec![failure]).await?;
         return Err(refused());
     };
     let limits = &state.config.limits;
     let (token, hash) = cordon_crypto::new_token("cs");
     let expires_at = cordon_store::now_ms() + limits.session_absolute.as_millis() as i64;
+    let session_id = cordon_crypto::new_id("s");
+    let audit = [entry(
+        &agent.tenant_id,
+        &format!("agent:{}", agent.id),
+        "login.success",
+        &format!("session:{session_id}"),
+    )];
     state
         .store
         .create_session(
-            &cordon_crypto::new_id("s"),
+            &session_id,
             &agent.tenant_id,
             &agent.id,
             &hash,
             expires_at,
+            &audit,
         )
         .await?;
     let cookie = auth::session_cookie(
@@ -300,9 +358,15 @@ async fn login(
     responses((status = 204), (status = 401, body = ErrorBody)))]
 async fn logout(State(state): State<AppState>, principal: Principal) -> ApiResult<Response> {
     if let Principal::Agent { session_id, agent } = &principal {
+        let audit = [entry(
+            &agent.tenant_id,
+            &principal.actor(),
+            "session.revoke",
+            &format!("session:{session_id}"),
+        )];
         state
             .store
-            .revoke_session(&agent.tenant_id, session_id)
+            .revoke_session(&agent.tenant_id, session_id, &audit)
             .await?;
     }
     Ok((
@@ -329,6 +393,7 @@ pub struct MeResponse {
     responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody)))]
 async fn me(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<MeResponse>> {
     let tenant = state.store.tenant(principal.tenant_id()).await?;
+    record_read(&state, &principal, "me.read", "principal").await?;
     let scopes = [
         Scope::Admin,
         Scope::ConversationsRead,
@@ -365,9 +430,15 @@ async fn get_tenant(
     principal: Principal,
 ) -> ApiResult<Json<TenantView>> {
     principal.require(Scope::Admin)?;
-    Ok(Json(
-        state.store.tenant(principal.tenant_id()).await?.into(),
-    ))
+    let t = state.store.tenant(principal.tenant_id()).await?;
+    record_read(
+        &state,
+        &principal,
+        "tenant.read",
+        &format!("tenant:{}", t.id),
+    )
+    .await?;
+    Ok(Json(t.into()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -401,15 +472,35 @@ async fn update_tenant(
         .as_deref()
         .map(|d| ops::clean_text(d, 80))
         .transpose()?;
+    let mut fields = Vec::new();
+    if display_name.is_some() {
+        fields.push("display_name");
+    }
+    if req.allowed_origins.is_some() {
+        fields.push("allowed_origins");
+    }
+    match req.verify_identity {
+        Some(true) => fields.push("verify_identity=true"),
+        Some(false) => fields.push("verify_identity=false"),
+        None => {}
+    }
+    let tenant_id = principal.tenant_id();
+    let audit = [entry(
+        tenant_id,
+        &principal.actor(),
+        "tenant.update",
+        &format!("tenant:{tenant_id}#{}", fields.join(",")),
+    )];
     let t = state
         .store
         .update_tenant(
-            principal.tenant_id(),
+            tenant_id,
             &cordon_store::TenantPatch {
                 display_name,
                 allowed_origins: req.allowed_origins,
                 verify_identity: req.verify_identity,
             },
+            &audit,
         )
         .await?;
     Ok(Json(t.into()))
@@ -434,9 +525,15 @@ async fn rotate_identity_secret(
         &crate::keys::identity_secret_context(principal.tenant_id()),
         &secret,
     );
+    let audit = [entry(
+        principal.tenant_id(),
+        &principal.actor(),
+        "key.rotate",
+        "identity_secret",
+    )];
     state
         .store
-        .set_identity_secret(principal.tenant_id(), &wrapped)
+        .set_identity_secret(principal.tenant_id(), &wrapped, &audit)
         .await?;
     Ok(Json(IdentitySecretResponse {
         identity_secret: secret.dangerous_export_hex(),
@@ -456,6 +553,7 @@ async fn list_agents(
         return Err(ApiError::forbidden());
     }
     let agents = state.store.list_agents(principal.tenant_id()).await?;
+    record_read(&state, &principal, "agents.list", "agents").await?;
     Ok(Json(agents.into_iter().map(Into::into).collect()))
 }
 
@@ -493,6 +591,7 @@ async fn create_agent(
         role,
         req.capacity.unwrap_or(3),
         &req.password,
+        &principal.actor(),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(agent.into())))
@@ -527,9 +626,16 @@ async fn update_agent(
         req.disabled,
         req.password.as_deref(),
     )?;
+    state.store.agent(principal.tenant_id(), &agent_id).await?;
+    let audit = [entry(
+        principal.tenant_id(),
+        &principal.actor(),
+        "agent.update",
+        &format!("agent:{agent_id}#{}", ops::patch_fields(&patch)),
+    )];
     let agent = state
         .store
-        .update_agent(principal.tenant_id(), &agent_id, &patch)
+        .update_agent(principal.tenant_id(), &agent_id, &patch, &audit)
         .await?;
     Ok(Json(agent.into()))
 }
@@ -550,9 +656,15 @@ async fn revoke_agent_sessions(
 ) -> ApiResult<Json<RevokedResponse>> {
     principal.require(Scope::Admin)?;
     state.store.agent(principal.tenant_id(), &agent_id).await?;
+    let audit = [entry(
+        principal.tenant_id(),
+        &principal.actor(),
+        "session.revoke_all",
+        &format!("agent:{agent_id}"),
+    )];
     let revoked = state
         .store
-        .revoke_agent_sessions(principal.tenant_id(), &agent_id)
+        .revoke_agent_sessions(principal.tenant_id(), &agent_id, &audit)
         .await?;
     Ok(Json(RevokedResponse { revoked }))
 }
@@ -625,6 +737,7 @@ async fn list_conversations(
     } else {
         None
     };
+    record_read(&state, &principal, "conversations.list", "conversations").await?;
     let mut names = Names::default();
     let mut views = Vec::with_capacity(convs.len());
     for c in &convs {
@@ -650,6 +763,13 @@ async fn get_conversation(
         .store
         .conversation(principal.tenant_id(), &conversation_id)
         .await?;
+    record_read(
+        &state,
+        &principal,
+        "conversation.read",
+        &format!("conversation:{}", c.id),
+    )
+    .await?;
     Ok(Json(
         pipeline::conversation_view(&state, &mut Names::default(), &c).await,
     ))
@@ -711,6 +831,13 @@ async fn list_messages(
     } else {
         None
     };
+    record_read(
+        &state,
+        &principal,
+        "transcript.read",
+        &format!("conversation:{conversation_id}"),
+    )
+    .await?;
     Ok(Json(MessagePage {
         messages,
         next_after_seq,
@@ -728,6 +855,7 @@ async fn list_api_keys(
 ) -> ApiResult<Json<Vec<ApiKeyView>>> {
     principal.require(Scope::Admin)?;
     let keys = state.store.list_api_keys(principal.tenant_id()).await?;
+    record_read(&state, &principal, "apikeys.list", "apikeys").await?;
     Ok(Json(keys.into_iter().map(Into::into).collect()))
 }
 
@@ -760,6 +888,7 @@ async fn create_api_key(
         principal.tenant_id(),
         &req.scopes,
         req.expires_in_days,
+        &principal.actor(),
     )
     .await?;
     Ok((
@@ -781,9 +910,15 @@ async fn revoke_api_key(
     Path(key_id): Path<String>,
 ) -> ApiResult<StatusCode> {
     principal.require(Scope::Admin)?;
+    let audit = [entry(
+        principal.tenant_id(),
+        &principal.actor(),
+        "apikey.revoke",
+        &format!("apikey:{key_id}"),
+    )];
     state
         .store
-        .revoke_api_key(principal.tenant_id(), &key_id)
+        .revoke_api_key(principal.tenant_id(), &key_id, &audit)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -20,9 +20,15 @@ pub enum KeyError {
     Store(#[from] StoreError),
 }
 
+/// Name of the keyring row holding the wrapped Ed25519 seed that signs audit checkpoints.
+const AUDIT_SEED: &str = "audit_signing_seed";
+
 #[derive(Debug)]
 pub struct Keys {
     master: MasterKey,
+    audit_seed: SecretKey,
+    /// True when this process created the audit signing key (it logs that key operation).
+    pub created_audit_key: bool,
     data_keys: RwLock<HashMap<(String, u32), Arc<DataKey>>>,
     current: RwLock<HashMap<String, u32>>,
 }
@@ -42,7 +48,13 @@ impl Keys {
         let master = MasterKey::new(master);
         let stored = store.keyring_init(KEY_CHECK, &master.key_check()).await?;
         master.verify_key_check(&stored)?;
+        let fresh = SecretKey::generate();
+        let ours = master.wrap(AUDIT_SEED, &fresh);
+        let wrapped = store.keyring_init(AUDIT_SEED, &ours).await?;
+        let audit_seed = master.unwrap_key(AUDIT_SEED, &wrapped)?;
         Ok(Keys {
+            created_audit_key: wrapped == ours,
+            audit_seed,
             master,
             data_keys: RwLock::new(HashMap::new()),
             current: RwLock::new(HashMap::new()),
@@ -51,6 +63,19 @@ impl Keys {
 
     pub fn master(&self) -> &MasterKey {
         &self.master
+    }
+
+    /// The seed of the Ed25519 key that signs every log's checkpoints (each log under its own key name).
+    pub fn audit_seed(&self) -> &[u8; 32] {
+        self.audit_seed.dangerous_bytes()
+    }
+
+    /// How a failed login records the name typed: a keyed hash, never the raw string.
+    pub fn login_name_hash(&self, tenant: &str, username: &str) -> String {
+        let mut v = tenant.as_bytes().to_vec();
+        v.push(0);
+        v.extend_from_slice(username.as_bytes());
+        hex::encode(&self.master.keyed_hash("login name", &v)[..16])
     }
 
     /// The key that seals new messages of a tenant.

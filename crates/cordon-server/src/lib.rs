@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod hub;
@@ -168,6 +169,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    audit::spawn_checkpointer(state.clone());
     let app = app(state);
     axum::serve(
         listener,

@@ -110,6 +110,7 @@ pub async fn create_tenant(
     slug: &str,
     display_name: &str,
     allowed_origins: &[String],
+    actor: &str,
 ) -> Result<(Tenant, SecretKey), OpError> {
     validate_slug(slug)?;
     let display_name = clean_text(display_name, 80)?;
@@ -118,16 +119,25 @@ pub async fn create_tenant(
     }
     let id = cordon_crypto::new_id("t");
     let (data_wrapped, identity_wrapped, identity) = keys.new_tenant_keys(&id);
+    let target = format!("tenant:{id}");
+    let audit = [
+        crate::audit::entry(&id, actor, "tenant.create", &target),
+        crate::audit::entry(&id, actor, "key.create", "data_key:1"),
+        crate::audit::entry(&id, actor, "key.create", "identity_secret"),
+    ];
     let tenant = store
-        .create_tenant(NewTenant {
-            id,
-            slug: slug.to_string(),
-            display_name,
-            widget_key: cordon_crypto::new_id("wk"),
-            allowed_origins: allowed_origins.to_vec(),
-            identity_secret_wrapped: identity_wrapped,
-            data_key_wrapped: data_wrapped,
-        })
+        .create_tenant(
+            NewTenant {
+                id,
+                slug: slug.to_string(),
+                display_name,
+                widget_key: cordon_crypto::new_id("wk"),
+                allowed_origins: allowed_origins.to_vec(),
+                identity_secret_wrapped: identity_wrapped,
+                data_key_wrapped: data_wrapped,
+            },
+            &audit,
+        )
         .await?;
     Ok((tenant, identity))
 }
@@ -140,6 +150,7 @@ pub async fn create_agent(
     role: AgentRole,
     capacity: i64,
     password: &str,
+    actor: &str,
 ) -> Result<Agent, OpError> {
     validate_username(username)?;
     validate_password(password)?;
@@ -148,17 +159,25 @@ pub async fn create_agent(
     }
     let display_name = clean_text(display_name, 80)?;
     let hash = cordon_crypto::hash_password(password).map_err(|_| OpError::Hash)?;
+    let id = cordon_crypto::new_id("a");
+    let audit = [crate::audit::entry(
+        tenant_id,
+        actor,
+        "agent.create",
+        &format!("agent:{id}#role={}", role.as_str()),
+    )];
     Ok(store
         .create_agent(
             tenant_id,
             NewAgent {
-                id: cordon_crypto::new_id("a"),
+                id,
                 username: username.to_string(),
                 display_name,
                 role,
                 capacity,
                 password_hash: hash,
             },
+            &audit,
         )
         .await?)
 }
@@ -191,12 +210,40 @@ pub fn agent_patch(
     })
 }
 
+/// The names of the fields an agent patch changes, for its audit entry (names only, never values).
+pub fn patch_fields(patch: &AgentPatch) -> String {
+    let mut f = Vec::new();
+    if patch.display_name.is_some() {
+        f.push("display_name");
+    }
+    if let Some(r) = patch.role {
+        f.push(match r {
+            AgentRole::Admin => "role=admin",
+            AgentRole::Agent => "role=agent",
+            AgentRole::Auditor => "role=auditor",
+        });
+    }
+    if patch.capacity.is_some() {
+        f.push("capacity");
+    }
+    match patch.disabled {
+        Some(true) => f.push("disabled=true"),
+        Some(false) => f.push("disabled=false"),
+        None => {}
+    }
+    if patch.password_hash.is_some() {
+        f.push("password");
+    }
+    f.join(",")
+}
+
 /// Create an API key. Returns the key record and the secret key text, which is shown once and never stored.
 pub async fn create_api_key(
     store: &Store,
     tenant_id: &str,
     scopes: &[String],
     expires_in_days: Option<u32>,
+    actor: &str,
 ) -> Result<(ApiKey, String), OpError> {
     if scopes.is_empty() {
         return Err(OpError::Invalid(
@@ -218,16 +265,24 @@ pub async fn create_api_key(
     let mut scopes = scopes.to_vec();
     scopes.sort();
     scopes.dedup();
+    let id = cordon_crypto::new_id("k");
+    let audit = [crate::audit::entry(
+        tenant_id,
+        actor,
+        "apikey.create",
+        &format!("apikey:{id}#scopes={}", scopes.join(",")),
+    )];
     let key = store
         .create_api_key(
             tenant_id,
             NewApiKey {
-                id: cordon_crypto::new_id("k"),
+                id,
                 key_hash: hash.to_vec(),
                 prefix: token.chars().take(8).collect(),
                 scopes,
                 expires_at: cordon_store::now_ms() + i64::from(days) * 86_400_000,
             },
+            &audit,
         )
         .await?;
     Ok((key, token))

@@ -841,6 +841,19 @@ impl Conn {
             Ok(c) => c,
             Err(r) => return self.refuse(r, None).await,
         };
+        // An agent opening a transcript from the start is a history read and is audited; resuming from a
+        // later seq after a reconnect is delivery, and is not.
+        if let (Role::Agent(a), true) = (&self.role, after_seq <= 0) {
+            let e = crate::audit::entry(
+                &conv.tenant_id,
+                &format!("agent:{}", a.agent.id),
+                "transcript.open",
+                &format!("conversation:{}", conv.id),
+            );
+            if let Err(e) = self.state.store.append_audit(vec![e]).await {
+                return self.refuse(e.into(), None).await;
+            }
+        }
         self.subscribe(Topic::Conversation(conv.id.clone()));
         self.cursors.insert(conv.id.clone(), after_seq.max(0));
         self.catch_up(&conv.id).await?;

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
+use crate::audit::{append as append_audit, AuditEntry};
 use crate::{now_ms, Result, Store, StoreError};
 
 #[derive(Debug, Clone, Serialize)]
@@ -245,7 +246,7 @@ fn map_unique(err: sqlx::Error, what: &'static str) -> StoreError {
 impl Store {
     // ---- tenants -------------------------------------------------------------------------------------------
 
-    pub async fn create_tenant(&self, t: NewTenant) -> Result<Tenant> {
+    pub async fn create_tenant(&self, t: NewTenant, audit: &[AuditEntry]) -> Result<Tenant> {
         let now = now_ms();
         let mut tx = self.pool().begin().await?;
         sqlx::query(
@@ -270,6 +271,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        append_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(Tenant {
             id: t.id,
@@ -314,7 +316,12 @@ impl Store {
         self.tenant_where("widget_key", widget_key).await
     }
 
-    pub async fn update_tenant(&self, tenant_id: &str, patch: &TenantPatch) -> Result<Tenant> {
+    pub async fn update_tenant(
+        &self,
+        tenant_id: &str,
+        patch: &TenantPatch,
+        audit: &[AuditEntry],
+    ) -> Result<Tenant> {
         let current = self.tenant(tenant_id).await?;
         let display_name = patch.display_name.clone().unwrap_or(current.display_name);
         let origins = patch
@@ -322,6 +329,7 @@ impl Store {
             .clone()
             .unwrap_or(current.allowed_origins);
         let verify = patch.verify_identity.unwrap_or(current.verify_identity);
+        let mut tx = self.pool().begin().await?;
         sqlx::query(
             "UPDATE tenants SET display_name = $1, allowed_origins = $2, verify_identity = $3 WHERE id = $4",
         )
@@ -329,21 +337,31 @@ impl Store {
         .bind(origins_json(&origins))
         .bind(i64::from(verify))
         .bind(tenant_id)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         self.tenant(tenant_id).await
     }
 
     /// Replace the tenant's wrapped identity-verification secret.
-    pub async fn set_identity_secret(&self, tenant_id: &str, wrapped: &[u8]) -> Result<()> {
+    pub async fn set_identity_secret(
+        &self,
+        tenant_id: &str,
+        wrapped: &[u8],
+        audit: &[AuditEntry],
+    ) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
         let done = sqlx::query("UPDATE tenants SET identity_secret = $1 WHERE id = $2")
             .bind(wrapped.to_vec())
             .bind(tenant_id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -374,8 +392,14 @@ impl Store {
 
     // ---- agents --------------------------------------------------------------------------------------------
 
-    pub async fn create_agent(&self, tenant_id: &str, a: NewAgent) -> Result<Agent> {
+    pub async fn create_agent(
+        &self,
+        tenant_id: &str,
+        a: NewAgent,
+        audit: &[AuditEntry],
+    ) -> Result<Agent> {
         let now = now_ms();
+        let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO agents (id, tenant_id, username, display_name, role, capacity, status, password_hash, \
              disabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'offline', $7, 0, $8)",
@@ -388,9 +412,11 @@ impl Store {
         .bind(a.capacity)
         .bind(&a.password_hash)
         .bind(now)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .map_err(|e| map_unique(e, "an agent with this username already exists"))?;
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(Agent {
             id: a.id,
             tenant_id: tenant_id.to_string(),
@@ -451,6 +477,7 @@ impl Store {
         tenant_id: &str,
         agent_id: &str,
         patch: &AgentPatch,
+        audit: &[AuditEntry],
     ) -> Result<Agent> {
         let current = self.agent(tenant_id, agent_id).await?;
         let mut tx = self.pool().begin().await?;
@@ -489,6 +516,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        append_audit(&mut tx, audit).await?;
         tx.commit().await?;
         self.agent(tenant_id, agent_id).await
     }
@@ -522,8 +550,10 @@ impl Store {
         agent_id: &str,
         token_hash: &[u8],
         expires_at: i64,
+        audit: &[AuditEntry],
     ) -> Result<Session> {
         let now = now_ms();
+        let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO sessions (id, token_hash, tenant_id, agent_id, created_at, last_seen_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $5, $6)",
@@ -534,8 +564,10 @@ impl Store {
         .bind(agent_id)
         .bind(now)
         .bind(expires_at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(Session {
             id: id.to_string(),
             tenant_id: tenant_id.to_string(),
@@ -605,37 +637,59 @@ impl Store {
         Ok(row.is_some())
     }
 
-    pub async fn revoke_session(&self, tenant_id: &str, session_id: &str) -> Result<()> {
+    pub async fn revoke_session(
+        &self,
+        tenant_id: &str,
+        session_id: &str,
+        audit: &[AuditEntry],
+    ) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL",
         )
         .bind(now_ms())
         .bind(tenant_id)
         .bind(session_id)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    pub async fn revoke_agent_sessions(&self, tenant_id: &str, agent_id: &str) -> Result<u64> {
+    pub async fn revoke_agent_sessions(
+        &self,
+        tenant_id: &str,
+        agent_id: &str,
+        audit: &[AuditEntry],
+    ) -> Result<u64> {
+        let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND agent_id = $3 AND revoked_at IS NULL",
         )
         .bind(now_ms())
         .bind(tenant_id)
         .bind(agent_id)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 
     // ---- API keys ------------------------------------------------------------------------------------------
 
-    pub async fn create_api_key(&self, tenant_id: &str, k: NewApiKey) -> Result<ApiKey> {
+    pub async fn create_api_key(
+        &self,
+        tenant_id: &str,
+        k: NewApiKey,
+        audit: &[AuditEntry],
+    ) -> Result<ApiKey> {
         let now = now_ms();
+        let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO api_keys (id, tenant_id, key_hash, prefix, scopes, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -647,8 +701,10 @@ impl Store {
         .bind(k.scopes.join(" "))
         .bind(now)
         .bind(k.expires_at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(ApiKey {
             id: k.id,
             tenant_id: tenant_id.to_string(),
@@ -684,18 +740,26 @@ impl Store {
         rows.iter().map(api_key_from_row).collect()
     }
 
-    pub async fn revoke_api_key(&self, tenant_id: &str, key_id: &str) -> Result<()> {
+    pub async fn revoke_api_key(
+        &self,
+        tenant_id: &str,
+        key_id: &str,
+        audit: &[AuditEntry],
+    ) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "UPDATE api_keys SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL",
         )
         .bind(now_ms())
         .bind(tenant_id)
         .bind(key_id)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -9,6 +9,7 @@
 //! has its own migrations folder.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod conversations;
 mod directory;
 pub mod testing;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions as _, Connection as _, Executor as _, Row as _};
 
+pub use audit::{AuditEntry, StoredCheckpoint, PLATFORM_LOG};
 pub use conversations::{
     AppendOutcome, AppendRequest, ConversationFilter, NewMessageSealer, StoredMessage,
 };
@@ -86,10 +88,14 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-const SQLITE_MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_audit.sql")),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../migrations/postgres/0002_audit.sql")),
+];
 
 /// The newest schema version this binary knows.
 pub fn supported_schema_version() -> i64 {

@@ -15,6 +15,7 @@ use std::sync::{Arc, RwLock};
 use sqlx::{AnyConnection, Executor as _, Row as _};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::audit::AuditEntry;
 use crate::conversations::{AppendOutcome, AppendRequest};
 use crate::{now_ms, Backend, Result, StoreError};
 
@@ -35,6 +36,7 @@ type Gate = Arc<RwLock<Option<Arc<dyn CommitGate>>>>;
 
 enum Job {
     Append(AppendRequest, oneshot::Sender<Result<AppendOutcome>>),
+    Audit(Vec<AuditEntry>, oneshot::Sender<Result<()>>),
     Settings(oneshot::Sender<Result<Vec<(String, String)>>>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -57,6 +59,15 @@ impl WriterHandle {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job::Append(req, reply))
+            .await
+            .map_err(|_| StoreError::ShuttingDown)?;
+        rx.await.map_err(|_| StoreError::ShuttingDown)?
+    }
+
+    pub(crate) async fn audit(&self, entries: Vec<AuditEntry>) -> Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Audit(entries, reply))
             .await
             .map_err(|_| StoreError::ShuttingDown)?;
         rx.await.map_err(|_| StoreError::ShuttingDown)?
@@ -87,23 +98,28 @@ impl WriterHandle {
 
 async fn run(mut conn: AnyConnection, backend: Backend, mut rx: mpsc::Receiver<Job>, gate: Gate) {
     let mut batch: Vec<(AppendRequest, oneshot::Sender<Result<AppendOutcome>>)> = Vec::new();
+    let mut audits: Vec<(Vec<AuditEntry>, oneshot::Sender<Result<()>>)> = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         let mut shutdown = None;
         while let Some(job) = next.take() {
             match job {
                 Job::Append(req, reply) => batch.push((req, reply)),
+                Job::Audit(entries, reply) => audits.push((entries, reply)),
                 Job::Settings(reply) => {
                     let _ = reply.send(crate::read_durability(backend, &mut conn).await);
                 }
                 Job::Shutdown(reply) => shutdown = Some(reply),
             }
-            if batch.len() < MAX_BATCH && shutdown.is_none() {
+            if batch.len() + audits.len() < MAX_BATCH && shutdown.is_none() {
                 next = rx.try_recv().ok();
             }
         }
         if !batch.is_empty() {
             commit_batch(&mut conn, backend, &mut batch, &gate).await;
+        }
+        if !audits.is_empty() {
+            commit_audits(&mut conn, backend, &mut audits).await;
         }
         if let Some(reply) = shutdown {
             let _ = reply.send(());
@@ -278,4 +294,47 @@ async fn append_one(
         created_at: now,
         duplicate: false,
     }))
+}
+
+/// Audit entries with no transaction of their own (reads, failed logins) share one commit.
+async fn commit_audits(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    audits: &mut Vec<(Vec<AuditEntry>, oneshot::Sender<Result<()>>)>,
+) {
+    let all: Vec<AuditEntry> = audits.iter().flat_map(|(e, _)| e.iter().cloned()).collect();
+    match audit_txn(conn, backend, &all).await {
+        Ok(()) => {
+            for (_, reply) in audits.drain(..) {
+                let _ = reply.send(Ok(()));
+            }
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "audit group commit failed; retrying one by one");
+            for (entries, reply) in audits.drain(..) {
+                let _ = reply.send(audit_txn(conn, backend, &entries).await);
+            }
+        }
+    }
+}
+
+async fn audit_txn(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    entries: &[AuditEntry],
+) -> Result<()> {
+    let begin = match backend {
+        Backend::Sqlite => "BEGIN IMMEDIATE",
+        Backend::Postgres => "BEGIN",
+    };
+    conn.execute(begin).await?;
+    if let Err(e) = crate::audit::append(conn, entries).await {
+        let _ = conn.execute("ROLLBACK").await;
+        return Err(e);
+    }
+    if let Err(e) = conn.execute("COMMIT").await {
+        let _ = conn.execute("ROLLBACK").await;
+        return Err(e.into());
+    }
+    Ok(())
 }

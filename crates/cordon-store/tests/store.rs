@@ -13,15 +13,18 @@ async fn open(db: &TestDatabase) -> Store {
 
 async fn tenant(store: &Store, slug: &str) -> Tenant {
     store
-        .create_tenant(NewTenant {
-            id: format!("t_{slug}"),
-            slug: slug.into(),
-            display_name: slug.into(),
-            widget_key: format!("wk_{slug}"),
-            allowed_origins: vec!["https://shop.example".into()],
-            identity_secret_wrapped: vec![1, 2, 3],
-            data_key_wrapped: vec![4, 5, 6],
-        })
+        .create_tenant(
+            NewTenant {
+                id: format!("t_{slug}"),
+                slug: slug.into(),
+                display_name: slug.into(),
+                widget_key: format!("wk_{slug}"),
+                allowed_origins: vec!["https://shop.example".into()],
+                identity_secret_wrapped: vec![1, 2, 3],
+                data_key_wrapped: vec![4, 5, 6],
+            },
+            &[],
+        )
         .await
         .expect("create tenant")
 }
@@ -38,6 +41,7 @@ async fn agent(store: &Store, t: &Tenant, name: &str, capacity: i64) -> Agent {
                 capacity,
                 password_hash: "x".into(),
             },
+            &[],
         )
         .await
         .expect("create agent")
@@ -277,11 +281,11 @@ async fn sessions_and_api_keys_revoke_at_once() {
         let ag = agent(&store, &a, "ann", 2).await;
         let far = now_ms() + 3_600_000;
         store
-            .create_session("s_1", &a.id, &ag.id, b"h1", far)
+            .create_session("s_1", &a.id, &ag.id, b"h1", far, &[])
             .await
             .unwrap();
         assert!(store.live_session(b"h1", 60_000).await.unwrap().is_some());
-        store.revoke_session(&a.id, "s_1").await.unwrap();
+        store.revoke_session(&a.id, "s_1", &[]).await.unwrap();
         assert!(store.live_session(b"h1", 60_000).await.unwrap().is_none());
         assert!(!store.session_is_live("s_1", 60_000).await.unwrap());
 
@@ -296,6 +300,7 @@ async fn sessions_and_api_keys_revoke_at_once() {
                     scopes: vec!["admin".into()],
                     expires_at: far,
                 },
+                &[],
             )
             .await
             .unwrap();
@@ -309,17 +314,18 @@ async fn sessions_and_api_keys_revoke_at_once() {
                     scopes: vec!["admin".into()],
                     expires_at: now_ms() - 1,
                 },
+                &[],
             )
             .await
             .unwrap();
         assert!(store.live_api_key(b"k1").await.unwrap().is_some());
         assert!(store.live_api_key(b"k2").await.unwrap().is_none());
-        store.revoke_api_key(&a.id, "k_1").await.unwrap();
+        store.revoke_api_key(&a.id, "k_1", &[]).await.unwrap();
         assert!(store.live_api_key(b"k1").await.unwrap().is_none());
 
         // Disabling an agent revokes its sessions in the same transaction.
         store
-            .create_session("s_2", &a.id, &ag.id, b"h2", far)
+            .create_session("s_2", &a.id, &ag.id, b"h2", far, &[])
             .await
             .unwrap();
         store
@@ -330,6 +336,7 @@ async fn sessions_and_api_keys_revoke_at_once() {
                     disabled: Some(true),
                     ..Default::default()
                 },
+                &[],
             )
             .await
             .unwrap();

@@ -13,6 +13,8 @@ use crate::runtime::{open, serve, write_private_file};
 use crate::{GlobalArgs, ServeArgs};
 
 const CREDENTIALS_FILE: &str = "demo-credentials.json";
+/// The demo's setup is an operator action like the CLI's.
+const DEMO_ACTOR: &str = "operator:demo";
 
 struct DemoTenant {
     slug: &'static str,
@@ -67,10 +69,17 @@ async fn ensure_tenants(store: &Store, keys: &Keys, path: &Path) -> anyhow::Resu
         let tenant = match store.tenant_by_slug(t.slug).await? {
             Some(existing) => existing,
             None => {
-                ops::create_tenant(store, keys, t.slug, t.name, &[t.store_origin.to_string()])
-                    .await
-                    .map_err(|e| anyhow!("{e}"))?
-                    .0
+                ops::create_tenant(
+                    store,
+                    keys,
+                    t.slug,
+                    t.name,
+                    &[t.store_origin.to_string()],
+                    DEMO_ACTOR,
+                )
+                .await
+                .map_err(|e| anyhow!("{e}"))?
+                .0
             }
         };
         creds
@@ -85,12 +94,22 @@ async fn ensure_tenants(store: &Store, keys: &Keys, path: &Path) -> anyhow::Resu
                 Some((agent, _)) => {
                     let patch = ops::agent_patch(None, None, None, Some(false), Some(&password))
                         .map_err(|e| anyhow!("{e}"))?;
-                    store.update_agent(&tenant.id, &agent.id, &patch).await?;
+                    let audit = [cordon_server::audit::entry(
+                        &tenant.id,
+                        DEMO_ACTOR,
+                        "agent.update",
+                        &format!("agent:{}#{}", agent.id, ops::patch_fields(&patch)),
+                    )];
+                    store
+                        .update_agent(&tenant.id, &agent.id, &patch, &audit)
+                        .await?;
                 }
                 None => {
-                    ops::create_agent(store, &tenant.id, username, display, role, 3, &password)
-                        .await
-                        .map_err(|e| anyhow!("{e}"))?;
+                    ops::create_agent(
+                        store, &tenant.id, username, display, role, 3, &password, DEMO_ACTOR,
+                    )
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
                 }
             }
             creds.accounts.push(Credential {

@@ -55,6 +55,12 @@ pub(crate) struct ServeArgs {
     /// Send HSTS: set when clients reach Cordon over HTTPS (e.g. behind a TLS-terminating proxy).
     #[arg(long, env = "CORDON_HTTPS", default_value_t = false)]
     pub(crate) https: bool,
+    /// Frames per second each socket may send (token-bucket refill; default 20). Raise only for load tests.
+    #[arg(long, env = "CORDON_MAX_FRAMES_PER_SEC", value_name = "N")]
+    pub(crate) max_frames_per_sec: Option<f64>,
+    /// Burst of frames each socket may send at once (default 40). Raise only for load tests.
+    #[arg(long, env = "CORDON_FRAME_BURST", value_name = "N")]
+    pub(crate) frame_burst: Option<f64>,
 }
 
 #[derive(Debug, Subcommand)]

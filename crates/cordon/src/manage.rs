@@ -3,6 +3,7 @@
 
 use anyhow::{anyhow, Context as _};
 use clap::Subcommand;
+use cordon_server::audit::{entry, platform_entry, CLI_ACTOR};
 use cordon_server::ops;
 use cordon_store::{AgentRole, Store, Tenant};
 use serde_json::json;
@@ -107,6 +108,13 @@ pub(crate) async fn migrate(global: &GlobalArgs) -> anyhow::Result<()> {
     eprintln!("migrating {}", redact_url(&database_url(global)));
     let (store, _) = open(global).await?;
     let version = cordon_store::schema_version(&store).await?;
+    store
+        .append_audit_batch(&[platform_entry(
+            CLI_ACTOR,
+            "schema.migrate",
+            &format!("schema:{version}"),
+        )])
+        .await?;
     println!("schema is at version {version}");
     store.close().await;
     Ok(())
@@ -146,7 +154,7 @@ pub(crate) async fn tenant(global: &GlobalArgs, cmd: TenantCommand) -> anyhow::R
             origins,
             json,
         } => {
-            let (t, secret) = ops::create_tenant(&store, &keys, &slug, &name, &origins)
+            let (t, secret) = ops::create_tenant(&store, &keys, &slug, &name, &origins, CLI_ACTOR)
                 .await
                 .map_err(|e| anyhow!("{e}"))?;
             let secret = secret.dangerous_export_hex();
@@ -166,6 +174,9 @@ pub(crate) async fn tenant(global: &GlobalArgs, cmd: TenantCommand) -> anyhow::R
         }
         TenantCommand::List { json } => {
             let tenants = store.list_tenants().await?;
+            store
+                .append_audit_batch(&[platform_entry(CLI_ACTOR, "tenants.list", "tenants")])
+                .await?;
             if json {
                 print_json(&serde_json::to_value(&tenants)?);
             } else {
@@ -207,7 +218,9 @@ pub(crate) async fn agent(global: &GlobalArgs, cmd: AgentCommand) -> anyhow::Res
                 } else {
                     (cordon_crypto::new_password(), true)
                 };
-                let a = ops::create_agent(&store, &t.id, &username, &name, role, capacity, &password)
+                let a = ops::create_agent(
+                    &store, &t.id, &username, &name, role, capacity, &password, CLI_ACTOR,
+                )
                     .await
                     .map_err(|e| anyhow!("{e}"))?;
                 if json {
@@ -227,6 +240,9 @@ pub(crate) async fn agent(global: &GlobalArgs, cmd: AgentCommand) -> anyhow::Res
             AgentCommand::List { tenant, json } => {
                 let t = tenant_by_slug(&store, &tenant).await?;
                 let agents = store.list_agents(&t.id).await?;
+                store
+                    .append_audit_batch(&[entry(&t.id, CLI_ACTOR, "agents.list", "agents")])
+                    .await?;
                 if json {
                     print_json(&serde_json::to_value(&agents)?);
                 } else {
@@ -249,9 +265,12 @@ pub(crate) async fn agent(global: &GlobalArgs, cmd: AgentCommand) -> anyhow::Res
                     .agent_credentials(&t.id, &username)
                     .await?
                     .ok_or_else(|| anyhow!("no agent {username:?} in {tenant}"))?;
-                store
-                    .update_agent(&t.id, &a.id, &cordon_store::AgentPatch { disabled: Some(true), ..Default::default() })
-                    .await?;
+                let patch = cordon_store::AgentPatch {
+                    disabled: Some(true),
+                    ..Default::default()
+                };
+                let audit = [entry(&t.id, CLI_ACTOR, "agent.update", &format!("agent:{}#{}", a.id, ops::patch_fields(&patch)))];
+                store.update_agent(&t.id, &a.id, &patch, &audit).await?;
                 println!("disabled {username}; its sessions are revoked");
                 Ok(())
             }
@@ -278,7 +297,7 @@ pub(crate) async fn apikey(global: &GlobalArgs, cmd: ApikeyCommand) -> anyhow::R
                     .map(ops::parse_days)
                     .transpose()
                     .map_err(|e| anyhow!("{e}"))?;
-                let (k, token) = ops::create_api_key(&store, &t.id, &scopes, days)
+                let (k, token) = ops::create_api_key(&store, &t.id, &scopes, days, CLI_ACTOR)
                     .await
                     .map_err(|e| anyhow!("{e}"))?;
                 if json {
@@ -292,6 +311,9 @@ pub(crate) async fn apikey(global: &GlobalArgs, cmd: ApikeyCommand) -> anyhow::R
             ApikeyCommand::List { tenant, json } => {
                 let t = tenant_by_slug(&store, &tenant).await?;
                 let keys = store.list_api_keys(&t.id).await?;
+                store
+                    .append_audit_batch(&[entry(&t.id, CLI_ACTOR, "apikeys.list", "apikeys")])
+                    .await?;
                 if json {
                     print_json(&serde_json::to_value(&keys)?);
                 } else {
@@ -310,8 +332,9 @@ pub(crate) async fn apikey(global: &GlobalArgs, cmd: ApikeyCommand) -> anyhow::R
             }
             ApikeyCommand::Revoke { tenant, id } => {
                 let t = tenant_by_slug(&store, &tenant).await?;
+                let audit = [entry(&t.id, CLI_ACTOR, "apikey.revoke", &format!("apikey:{id}"))];
                 store
-                    .revoke_api_key(&t.id, &id)
+                    .revoke_api_key(&t.id, &id, &audit)
                     .await
                     .map_err(|_| anyhow!("no active key {id:?} in {tenant}"))?;
                 println!("revoked {id}");

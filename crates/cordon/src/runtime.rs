@@ -89,6 +89,15 @@ pub(crate) async fn open(global: &GlobalArgs) -> anyhow::Result<(Store, Keys)> {
         ),
         other => anyhow::anyhow!("could not load keys: {other}"),
     })?;
+    if keys.created_audit_key {
+        store
+            .append_audit_batch(&[cordon_server::audit::platform_entry(
+                "system",
+                "key.create",
+                "audit_signing_key",
+            )])
+            .await?;
+    }
     Ok((store, keys))
 }
 
@@ -106,6 +115,16 @@ pub(crate) fn config(args: &ServeArgs, local: std::net::SocketAddr) -> Config {
         config.node_id = n.clone();
     }
     config.https = args.https;
+    // Only positive, finite values replace the defaults (a zero rate would refuse every frame).
+    if let Some(r) = args
+        .max_frames_per_sec
+        .filter(|r| r.is_finite() && *r > 0.0)
+    {
+        config.limits.frames_per_sec = r;
+    }
+    if let Some(b) = args.frame_burst.filter(|b| b.is_finite() && *b >= 1.0) {
+        config.limits.frame_burst = b;
+    }
     config
 }
 

@@ -242,11 +242,26 @@ async fn scopes_expiry_and_revocation() {
         let admin = http.with(Auth::Bearer(srv.api_key(&fx.tenant, &["admin"]).await));
         assert_eq!(admin.get("/api/v1/tenant").await.0, 200);
         let (s, body) = admin.get("/api/v1/conversations").await;
-        assert_eq!((s, body["error"]["code"].as_str()), (403, Some("forbidden")));
+        assert_eq!(
+            (s, body["error"]["code"].as_str()),
+            (403, Some("forbidden"))
+        );
         // A reader reads history but cannot change settings or agents.
-        let reader = http.with(Auth::Bearer(srv.api_key(&fx.tenant, &["conversations:read"]).await));
+        let reader = http.with(Auth::Bearer(
+            srv.api_key(&fx.tenant, &["conversations:read"]).await,
+        ));
         assert_eq!(reader.get("/api/v1/conversations").await.0, 200);
-        assert_eq!(reader.call("PATCH", "/api/v1/tenant", Some(json!({"display_name": "x"}))).await.0, 403);
+        assert_eq!(
+            reader
+                .call(
+                    "PATCH",
+                    "/api/v1/tenant",
+                    Some(json!({"display_name": "x"}))
+                )
+                .await
+                .0,
+            403
+        );
         assert_eq!(reader.get("/api/v1/apikeys").await.0, 403);
         // Agents read history; auditors read history but do not chat or administer.
         let auditor = http.with(Auth::Cookie(srv.login("skyway", "auditor").await));
@@ -265,10 +280,17 @@ async fn scopes_expiry_and_revocation() {
                     scopes: vec!["admin".into()],
                     expires_at: cordon_store::now_ms() - 1,
                 },
+                &[],
             )
             .await
             .unwrap();
-        assert_eq!(http.with(Auth::Bearer(expired_token.into())).get("/api/v1/me").await.0, 401);
+        assert_eq!(
+            http.with(Auth::Bearer(expired_token.into()))
+                .get("/api/v1/me")
+                .await
+                .0,
+            401
+        );
         let key = srv.api_key(&fx.tenant, &["admin"]).await;
         let keyed = http.with(Auth::Bearer(key.clone()));
         let (_, keys) = keyed.get("/api/v1/apikeys").await;
@@ -281,8 +303,17 @@ async fn scopes_expiry_and_revocation() {
             .as_str()
             .unwrap()
             .to_string();
-        assert!(!keys.to_string().contains(&key), "key secrets never appear in listings");
-        assert_eq!(keyed.call("DELETE", &format!("/api/v1/apikeys/{id}"), None).await.0, 204);
+        assert!(
+            !keys.to_string().contains(&key),
+            "key secrets never appear in listings"
+        );
+        assert_eq!(
+            keyed
+                .call("DELETE", &format!("/api/v1/apikeys/{id}"), None)
+                .await
+                .0,
+            204
+        );
         assert_eq!(keyed.get("/api/v1/me").await.0, 401);
 
         // Revoking a session refuses it on HTTP and closes the open socket within a second.
@@ -291,14 +322,30 @@ async fn scopes_expiry_and_revocation() {
         let admin_http = http.with(Auth::Cookie(srv.login("skyway", "admin").await));
         let started = std::time::Instant::now();
         let (s, _) = admin_http
-            .call("POST", &format!("/api/v1/agents/{}/revoke-sessions", fx.agent_id), None)
+            .call(
+                "POST",
+                &format!("/api/v1/agents/{}/revoke-sessions", fx.agent_id),
+                None,
+            )
             .await;
         assert_eq!(s, 200);
-        assert_eq!(http.with(Auth::Cookie(cookie.clone())).get("/api/v1/me").await.0, 401);
-        let err = ws.recv_where(|f| f["type"] == "error" && f["code"] == "session_revoked").await;
+        assert_eq!(
+            http.with(Auth::Cookie(cookie.clone()))
+                .get("/api/v1/me")
+                .await
+                .0,
+            401
+        );
+        let err = ws
+            .recv_where(|f| f["type"] == "error" && f["code"] == "session_revoked")
+            .await;
         assert!(err["message"].is_string());
         assert_eq!(ws.closed(Duration::from_secs(2)).await, Some(4001));
-        assert!(started.elapsed() < Duration::from_millis(1500), "revocation took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "revocation took {:?}",
+            started.elapsed()
+        );
         // A revoked session cannot open a socket either.
         let refused = common::Ws::try_connect(
             &format!("ws://{}/ws/agent", srv.addr),
@@ -316,9 +363,20 @@ async fn agent_socket_checks_origin() {
     srv.fixture("skyway").await;
     let cookie = srv.login("skyway", "agent").await;
     let url = format!("ws://{}/ws/agent", srv.addr);
-    assert!(common::Ws::try_connect(&url, &[("cookie", &cookie), ("origin", "http://127.0.0.2:9")]).await.is_err());
-    assert!(common::Ws::try_connect(&url, &[("cookie", &cookie)]).await.is_err());
-    assert!(common::Ws::try_connect(&url, &[("cookie", &cookie), ("origin", &srv.base)]).await.is_ok());
+    assert!(common::Ws::try_connect(
+        &url,
+        &[("cookie", &cookie), ("origin", "http://127.0.0.2:9")]
+    )
+    .await
+    .is_err());
+    assert!(common::Ws::try_connect(&url, &[("cookie", &cookie)])
+        .await
+        .is_err());
+    assert!(
+        common::Ws::try_connect(&url, &[("cookie", &cookie), ("origin", &srv.base)])
+            .await
+            .is_ok()
+    );
     // Cookie-authenticated writes from another origin are refused (CSRF).
     let (s, body) = reqwest::Client::new()
         .patch(format!("{}/api/v1/tenant", srv.base))
@@ -343,10 +401,20 @@ async fn verified_identity_is_enforced_for_every_frame() {
     for db in cordon_store::testing::all_backends().await {
         let srv = TestServer::start(db).await;
         let fx = srv.fixture("skyway").await;
-        let admin = srv.http().with(Auth::Cookie(srv.login("skyway", "admin").await));
-        let (_, secret) = admin.call("POST", "/api/v1/tenant/identity-secret", None).await;
+        let admin = srv
+            .http()
+            .with(Auth::Cookie(srv.login("skyway", "admin").await));
+        let (_, secret) = admin
+            .call("POST", "/api/v1/tenant/identity-secret", None)
+            .await;
         let secret = secret["identity_secret"].as_str().unwrap().to_string();
-        let (s, t) = admin.call("PATCH", "/api/v1/tenant", Some(json!({"verify_identity": true}))).await;
+        let (s, t) = admin
+            .call(
+                "PATCH",
+                "/api/v1/tenant",
+                Some(json!({"verify_identity": true})),
+            )
+            .await;
         assert_eq!((s, &t["verify_identity"]), (200, &json!(true)));
         let url = format!("ws://{}/ws/visitor", srv.addr);
         let future = cordon_store::now_ms() / 1000 + 3600;
@@ -365,7 +433,8 @@ async fn verified_identity_is_enforced_for_every_frame() {
         forged["user_id"] = json!("mallory");
         ws.send(hello(Some(forged))).await;
         assert_eq!(ws.recv_error().await["code"], "identity_invalid");
-        ws.send(hello(Some(identity("wrong-secret", "alice", future)))).await;
+        ws.send(hello(Some(identity("wrong-secret", "alice", future))))
+            .await;
         assert_eq!(ws.recv_error().await["code"], "identity_invalid");
         ws.send(hello(Some(identity(&secret, "alice", 1000)))).await;
         assert_eq!(ws.recv_error().await["code"], "identity_expired");
@@ -378,7 +447,8 @@ async fn verified_identity_is_enforced_for_every_frame() {
             assert_eq!(e["code"], "not_authenticated", "{t}: {e}");
         }
         // A valid proof works; alice's history is hers.
-        ws.send(hello(Some(identity(&secret, "alice", future)))).await;
+        ws.send(hello(Some(identity(&secret, "alice", future))))
+            .await;
         let welcome = ws.recv_type("welcome").await;
         let alice_token = welcome["visitor_token"].as_str().unwrap().to_string();
         let conv = ws.open().await;
@@ -426,43 +496,81 @@ async fn resume_after_disconnect_delivers_exactly_once() {
         let fx = srv.fixture("skyway").await;
         let cookie = srv.login("skyway", "agent").await;
         let (mut agent, _) = srv.agent_ws(&cookie).await;
-        agent.send(json!({"type": "status.set", "status": "online"})).await;
+        agent
+            .send(json!({"type": "status.set", "status": "online"}))
+            .await;
         let (mut visitor, welcome) = srv.visitor(&fx.tenant.widget_key, None).await;
         let token = welcome["visitor_token"].as_str().unwrap().to_string();
         let conv = visitor.open().await;
         for i in 0..5 {
-            visitor.say(&conv, &format!("v{i}"), &format!("before {i}")).await;
+            visitor
+                .say(&conv, &format!("v{i}"), &format!("before {i}"))
+                .await;
         }
-        let seen = agent.collect_messages(&conv, Duration::from_millis(300)).await;
-        let agent_last = seen.iter().map(|m| m["seq"].as_i64().unwrap()).max().unwrap();
-        let visitor_last = visitor.collect_messages(&conv, Duration::from_millis(100)).await.iter().map(|m| m["seq"].as_i64().unwrap()).max().unwrap();
+        let seen = agent
+            .collect_messages(&conv, Duration::from_millis(300))
+            .await;
+        let agent_last = seen
+            .iter()
+            .map(|m| m["seq"].as_i64().unwrap())
+            .max()
+            .unwrap();
+        let visitor_last = visitor
+            .collect_messages(&conv, Duration::from_millis(100))
+            .await
+            .iter()
+            .map(|m| m["seq"].as_i64().unwrap())
+            .max()
+            .unwrap();
         // Both drop. Messages arrive while they are away.
         drop(agent);
         drop(visitor);
         let (mut agent2, _) = srv.online_agent("skyway", "agent2").await;
         let (mut visitor, _) = srv.visitor(&fx.tenant.widget_key, Some(&token)).await;
         for i in 5..10 {
-            visitor.say(&conv, &format!("v{i}"), &format!("while away {i}")).await;
+            visitor
+                .say(&conv, &format!("v{i}"), &format!("while away {i}"))
+                .await;
         }
-        drop(agent2.collect_messages(&conv, Duration::from_millis(10)).await);
+        drop(
+            agent2
+                .collect_messages(&conv, Duration::from_millis(10))
+                .await,
+        );
         drop(visitor);
         // Both come back and resume from what they last saw.
         let (mut agent, _) = srv.agent_ws(&srv.login("skyway", "agent").await).await;
-        agent.send(json!({"type": "sync", "conversation_id": conv, "after_seq": agent_last})).await;
+        agent
+            .send(json!({"type": "sync", "conversation_id": conv, "after_seq": agent_last}))
+            .await;
         let (mut visitor, _) = srv.visitor(&fx.tenant.widget_key, Some(&token)).await;
-        visitor.send(json!({"type": "sync", "conversation_id": conv, "after_seq": visitor_last})).await;
+        visitor
+            .send(json!({"type": "sync", "conversation_id": conv, "after_seq": visitor_last}))
+            .await;
         visitor.recv_type("synced").await;
         agent.recv_type("synced").await;
         visitor.say(&conv, "v10", "back again").await;
-        let last = srv.store().conversation(&fx.tenant.id, &conv).await.unwrap().last_seq;
-        for (who, ws, from) in [("agent", &mut agent, agent_last), ("visitor", &mut visitor, visitor_last)] {
+        let last = srv
+            .store()
+            .conversation(&fx.tenant.id, &conv)
+            .await
+            .unwrap()
+            .last_seq;
+        for (who, ws, from) in [
+            ("agent", &mut agent, agent_last),
+            ("visitor", &mut visitor, visitor_last),
+        ] {
             let got: Vec<i64> = ws
                 .collect_messages(&conv, Duration::from_millis(300))
                 .await
                 .iter()
                 .map(|m| m["seq"].as_i64().unwrap())
                 .collect();
-            assert_eq!(got, ((from + 1)..=last).collect::<Vec<_>>(), "{who} gets each missed message once, in order");
+            assert_eq!(
+                got,
+                ((from + 1)..=last).collect::<Vec<_>>(),
+                "{who} gets each missed message once, in order"
+            );
         }
         let _ = agent2;
         srv.stop().await;

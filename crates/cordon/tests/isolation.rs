@@ -59,6 +59,16 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
     }
 }
 
+/// Query parameters a route needs to succeed.
+fn query_for(path: &str) -> &'static str {
+    match path {
+        "/api/v1/audit/entries" => "?start=0&end=10",
+        "/api/v1/audit/proof/inclusion" => "?index=0&size=2",
+        "/api/v1/audit/proof/consistency" => "?first=1&second=2",
+        _ => "",
+    }
+}
+
 #[tokio::test]
 async fn no_route_or_socket_operation_crosses_tenants() {
     for db in cordon_store::testing::all_backends().await {
@@ -129,7 +139,8 @@ async fn run(srv: &TestServer) {
             let concrete = path
                 .replace("{agent_id}", &b.agent_id)
                 .replace("{conversation_id}", &b_conv)
-                .replace("{key_id}", &b_key_id);
+                .replace("{key_id}", &b_key_id)
+                + query_for(path);
             for (who, client) in &attackers {
                 let (status, body) = client.call(&m, &concrete, body_for(&m, path, n)).await;
                 assert_clean(&format!("{who} {m} {path}"), &body, &secrets);
@@ -145,7 +156,7 @@ async fn run(srv: &TestServer) {
                         | ("GET", "/api/v1/apikeys")
                         | ("POST", "/api/v1/apikeys")
                         | ("POST", "/api/v1/auth/logout")
-                );
+                ) || path.starts_with("/api/v1/audit/");
                 if !own_tenant_ok {
                     assert!(
                         matches!(status, 401 | 403 | 404),
@@ -199,10 +210,11 @@ async fn run(srv: &TestServer) {
             let concrete = path
                 .replace("{agent_id}", &b.agent_id)
                 .replace("{conversation_id}", &b_conv)
-                .replace("{key_id}", &spare_id);
+                .replace("{key_id}", &spare_id)
+                + query_for(path);
             let client = if path == "/api/v1/auth/logout" {
                 http.with(Auth::Cookie(srv.login("tenant-b", "agent2").await))
-            } else if path.starts_with("/api/v1/conversations") {
+            } else if path.starts_with("/api/v1/conversations") || path.starts_with("/api/v1/audit/") {
                 b_keyed.clone()
             } else {
                 b_http.clone()

@@ -102,6 +102,7 @@ impl TestServer {
             slug,
             &format!("{slug} Inc"),
             &["https://shop.example".to_string()],
+            "test",
         )
         .await
         .expect("tenant");
@@ -109,10 +110,12 @@ impl TestServer {
             let tid = tenant.id.clone();
             let name = name.to_string();
             async move {
-                cordon_server::ops::create_agent(store, &tid, &name, &name, role, 2, PASSWORD)
-                    .await
-                    .expect("agent")
-                    .id
+                cordon_server::ops::create_agent(
+                    store, &tid, &name, &name, role, 2, PASSWORD, "test",
+                )
+                .await
+                .expect("agent")
+                .id
             }
         };
         Fixture {
@@ -145,7 +148,7 @@ impl TestServer {
 
     pub async fn api_key(&self, tenant: &Tenant, scopes: &[&str]) -> String {
         let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-        cordon_server::ops::create_api_key(self.store(), &tenant.id, &scopes, None)
+        cordon_server::ops::create_api_key(self.store(), &tenant.id, &scopes, None, "test")
             .await
             .expect("api key")
             .1
