@@ -69,36 +69,35 @@ fn in_iban(text: &str, start: usize) -> bool {
 }
 
 /// A UUID (8-4-4-4-12 hex digits) covering the span, even when its groups happen to be all digits.
+/// The UUID must be a whole token: hex digits and dashes running on past it make it something else,
+/// and a looser test would see UUIDs in runs that only become UUID-shaped once a card inside them
+/// is masked, breaking idempotence.
 fn in_uuid(b: &[u8], start: usize, end: usize) -> bool {
     const LEN: usize = 36;
     let hexish = |c: u8| c.is_ascii_hexdigit() || c == b'-';
-    if !b
-        .get(start..end)
-        .is_some_and(|s| s.iter().all(|&c| hexish(c)))
-        || end - start > LEN
+    if end - start > LEN
+        || !b
+            .get(start..end)
+            .is_some_and(|s| s.iter().all(|&c| hexish(c)))
     {
         return false;
     }
     let mut s = start;
-    while s > 0 && start - s < LEN && hexish(b[s - 1]) {
+    while s > 0 && end - s <= LEN && hexish(b[s - 1]) {
         s -= 1;
     }
     let mut e = end;
-    while e < b.len() && e - end < LEN && hexish(b[e]) {
+    while e < b.len() && e - s <= LEN && hexish(b[e]) {
         e += 1;
     }
-    (s..=start).any(|w| {
-        w + LEN >= end
-            && b.get(w..w + LEN).is_some_and(|u| {
-                u.iter().enumerate().all(|(i, &c)| {
-                    if matches!(i, 8 | 13 | 18 | 23) {
-                        c == b'-'
-                    } else {
-                        c.is_ascii_hexdigit()
-                    }
-                })
-            })
-    })
+    e - s == LEN
+        && b[s..e].iter().enumerate().all(|(i, &c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                c == b'-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
 }
 
 /// Words that, just before a number, say what kind of number it is.
@@ -197,6 +196,40 @@ const A_CARD: &[&str] = &[
     "billing",
 ];
 
+/// Whether the digits starting at `p` are glued to the word before them ("ab4111…", part of a hex
+/// string or code), except when that word is a card word ("card4111…", "visa:4111…" is not glue).
+pub(crate) fn glued_before(text: &str, p: usize) -> bool {
+    if !chars::char_before(text, p).is_some_and(chars::is_glue) {
+        return false;
+    }
+    let b = text.as_bytes();
+    let mut s = p;
+    while s > 0 && b[s - 1].is_ascii_alphabetic() {
+        s -= 1;
+    }
+    !(s < p
+        && !chars::char_before(text, s).is_some_and(chars::is_glue)
+        && is_card_word(&text[s..p]))
+}
+
+/// Whether the digits ending at `e` are glued to the word after them, except a card word
+/// ("…1111exp 12/27").
+pub(crate) fn glued_after(text: &str, e: usize) -> bool {
+    if !chars::is_glue_at(text, e) {
+        return false;
+    }
+    let b = text.as_bytes();
+    let mut s = e;
+    while s < b.len() && b[s].is_ascii_alphabetic() {
+        s += 1;
+    }
+    !(s > e && is_card_word(&text[e..s]))
+}
+
+fn is_card_word(w: &str) -> bool {
+    A_CARD.iter().any(|k| k.eq_ignore_ascii_case(w))
+}
+
 /// Whether the few words just before `start` (back to the nearest number) name another kind of
 /// number ("order #", "tracking:", "call me on"), or the number sits in a URL path. Used only for
 /// candidates that are not sure cards (odd grouping or a rare length).
@@ -234,6 +267,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn glue_except_card_words() {
+        assert!(glued_before("ab4111", 2));
+        assert!(glued_before("a3cc4111", 4));
+        assert!(!glued_before("card4111", 4));
+        assert!(!glued_before("CC4111", 2));
+        assert!(!glued_before(" 4111", 1));
+        assert!(glued_after("1111ab", 4));
+        assert!(!glued_after("1111exp", 4));
+        assert!(!glued_after("1111cvv123", 4));
+        assert!(glued_after("1111expx9", 4));
+    }
+
+    #[test]
     fn iban_groups() {
         let t = "IBAN GB29 NWBK 6016 1331 9268 19 please";
         let at = t.find("6016").unwrap();
@@ -251,6 +297,9 @@ mod tests {
         assert!(in_uuid(t, 27, 39));
         let t = b"4111-1111-1111-1111";
         assert!(!in_uuid(t, 0, t.len()));
+        // A UUID shape inside a longer hex run is no UUID.
+        let t = b"DDDDDDDD-5678-1234-5674-500000000000000009";
+        assert!(!in_uuid(t, 9, 23));
     }
 
     #[test]

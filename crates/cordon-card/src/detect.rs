@@ -89,7 +89,7 @@ fn chain(text: &str, p: usize, emit: &mut impl FnMut(Hit)) -> usize {
         started: false,
         last_end: p,
     };
-    let head_glued = chars::char_before(text, p).is_some_and(chars::is_glue);
+    let head_glued = context::glued_before(text, p);
     let head_plus = matches!(chars::char_before(text, p), Some('+' | '＋'));
 
     let mut ring = Ring::new();
@@ -106,7 +106,7 @@ fn chain(text: &str, p: usize, emit: &mut impl FnMut(Hit)) -> usize {
         if ring.len == 0 {
             break;
         }
-        let tail_glued = parser.done && chars::is_glue_at(text, parser.last_end);
+        let tail_glued = parser.done && context::glued_after(text, parser.last_end);
         let start = Start {
             at_head,
             fresh,
