@@ -1,6 +1,7 @@
 //! The `cordon` binary: every subcommand of the service.
 #![forbid(unsafe_code)]
 
+mod audit_cmd;
 mod demo;
 mod manage;
 mod redact;
@@ -80,6 +81,9 @@ enum Command {
     /// Manage tenant API keys.
     #[command(subcommand)]
     Apikey(manage::ApikeyCommand),
+    /// Verify or watch the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCommand),
     /// Read text on stdin, write it to stdout with every card number masked.
     Redact(redact::RedactArgs),
 }
@@ -94,7 +98,12 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("cordon: {err:#}");
-            std::process::ExitCode::FAILURE
+            // A watch alarm is not an ordinary failure: monitors page on exit status 2.
+            if err.downcast_ref::<audit_cmd::Alert>().is_some() {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }
@@ -107,6 +116,7 @@ async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Tenant(c) => manage::tenant(&global, c).await,
         Command::Agent(c) => manage::agent(&global, c).await,
         Command::Apikey(c) => manage::apikey(&global, c).await,
+        Command::Audit(c) => audit_cmd::run(&global, c).await,
         Command::Redact(_) => Ok(()),
     }
 }
