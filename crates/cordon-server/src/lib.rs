@@ -54,6 +54,8 @@ pub struct Limits {
     pub session_absolute: Duration,
     /// How often open agent sockets re-check their session (revocation latency bound).
     pub session_recheck: Duration,
+    /// How long a visitor message that may begin a split card number is held for the next fragment.
+    pub fragment_window: Duration,
 }
 
 impl Default for Limits {
@@ -72,6 +74,7 @@ impl Default for Limits {
             session_idle: Duration::from_secs(12 * 3600),
             session_absolute: Duration::from_secs(7 * 24 * 3600),
             session_recheck: Duration::from_millis(500),
+            fragment_window: Duration::from_secs(5),
         }
     }
 }

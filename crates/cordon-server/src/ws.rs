@@ -163,8 +163,18 @@ impl TokenBucket {
     }
 }
 
+/// A visitor message held back because it may be the first part of a card number typed in pieces.
+#[derive(Debug)]
+struct Held {
+    conversation_id: String,
+    client_msg_id: String,
+    text: String,
+}
+
 struct Conn {
     state: AppState,
+    held: Vec<Held>,
+    held_deadline: Option<tokio::time::Instant>,
     out: mpsc::Sender<Message>,
     mailbox: Mailbox,
     topics: HashSet<Topic>,
@@ -205,6 +215,8 @@ async fn run(socket: WebSocket, state: AppState, role: Role) {
     let (mb, inbox) = mailbox(limits.outbound_buffer);
     let mut conn = Conn {
         state: state.clone(),
+        held: Vec::new(),
+        held_deadline: None,
         out: out_tx,
         mailbox: mb,
         topics: HashSet::new(),
@@ -282,6 +294,8 @@ impl Conn {
                     self.push(Message::Ping(Default::default())).await
                 }
                 _ = recheck.tick(), if matches!(self.role, Role::Agent(_)) => self.recheck_session().await,
+                _ = tokio::time::sleep_until(self.held_deadline.unwrap_or_else(tokio::time::Instant::now)),
+                    if self.held_deadline.is_some() => self.release_held().await,
             };
             if let Err(exit) = result {
                 return exit;
@@ -797,26 +811,182 @@ impl Conn {
                     .await;
             }
         }
+        if let Err(r) = pipeline::check_text(&text, self.state.config.limits.max_text_chars) {
+            return self.refuse(r, reference).await;
+        }
+        if matches!(self.role, Role::Visitor(_)) {
+            return self.visitor_message(conv.id, client_msg_id, text).await;
+        }
+        self.commit_message(&conv.tenant_id, &conv.id, &client_msg_id, &text, 0)
+            .await
+    }
+
+    /// Visitors' messages pass the split-card hold-back (docs/CARD-REDACTION.md, "Split across messages"): a
+    /// message made only of digit groups that could begin a card waits, unacknowledged, for the next one.
+    async fn visitor_message(
+        &mut self,
+        conversation_id: String,
+        client_msg_id: String,
+        text: String,
+    ) -> Result<(), Exit> {
+        if self
+            .held
+            .iter()
+            .any(|h| h.client_msg_id == client_msg_id && h.conversation_id == conversation_id)
+        {
+            // A resend of a message we are holding: it is acknowledged when released.
+            return Ok(());
+        }
+        if self
+            .held
+            .first()
+            .is_some_and(|h| h.conversation_id != conversation_id)
+        {
+            self.release_held().await?;
+        }
+        if !cordon_card::is_fragment(&text) {
+            self.release_held().await?;
+            let tenant_id = self.tenant_id().unwrap_or_default();
+            return self
+                .commit_message(&tenant_id, &conversation_id, &client_msg_id, &text, 0)
+                .await;
+        }
+        self.held.push(Held {
+            conversation_id,
+            client_msg_id,
+            text,
+        });
+        self.settle_held().await?;
+        self.held_deadline = if self.held.is_empty() {
+            None
+        } else {
+            Some(tokio::time::Instant::now() + self.state.config.limits.fragment_window)
+        };
+        Ok(())
+    }
+
+    /// Release what can no longer be part of a card, masking any card the held fragments form together.
+    async fn settle_held(&mut self) -> Result<(), Exit> {
+        while !self.held.is_empty() {
+            let texts: Vec<&str> = self.held.iter().map(|h| h.text.as_str()).collect();
+            let n = texts.len();
+            let red = cordon_card::redact_fragments(&texts);
+            let released: Vec<(String, usize)>;
+            let keep_from;
+            match red.iter().position(|r| !r.findings.is_empty()) {
+                None => {
+                    // No card yet: keep the shortest tail that could still begin one.
+                    keep_from = (0..n)
+                        .find(|&s| {
+                            n - s < cordon_card::MAX_FRAGMENTS
+                                && cordon_card::could_begin_card(&texts[s..].join(" "))
+                        })
+                        .unwrap_or(n);
+                    released = red[..keep_from]
+                        .iter()
+                        .map(|r| (r.text.to_string(), 0))
+                        .collect();
+                }
+                Some(first) => {
+                    let mut end = first;
+                    while end + 1 < n && !red[end + 1].findings.is_empty() {
+                        end += 1;
+                    }
+                    let may_grow = end == n - 1
+                        && n - first < cordon_card::MAX_FRAGMENTS
+                        && cordon_card::could_begin_card(&texts[first..].join(" "));
+                    if may_grow {
+                        // A card that a further fragment could still lengthen: hold it, release what precedes.
+                        keep_from = first;
+                    } else {
+                        keep_from = end + 1;
+                    }
+                    released = red[..keep_from]
+                        .iter()
+                        .map(|r| (r.text.to_string(), r.findings.len().min(1)))
+                        .collect();
+                }
+            }
+            if keep_from == 0 {
+                return Ok(());
+            }
+            let out: Vec<Held> = self.held.drain(..keep_from).collect();
+            for (h, (masked, cards)) in out.iter().zip(released) {
+                let tenant_id = self.tenant_id().unwrap_or_default();
+                self.commit_message(
+                    &tenant_id,
+                    &h.conversation_id,
+                    &h.client_msg_id,
+                    &masked,
+                    cards,
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The window passed (or the sequence was interrupted): release every held fragment, masking any card
+    /// they form together.
+    async fn release_held(&mut self) -> Result<(), Exit> {
+        self.held_deadline = None;
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let held = std::mem::take(&mut self.held);
+        let texts: Vec<&str> = held.iter().map(|h| h.text.as_str()).collect();
+        let red: Vec<(String, usize)> = cordon_card::redact_fragments(&texts)
+            .into_iter()
+            .map(|r| (r.text.into_owned(), r.findings.len().min(1)))
+            .collect();
+        for (h, (masked, cards)) in held.iter().zip(red) {
+            let tenant_id = self.tenant_id().unwrap_or_default();
+            self.commit_message(
+                &tenant_id,
+                &h.conversation_id,
+                &h.client_msg_id,
+                &masked,
+                cards,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Store one message and acknowledge it. `extra_cards` counts card pieces masked before this point (split
+    /// cards), which the pipeline's own single-message redaction cannot see.
+    async fn commit_message(
+        &mut self,
+        tenant_id: &str,
+        conversation_id: &str,
+        client_msg_id: &str,
+        text: &str,
+        extra_cards: usize,
+    ) -> Result<(), Exit> {
+        let reference = Some(client_msg_id);
         let (me, kind) = self.me();
-        let tenant_id = conv.tenant_id.clone();
         let sent = match pipeline::send_message(
             &self.state,
-            &tenant_id,
-            &conv.id,
+            tenant_id,
+            conversation_id,
             &me,
             kind,
-            &client_msg_id,
-            &text,
+            client_msg_id,
+            text,
         )
         .await
         {
-            Ok(s) => s,
+            Ok(mut s) => {
+                s.cards += extra_cards;
+                s
+            }
             Err(r) => return self.refuse(r, reference).await,
         };
+        let conv_id = conversation_id.to_string();
         // The ack leaves only now: the message is committed.
         self.send(&ServerFrame::MessageAck {
-            conversation_id: conv.id.clone(),
-            client_msg_id: client_msg_id.clone(),
+            conversation_id: conv_id.clone(),
+            client_msg_id: client_msg_id.to_string(),
             seq: sent.outcome.seq,
             created_at: sent.outcome.created_at,
             duplicate: sent.outcome.duplicate,
@@ -829,7 +999,7 @@ impl Conn {
             self.send(&ServerFrame::Notice {
                 code: "card_redacted",
                 message: "For your security, card numbers are removed from chat. Please never send card details here.",
-                conversation_id: Some(conv.id.clone()),
+                conversation_id: Some(conv_id),
             })
             .await?;
         }

@@ -62,6 +62,14 @@ pub(crate) struct ServeArgs {
     /// Burst of frames each socket may send at once (default 40). Raise only for load tests.
     #[arg(long, env = "CORDON_FRAME_BURST", value_name = "N")]
     pub(crate) frame_burst: Option<f64>,
+    /// How long a visitor message that may begin a card number typed in pieces is held for the next piece.
+    #[arg(
+        long,
+        env = "CORDON_FRAGMENT_WINDOW_MS",
+        value_name = "MS",
+        default_value_t = 5000
+    )]
+    pub(crate) fragment_window_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]

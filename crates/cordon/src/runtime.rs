@@ -125,6 +125,7 @@ pub(crate) fn config(args: &ServeArgs, local: std::net::SocketAddr) -> Config {
     if let Some(b) = args.frame_burst.filter(|b| b.is_finite() && *b >= 1.0) {
         config.limits.frame_burst = b;
     }
+    config.limits.fragment_window = std::time::Duration::from_millis(args.fragment_window_ms);
     config
 }
 
