@@ -19,9 +19,9 @@ const MAX_SEP_CHARS: usize = 6;
 const MAX_SEP_MARKS: usize = 3;
 /// Digits kept ahead of the current start: a card (19) and what follows it, to look past its end.
 const LOOKAHEAD: usize = 40;
-/// Groups kept ahead of the current start: the queue is filled only while it holds fewer than
-/// [`LOOKAHEAD`] digits, and every group has at least one.
-const RING: usize = LOOKAHEAD;
+/// Groups kept ahead of the current start. A card spans at most 6 groups (the first has 4 digits or
+/// more, the inner ones 3 or more: see [`shape`]), and so does a card looked for just after it.
+const RING: usize = 16;
 
 /// A card found in the text: byte span, brand and last four digits (ASCII).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,20 +44,41 @@ enum Joint {
 struct Group {
     start: usize,
     end: usize,
-    /// Number of digits; may exceed [`MAX_LEN`], then only the first 19 are kept.
+    /// Number of digits (may exceed [`MAX_LEN`]).
     n: usize,
-    digits: [u8; MAX_LEN],
+    /// Values of the first two digits (the second is 0 for a one-digit group).
+    first2: [u8; 2],
     joint: Joint,
     /// The joint is a single dot: `3.1415…`.
     single_dot: bool,
 }
 
 impl Group {
+    /// Writes the group's digit values into `out` (which holds `n` of them or fewer).
+    fn read(&self, text: &str, out: &mut [u8]) {
+        let bytes = text.as_bytes();
+        if self.end - self.start == self.n {
+            // All ASCII.
+            for (slot, b) in out.iter_mut().zip(&bytes[self.start..self.end]) {
+                *slot = b - b'0';
+            }
+            return;
+        }
+        let mut at = self.start;
+        for slot in out.iter_mut() {
+            let Some((d, len)) = chars::digit_at(text, at) else {
+                return;
+            };
+            *slot = d;
+            at += len;
+        }
+    }
+
     const EMPTY: Group = Group {
         start: 0,
         end: 0,
         n: 0,
-        digits: [0; MAX_LEN],
+        first2: [0; 2],
         joint: Joint::None,
         single_dot: false,
     };
@@ -96,7 +117,8 @@ fn chain(text: &str, p: usize, emit: &mut impl FnMut(Hit)) -> usize {
     let mut at_head = true; // the front group is the chain's first group
     let mut fresh = true; // …or the first group after a card
     let mut run = FoursRun::default();
-    let mut prev: Option<Group> = None;
+    let mut prev_n: Option<usize> = None;
+    let mut tail_glued = None;
     loop {
         while !parser.done && ring.digits < LOOKAHEAD && ring.len < RING {
             if let Some(g) = parser.next() {
@@ -106,13 +128,14 @@ fn chain(text: &str, p: usize, emit: &mut impl FnMut(Hit)) -> usize {
         if ring.len == 0 {
             break;
         }
-        let tail_glued = parser.done && context::glued_after(text, parser.last_end);
+        let tail_glued = parser.done
+            && *tail_glued.get_or_insert_with(|| context::glued_after(text, parser.last_end));
         let start = Start {
             at_head,
             fresh,
             head_glued,
             head_plus,
-            prev: prev.as_ref(),
+            prev_n,
             run: &run,
         };
         match best_at(text, &ring, &start, parser.done, tail_glued) {
@@ -122,13 +145,13 @@ fn chain(text: &str, p: usize, emit: &mut impl FnMut(Hit)) -> usize {
                     ring.pop();
                 }
                 fresh = true;
-                prev = None;
+                prev_n = None;
                 run = FoursRun::default();
             }
             None => {
                 let Some(g) = ring.pop() else { break };
                 run.push(&g, fresh);
-                prev = Some(g);
+                prev_n = Some(g.n);
                 fresh = false;
             }
         }
@@ -137,36 +160,57 @@ fn chain(text: &str, p: usize, emit: &mut impl FnMut(Hit)) -> usize {
     parser.last_end
 }
 
-/// Fast path for the common short numbers of chat (times, prices, short ids): an ASCII chain with
-/// fewer than 12 digits can hold no card. Returns its end, or `None` when a closer look is needed.
+/// Fast path for the common numbers of chat and logs (times, prices, ids, dates): an ASCII chain
+/// can hold a card only if some group of 4 digits or more begins with two digits that begin a card
+/// and is followed by at least 12 digits in all. Returns the chain's end when it cannot hold a card,
+/// or `None` when a closer look is needed.
 #[inline]
 fn short_chain(text: &str, p: usize) -> Option<usize> {
     let bytes = text.as_bytes();
-    let (mut i, mut digits, mut seps, mut end) = (p, 0usize, 0usize, p);
-    while let Some(&b) = bytes.get(i) {
-        if b.is_ascii_digit() {
-            digits += 1;
-            seps = 0;
-            end = i + 1;
-        } else if matches!(b, b' ' | b'-' | b'.' | b'\t') {
-            seps += 1;
-            if seps > MAX_SEP_CHARS {
-                break;
-            }
-        } else if b >= 0x80 {
-            // A non-ASCII digit or separator needs the full parser; anything else ends the chain.
-            if chars::digit_at(text, i).is_some() || chars::sep_at(text, i).is_some() {
-                return None;
-            }
-            break;
-        } else {
-            break;
+    let (mut i, mut digits) = (p, 0usize);
+    let mut end;
+    // Digits before the first group that could start a card.
+    let mut first_start: Option<usize> = None;
+    'chain: loop {
+        // A run of ASCII digits starts at `i`.
+        let run = skip::ascii_digit_run(bytes, i);
+        let d0 = bytes[i] - b'0';
+        let d1 = if run > 1 { bytes[i + 1] - b'0' } else { 0 };
+        digits += run;
+        i += run;
+        end = i;
+        if first_start.is_none() && run >= 4 && pan::could_begin2(d0, d1) {
+            first_start = Some(digits - run);
         }
-        i += 1;
+        if first_start.is_some_and(|before| digits - before >= MIN_LEN) {
+            return None;
+        }
+        let mut seps = 0;
+        loop {
+            match bytes.get(i) {
+                Some(b' ' | b'-' | b'.' | b'\t') => {
+                    seps += 1;
+                    if seps > MAX_SEP_CHARS {
+                        break 'chain;
+                    }
+                    i += 1;
+                }
+                Some(b) if b.is_ascii_digit() => continue 'chain,
+                // A non-ASCII digit or separator needs the full parser; anything else ends the chain.
+                Some(&b) if b >= 0x80 => {
+                    if chars::digit_at(text, i).is_some() || chars::sep_at(text, i).is_some() {
+                        return None;
+                    }
+                    break 'chain;
+                }
+                _ => break 'chain,
+            }
+        }
     }
-    // Counting here is at least as permissive as the real parser, so fewer than 12 digits in this
-    // span means no chain inside it can reach 12 either, and the whole span can be skipped.
-    (digits < MIN_LEN).then_some(end)
+    // This scan is at least as permissive as the real parser (no limit on dashes and dots in a
+    // separator run), so when it finds no possible start, no chain inside this span has one either
+    // and the whole span can be skipped.
+    Some(end)
 }
 
 struct Parser<'t> {
@@ -186,7 +230,10 @@ impl Parser<'_> {
         let mut single_dot = false;
         if self.started {
             let (mut p, mut chars_, mut marks) = (self.pos, 0, 0);
-            while let Some((kind, len)) = chars::sep_at(self.text, p) {
+            while chars_ <= MAX_SEP_CHARS {
+                let Some((kind, len)) = chars::sep_at(self.text, p) else {
+                    break;
+                };
                 chars_ += 1;
                 if kind != Sep::Space {
                     marks += 1;
@@ -211,9 +258,19 @@ impl Parser<'_> {
         }
         let start = self.pos;
         let mut n = 0;
-        let mut digits = [0u8; MAX_LEN];
-        while let Some((d, len)) = chars::digit_at(self.text, self.pos) {
-            if let Some(slot) = digits.get_mut(n) {
+        let mut first2 = [0u8; 2];
+        let bytes = self.text.as_bytes();
+        loop {
+            // ASCII digits inline; anything else through the Unicode tables.
+            let (d, len) = match bytes.get(self.pos) {
+                Some(&b) if b.is_ascii_digit() => (b - b'0', 1),
+                Some(&b) if b >= 0x80 => match chars::digit_at(self.text, self.pos) {
+                    Some(x) => x,
+                    None => break,
+                },
+                _ => break,
+            };
+            if let Some(slot) = first2.get_mut(n) {
                 *slot = d;
             }
             n += 1;
@@ -225,7 +282,7 @@ impl Parser<'_> {
             start,
             end: self.pos,
             n,
-            digits,
+            first2,
             joint,
             single_dot,
         })
@@ -315,7 +372,8 @@ struct Start<'a> {
     fresh: bool,
     head_glued: bool,
     head_plus: bool,
-    prev: Option<&'a Group>,
+    /// Digits in the group before the front one, unless that was consumed by a card.
+    prev_n: Option<usize>,
     run: &'a FoursRun,
 }
 
@@ -361,7 +419,12 @@ fn best_at(
     tail_glued: bool,
 ) -> Option<(usize, Hit)> {
     let first = ring.get(0)?;
-    if first.n > MAX_LEN || !start_allowed(ring, st) {
+    // Every card grouping starts with 4 digits or more; most numbers fail here or on their first
+    // two digits, before any digits are copied.
+    if first.n < 4 || first.n > MAX_LEN || !pan::could_begin2(first.first2[0], first.first2[1]) {
+        return None;
+    }
+    if !start_allowed(ring, st) {
         return None;
     }
     // Starting right after a dash or dot that binds it to the digits before ("302-1234567-1234567"):
@@ -372,19 +435,28 @@ fn best_at(
     let mut sizes = [0usize; MAX_LEN];
     let mut len = 0;
     let mut best = None;
+    let mut prefix: Option<pan::Prefix> = None;
     let mut k = 0;
     while let Some(g) = ring.get(k) {
         if len + g.n > MAX_LEN {
             break;
         }
-        digits[len..len + g.n].copy_from_slice(&g.digits[..g.n]);
+        g.read(text, &mut digits[len..len + g.n]);
         len += g.n;
         sizes[k] = g.n;
         let is_last = done && k + 1 == ring.len;
-        if len >= MIN_LEN && !(is_last && tail_glued) {
-            if let Some((hit, sure)) = judge(text, &digits[..len], &sizes[..=k], first, g) {
+        if len >= MIN_LEN {
+            // The first six digits decide which lengths can be cards at all.
+            let pf = prefix.get_or_insert_with(|| pan::Prefix::of(&digits[..6]));
+            if pf.lengths() >> len == 0 {
+                break;
+            }
+        }
+        let pf = prefix.filter(|pf| len >= MIN_LEN && pf.lengths() & (1 << len) != 0);
+        if let Some(pf) = pf.filter(|_| !(is_last && tail_glued)) {
+            if let Some((hit, sure)) = judge(text, &digits[..len], pf, &sizes[..=k], first, g) {
                 let doubt =
-                    tight || runs_on(ring, k) || context::says_not_a_card(text, first.start);
+                    tight || runs_on(text, ring, k) || context::says_not_a_card(text, first.start);
                 if sure || !doubt {
                     best = Some((k, hit));
                 }
@@ -399,7 +471,7 @@ fn best_at(
 /// joined the same way that is neither an expiry date nor the start of another card: then it may be
 /// the head of a longer number ("5630 8894 3383 4494 0774"), which is doubt enough for a candidate
 /// that is not sure. A sure card stays a card whatever follows it ("when in doubt, redact").
-fn runs_on(ring: &Ring, k: usize) -> bool {
+fn runs_on(text: &str, ring: &Ring, k: usize) -> bool {
     let (Some(last), Some(next)) = (ring.get(k), ring.get(k + 1)) else {
         return false;
     };
@@ -410,24 +482,29 @@ fn runs_on(ring: &Ring, k: usize) -> bool {
     {
         return false;
     }
-    let d = &next.digits;
+    let d = &next.first2;
     let month = d[0] * 10 + d[1];
     let expiry = (1..=12).contains(&month) || (d[0] == 2 && d[1] == 0);
-    !expiry && !card_starts_at(ring, k + 1)
+    !expiry && !card_starts_at(text, ring, k + 1)
 }
 
-/// Whether some run of whole groups from group `s` has a card's prefix, length and Luhn digit.
-fn card_starts_at(ring: &Ring, s: usize) -> bool {
+/// Whether some run of whole groups from group `s` has a card's prefix, length, Luhn digit and grouping.
+fn card_starts_at(text: &str, ring: &Ring, s: usize) -> bool {
     let mut digits = [0u8; MAX_LEN];
+    let mut sizes = [0usize; MAX_LEN];
     let mut len = 0;
     let mut k = s;
     while let Some(g) = ring.get(k) {
         if len + g.n > MAX_LEN {
             return false;
         }
-        digits[len..len + g.n].copy_from_slice(&g.digits[..g.n]);
+        g.read(text, &mut digits[len..len + g.n]);
         len += g.n;
-        if pan::brand_of(&digits[..len]).is_some() && pan::luhn_ok(&digits[..len]) {
+        sizes[k - s] = g.n;
+        if pan::brand_of(&digits[..len]).is_some()
+            && pan::luhn_ok(&digits[..len])
+            && shape(&sizes[..=k - s]).is_some()
+        {
             return true;
         }
         k += 1;
@@ -450,8 +527,8 @@ fn start_allowed(ring: &Ring, st: &Start<'_>) -> bool {
         return false;
     }
     // "0.5772156649015328": the digits after a decimal point.
-    if let Some(prev) = st.prev {
-        if g.single_dot && prev.n <= 3 && ring.get(1).is_none_or(|next| next.joint != g.joint) {
+    if let Some(prev_n) = st.prev_n {
+        if g.single_dot && prev_n <= 3 && ring.get(1).is_none_or(|next| next.joint != g.joint) {
             return false;
         }
     }
@@ -463,11 +540,12 @@ fn start_allowed(ring: &Ring, st: &Start<'_>) -> bool {
 fn judge(
     text: &str,
     digits: &[u8],
+    prefix: pan::Prefix,
     sizes: &[usize],
     first: &Group,
     last: &Group,
 ) -> Option<(Hit, bool)> {
-    let (brand, common_len) = pan::brand_of(digits)?;
+    let (brand, common_len) = prefix.brand(digits.len())?;
     if !pan::luhn_ok(digits) {
         return None;
     }

@@ -74,6 +74,46 @@ pub(crate) const IIN_TABLE: &[IinRange] = &[
     row(Brand::Maestro, 2, 56, 69, bits(12, 19), bits(16, 19)),
 ];
 
+/// The first six digits of a candidate, read once for all the lengths tried from one start.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Prefix {
+    /// `by_len[k]`: the first `k` digits as a number.
+    by_len: [u32; 7],
+    /// Lengths issued for this prefix by any row (bit `n` for `n` digits).
+    lengths: u32,
+}
+
+impl Prefix {
+    /// `first6` holds at least six digit values.
+    pub(crate) fn of(first6: &[u8]) -> Prefix {
+        let mut by_len = [0u32; 7];
+        for (k, d) in first6.iter().take(6).enumerate() {
+            by_len[k + 1] = by_len[k] * 10 + u32::from(*d);
+        }
+        let lengths = IIN_TABLE
+            .iter()
+            .filter(|r| (r.lo..=r.hi).contains(&by_len[usize::from(r.digits)]))
+            .fold(0, |m, r| m | r.lengths);
+        Prefix { by_len, lengths }
+    }
+
+    pub(crate) fn lengths(self) -> u32 {
+        self.lengths
+    }
+
+    /// The brand for a PAN of `len` digits with this prefix, and whether `len` is a common length.
+    pub(crate) fn brand(self, len: usize) -> Option<(Brand, bool)> {
+        if self.lengths & (1 << len) == 0 {
+            return None;
+        }
+        IIN_TABLE.iter().find_map(|r| {
+            (r.lengths & (1 << len) != 0
+                && (r.lo..=r.hi).contains(&self.by_len[usize::from(r.digits)]))
+            .then_some((r.brand, r.common & (1 << len) != 0))
+        })
+    }
+}
+
 /// The brand of a PAN given as digit values (0–9), if its prefix and length are issued, and whether
 /// that length is a common one for the range. Does not check Luhn.
 pub(crate) fn brand_of(digits: &[u8]) -> Option<(Brand, bool)> {
@@ -81,15 +121,39 @@ pub(crate) fn brand_of(digits: &[u8]) -> Option<(Brand, bool)> {
     if !(MIN_LEN..=MAX_LEN).contains(&len) {
         return None;
     }
-    let mut prefix = [0u32; 7];
-    for (k, d) in digits.iter().take(6).enumerate() {
-        prefix[k + 1] = prefix[k] * 10 + u32::from(*d);
-    }
-    IIN_TABLE.iter().find_map(|r| {
-        let p = prefix[usize::from(r.digits)];
-        (r.lengths & (1 << len) != 0 && (r.lo..=r.hi).contains(&p))
-            .then_some((r.brand, r.common & (1 << len) != 0))
-    })
+    Prefix::of(digits).brand(len)
+}
+
+/// Whether some issued PAN starts with these two digits: a table lookup for the hot path.
+#[inline]
+pub(crate) fn could_begin2(d0: u8, d1: u8) -> bool {
+    static FIRST_TWO: [bool; 100] = {
+        let mut t = [false; 100];
+        let mut k = 0;
+        while k < IIN_TABLE.len() {
+            let r = IIN_TABLE[k];
+            // The two-digit prefixes a row covers: its bounds cut to two digits.
+            let (mut lo, mut hi) = (r.lo, r.hi);
+            let mut d = r.digits;
+            while d > 2 {
+                lo /= 10;
+                hi /= 10;
+                d -= 1;
+            }
+            if d == 1 {
+                lo *= 10;
+                hi = hi * 10 + 9;
+            }
+            let mut p = lo;
+            while p <= hi {
+                t[p as usize] = true;
+                p += 1;
+            }
+            k += 1;
+        }
+        t
+    };
+    FIRST_TWO[usize::from(d0 % 10) * 10 + usize::from(d1 % 10)]
 }
 
 /// Whether some issued PAN starts with these digits (a prefix of at most [`MAX_LEN`] digits).
@@ -181,6 +245,17 @@ mod tests {
         ];
         for (n, want) in cases {
             assert_eq!(brand_of(&ds(n)).map(|b| b.0), want, "{n}");
+        }
+    }
+
+    #[test]
+    fn two_digit_table_agrees_with_the_full_test() {
+        for p in 0..100u8 {
+            assert_eq!(
+                could_begin2(p / 10, p % 10),
+                could_begin(&[p / 10, p % 10]),
+                "{p}"
+            );
         }
     }
 

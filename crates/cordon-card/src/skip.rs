@@ -8,7 +8,9 @@ use crate::chars::DIGIT_START;
 const LANES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
-/// High bit set in each byte lane of `w` that is an ASCII digit or has its own high bit set.
+/// High bit set in each byte lane of `w` that is an ASCII digit or a UTF-8 lead byte (0xC0 and up).
+/// Continuation bytes are not flagged, so text in other scripts stops the scan once per character
+/// at most, not once per byte.
 #[inline(always)]
 fn candidates(w: u64) -> u64 {
     let low7 = w & !HIGH;
@@ -16,7 +18,10 @@ fn candidates(w: u64) -> u64 {
     // the lanes are < 0x80, so no carry crosses into the next lane.
     let ge_0 = low7.wrapping_add(0x50 * LANES);
     let ge_colon = low7.wrapping_add(0x46 * LANES);
-    ((ge_0 & !ge_colon) | w) & HIGH
+    let ascii_digit = ge_0 & !ge_colon & !w;
+    // Bit 6 shifted up into bit 7 of the same lane: both set means a lead byte.
+    let lead = w & (w << 1);
+    (ascii_digit | lead) & HIGH
 }
 
 #[inline(always)]
@@ -24,6 +29,26 @@ fn word(bytes: &[u8], at: usize) -> u64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&bytes[at..at + 8]);
     u64::from_le_bytes(b)
+}
+
+/// Number of ASCII digits in a row starting at `from`, eight bytes at a time.
+#[inline]
+pub(crate) fn ascii_digit_run(bytes: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while i + 8 <= bytes.len() {
+        let w = word(bytes, i);
+        let low7 = w & !HIGH;
+        let digit = low7.wrapping_add(0x50 * LANES) & !low7.wrapping_add(0x46 * LANES) & !w & HIGH;
+        let other = !digit & HIGH;
+        if other != 0 {
+            return i - from + (other.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < bytes.len() && bytes[i].is_ascii_digit() {
+        i += 1;
+    }
+    i - from
 }
 
 /// Position of the first byte at or after `from` that may begin a digit.
@@ -95,6 +120,24 @@ mod tests {
     }
 
     #[test]
+    fn digit_runs() {
+        let s = b"0123456789012345x 12 9999999 77777777";
+        for from in 0..s.len() {
+            let want = s[from..].iter().take_while(|b| b.is_ascii_digit()).count();
+            assert_eq!(ascii_digit_run(s, from), want, "from {from}");
+        }
+        for b in 0..=255u8 {
+            let mut w = [b'5'; 12];
+            w[3] = b;
+            assert_eq!(
+                ascii_digit_run(&w, 0),
+                if b.is_ascii_digit() { 12 } else { 3 },
+                "{b:#x}"
+            );
+        }
+    }
+
+    #[test]
     fn every_byte_value_in_every_lane() {
         for lane in 0..8 {
             for b in 0..=255u8 {
@@ -104,7 +147,7 @@ mod tests {
                 let flagged = m & (0x80 << (8 * lane)) != 0;
                 assert_eq!(
                     flagged,
-                    b.is_ascii_digit() || b >= 0x80,
+                    b.is_ascii_digit() || b >= 0xC0,
                     "byte {b:#x} lane {lane}"
                 );
                 assert_eq!(m & !(0x80 << (8 * lane)), 0);
