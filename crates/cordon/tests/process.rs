@@ -865,12 +865,28 @@ impl Sender {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_points_loses_no_acknowledged_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = Spec::serve(&dir.path().join("data"), &dir.path().join("logs"));
+    crash_loop(spec).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_points_loses_no_acknowledged_message_on_postgres() {
+    let Some(server) = cordon_store::testing::postgres_server() else {
+        return;
+    };
+    let db = cordon_store::testing::postgres(&server).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut spec = Spec::serve(&dir.path().join("data"), &dir.path().join("logs"));
+    spec.database = Some(db.url.clone());
+    crash_loop(spec).await;
+}
+
+/// Senders run while the server is killed with SIGKILL 22 times, 50-400 ms after each start.
+async fn crash_loop(spec: Spec) {
     const SENDERS: usize = 5;
     const KILLS: usize = 22;
     let started = Instant::now();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let spec = Spec::serve(&data, &dir.path().join("logs"));
     let cli = spec.cli();
     let tenant = cli.tenant("crash").await;
     let widget_key = tenant["widget_key"]
@@ -941,8 +957,9 @@ async fn sigkill_at_random_points_loses_no_acknowledged_message() {
     let resumes: u32 = senders.iter().map(|s| s.resumes).sum();
     let dups: u32 = senders.iter().map(|s| s.duplicate_acks).sum();
     eprintln!(
-        "crash test: {KILLS} kills, {acked} acked messages, {resumes} resumes, {in_flight_at_kill} sends in flight at a kill, \
+        "crash test ({}): {KILLS} kills, {acked} acked messages, {resumes} resumes, {in_flight_at_kill} sends in flight at a kill, \
          {dups} resends acked as duplicates, {:?}",
+        spec.database.as_deref().map_or("sqlite", |_| "postgres"),
         started.elapsed()
     );
     assert!(acked >= SENDERS * 5, "the senders made progress");
