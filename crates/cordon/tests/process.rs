@@ -2179,6 +2179,22 @@ async fn two_servers_on_one_postgres_database() {
     assert_eq!(conversations(&cap_http, "state=queued").await.len(), 3);
     assert_eq!(opened.len(), 6);
 
+    // -- A key revoked through node a is refused by node b at once.
+    let (doomed_id, doomed) = cli.apikey("twin", "conversations:read").await;
+    let doomed_b = b.http().with(Auth::Bearer(doomed));
+    assert_eq!(doomed_b.get("/api/v1/conversations").await.0, 200);
+    let (status, body) = a
+        .http()
+        .with(Auth::Bearer(admin_key.clone()))
+        .call("DELETE", &format!("/api/v1/apikeys/{doomed_id}"), None)
+        .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(
+        doomed_b.get("/api/v1/conversations").await.0,
+        401,
+        "node b refuses a key revoked through node a at once"
+    );
+
     // -- Revocation through node a is honoured by node b within 1 s, on its open socket too.
     let me_b = b.http().with(Auth::Cookie(cookie.clone()));
     assert_eq!(me_b.get("/api/v1/me").await.0, 200);
