@@ -86,9 +86,35 @@ pub fn mailbox(capacity: usize) -> (Mailbox, Inbox) {
 #[derive(Debug, Default)]
 pub struct Hub {
     topics: RwLock<HashMap<Topic, Vec<Mailbox>>>,
+    /// Open agent sockets per agent in this process.
+    agent_sockets: std::sync::Mutex<HashMap<String, usize>>,
 }
 
 impl Hub {
+    pub fn agent_connected(&self, agent_id: &str) {
+        if let Ok(mut m) = self.agent_sockets.lock() {
+            *m.entry(agent_id.to_string()).or_default() += 1;
+        }
+    }
+
+    /// Returns how many sockets of this agent remain open in this process.
+    pub fn agent_disconnected(&self, agent_id: &str) -> usize {
+        let Ok(mut m) = self.agent_sockets.lock() else {
+            return 0;
+        };
+        let left = match m.get_mut(agent_id) {
+            Some(n) => {
+                *n = n.saturating_sub(1);
+                *n
+            }
+            None => 0,
+        };
+        if left == 0 {
+            m.remove(agent_id);
+        }
+        left
+    }
+
     pub fn subscribe(&self, topic: Topic, mailbox: &Mailbox) {
         if let Ok(mut t) = self.topics.write() {
             let subs = t.entry(topic).or_default();

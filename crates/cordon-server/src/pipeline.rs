@@ -259,6 +259,9 @@ pub async fn message_view(
 
 /// Tell everyone watching a conversation, and the tenant's agents, that it changed.
 pub async fn publish_conversation(state: &AppState, names: &mut Names, c: &Conversation) {
+    // Re-read it: system messages written since `c` was loaded moved `last_seq`.
+    let fresh = state.store.conversation(&c.tenant_id, &c.id).await;
+    let c = fresh.as_ref().unwrap_or(c);
     let view = conversation_view(state, names, c).await;
     let frame: Arc<str> =
         Arc::from(ServerFrame::ConversationUpdated { conversation: view }.to_json());
@@ -270,12 +273,10 @@ pub async fn publish_conversation(state: &AppState, names: &mut Names, c: &Conve
     state
         .hub
         .publish(&Topic::Conversation(c.id.clone()), event.clone());
+    // Every agent of the tenant is in this room, the assigned one included.
     state
         .hub
-        .publish(&Topic::TenantAgents(c.tenant_id.clone()), event.clone());
-    if let Some(agent) = &c.agent_id {
-        state.hub.publish(&Topic::Agent(agent.clone()), event);
-    }
+        .publish(&Topic::TenantAgents(c.tenant_id.clone()), event);
 }
 
 /// After capacity frees up or an agent comes online: assign what is queued and announce it.

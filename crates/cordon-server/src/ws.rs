@@ -39,6 +39,7 @@ const CLOSE_SLOW: u16 = 4008;
 const CLOSE_REVOKED: u16 = 4001;
 const CLOSE_IDLE: u16 = 4002;
 const CLOSE_HELLO_TIMEOUT: u16 = 4003;
+const CLOSE_IDENTITY_EXPIRED: u16 = 4004;
 
 fn configure(ws: WebSocketUpgrade, state: &AppState) -> WebSocketUpgrade {
     let hard = state.config.limits.hard_frame_bytes;
@@ -91,6 +92,8 @@ pub async fn agent_upgrade(
     }
     configure(ws, &state).on_upgrade(move |socket| async move {
         state.metrics.agent_connections.inc();
+        state.hub.agent_connected(&agent.id);
+        let (tenant_id, agent_id) = (agent.tenant_id.clone(), agent.id.clone());
         let st = state.clone();
         run(
             socket,
@@ -103,6 +106,17 @@ pub async fn agent_upgrade(
         )
         .await;
         st.metrics.agent_connections.dec();
+        // The agent's last console socket here closed: stop routing new chats to someone who left. (With
+        // several nodes, another node may still hold a socket; it sets the status again on its next change.)
+        if st.hub.agent_disconnected(&agent_id) == 0 {
+            if let Err(e) = st
+                .store
+                .set_agent_status(&tenant_id, &agent_id, AgentStatus::Offline)
+                .await
+            {
+                tracing::warn!(error = %e, "could not mark agent offline");
+            }
+        }
     })
 }
 
@@ -173,6 +187,11 @@ struct Held {
 
 struct Conn {
     state: AppState,
+    /// Agents: the conversations assigned to this agent, as last seen.
+    assigned: HashSet<String>,
+    /// Conversation updates recently forwarded (by identity), to drop the copies other topics bring.
+    recent_updates: std::collections::VecDeque<Arc<str>>,
+    last_touch: Instant,
     held: Vec<Held>,
     held_deadline: Option<tokio::time::Instant>,
     out: mpsc::Sender<Message>,
@@ -215,6 +234,9 @@ async fn run(socket: WebSocket, state: AppState, role: Role) {
     let (mb, inbox) = mailbox(limits.outbound_buffer);
     let mut conn = Conn {
         state: state.clone(),
+        assigned: HashSet::new(),
+        recent_updates: std::collections::VecDeque::new(),
+        last_touch: Instant::now(),
         held: Vec::new(),
         held_deadline: None,
         out: out_tx,
@@ -390,19 +412,30 @@ impl Conn {
     // ---- inbound -------------------------------------------------------------------------------------------
 
     async fn on_text(&mut self, text: &str) -> Result<(), Exit> {
-        let frame = match protocol::decode(text, self.state.config.limits.max_frame_bytes) {
-            Ok(f) => f,
-            Err(e) => return self.send_error(e.code, e.message, None).await,
-        };
-        if !matches!(frame, ClientFrame::Ping {}) && !self.bucket.take() {
+        let decoded = protocol::decode(text, self.state.config.limits.max_frame_bytes);
+        // Every frame but ping spends a token, malformed ones included, so errors cannot be farmed.
+        let is_ping = matches!(decoded, Ok(ClientFrame::Ping {}));
+        if !is_ping && !self.bucket.take() {
+            let reference = match &decoded {
+                Ok(ClientFrame::MessageSend { client_msg_id, .. })
+                    if protocol::valid_client_id(client_msg_id) =>
+                {
+                    Some(client_msg_id.clone())
+                }
+                _ => None,
+            };
             return self
                 .send_error(
                     code::RATE_LIMITED,
                     "too many frames; slow down and retry",
-                    None,
+                    reference.as_deref(),
                 )
                 .await;
         }
+        let frame = match decoded {
+            Ok(f) => f,
+            Err(e) => return self.send_error(e.code, e.message, None).await,
+        };
         if let ClientFrame::Ping {} = frame {
             return self.send(&ServerFrame::Pong {}).await;
         }
@@ -417,13 +450,14 @@ impl Conn {
         if let Role::Visitor(v) = &self.role {
             if let Some(exp) = v.identity_expires {
                 if cordon_store::now_ms() / 1000 > exp {
-                    return self
-                        .send_error(
-                            code::IDENTITY_EXPIRED,
-                            "the identity proof has expired; reconnect with a fresh one",
-                            None,
-                        )
-                        .await;
+                    self.send_error(
+                        code::IDENTITY_EXPIRED,
+                        "the identity proof has expired; reconnect with a fresh one",
+                        None,
+                    )
+                    .await?;
+                    // Nothing more can succeed on this socket: close it rather than leave it dead.
+                    return Err(Exit::Close(CLOSE_IDENTITY_EXPIRED, "identity expired"));
                 }
             }
         }
@@ -669,6 +703,7 @@ impl Conn {
         let mut views = Vec::new();
         for c in &worklist {
             if c.agent_id.as_deref() == Some(agent_id.as_str()) {
+                self.assigned.insert(c.id.clone());
                 self.subscribe(Topic::Conversation(c.id.clone()));
             }
             views.push(pipeline::conversation_view(&self.state, &mut self.names, c).await);
@@ -1025,7 +1060,9 @@ impl Conn {
             }
         }
         self.subscribe(Topic::Conversation(conv.id.clone()));
-        self.cursors.insert(conv.id.clone(), after_seq.max(0));
+        // A cursor beyond the last message would silently skip live messages up to it.
+        self.cursors
+            .insert(conv.id.clone(), after_seq.clamp(0, conv.last_seq));
         self.catch_up(&conv.id).await?;
         let last = self.cursors.get(&conv.id).copied().unwrap_or(0);
         self.send(&ServerFrame::Synced {
@@ -1070,8 +1107,22 @@ impl Conn {
         }
     }
 
+    /// Typing and read events come only from the conversation's own visitor or its assigned agent.
+    async fn participant(&mut self, conversation_id: &str) -> Result<Conversation, Refusal> {
+        let conv = self.visible(conversation_id).await?;
+        if let Role::Agent(a) = &self.role {
+            if conv.agent_id.as_deref() != Some(a.agent.id.as_str()) {
+                return Err(Refusal::new(
+                    code::FORBIDDEN,
+                    "only the assigned agent takes part in this conversation",
+                ));
+            }
+        }
+        Ok(conv)
+    }
+
     async fn on_typing(&mut self, conversation_id: String, active: bool) -> Result<(), Exit> {
-        let conv = match self.visible(&conversation_id).await {
+        let conv = match self.participant(&conversation_id).await {
             Ok(c) => c,
             Err(r) => return self.refuse(r, None).await,
         };
@@ -1092,7 +1143,7 @@ impl Conn {
     }
 
     async fn on_read(&mut self, conversation_id: String, seq: i64) -> Result<(), Exit> {
-        let conv = match self.visible(&conversation_id).await {
+        let conv = match self.participant(&conversation_id).await {
             Ok(c) => c,
             Err(r) => return self.refuse(r, None).await,
         };
@@ -1131,7 +1182,13 @@ impl Conn {
             }
         }
         if conv.state == ConversationState::Closed {
-            return Ok(());
+            return self
+                .send_error(
+                    code::CONVERSATION_CLOSED,
+                    "the conversation is already closed",
+                    None,
+                )
+                .await;
         }
         let (me, _) = self.me();
         let who = if me.kind == "visitor" {
@@ -1176,8 +1233,11 @@ impl Conn {
                 .send_error(code::FORBIDDEN, "only agents accept conversations", None)
                 .await;
         };
-        if let Err(r) = self.visible(&conversation_id).await {
-            return self.refuse(r, None).await;
+        match self.visible(&conversation_id).await {
+            Err(r) => return self.refuse(r, None).await,
+            // Already mine: nothing changes, so nothing is announced.
+            Ok(c) if c.agent_id.as_deref() == Some(agent_id.as_str()) => return Ok(()),
+            Ok(_) => {}
         }
         match self
             .state
@@ -1213,9 +1273,19 @@ impl Conn {
                 )
                 .await;
         }
-        if !protocol::valid_client_id(&to) {
+        if to == agent_id {
             return self
-                .send_error(code::NOT_FOUND, "no such agent", None)
+                .send_error(code::CONFLICT, "the conversation is already yours", None)
+                .await;
+        }
+        let target_ok = protocol::valid_client_id(&to)
+            && matches!(
+                self.state.store.agent(&tenant_id, &to).await,
+                Ok(a) if !a.disabled && a.role.chats()
+            );
+        if !target_ok {
+            return self
+                .send_error(code::NOT_FOUND, "no such agent who takes chats", None)
                 .await;
         }
         match self
@@ -1287,8 +1357,18 @@ impl Conn {
             return Ok(());
         };
         let idle = self.state.config.limits.session_idle.as_millis() as i64;
-        match self.state.store.session_is_live(&a.session_id, idle).await {
-            Ok(true) => Ok(()),
+        let session_id = a.session_id.clone();
+        match self.state.store.session_is_live(&session_id, idle).await {
+            Ok(true) => {
+                // An open console socket is activity: keep the idle timer from signing out a working agent.
+                if self.last_touch.elapsed() > Duration::from_secs(60) {
+                    self.last_touch = Instant::now();
+                    if let Err(e) = self.state.store.touch_session(&session_id).await {
+                        tracing::warn!(error = %e, "session touch failed");
+                    }
+                }
+                Ok(())
+            }
             Ok(false) => {
                 let _ = self
                     .send_error(
@@ -1333,17 +1413,30 @@ impl Conn {
                 agent_id,
                 frame,
             } => {
+                // One update reaches an agent through several topics (the conversation, the tenant's agents):
+                // forward it once.
+                if self.recent_updates.iter().any(|f| Arc::ptr_eq(f, &frame)) {
+                    return Ok(());
+                }
+                if self.recent_updates.len() >= 16 {
+                    self.recent_updates.pop_front();
+                }
+                self.recent_updates.push_back(frame.clone());
                 if let Role::Agent(a) = &self.role {
                     let mine = agent_id.as_deref() == Some(a.agent.id.as_str());
+                    let was_mine = self.assigned.contains(conversation_id.as_ref());
                     let topic = Topic::Conversation(conversation_id.to_string());
-                    if mine && !self.topics.contains(&topic) {
-                        // Newly assigned to me: follow it from the start.
+                    if mine && !was_mine {
+                        // Newly assigned to me: follow it from the start (or from where I already am).
+                        self.assigned.insert(conversation_id.to_string());
                         self.subscribe(topic);
                         self.send_raw(&frame).await?;
-                        self.cursors.insert(conversation_id.to_string(), 0);
+                        self.cursors.entry(conversation_id.to_string()).or_insert(0);
                         return self.catch_up(&conversation_id).await;
                     }
-                    if !mine && self.topics.contains(&topic) {
+                    if !mine && was_mine {
+                        // Moved away from me. A watcher who synced it keeps following it.
+                        self.assigned.remove(conversation_id.as_ref());
                         self.unsubscribe(&topic);
                         self.cursors.remove(conversation_id.as_ref());
                     }

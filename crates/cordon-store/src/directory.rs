@@ -622,6 +622,16 @@ impl Store {
         Ok(Some(SessionLookup { session, agent }))
     }
 
+    /// Record activity on a session (open sockets call this, so an active agent is not idled out).
+    pub async fn touch_session(&self, session_id: &str) -> Result<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(session_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Is this session still live? (open sockets poll this, so a revocation bites within a second)
     pub async fn session_is_live(&self, session_id: &str, idle_ms: i64) -> Result<bool> {
         let now = now_ms();
