@@ -1994,8 +1994,11 @@ async fn two_servers_on_one_postgres_database() {
     };
     let (spec_a, spec_b) = (node("a"), node("b"));
     let cli = spec_a.cli();
-    cli.ok(&["migrate"], None).await;
+    // Both nodes start at once on the fresh database (each migrates it and sets up its keys), then `migrate`
+    // runs beside them.
     let (a, b) = tokio::join!(spec_a.start(), spec_b.start());
+    let migrated = cli.ok(&["migrate"], None).await;
+    assert!(migrated.contains("schema is at version"), "{migrated}");
 
     // -- Shared conversations: visitors and the agent write through both nodes at once.
     cli.tenant("twin").await;
