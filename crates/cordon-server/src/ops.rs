@@ -93,6 +93,11 @@ pub fn validate_origin(origin: &str) -> Result<(), OpError> {
     {
         return bad;
     }
+    // Origins are stored, echoed by the API and sent in CSP headers: one holding a card number is refused.
+    // The host is checked on its own, because after "://" the detector reads digits as part of a URL path.
+    if !cordon_card::find(rest).is_empty() {
+        return bad;
+    }
     Ok(())
 }
 
@@ -321,6 +326,8 @@ mod tests {
         assert!(validate_origin("https://shop.example/path").is_err());
         assert!(validate_origin("javascript:alert(1)").is_err());
         assert!(validate_origin("*").is_err());
+        assert!(validate_origin("https://5375-2394-5601-8340.example").is_err());
+        assert!(validate_origin("https://4539578763621486115.example").is_err());
         assert_eq!(parse_days("90d").unwrap(), 90);
         assert_eq!(parse_days("1y").unwrap(), 365);
         assert!(parse_days("2y").is_err());
