@@ -1343,8 +1343,10 @@ async fn no_card_number_reaches_logs_database_files_or_history() {
         .as_str()
         .expect("widget key")
         .to_string();
-    cli.agent("hygiene", "agent", "agent", 50).await;
+    let agent = cli.agent("hygiene", "agent", "agent", 50).await;
+    let agent_id = agent["id"].as_str().expect("agent id").to_string();
     let (_, read_key) = cli.apikey("hygiene", "conversations:read").await;
+    let (_, admin_key) = cli.apikey("hygiene", "admin").await;
     let srv = spec.start().await;
 
     let cards = corpus();
@@ -1425,6 +1427,46 @@ async fn no_card_number_reaches_logs_database_files_or_history() {
         ws.drain(Duration::from_millis(20)).await;
         received.append(&mut ws.backlog);
         convs.push(conv);
+    }
+    // Cards in an admin's settings: display names (stored masked) and an embedding origin.
+    let m = cards[3].variants();
+    let admin = srv.http().with(Auth::Bearer(admin_key.clone()));
+    for (method, path, body) in [
+        (
+            "PATCH",
+            "/api/v1/tenant".to_string(),
+            json!({"display_name": format!("Shop {}", m[1].1)}),
+        ),
+        (
+            "PATCH",
+            "/api/v1/tenant".to_string(),
+            json!({"allowed_origins": [format!("https://{}.example", m[2].1)]}),
+        ),
+        (
+            "POST",
+            "/api/v1/agents".to_string(),
+            json!({"username": "agent2", "display_name": format!("Agent {}", m[4].1), "role": "agent", "password": PASSWORD}),
+        ),
+        (
+            "POST",
+            "/api/v1/agents".to_string(),
+            json!({"username": m[0].1, "display_name": "x", "role": "agent", "password": PASSWORD}),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/agents/{agent_id}"),
+            json!({"display_name": format!("Sam {}", m[3].1)}),
+        ),
+    ] {
+        let (status, reply) = admin.call(method, &path, Some(body.clone())).await;
+        assert!(status < 500, "{method} {path}: {status} {reply}");
+        frames.push(body.to_string());
+        received.push(reply);
+    }
+    for path in ["/api/v1/tenant", "/api/v1/agents"] {
+        let (status, reply) = admin.get(path).await;
+        assert_eq!(status, 200, "{path}: {reply}");
+        received.push(reply);
     }
     // The agent sends card numbers too, and invalid frames of its own.
     for (i, (card, conv)) in cards.iter().zip(&convs).enumerate() {
