@@ -239,3 +239,93 @@ async fn durability_settings_hold_on_every_server_connection() {
         srv.stop().await;
     }
 }
+
+#[tokio::test]
+async fn dead_connections_are_reaped() {
+    let limits = cordon_server::Limits {
+        ping_interval: Duration::from_millis(100),
+        idle_timeout: Duration::from_millis(400),
+        ..Default::default()
+    };
+    let srv = TestServer::start_with(cordon_store::testing::sqlite(), limits).await;
+    let fx = srv.fixture("skyway").await;
+    // A client that completes the handshake and hello, then goes silent: it never reads, so it never answers
+    // the server's pings.
+    let (mut ws, _) = srv.visitor(&fx.tenant.widget_key, None).await;
+    assert_eq!(srv.state.metrics.visitor_connections.get(), 1);
+    let started = std::time::Instant::now();
+    while srv.state.metrics.visitor_connections.get() > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a silent connection was never reaped"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ws.closed(Duration::from_secs(2)).await.is_some());
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn health_metrics_and_security_headers() {
+    let srv = TestServer::start(cordon_store::testing::sqlite()).await;
+    let fx = srv.fixture("skyway").await;
+    let (mut v, _) = srv.visitor(&fx.tenant.widget_key, None).await;
+    let conv = v.open().await;
+    v.say(&conv, "m", "card 4111 1111 1111 1111").await;
+    v.send(json!({"type": "nope"})).await;
+    v.recv_error().await;
+    let client = reqwest::Client::new();
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/openapi.json",
+        "/api/v1/me",
+        "/nope",
+    ] {
+        let res = client
+            .get(format!("{}{path}", srv.base))
+            .send()
+            .await
+            .unwrap();
+        let h = res.headers();
+        assert!(h.contains_key("content-security-policy"), "{path}: CSP");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert!(
+            !h.contains_key("strict-transport-security"),
+            "{path}: no HSTS without TLS"
+        );
+    }
+    assert_eq!(
+        client
+            .get(format!("{}/readyz", srv.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let metrics = client
+        .get(format!("{}/metrics", srv.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for want in [
+        "cordon_connections{kind=\"visitor\"} 1",
+        "cordon_messages_total",
+        "cordon_cards_redacted_total 1",
+        "cordon_message_commit_seconds_bucket",
+        "cordon_errors_total{code=\"unknown_type\"} 1",
+    ] {
+        assert!(metrics.contains(want), "metrics lack {want}:\n{metrics}");
+    }
+    // No tenant data in label values.
+    assert!(
+        !metrics.contains(&fx.tenant.id) && !metrics.contains("skyway") && !metrics.contains(&conv)
+    );
+    srv.stop().await;
+}
