@@ -646,7 +646,8 @@ impl Conn {
         let origin = h
             .embed_origin
             .as_deref()
-            .filter(|o| o.len() <= 256 && cordon_card::find(o).is_empty());
+            // A well-formed origin without a card number (`find` on the whole URL reads the host as a path).
+            .filter(|o| crate::ops::validate_origin(o).is_ok());
         if let Err(e) = store
             .start_visitor_session(
                 &record_id,
