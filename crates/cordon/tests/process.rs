@@ -1495,6 +1495,7 @@ async fn no_card_number_reaches_logs_database_files_or_history() {
     for hello in [
         json!({"type": "hello", "v": 1, "widget_key": v[0].1}),
         json!({"type": "hello", "v": 1, "widget_key": wk, "visitor_token": v[0].1, "embed_origin": format!("https://{}.example", v[2].1)}),
+        json!({"type": "hello", "v": 1, "widget_key": wk, "embed_origin": format!("https://{}.example", cards[2].digits)}),
     ] {
         let mut ws = Ws::connect(&srv.ws_url("/ws/visitor"), &[]).await;
         ws.send(hello.clone()).await;
