@@ -6,10 +6,11 @@ It proves the document is enough to build a working visitor client and agent cli
   1. logs an agent in (POST /api/v1/auth/login), opens /ws/agent with the session cookie and the console Origin,
      says hello and goes online;
   2. connects a visitor (/ws/visitor, hello with the widget key), keeps its visitor_token, opens a conversation;
-  3. exchanges messages both ways, checks acks, seq numbers, idempotent retries and card redaction;
+  3. exchanges messages both ways, checks acks, seq numbers, idempotent retries and card redaction, including a
+     card number typed in two messages, which the server holds back and masks together (PROTOCOL.md 8.7);
   4. drops the visitor's socket, lets the agent write while it is gone, reconnects the visitor with its token and
      resumes with `sync`, checking every missed message arrives exactly once and the live stream continues;
-  5. closes the conversation and sets the agent offline again.
+  5. closes the conversation (closing it again is an error) and sets the agent offline again.
 
 Exit status 0 means every check passed. Needs Python 3.9+ and the `websockets` package (pip install websockets).
 Run `client.py --help` for options; tests/protocol_client/README.md explains how to start a server.
@@ -125,6 +126,7 @@ class Conn:
         # Messages in the order they were accepted, and raw duplicates seen (seq <= last_seq).
         self.messages: dict[str, list[dict]] = {}
         self.duplicates: list[dict] = []
+        self.received = 0  # frames received so far; each frame gets its arrival number as "_n"
         self.reader = asyncio.create_task(self._read())
 
     @classmethod
@@ -143,6 +145,8 @@ class Conn:
                 frame = json.loads(raw)
                 if TRACE:
                     print(f"    {self.name} <- {raw}")
+                self.received += 1
+                frame["_n"] = self.received
                 if frame.get("type") == "message":
                     self._on_message(frame)
                 self.backlog.append(frame)
@@ -216,7 +220,7 @@ class Conn:
             raise Failure(f"{self.name}: message {client_msg_id} refused: {f['code']}: {f['message']}")
         return f
 
-    async def message(self, cid: str, client_msg_id: str) -> dict:
+    async def message(self, cid: str, client_msg_id: str, timeout: float = TIMEOUT) -> dict:
         """Wait until the message with this client_msg_id has been received (deduplicated) on this connection."""
 
         def seen() -> Optional[dict]:
@@ -225,13 +229,13 @@ class Conn:
                     return m
             return None
 
-        deadline = time.monotonic() + TIMEOUT
+        deadline = time.monotonic() + timeout
         while (m := seen()) is None:
             if self.closed is not None:
                 raise Failure(f"{self.name}: closed while waiting for message {client_msg_id}")
             left = deadline - time.monotonic()
             if left <= 0:
-                raise Failure(f"{self.name}: message {client_msg_id} not received within {TIMEOUT}s")
+                raise Failure(f"{self.name}: message {client_msg_id} not received within {timeout}s")
             self.arrived.clear()
             try:
                 await asyncio.wait_for(self.arrived.wait(), left)
@@ -367,6 +371,52 @@ async def scenario(args) -> None:
     m = await agent.message(cid, v2)
     check("4111 1111 1111" not in m["text"] and "1111" in m["text"], f"agent sees masked text: {m['text']!r}")
 
+    print("a card number typed in two messages is held back and masked together")
+    # PROTOCOL.md 8.7: a visitor message made only of digit groups that could begin a card is held (no ack, not
+    # delivered) until the visitor's next message or the fragment window (5 s by default) has passed; then the
+    # pieces are stored and acked in order, the earlier one as "••••", the last one with the card's mask.
+    window = args.fragment_window
+    p1, p2 = f"v-{run}-piece-1", f"v-{run}-piece-2"
+    await visitor.send({"type": "message.send", "conversation_id": cid, "client_msg_id": p1, "text": "4111 1111"})
+    if window >= 2:
+        await visitor.quiet(min(1.0, window / 4))
+        early = [f for f in visitor.backlog if f.get("type") == "message.ack" and f.get("client_msg_id") == p1]
+        check(not early, "the first piece is not acked while it is held")
+        check(all(m["client_msg_id"] != p1 for m in agent.messages.get(cid, [])), "nor delivered to the agent")
+    await visitor.send({"type": "message.send", "conversation_id": cid, "client_msg_id": p2, "text": "1111 1111"})
+    sent_at = time.monotonic()
+    # No ack for a few seconds is not an error: allow for the window (restarted by the second piece) and more.
+    patience = 3 * window + TIMEOUT
+
+    def ack_or_error(cmid: str) -> Callable[[dict], bool]:
+        return lambda f: (f.get("type") == "message.ack" and f.get("client_msg_id") == cmid) or (
+            f.get("type") == "error" and f.get("ref") == cmid
+        )
+
+    ack_p1 = await visitor.expect(ack_or_error(p1), f"ack for {p1}", patience)
+    ack_p2 = await visitor.expect(ack_or_error(p2), f"ack for {p2}", patience)
+    for f in (ack_p1, ack_p2):
+        if f["type"] == "error":
+            raise Failure(f"visitor: piece {f['ref']} refused: {f['code']}: {f['message']}")
+    waited = time.monotonic() - sent_at
+    check(ack_p1["_n"] < ack_p2["_n"], f"both pieces acked, in the order sent (after {waited:.1f}s)")
+    check(ack_p1["seq"] < ack_p2["seq"] and not ack_p1["duplicate"] and not ack_p2["duplicate"],
+          f"stored in order: seq {ack_p1['seq']} then {ack_p2['seq']}")
+    notices = []
+    for _ in range(2):
+        try:
+            notices.append(await visitor.expect_type("notice", timeout=2, code="card_redacted"))
+        except Failure:
+            break
+    check(bool(notices) and all(n.get("conversation_id") == cid for n in notices), "visitor gets card_redacted")
+    m1 = await agent.message(cid, p1)
+    m2 = await agent.message(cid, p2)
+    seen_digits = "".join(ch for ch in m1["text"] + m2["text"] if ch.isdigit())
+    check(seen_digits == "1111", f"the agent sees only the last four digits: {m1['text']!r}, {m2['text']!r}")
+    check((m1["seq"], m2["seq"]) == (ack_p1["seq"], ack_p2["seq"]), "the agent gets them with the acked seqs")
+    e2 = await visitor.message(cid, p2)
+    check("4111" not in e2["text"] and "1111" in e2["text"], f"the visitor's own echo is masked too: {e2['text']!r}")
+
     # Nothing was delivered twice on either connection so far (raw duplicates are counted before dedupe).
     await visitor.quiet(0.3)
     check(not visitor.duplicates and not agent.duplicates, "no duplicate message frames on live connections")
@@ -423,6 +473,13 @@ async def scenario(args) -> None:
     await visitor2.expect(closed, "conversation.updated (closed)")
     await agent.expect(closed, "conversation.updated (closed)")
     check(True, "both sides see the conversation closed")
+    # PROTOCOL.md 7.3: each update reaches a connection once.
+    await agent.quiet(0.5)
+    check(not any(closed(f) for f in agent.backlog + visitor2.backlog), "each side got that update once")
+    # PROTOCOL.md 6.8: closing a closed conversation is an error.
+    await visitor2.send({"type": "conversation.close", "conversation_id": cid})
+    err = await visitor2.expect_type("error")
+    check(err["code"] == "conversation_closed", "closing it again: conversation_closed")
     await agent.send({"type": "status.set", "status": "offline"})
     n = await agent.expect_type("notice", code="status")
     check(n["message"] == "offline", "agent is offline again")
@@ -464,6 +521,9 @@ def main() -> int:
     p.add_argument("--username", help="agent username (default: the tenant's agent in the credentials file)")
     p.add_argument("--password", help="agent password (default: from the credentials file)")
     p.add_argument("--widget-key", help="the tenant's widget key (default: from the credentials file)")
+    p.add_argument("--fragment-window", type=float, default=5.0,
+                   help="the server's fragment window in seconds (cordon serve --fragment-window-ms / 1000); "
+                        "default %(default)s")
     p.add_argument("--trace", action="store_true", help="print every frame sent and received")
     args = p.parse_args()
     TRACE = args.trace
