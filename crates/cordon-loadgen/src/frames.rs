@@ -1,0 +1,179 @@
+//! The protocol frames the load generator sends and reads (docs/PROTOCOL.md).
+//!
+//! Incoming frames are decoded into one borrowed struct with only the fields the scenarios look at; serde skips
+//! the rest (message text included) without allocating.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+/// Any server frame, reduced to what the scenarios read.
+#[derive(Debug, Deserialize)]
+pub(crate) struct In<'a> {
+    #[serde(rename = "type", borrow)]
+    pub(crate) kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub(crate) conversation_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub(crate) client_msg_id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub(crate) seq: Option<i64>,
+    #[serde(default)]
+    pub(crate) duplicate: Option<bool>,
+    #[serde(default, borrow)]
+    pub(crate) code: Option<Cow<'a, str>>,
+    #[serde(default, rename = "ref", borrow)]
+    pub(crate) reference: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub(crate) sender: Option<PartyIn<'a>>,
+    #[serde(default, borrow)]
+    pub(crate) conversation: Option<ConvIn<'a>>,
+    #[serde(default, borrow)]
+    pub(crate) conversations: Option<Vec<ConvIn<'a>>>,
+    #[serde(default, borrow)]
+    pub(crate) visitor_token: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub(crate) agent: Option<AgentIn<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PartyIn<'a> {
+    #[serde(borrow)]
+    pub(crate) kind: Cow<'a, str>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ConvIn<'a> {
+    #[serde(borrow)]
+    pub(crate) id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub(crate) state: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub(crate) agent: Option<AgentIn<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct AgentIn<'a> {
+    #[serde(borrow)]
+    pub(crate) id: Cow<'a, str>,
+}
+
+pub(crate) fn parse(text: &str) -> Option<In<'_>> {
+    serde_json::from_str(text).ok()
+}
+
+fn q(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
+/// `hello` for a visitor (or, on the relay, for an agent: the widget key names its tenant there).
+pub(crate) fn hello(widget_key: Option<&str>, visitor_token: Option<&str>) -> String {
+    let mut s = String::from(r#"{"type":"hello","v":1"#);
+    if let Some(k) = widget_key {
+        s.push_str(r#","widget_key":"#);
+        s.push_str(&q(k));
+    }
+    if let Some(t) = visitor_token {
+        s.push_str(r#","visitor_token":"#);
+        s.push_str(&q(t));
+    }
+    s.push('}');
+    s
+}
+
+pub(crate) fn open() -> String {
+    r#"{"type":"conversation.open"}"#.to_string()
+}
+
+pub(crate) fn status_online() -> String {
+    r#"{"type":"status.set","status":"online"}"#.to_string()
+}
+
+pub(crate) fn sync(conversation_id: &str, after_seq: i64) -> String {
+    format!(
+        r#"{{"type":"sync","conversation_id":{},"after_seq":{after_seq}}}"#,
+        q(conversation_id)
+    )
+}
+
+/// `message.send`. `text` comes from [`filler`], plain ASCII letters and spaces, so it needs no escaping.
+pub(crate) fn send(conversation_id: &str, client_msg_id: &str, text: &str) -> String {
+    let mut s = String::with_capacity(80 + conversation_id.len() + text.len());
+    s.push_str(r#"{"type":"message.send","conversation_id":"#);
+    s.push_str(&q(conversation_id));
+    s.push_str(r#","client_msg_id":""#);
+    s.push_str(client_msg_id);
+    s.push_str(r#"","text":""#);
+    s.push_str(text);
+    s.push_str(r#""}"#);
+    s
+}
+
+/// Message text of `len` bytes: lower-case words, never digits (so no card-number look-alikes).
+pub(crate) fn filler(len: usize) -> String {
+    const WORDS: &[&str] = &[
+        "hello", "order", "parcel", "arrive", "thanks", "please", "check", "status", "when",
+        "will", "my", "the", "is", "delivery", "question", "about",
+    ];
+    let mut s = String::with_capacity(len + 10);
+    let mut i = 0;
+    while s.len() < len {
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        s.push_str(WORDS[i % WORDS.len()]);
+        i += 7;
+    }
+    s.truncate(len.max(1));
+    if s.ends_with(' ') {
+        s.pop();
+        s.push('x');
+    }
+    s
+}
+
+/// A load-generator message id: step, connection, counter and the intended send time (µs since the run's
+/// epoch). Letters separate the numbers, so the id never looks like a card number.
+pub(crate) fn msg_id(step: u32, conn: u32, n: u64, intended_us: u64) -> String {
+    format!("m{step}c{conn}n{n}t{intended_us}")
+}
+
+/// (step, intended µs) from a load-generator message id; `None` for other ids (system messages).
+pub(crate) fn parse_msg_id(id: &str) -> Option<(u32, u64)> {
+    let rest = id.strip_prefix('m')?;
+    let (step, rest) = rest.split_once('c')?;
+    let (_, rest) = rest.split_once('t')?;
+    Some((step.parse().ok()?, rest.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_text_is_plain() {
+        let id = msg_id(3, 17, 99, 123_456_789);
+        assert_eq!(parse_msg_id(&id), Some((3, 123_456_789)));
+        assert_eq!(parse_msg_id("sys_abc"), None);
+        let t = filler(100);
+        assert_eq!(t.len(), 100);
+        assert!(t.bytes().all(|b| b.is_ascii_lowercase() || b == b' '));
+        let frame = send("c_1", &id, &t);
+        let v: serde_json::Value = serde_json::from_str(&frame).unwrap();
+        assert_eq!(v["text"], t);
+    }
+
+    #[test]
+    fn parses_frames_borrowing() {
+        let f = parse(
+            r#"{"type":"message","conversation_id":"c1","seq":4,"sender":{"kind":"visitor","id":"v","name":"Visitor"},"client_msg_id":"m0c1n1t5","text":"hi","created_at":1}"#,
+        )
+        .unwrap();
+        assert_eq!(f.kind, "message");
+        assert_eq!(f.seq, Some(4));
+        assert_eq!(f.sender.unwrap().kind, "visitor");
+        let w = parse(r#"{"type":"welcome","v":1,"role":"visitor","visitor_token":"tok","conversations":[{"id":"c","state":"assigned","agent":{"id":"a","name":"A"},"last_seq":2}],"limits":{}}"#).unwrap();
+        assert_eq!(w.visitor_token.as_deref(), Some("tok"));
+        assert_eq!(w.conversations.unwrap()[0].id, "c");
+    }
+}
