@@ -49,9 +49,16 @@ pub(crate) fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result
 }
 
 /// The master key: `CORDON_MASTER_KEY`, or with SQLite a key file created in the data dir on first start.
-fn master_key(global: &GlobalArgs, url: &str) -> anyhow::Result<SecretKey> {
+/// Also returns the key file's path when this call created it.
+fn master_key(
+    global: &GlobalArgs,
+    url: &str,
+) -> anyhow::Result<(SecretKey, Option<std::path::PathBuf>)> {
     if let Ok(text) = std::env::var("CORDON_MASTER_KEY") {
-        return SecretKey::parse(&text).context("CORDON_MASTER_KEY is malformed");
+        return Ok((
+            SecretKey::parse(&text).context("CORDON_MASTER_KEY is malformed")?,
+            None,
+        ));
     }
     if !url.starts_with("sqlite:") {
         bail!(
@@ -60,13 +67,14 @@ fn master_key(global: &GlobalArgs, url: &str) -> anyhow::Result<SecretKey> {
     }
     let path = global.data.join("master.key");
     match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            SecretKey::parse(&text).with_context(|| format!("{} is malformed", path.display()))
-        }
+        Ok(text) => Ok((
+            SecretKey::parse(&text).with_context(|| format!("{} is malformed", path.display()))?,
+            None,
+        )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = SecretKey::generate();
             write_private_file(&path, key.dangerous_export_hex().as_bytes())?;
-            Ok(key)
+            Ok((key, Some(path)))
         }
         Err(e) => Err(e).with_context(|| format!("could not read {}", path.display())),
     }
@@ -79,16 +87,25 @@ pub(crate) async fn open(global: &GlobalArgs) -> anyhow::Result<(Store, Keys)> {
         std::fs::create_dir_all(&global.data)
             .with_context(|| format!("could not create data dir {}", global.data.display()))?;
     }
-    let key = master_key(global, &url)?;
+    let (key, created) = master_key(global, &url)?;
+    // A key file made by this run is kept only if the database accepts it: a run that forgot
+    // CORDON_MASTER_KEY must not leave a wrong key behind for the next one.
+    let discard = |e: anyhow::Error| {
+        if let Some(path) = &created {
+            let _ = std::fs::remove_file(path);
+        }
+        e
+    };
     let store = Store::open(&StoreConfig::new(url))
         .await
-        .context("could not open the database")?;
-    let keys = Keys::open(&store, key).await.map_err(|e| match e {
+        .context("could not open the database")
+        .map_err(discard)?;
+    let keys = Keys::open(&store, key).await.map_err(|e| discard(match e {
         cordon_server::keys::KeyError::Crypto(cordon_crypto::CryptoError::WrongMasterKey) => anyhow::anyhow!(
             "the master key does not match this database (check CORDON_MASTER_KEY or the data dir's master.key)"
         ),
         other => anyhow::anyhow!("could not load keys: {other}"),
-    })?;
+    }))?;
     if keys.created_audit_key {
         store
             .append_audit_batch(&[cordon_server::audit::platform_entry(
