@@ -73,7 +73,7 @@ impl Spec {
         Cli {
             data: self.data.clone(),
             database: self.database.clone(),
-            master_key: self.master_key,
+            key: self.master_key.then(|| MASTER_KEY_HEX.to_string()),
         }
     }
 
@@ -322,7 +322,8 @@ impl Proc {
 struct Cli {
     data: PathBuf,
     database: Option<String>,
-    master_key: bool,
+    /// CORDON_MASTER_KEY, if set.
+    key: Option<String>,
 }
 
 impl Cli {
@@ -335,8 +336,8 @@ impl Cli {
         for k in CORDON_ENV {
             cmd.env_remove(k);
         }
-        if self.master_key {
-            cmd.env("CORDON_MASTER_KEY", MASTER_KEY_HEX);
+        if let Some(key) = &self.key {
+            cmd.env("CORDON_MASTER_KEY", key);
         }
         cmd.stdin(if stdin.is_some() {
             Stdio::piped()
@@ -1781,7 +1782,7 @@ async fn cli_manages_tenants_agents_and_keys_beside_a_running_server() {
     let cli = Cli {
         data: PathBuf::from("/nonexistent-cordon-test-dir"),
         database: None,
-        master_key: false,
+        key: None,
     };
     let help = cli.ok(&["--help"], None).await;
     for cmd in [
@@ -1974,6 +1975,33 @@ async fn cli_manages_tenants_agents_and_keys_beside_a_running_server() {
         .await;
     cli.fails(&["apikey", "revoke", "--tenant", "acme", "--id", &key_id])
         .await;
+
+    // A wrong or missing master key is refused with one clear line, by the CLI and by `serve` at start,
+    // and a run without the key leaves no key file of its own behind.
+    let data = dir.path().join("data");
+    for key in [Some("ff".repeat(32)), None] {
+        let wrong = Cli {
+            key: key.clone(),
+            ..cli.clone()
+        };
+        let e = wrong.fails(&["tenant", "list"]).await;
+        assert!(e.contains("master key"), "{e}");
+        let e = wrong.fails(&["serve", "--listen", "127.0.0.1:0"]).await;
+        assert!(e.contains("master key"), "{e}");
+        assert!(
+            !data.join("master.key").exists(),
+            "no stray key file (key {key:?})"
+        );
+    }
+    let bad = Cli {
+        key: Some("not a key".into()),
+        ..cli.clone()
+    };
+    let e = bad.fails(&["tenant", "list"]).await;
+    assert!(
+        e.contains("CORDON_MASTER_KEY") && !e.contains("not a key"),
+        "{e}"
+    );
 
     // The server is still fine, and sees what the CLI made while it ran.
     let (status, _) = srv.http().get("/readyz").await;
