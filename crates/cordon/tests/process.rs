@@ -1993,6 +1993,25 @@ async fn cli_manages_tenants_agents_and_keys_beside_a_running_server() {
             "no stray key file (key {key:?})"
         );
     }
+    // Flags have environment variables: CORDON_DATA instead of --data.
+    let mut cmd = tokio::process::Command::new(BIN);
+    for k in CORDON_ENV {
+        cmd.env_remove(k);
+    }
+    let out = cmd
+        .args(["tenant", "list", "--json"])
+        .env("CORDON_DATA", &data)
+        .env("CORDON_MASTER_KEY", MASTER_KEY_HEX)
+        .output()
+        .await
+        .expect("cordon");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(listed.to_string().contains("\"acme\""), "{listed}");
     let bad = Cli {
         key: Some("not a key".into()),
         ..cli.clone()
