@@ -177,6 +177,21 @@ impl TokenBucket {
     }
 }
 
+/// Whether these consecutive fragments could still grow into (a longer) card number: the first piece opens with
+/// a group of at least four digits, as every printed card does (so replies like "3" or "555 0100" are never held),
+/// and one more digit would still fit an issued prefix and length.
+fn may_become_card(pieces: &[&str]) -> bool {
+    let Some(first) = pieces.first() else {
+        return false;
+    };
+    let opening_group = first
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_numeric())
+        .count();
+    opening_group >= 4 && cordon_card::could_begin_card(&format!("{} 0", pieces.join(" ")))
+}
+
 /// A visitor message held back because it may be the first part of a card number typed in pieces.
 #[derive(Debug)]
 struct Held {
@@ -293,7 +308,11 @@ impl Conn {
                     match msg {
                         Some(Ok(Message::Text(text))) => self.on_text(text.as_str()).await,
                         Some(Ok(Message::Binary(_))) => {
-                            self.send_error(code::BAD_FRAME, "binary frames are not supported", None).await
+                            if self.bucket.take() {
+                                self.send_error(code::BAD_FRAME, "binary frames are not supported", None).await
+                            } else {
+                                self.send_error(code::RATE_LIMITED, "too many frames; slow down and retry", None).await
+                            }
                         }
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
                         Some(Ok(Message::Close(_))) | None => return Exit::Gone,
@@ -914,8 +933,7 @@ impl Conn {
                     // No card yet: keep the shortest tail that could still begin one.
                     keep_from = (0..n)
                         .find(|&s| {
-                            n - s < cordon_card::MAX_FRAGMENTS
-                                && cordon_card::could_begin_card(&texts[s..].join(" "))
+                            n - s < cordon_card::MAX_FRAGMENTS && may_become_card(&texts[s..])
                         })
                         .unwrap_or(n);
                     released = red[..keep_from]
@@ -930,7 +948,7 @@ impl Conn {
                     }
                     let may_grow = end == n - 1
                         && n - first < cordon_card::MAX_FRAGMENTS
-                        && cordon_card::could_begin_card(&texts[first..].join(" "));
+                        && may_become_card(&texts[first..]);
                     if may_grow {
                         // A card that a further fragment could still lengthen: hold it, release what precedes.
                         keep_from = first;
@@ -1236,6 +1254,15 @@ impl Conn {
         };
         match self.visible(&conversation_id).await {
             Err(r) => return self.refuse(r, None).await,
+            Ok(c) if c.state == ConversationState::Closed => {
+                return self
+                    .send_error(
+                        code::CONVERSATION_CLOSED,
+                        "the conversation is closed",
+                        None,
+                    )
+                    .await
+            }
             // Already mine: nothing changes, so nothing is announced.
             Ok(c) if c.agent_id.as_deref() == Some(agent_id.as_str()) => return Ok(()),
             Ok(_) => {}

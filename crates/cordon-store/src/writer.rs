@@ -181,7 +181,7 @@ async fn try_batch(
     conn.execute(begin).await?;
     let mut results = Vec::with_capacity(reqs.len());
     for req in reqs {
-        match append_one(conn, backend, req).await {
+        match append_one(conn, req).await {
             Ok(outcome) => results.push(outcome),
             Err(e) => {
                 let _ = conn.execute("ROLLBACK").await;
@@ -224,18 +224,14 @@ async fn find_existing(
 }
 
 /// Outer `Result`: database failure (aborts the batch). Inner: this message's own outcome.
+///
+/// The common path is two statements: bump the sequencer (taking the conversation row's write lock), then insert.
+/// A duplicate client id is caught by the unique constraint (`ON CONFLICT DO NOTHING`) and its increment is given
+/// back under the same lock, so sequence numbers stay gap-free.
 async fn append_one(
     conn: &mut AnyConnection,
-    backend: Backend,
     req: &AppendRequest,
 ) -> Result<Result<AppendOutcome>> {
-    if let Some((seq, created_at)) = find_existing(conn, req).await? {
-        return Ok(Ok(AppendOutcome {
-            seq,
-            created_at,
-            duplicate: true,
-        }));
-    }
     let now = now_ms();
     let bumped = sqlx::query(
         "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $1 \
@@ -247,6 +243,14 @@ async fn append_one(
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = bumped else {
+        // A retry of a message stored before the conversation closed still gets its original ack.
+        if let Some((seq, created_at)) = find_existing(conn, req).await? {
+            return Ok(Ok(AppendOutcome {
+                seq,
+                created_at,
+                duplicate: true,
+            }));
+        }
         let exists = sqlx::query("SELECT 1 FROM conversations WHERE tenant_id = $1 AND id = $2")
             .bind(&req.tenant_id)
             .bind(&req.conversation_id)
@@ -259,25 +263,11 @@ async fn append_one(
         }));
     };
     let seq: i64 = row.try_get(0)?;
-    // On PostgreSQL another process may have stored the same client id between our first look and taking the
-    // row lock. Under the lock the answer is final; give the increment back if it was a duplicate.
-    if backend == Backend::Postgres {
-        if let Some((seq, created_at)) = find_existing(conn, req).await? {
-            sqlx::query("UPDATE conversations SET last_seq = last_seq - 1 WHERE id = $1")
-                .bind(&req.conversation_id)
-                .execute(&mut *conn)
-                .await?;
-            return Ok(Ok(AppendOutcome {
-                seq,
-                created_at,
-                duplicate: true,
-            }));
-        }
-    }
     let body = (req.seal)(seq);
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO messages (conversation_id, seq, tenant_id, sender_kind, sender_id, client_msg_id, body, \
-         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (conversation_id, sender_kind, sender_id, client_msg_id) DO NOTHING",
     )
     .bind(&req.conversation_id)
     .bind(seq)
@@ -289,6 +279,20 @@ async fn append_one(
     .bind(now)
     .execute(&mut *conn)
     .await?;
+    if inserted.rows_affected() == 0 {
+        sqlx::query("UPDATE conversations SET last_seq = last_seq - 1 WHERE id = $1")
+            .bind(&req.conversation_id)
+            .execute(&mut *conn)
+            .await?;
+        let (seq, created_at) = find_existing(conn, req)
+            .await?
+            .ok_or(StoreError::Corrupt("duplicate message vanished"))?;
+        return Ok(Ok(AppendOutcome {
+            seq,
+            created_at,
+            duplicate: true,
+        }));
+    }
     Ok(Ok(AppendOutcome {
         seq,
         created_at: now,
