@@ -48,6 +48,29 @@ pub(crate) fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result
     Ok(())
 }
 
+/// The data dir holds wrapped keys and token hashes: readable by its owner only (0700), and the database file is
+/// created 0600 before SQLite opens it (SQLite gives its -wal and -shm files the database file's mode).
+fn create_private_data_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt as _;
+            builder.mode(0o700);
+        }
+        builder
+            .create(dir)
+            .with_context(|| format!("could not create data dir {}", dir.display()))?;
+    }
+    let db = dir.join("cordon.db");
+    if !db.exists() {
+        // create_new fails harmlessly if another process created it first.
+        let _ = write_private_file(&db, b"");
+    }
+    Ok(())
+}
+
 /// The master key: `CORDON_MASTER_KEY`, or with SQLite a key file created in the data dir on first start.
 /// Also returns the key file's path when this call created it.
 fn master_key(
@@ -84,8 +107,7 @@ fn master_key(
 pub(crate) async fn open(global: &GlobalArgs) -> anyhow::Result<(Store, Keys)> {
     let url = database_url(global);
     if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&global.data)
-            .with_context(|| format!("could not create data dir {}", global.data.display()))?;
+        create_private_data_dir(&global.data)?;
     }
     let (key, created) = master_key(global, &url)?;
     // A key file made by this run is kept only if the database accepts it: a run that forgot

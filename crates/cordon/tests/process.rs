@@ -1695,6 +1695,10 @@ async fn demo_runs_twice_on_one_data_dir_and_its_passwords_work() {
                 0o600,
                 "the key file is private"
             );
+            for db_file in ["cordon.db", "cordon.db-wal"] {
+                assert_eq!(mode(&data.join(db_file)), 0o600, "{db_file} is private");
+            }
+            assert_eq!(mode(&data), 0o700, "the data dir is private");
         }
         let file: Value =
             serde_json::from_slice(&std::fs::read(&creds_path).expect("credentials file"))
