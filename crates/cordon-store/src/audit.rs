@@ -11,6 +11,9 @@ use sqlx::{AnyConnection, Row as _};
 
 use crate::{now_ms, Result, Store, StoreError};
 
+/// Rows per multi-row INSERT (well under both engines' bound-parameter limits).
+const ROWS_PER_INSERT: usize = 500;
+
 /// The platform log's id (tenant logs use the tenant id).
 pub const PLATFORM_LOG: &str = "platform";
 
@@ -45,18 +48,19 @@ pub(crate) async fn read_nodes(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut sql = String::from("SELECT level, idx, hash FROM audit_nodes WHERE log_id = $1 AND (");
+    // One point lookup per node, joined with UNION ALL: each branch uses the primary key, where an OR list
+    // would make SQLite scan the log's nodes.
+    let mut sql = String::new();
     for i in 0..ids.len() {
         if i > 0 {
-            sql.push_str(" OR ");
+            sql.push_str(" UNION ALL ");
         }
         sql.push_str(&format!(
-            "(level = ${} AND idx = ${})",
+            "SELECT level, idx, hash FROM audit_nodes WHERE log_id = $1 AND level = ${} AND idx = ${}",
             2 + 2 * i,
             3 + 2 * i
         ));
     }
-    sql.push(')');
     let mut q = sqlx::query(&sql).bind(log_id);
     for id in ids {
         q = q.bind(i64::from(id.level)).bind(id.index as i64);
@@ -112,28 +116,52 @@ pub(crate) async fn append(conn: &mut AnyConnection, entries: &[AuditEntry]) -> 
         let frontier = read_nodes(conn, log_id, &cordon_ledger::frontier_ids(size)).await?;
         let mut range = CompactRange::from_parts(size, frontier)
             .map_err(|_| StoreError::Corrupt("audit frontier"))?;
+        let mut entry_rows: Vec<(i64, &[u8])> = Vec::with_capacity(list.len());
+        let mut node_rows: Vec<(NodeId, Hash)> = Vec::with_capacity(list.len() * 2);
         for bytes in list {
-            let idx = range.size() as i64;
-            sqlx::query("INSERT INTO audit_entries (log_id, idx, entry) VALUES ($1, $2, $3)")
-                .bind(log_id)
-                .bind(idx)
-                .bind(bytes.to_vec())
-                .execute(&mut *conn)
-                .await?;
+            entry_rows.push((range.size() as i64, bytes));
             let nodes = range
                 .append(cordon_ledger::leaf_hash(bytes))
                 .map_err(|_| StoreError::Corrupt("audit append"))?;
-            for (id, hash) in nodes {
-                sqlx::query(
-                    "INSERT INTO audit_nodes (log_id, level, idx, hash) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(log_id)
-                .bind(i64::from(id.level))
-                .bind(id.index as i64)
-                .bind(hash.to_vec())
-                .execute(&mut *conn)
-                .await?;
+            node_rows.extend(nodes);
+        }
+        // Multi-row inserts: a batch costs a few statements, not three per entry.
+        for chunk in entry_rows.chunks(ROWS_PER_INSERT) {
+            let mut sql = String::from("INSERT INTO audit_entries (log_id, idx, entry) VALUES ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("($1, ${}, ${})", 2 + 2 * i, 3 + 2 * i));
             }
+            let mut q = sqlx::query(&sql).bind(log_id);
+            for (idx, bytes) in chunk {
+                q = q.bind(*idx).bind(bytes.to_vec());
+            }
+            q.execute(&mut *conn).await?;
+        }
+        for chunk in node_rows.chunks(ROWS_PER_INSERT) {
+            let mut sql =
+                String::from("INSERT INTO audit_nodes (log_id, level, idx, hash) VALUES ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!(
+                    "($1, ${}, ${}, ${})",
+                    2 + 3 * i,
+                    3 + 3 * i,
+                    4 + 3 * i
+                ));
+            }
+            let mut q = sqlx::query(&sql).bind(log_id);
+            for (id, hash) in chunk {
+                q = q
+                    .bind(i64::from(id.level))
+                    .bind(id.index as i64)
+                    .bind(hash.to_vec());
+            }
+            q.execute(&mut *conn).await?;
         }
     }
     Ok(())
