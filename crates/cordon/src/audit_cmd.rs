@@ -55,7 +55,16 @@ pub(crate) async fn run(global: &GlobalArgs, cmd: AuditCommand) -> anyhow::Resul
             state,
             interval,
             once,
-        } => watch(&url, &key, &state, Duration::from_secs(interval.max(1)), once).await,
+        } => {
+            watch(
+                &url,
+                &key,
+                &state,
+                Duration::from_secs(interval.max(1)),
+                once,
+            )
+            .await
+        }
     }
 }
 
@@ -129,7 +138,9 @@ async fn verify_log(
     let mut expected: i64 = 0;
     loop {
         let entries = store.audit_entries(log, expected, expected + PAGE).await?;
-        let leaves = store.audit_leaf_nodes(log, expected, expected + PAGE).await?;
+        let leaves = store
+            .audit_leaf_nodes(log, expected, expected + PAGE)
+            .await?;
         if entries.is_empty() {
             break;
         }
@@ -169,7 +180,10 @@ async fn verify_log(
         if cp.size > expected {
             return bad(
                 expected,
-                format!("a checkpoint covers {} entries but only {expected} remain (truncated)", cp.size),
+                format!(
+                    "a checkpoint covers {} entries but only {expected} remain (truncated)",
+                    cp.size
+                ),
             );
         }
         let opened = match Checkpoint::open(cp.note.as_bytes(), &origin, &verifier) {
@@ -177,14 +191,20 @@ async fn verify_log(
             Err(_) => {
                 return bad(
                     good_up_to,
-                    format!("the checkpoint at size {} has an invalid signature", cp.size),
+                    format!(
+                        "the checkpoint at size {} has an invalid signature",
+                        cp.size
+                    ),
                 )
             }
         };
         let root = tree
             .root_at(cp_size)
             .map_err(|e| anyhow!("recomputing root: {e}"))?;
-        if opened.size() != cp_size || opened.root() != &root || cp.root.as_slice() != root.as_slice() {
+        if opened.size() != cp_size
+            || opened.root() != &root
+            || cp.root.as_slice() != root.as_slice()
+        {
             return bad(
                 good_up_to,
                 format!(
@@ -198,7 +218,9 @@ async fn verify_log(
                 let proof = tree
                     .consistency_proof(prev_size, cp_size)
                     .map_err(|e| anyhow!("consistency proof: {e}"))?;
-                if cordon_ledger::verify_consistency(prev_size, cp_size, &prev_root, &root, &proof).is_err() {
+                if cordon_ledger::verify_consistency(prev_size, cp_size, &prev_root, &root, &proof)
+                    .is_err()
+                {
                     return bad(
                         prev_size as i64,
                         format!("checkpoints at {prev_size} and {cp_size} are inconsistent"),
@@ -291,7 +313,8 @@ async fn check_once(
             .into());
         }
     }
-    let verifier = NoteVerifier::parse(&vkey).map_err(|e| anyhow!("server sent a bad verifier key: {e}"))?;
+    let verifier =
+        NoteVerifier::parse(&vkey).map_err(|e| anyhow!("server sent a bad verifier key: {e}"))?;
     let note = get_text(client, &format!("{base}/api/v1/audit/checkpoint"), key).await?;
     let cp = Checkpoint::open(note.as_bytes(), verifier.name(), &verifier)
         .map_err(|e| Alert(format!("the checkpoint does not verify: {e}")))?;

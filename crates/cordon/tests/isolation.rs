@@ -214,7 +214,9 @@ async fn run(srv: &TestServer) {
                 + query_for(path);
             let client = if path == "/api/v1/auth/logout" {
                 http.with(Auth::Cookie(srv.login("tenant-b", "agent2").await))
-            } else if path.starts_with("/api/v1/conversations") || path.starts_with("/api/v1/audit/") {
+            } else if path.starts_with("/api/v1/conversations")
+                || path.starts_with("/api/v1/audit/")
+            {
                 b_keyed.clone()
             } else {
                 b_http.clone()
