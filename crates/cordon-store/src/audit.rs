@@ -17,6 +17,31 @@ const ROWS_PER_INSERT: usize = 500;
 /// The platform log's id (tenant logs use the tenant id).
 pub const PLATFORM_LOG: &str = "platform";
 
+/// Committed nodes, cached: a node is the hash of a complete subtree and never changes once written. Only nodes read
+/// from committed state go in (never from inside an append's transaction). Bounded: cleared when full.
+#[derive(Debug, Default)]
+pub(crate) struct NodeCache {
+    map: std::sync::Mutex<HashMap<(String, u8, u64), Hash>>,
+}
+
+const NODE_CACHE_LIMIT: usize = 200_000;
+
+impl NodeCache {
+    fn get(&self, log_id: &str, id: NodeId) -> Option<Hash> {
+        let map = self.map.lock().ok()?;
+        map.get(&(log_id.to_string(), id.level, id.index)).copied()
+    }
+
+    fn put(&self, log_id: &str, id: NodeId, hash: Hash) {
+        if let Ok(mut map) = self.map.lock() {
+            if map.len() >= NODE_CACHE_LIMIT {
+                map.clear();
+            }
+            map.insert((log_id.to_string(), id.level, id.index), hash);
+        }
+    }
+}
+
 /// One entry to append: its log and its exact bytes (canonical JSON built by the caller).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -228,8 +253,28 @@ impl Store {
 
     /// Stored node hashes, in the order of `ids` (for proofs and tree heads).
     pub async fn audit_nodes(&self, log_id: &str, ids: &[NodeId]) -> Result<Vec<Hash>> {
-        let mut conn = self.pool().acquire().await?;
-        read_nodes(&mut conn, log_id, ids).await
+        let cache = &self.inner.node_cache;
+        let mut out: Vec<Option<Hash>> = ids.iter().map(|id| cache.get(log_id, *id)).collect();
+        let missing: Vec<NodeId> = ids
+            .iter()
+            .zip(&out)
+            .filter(|(_, h)| h.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        if !missing.is_empty() {
+            let mut conn = self.pool().acquire().await?;
+            let fetched = read_nodes(&mut conn, log_id, &missing).await?;
+            let mut fetched = missing.into_iter().zip(fetched);
+            for slot in out.iter_mut().filter(|h| h.is_none()) {
+                if let Some((id, hash)) = fetched.next() {
+                    cache.put(log_id, id, hash);
+                    *slot = Some(hash);
+                }
+            }
+        }
+        out.into_iter()
+            .map(|h| h.ok_or(StoreError::Corrupt("audit node missing")))
+            .collect()
     }
 
     /// Stored level-0 nodes `[start, end)` (for offline verification against the entries).

@@ -140,6 +140,8 @@ struct Inner {
     pool: AnyPool,
     backend: Backend,
     writer: writer::WriterHandle,
+    /// Committed audit nodes never change, so proofs and tree heads may reuse them.
+    node_cache: audit::NodeCache,
 }
 
 impl Store {
@@ -180,6 +182,7 @@ impl Store {
                 pool,
                 backend,
                 writer,
+                node_cache: audit::NodeCache::default(),
             }),
         })
     }
