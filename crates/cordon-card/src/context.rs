@@ -197,7 +197,9 @@ const A_CARD: &[&str] = &[
 ];
 
 /// Whether the digits starting at `p` are glued to the word before them ("ab4111…", part of a hex
-/// string or code), except when that word is a card word ("card4111…", "visa:4111…" is not glue).
+/// string or code), except when that word is a card word ("card4111…" is not glue). Only the word
+/// itself counts, not what comes before it: that may be a card's last digit, which redaction turns
+/// into `]`, and the answer must not change then (idempotence).
 pub(crate) fn glued_before(text: &str, p: usize) -> bool {
     if !chars::char_before(text, p).is_some_and(chars::is_glue) {
         return false;
@@ -207,9 +209,7 @@ pub(crate) fn glued_before(text: &str, p: usize) -> bool {
     while s > 0 && b[s - 1].is_ascii_alphabetic() {
         s -= 1;
     }
-    !(s < p
-        && !chars::char_before(text, s).is_some_and(chars::is_glue)
-        && is_card_word(&text[s..p]))
+    !(s < p && is_card_word(&text[s..p]))
 }
 
 /// Whether the digits ending at `e` are glued to the word after them, except a card word
@@ -269,7 +269,8 @@ mod tests {
     #[test]
     fn glue_except_card_words() {
         assert!(glued_before("ab4111", 2));
-        assert!(glued_before("a3cc4111", 4));
+        assert!(glued_before("a3b4111", 3));
+        assert!(!glued_before("1111card4111", 8));
         assert!(!glued_before("card4111", 4));
         assert!(!glued_before("CC4111", 2));
         assert!(!glued_before(" 4111", 1));

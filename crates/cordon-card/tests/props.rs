@@ -225,8 +225,9 @@ proptest! {
             "[0-9 .\\-+/#a-f]{0,24}",
             "[０-９\u{a0}\u{3000}٠-٩]{0,12}",
             words(),
-        ], 0..6),
-        joins in prop::collection::vec(prop::sample::select(vec!["", " ", "-", ".", ", ", "\n", "x"]), 6),
+            prop::sample::select(vec!["card", "cc", "exp", "order", "+", "GB29 NWBK ", "deadbeef-", "x"]).prop_map(String::from),
+        ], 0..8),
+        joins in prop::collection::vec(prop::sample::select(vec!["", " ", "-", ".", ", ", "\n", "x"]), 8),
     ) {
         let mut text = String::new();
         for (k, p) in parts.iter().enumerate() {
