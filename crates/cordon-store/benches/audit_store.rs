@@ -63,12 +63,23 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.sample_size(50);
     let mut index = 12_345u64;
+    // Through the store's node cache (complete nodes are immutable), as the API serves proofs.
     g.bench_function("inclusion_proof_at_1M", |b| {
         b.iter(|| {
             index = (index * 7919 + 13) % BIG;
             let nodes = cordon_ledger::inclusion_proof_nodes(index, BIG).expect("nodes");
             let hashes = rt
                 .block_on(store.audit_nodes("big", nodes.ids()))
+                .expect("read");
+            nodes.assemble(&hashes).expect("assemble")
+        })
+    });
+    g.bench_function("inclusion_proof_at_1M_uncached", |b| {
+        b.iter(|| {
+            index = (index * 7919 + 13) % BIG;
+            let nodes = cordon_ledger::inclusion_proof_nodes(index, BIG).expect("nodes");
+            let hashes = rt
+                .block_on(store.audit_nodes_uncached("big", nodes.ids()))
                 .expect("read");
             nodes.assemble(&hashes).expect("assemble")
         })
