@@ -56,6 +56,7 @@ pub async fn postgres(server: &str) -> TestDatabase {
     let mut conn = sqlx::AnyConnection::connect(server)
         .await
         .unwrap_or_else(|e| panic!("connect to CORDON_TEST_POSTGRES: {e}"));
+    drop_stale_databases(&mut conn).await;
     conn.execute(format!("CREATE DATABASE {name}").as_str())
         .await
         .unwrap_or_else(|e| panic!("create test database: {e}"));
@@ -69,6 +70,39 @@ pub async fn postgres(server: &str) -> TestDatabase {
         url: format!("{base}/{name}"),
         backend: crate::Backend::Postgres,
         dir: None,
+    }
+}
+
+/// Test databases are not dropped at the end of each test (a failing test's database is worth keeping for a
+/// while); databases older than an hour are dropped the next time tests run, once per process.
+async fn drop_stale_databases(conn: &mut sqlx::AnyConnection) {
+    use sqlx::Row as _;
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if DONE.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let Ok(rows) = sqlx::query("SELECT datname FROM pg_database WHERE datname LIKE 'cordon_t_%'")
+        .fetch_all(&mut *conn)
+        .await
+    else {
+        return;
+    };
+    let cutoff = crate::now_ms() - 3_600_000;
+    for row in rows {
+        let Ok(name) = row.try_get::<String, _>(0) else {
+            continue;
+        };
+        let created: Option<i64> = name
+            .strip_prefix("cordon_t_")
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|ts| ts.parse().ok());
+        if created.is_some_and(|t| t < cutoff)
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            let _ = conn
+                .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                .await;
+        }
     }
 }
 
