@@ -576,3 +576,69 @@ async fn resume_after_disconnect_delivers_exactly_once() {
         srv.stop().await;
     }
 }
+
+#[tokio::test]
+async fn agent_actions_are_answered_and_leaving_takes_an_agent_offline() {
+    let srv = TestServer::start(cordon_store::testing::sqlite()).await;
+    let fx = srv.fixture("skyway").await;
+    let (mut agent, _) = srv.online_agent("skyway", "agent").await;
+    let (mut visitor, _) = srv.visitor(&fx.tenant.widget_key, None).await;
+    let conv = visitor.open().await;
+    agent
+        .recv_where(|f| {
+            f["type"] == "conversation.updated" && f["conversation"]["state"] == "assigned"
+        })
+        .await;
+    // Transfer to oneself, or to an auditor, is refused with a clear code.
+    agent.send(json!({"type": "conversation.transfer", "conversation_id": conv, "agent_id": fx.agent_id})).await;
+    assert_eq!(agent.recv_error().await["code"], "conflict");
+    agent.send(json!({"type": "conversation.transfer", "conversation_id": conv, "agent_id": fx.auditor_id})).await;
+    assert_eq!(agent.recv_error().await["code"], "not_found");
+    // A sync beyond the end is capped, so later live messages still arrive.
+    agent
+        .send(json!({"type": "sync", "conversation_id": conv, "after_seq": 999}))
+        .await;
+    let synced = agent.recv_type("synced").await;
+    assert!(synced["last_seq"].as_i64().unwrap() < 999);
+    visitor.say(&conv, "after-sync", "still there?").await;
+    agent
+        .recv_where(|f| f["type"] == "message" && f["client_msg_id"] == "after-sync")
+        .await;
+    // Closing twice: the second is an error.
+    agent
+        .send(json!({"type": "conversation.close", "conversation_id": conv}))
+        .await;
+    agent
+        .recv_where(|f| {
+            f["type"] == "conversation.updated" && f["conversation"]["state"] == "closed"
+        })
+        .await;
+    agent
+        .send(json!({"type": "conversation.close", "conversation_id": conv}))
+        .await;
+    assert_eq!(agent.recv_error().await["code"], "conversation_closed");
+    // The agent's last socket closes: no new chats are routed to it.
+    drop(agent);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let a = srv
+            .store()
+            .agent(&fx.tenant.id, &fx.agent_id)
+            .await
+            .unwrap();
+        if a.status == cordon_store::AgentStatus::Offline {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "agent still {:?} after leaving",
+            a.status
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (mut v2, _) = srv.visitor(&fx.tenant.widget_key, None).await;
+    v2.open().await;
+    v2.recv_where(|f| f["type"] == "notice" && f["code"] == "queued")
+        .await;
+    srv.stop().await;
+}
