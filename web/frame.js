@@ -1,0 +1,567 @@
+// Cordon chat frame: runs on the widget origin, inside the tenant's page, in a cross-origin iframe.
+//
+// - Text is data, never markup: every string reaches the DOM through textContent (the page's CSP also
+//   enforces Trusted Types with no policy, so an HTML sink would throw).
+// - The embedding page's origin comes from the browser (location.ancestorOrigins, or the origin of the
+//   first message from the parent window), never from anything the page says about itself.
+// - The visitor token lives in this origin's localStorage and is sent only inside the socket's hello frame.
+// - Delivery: messages are shown once each, by seq. After a reconnect the frame syncs from the last seq it
+//   has, and resends what was never acknowledged under the same client_msg_id (the server dedupes).
+(function () {
+  'use strict';
+
+  var KEY = decodeURIComponent(location.pathname.split('/').pop() || '');
+  var STORE_KEY = 'cordon.v1.' + KEY;
+  var $ = function (id) { return document.getElementById(id); };
+  var log = $('log'), input = $('input'), form = $('composer'), banner = $('banner');
+  var statusLine = $('status'), typingLine = $('typing'), scroller = $('scroll');
+  var intro = $('intro'), ended = $('ended');
+  var allowed = (document.querySelector('meta[name="cordon-origins"]').content || '').split(' ').filter(Boolean);
+
+  var parentOrigin = null;
+  var identity = null;
+  var initialised = false;
+  var isOpen = false;
+
+  var ws = null;
+  var welcomed = false;
+  var fatal = false;
+  var retries = 0;
+  var retryTimer = 0;
+
+  var conv = null;            // { id, state, agent }
+  var lastSeq = 0;            // highest seq shown for conv
+  var seen = {};              // seq -> true
+  var pending = [];           // own messages not yet confirmed: { id, text, li, state }
+  var byClientId = {};        // client_msg_id -> entry (pending or confirmed own message)
+  var readByAgent = 0;
+  var openRequested = false;
+  var unread = 0;
+  var readSent = 0;
+  var typingSent = 0;
+  var typingIdle = 0;
+  var typingHide = 0;
+  var saved = load();
+
+  // ---- storage ----------------------------------------------------------------------------------------
+
+  function load() {
+    try { return JSON.parse(localStorage.getItem(STORE_KEY) || '{}') || {}; } catch (e) { return {}; }
+  }
+  function save() {
+    try { localStorage.setItem(STORE_KEY, JSON.stringify(saved)); } catch (e) { /* storage blocked: history lasts for this page only */ }
+  }
+
+  // ---- talking to the embedding page --------------------------------------------------------------------
+
+  if (window.parent === window) {
+    // Opened directly rather than embedded: nothing to do here.
+    document.body.textContent = '';
+    var p = document.createElement('p');
+    p.className = 'standalone';
+    p.textContent = 'This chat opens from the website it belongs to.';
+    document.body.appendChild(p);
+    return;
+  }
+  if (location.ancestorOrigins && location.ancestorOrigins.length) {
+    parentOrigin = location.ancestorOrigins[0];
+  }
+
+  function toParent(msg) {
+    if (!parentOrigin) return;
+    msg.cordon = 1;
+    window.parent.postMessage(msg, parentOrigin);
+  }
+
+  window.addEventListener('message', function (e) {
+    if (e.source !== window.parent) return;
+    if (parentOrigin === null) parentOrigin = e.origin;
+    if (e.origin !== parentOrigin) return;
+    // frame-ancestors already refused any other embedder; this is a second lock on the same door.
+    if (allowed.indexOf(e.origin) < 0) return;
+    var m = e.data;
+    if (!m || typeof m !== 'object' || m.cordon !== 1) return;
+    if (m.type === 'init') onInit(m);
+    else if (m.type === 'open') setOpen(true);
+    else if (m.type === 'close') setOpen(false);
+  });
+
+  function onInit(m) {
+    var id = m.identity;
+    if (id && typeof id === 'object' && typeof id.user_id === 'string' && typeof id.signature === 'string') {
+      identity = { user_id: id.user_id.slice(0, 128), expires: Number(id.expires) || 0, signature: id.signature.slice(0, 256) };
+    }
+    if (initialised) return;
+    initialised = true;
+    toParent({ type: 'resize', height: 600 });
+    // Returning visitors reconnect at once, to show replies that came while they were away.
+    if (saved.token || isOpen) connect();
+  }
+
+  function setOpen(open) {
+    isOpen = open;
+    if (open) {
+      unread = 0;
+      toParent({ type: 'unread', count: 0 });
+      if (!ws && !fatal) connect();
+      markRead();
+      setTimeout(function () { input.focus(); scrollDown(true); }, 30);
+    }
+  }
+
+  $('close').addEventListener('click', function () { setOpen(false); toParent({ type: 'close' }); });
+  document.addEventListener('keydown', function (e) {
+    if (e.key === 'Escape') { setOpen(false); toParent({ type: 'close' }); }
+  });
+  document.addEventListener('visibilitychange', markRead);
+
+  // ---- socket -------------------------------------------------------------------------------------------
+
+  function connect() {
+    if (ws || fatal || !initialised) return;
+    clearTimeout(retryTimer);
+    var url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws/visitor';
+    var sock;
+    try { sock = new WebSocket(url); } catch (e) { scheduleReconnect(); return; }
+    ws = sock;
+    welcomed = false;
+    sock.onopen = function () {
+      var hello = { type: 'hello', v: 1, widget_key: KEY };
+      if (saved.token) hello.visitor_token = saved.token;
+      if (identity) hello.identity = identity;
+      if (parentOrigin) hello.embed_origin = parentOrigin;
+      send(hello);
+    };
+    sock.onmessage = function (e) {
+      var f;
+      try { f = JSON.parse(e.data); } catch (err) { return; }
+      if (f && typeof f.type === 'string') onFrame(f);
+    };
+    sock.onclose = function () {
+      if (ws !== sock) return;
+      ws = null;
+      welcomed = false;
+      pending.forEach(function (p) { if (p.state === 'sending') p.sentOn = false; });
+      if (!fatal) scheduleReconnect();
+    };
+  }
+
+  function scheduleReconnect() {
+    var delay = Math.min(15000, 1000 * Math.pow(2, retries)) * (0.75 + Math.random() * 0.5);
+    retries += 1;
+    showBanner(retries > 1 ? 'Connection lost. Reconnecting…' : 'Connecting…', false);
+    retryTimer = setTimeout(connect, delay);
+  }
+  window.addEventListener('online', function () { if (!ws && !fatal) { retries = 0; connect(); } });
+
+  function send(frame) {
+    if (ws && ws.readyState === 1) { ws.send(JSON.stringify(frame)); return true; }
+    return false;
+  }
+
+  function showBanner(text, isError) {
+    banner.textContent = text;
+    banner.className = isError ? 'banner error' : 'banner';
+    banner.hidden = !text;
+  }
+
+  // ---- frames -------------------------------------------------------------------------------------------
+
+  function onFrame(f) {
+    switch (f.type) {
+      case 'welcome': return onWelcome(f);
+      case 'conversation': return onConversation(f.conversation, true);
+      case 'conversation.updated': return onConversation(f.conversation, false);
+      case 'message': return onMessage(f);
+      case 'message.ack': return onAck(f);
+      case 'synced': return onSynced(f);
+      case 'typing': return onTyping(f);
+      case 'read': return onRead(f);
+      case 'notice': return onNotice(f);
+      case 'error': return onError(f);
+      default: return undefined;
+    }
+  }
+
+  function onWelcome(f) {
+    welcomed = true;
+    retries = 0;
+    showBanner('', false);
+    if (f.visitor_token) {
+      if (saved.token && saved.token !== f.visitor_token) resetTranscript();
+      saved = { token: f.visitor_token };
+      save();
+    }
+    var list = (f.conversations || []).slice().sort(function (a, b) { return b.created_at - a.created_at; });
+    var current = null;
+    if (conv) current = list.filter(function (c) { return c.id === conv.id; })[0] || null;
+    if (!current) current = list.filter(function (c) { return c.state !== 'closed'; })[0] || list[0] || null;
+    if (current) {
+      if (!conv || conv.id !== current.id) resetTranscript();
+      setConversation(current);
+      send({ type: 'sync', conversation_id: current.id, after_seq: lastSeq });
+    } else if (openRequested || pending.length) {
+      openConversation();
+    }
+  }
+
+  function setConversation(c) {
+    conv = { id: c.id, state: c.state, agent: c.agent };
+    if (saved.conversation !== c.id) {
+      saved.conversation = c.id;
+      saved.read = 0;
+      save();
+    }
+    renderStatus();
+  }
+
+  function onConversation(c, isNew) {
+    if (!c) return;
+    if (!isNew && (!conv || conv.id !== c.id)) return;  // an older conversation of this visitor
+    if (isNew) {
+      // A follow-up chat keeps the earlier transcript on screen, below a divider.
+      if (conv && conv.id !== c.id) {
+        resetTranscript(false);
+        append(systemItem('New conversation'));
+      } else if (!conv) {
+        resetTranscript(false);
+      }
+      setConversation(c);
+      openRequested = false;
+      flushPending();
+      return;
+    }
+    conv.state = c.state;
+    conv.agent = c.agent;
+    renderStatus();
+  }
+
+  function renderStatus() {
+    statusLine.textContent = '';
+    var dot = document.createElement('span');
+    dot.className = 'dot';
+    dot.setAttribute('aria-hidden', 'true');
+    var text;
+    if (!conv) text = 'Ask us anything';
+    else if (conv.state === 'assigned' && conv.agent) { dot.className = 'dot on'; text = conv.agent.name + ' is here to help'; }
+    else if (conv.state === 'queued') text = 'Waiting for the next free agent';
+    else text = 'Chat ended';
+    if (conv && conv.state !== 'closed') statusLine.appendChild(dot);
+    statusLine.appendChild(document.createTextNode(text));
+    ended.hidden = !(conv && conv.state === 'closed');
+    intro.hidden = !!(conv && (lastSeq > 0 || pending.length));
+  }
+
+  function onSynced(f) {
+    if (!conv || f.conversation_id !== conv.id) return;
+    flushPending();
+    markRead();
+  }
+
+  function onMessage(m) {
+    if (!conv || m.conversation_id !== conv.id || seen[m.seq]) return;
+    seen[m.seq] = true;
+    if (m.seq > lastSeq) lastSeq = m.seq;
+    var kind = m.sender && m.sender.kind;
+    var mine = kind === 'visitor' && byClientId[m.client_msg_id];
+    if (mine) {
+      confirm(mine, m.seq, m.text, m.created_at);
+    } else if (kind === 'system') {
+      append(systemItem(m.text));
+    } else if (kind === 'visitor') {
+      var e = ownItem(m.text);
+      e.seq = m.seq;
+      setOwnState(e, 'sent', m.created_at);
+      byClientId[m.client_msg_id] = e;
+      append(e.li);
+    } else {
+      append(agentItem(m.sender.name || 'Agent', m.text, m.created_at));
+      if (!isOpen || document.hidden) {
+        if (m.seq > (saved.read || 0)) {
+          unread += 1;
+          toParent({ type: 'unread', count: unread });
+        }
+      }
+      hideTyping();
+    }
+    intro.hidden = true;
+    markRead();
+    updateReadMarks();
+  }
+
+  function onAck(f) {
+    var e = byClientId[f.client_msg_id];
+    if (e) confirm(e, f.seq, null, f.created_at);
+  }
+
+  function confirm(e, seq, text, at) {
+    if (text !== null && text !== undefined) e.bubble.textContent = text;  // the stored, redacted text
+    if (e.seq) return;
+    e.seq = seq;
+    seen[seq] = true;
+    if (seq > lastSeq) lastSeq = seq;
+    var i = pending.indexOf(e);
+    if (i >= 0) pending.splice(i, 1);
+    setOwnState(e, 'sent', at);
+    updateReadMarks();
+  }
+
+  function onTyping(f) {
+    if (!conv || f.conversation_id !== conv.id || !f.from || f.from.kind !== 'agent') return;
+    clearTimeout(typingHide);
+    if (f.active) {
+      typingLine.textContent = (f.from.name || 'Agent') + ' is typing…';
+      typingHide = setTimeout(hideTyping, 6000);
+    } else {
+      hideTyping();
+    }
+  }
+  function hideTyping() { typingLine.textContent = ''; }
+
+  function onRead(f) {
+    if (!conv || f.conversation_id !== conv.id || !f.by || f.by.kind !== 'agent') return;
+    if (f.seq > readByAgent) readByAgent = f.seq;
+    updateReadMarks();
+  }
+
+  function onNotice(f) {
+    if (f.conversation_id && conv && f.conversation_id !== conv.id) return;
+    if (f.code === 'queued') append(noticeItem(f.message, false));
+    else if (f.code === 'card_redacted') append(noticeItem(f.message, true));
+  }
+
+  function onError(f) {
+    var e = f.ref && byClientId[f.ref];
+    if (e && !e.seq) {
+      if (f.code === 'rate_limited') { setTimeout(function () { resend(e); }, 1500); return; }
+      if (f.code === 'conversation_closed') {
+        conv.state = 'closed';
+        renderStatus();
+        openConversation();
+        return;
+      }
+      setOwnState(e, 'failed');
+      e.error = f.message;
+      return;
+    }
+    switch (f.code) {
+      case 'unknown_tenant':
+        fatal = true;
+        showBanner('Chat is not available on this site.', true);
+        break;
+      case 'identity_required':
+      case 'identity_invalid':
+      case 'identity_expired':
+        fatal = true;
+        showBanner('Please sign in again to chat with us.', true);
+        break;
+      case 'not_found':
+        // The stored conversation is gone (or not ours): start afresh.
+        if (conv && !welcomed) break;
+        break;
+      default:
+        break;
+    }
+    if (fatal && ws) ws.close();
+  }
+
+  // ---- transcript ---------------------------------------------------------------------------------------
+
+  function resetTranscript(clear) {
+    if (clear !== false) log.textContent = '';
+    seen = {};
+    lastSeq = 0;
+    readByAgent = 0;
+    readSent = 0;
+    var keep = pending.slice();
+    byClientId = {};
+    keep.forEach(function (p) { byClientId[p.id] = p; if (clear !== false) log.appendChild(p.li); });
+  }
+
+  function time(ms) {
+    try {
+      return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    } catch (e) { return ''; }
+  }
+
+  function node(tag, cls, text) {
+    var n = document.createElement(tag);
+    if (cls) n.className = cls;
+    if (text !== undefined) n.textContent = text;
+    return n;
+  }
+
+  function agentItem(name, text, at) {
+    var li = node('li', 'msg them');
+    li.appendChild(node('span', 'sr-only', name + ' says:'));
+    var nm = node('span', 'name', name);
+    nm.setAttribute('aria-hidden', 'true');
+    li.appendChild(nm);
+    li.appendChild(node('div', 'bubble', text));
+    var meta = node('span', 'meta', time(at));
+    li.appendChild(meta);
+    return li;
+  }
+
+  function ownItem(text) {
+    var li = node('li', 'msg me');
+    li.appendChild(node('span', 'sr-only', 'You:'));
+    var bubble = node('div', 'bubble', text);
+    li.appendChild(bubble);
+    var meta = node('span', 'meta');
+    var at = node('span', 'time');
+    var state = node('span', 'state');
+    meta.appendChild(at);
+    meta.appendChild(state);
+    li.appendChild(meta);
+    return { li: li, bubble: bubble, at: at, stateEl: state, meta: meta, seq: 0, text: text };
+  }
+
+  function setOwnState(e, state, at) {
+    e.state = state;
+    e.li.className = 'msg me' + (state === 'sending' ? ' pending' : state === 'failed' ? ' failed' : '');
+    if (at) e.at.textContent = time(at);
+    var old = e.meta.querySelector('button');
+    if (old) old.remove();
+    if (state === 'sending') e.stateEl.textContent = 'Sending…';
+    else if (state === 'failed') {
+      e.stateEl.textContent = 'Not sent.';
+      var b = node('button', '', 'Retry');
+      b.type = 'button';
+      b.addEventListener('click', function () { resend(e); });
+      e.meta.appendChild(b);
+    } else e.stateEl.textContent = '';
+  }
+
+  function updateReadMarks() {
+    // "Read" under the newest own message the agent has read.
+    var best = null;
+    Object.keys(byClientId).forEach(function (k) {
+      var e = byClientId[k];
+      if (e.stateEl) { e.stateEl.classList.remove('read'); if (e.state === 'sent') e.stateEl.textContent = ''; }
+      if (e.seq && e.seq <= readByAgent && (!best || e.seq > best.seq)) best = e;
+    });
+    if (best) { best.stateEl.textContent = '· Read'; best.stateEl.classList.add('read'); }
+  }
+
+  function systemItem(text) { return node('li', 'sys', text); }
+
+  function noticeItem(text, warn) {
+    var li = node('li', 'notice' + (warn ? ' warn' : ''), text);
+    li.setAttribute('role', 'note');
+    return li;
+  }
+
+  function append(li) {
+    var near = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
+    var firstPending = pending.length ? pending[0].li : null;
+    if (firstPending && firstPending.parentNode === log && li !== firstPending) log.insertBefore(li, firstPending);
+    else log.appendChild(li);
+    scrollDown(near);
+  }
+
+  function scrollDown(force) {
+    if (force) scroller.scrollTop = scroller.scrollHeight;
+  }
+
+  // ---- sending ------------------------------------------------------------------------------------------
+
+  function newId() {
+    var b = new Uint8Array(9);
+    crypto.getRandomValues(b);
+    return 'w-' + Array.prototype.map.call(b, function (x) { return ('0' + x.toString(16)).slice(-2); }).join('');
+  }
+
+  function openConversation() {
+    openRequested = true;
+    send({ type: 'conversation.open' });
+  }
+
+  function flushPending() {
+    if (!welcomed || !conv || conv.state === 'closed') return;
+    pending.forEach(function (e) { if (e.state !== 'failed') transmit(e); });
+  }
+
+  function transmit(e) {
+    if (!conv || !welcomed) return;
+    send({ type: 'message.send', conversation_id: conv.id, client_msg_id: e.id, text: e.text });
+  }
+
+  function resend(e) {
+    if (e.seq) return;
+    setOwnState(e, 'sending');
+    if (!conv || conv.state === 'closed') { if (welcomed) openConversation(); else connect(); return; }
+    transmit(e);
+  }
+
+  form.addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    var text = input.value.replace(/\s+$/, '');
+    if (!text.trim()) return;
+    input.value = '';
+    autosize();
+    stopTyping();
+    var e = ownItem(text);
+    e.id = newId();
+    setOwnState(e, 'sending');
+    pending.push(e);
+    byClientId[e.id] = e;
+    log.appendChild(e.li);
+    intro.hidden = true;
+    ended.hidden = true;
+    scrollDown(true);
+    if (!ws) { connect(); return; }
+    if (!welcomed) return;
+    if (!conv || conv.state === 'closed') {
+      if (!openRequested) openConversation();
+      return;
+    }
+    transmit(e);
+  });
+
+  input.addEventListener('keydown', function (e) {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  function autosize() {
+    input.style.height = 'auto';
+    input.style.height = Math.min(140, input.scrollHeight + 2) + 'px';
+  }
+
+  input.addEventListener('input', function () {
+    autosize();
+    if (!conv || conv.state === 'closed' || !welcomed) return;
+    var now = Date.now();
+    if (now - typingSent > 3000) {
+      typingSent = now;
+      send({ type: 'typing', conversation_id: conv.id, active: true });
+    }
+    clearTimeout(typingIdle);
+    typingIdle = setTimeout(stopTyping, 4000);
+  });
+
+  function stopTyping() {
+    clearTimeout(typingIdle);
+    if (typingSent && conv && welcomed) send({ type: 'typing', conversation_id: conv.id, active: false });
+    typingSent = 0;
+  }
+
+  $('restart').addEventListener('click', function () {
+    ended.hidden = true;
+    intro.hidden = true;
+    if (welcomed) openConversation(); else { openRequested = true; connect(); }
+    input.focus();
+  });
+
+  function markRead() {
+    if (!conv || !isOpen || document.hidden) return;
+    if (lastSeq > (saved.read || 0)) { saved.read = lastSeq; save(); }
+    if (welcomed && lastSeq > readSent) {
+      readSent = lastSeq;
+      send({ type: 'read', conversation_id: conv.id, seq: lastSeq });
+    }
+  }
+})();
