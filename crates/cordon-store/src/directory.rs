@@ -782,10 +782,11 @@ impl Store {
         visitor_id: &str,
         node: &str,
         embed_origin: Option<&str>,
+        asset_hashes: &[String],
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO visitor_sessions (id, tenant_id, visitor_id, node, started_at, embed_origin) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO visitor_sessions (id, tenant_id, visitor_id, node, started_at, embed_origin, asset_hashes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id)
         .bind(tenant_id)
@@ -793,6 +794,7 @@ impl Store {
         .bind(node)
         .bind(now_ms())
         .bind(embed_origin.map(str::to_string))
+        .bind(serde_json::to_string(asset_hashes).unwrap_or_else(|_| "[]".into()))
         .execute(self.pool())
         .await?;
         Ok(())

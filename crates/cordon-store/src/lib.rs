@@ -12,6 +12,7 @@
 mod audit;
 mod conversations;
 mod directory;
+mod exposure;
 pub mod testing;
 mod writer;
 
@@ -25,6 +26,7 @@ pub use audit::{AuditEntry, StoredCheckpoint, PLATFORM_LOG};
 pub use conversations::{
     AppendOutcome, AppendRequest, ConversationFilter, NewMessageSealer, StoredMessage,
 };
+pub use exposure::{is_sha384_hex, ExposureQuery};
 pub use writer::CommitGate;
 
 /// Which database engine a store runs on.
