@@ -73,6 +73,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::get_entries))
         .routes(routes!(audit::get_inclusion))
         .routes(routes!(audit::get_consistency))
+        .merge(crate::exposure::router())
 }
 
 /// Record a read by `principal` in its tenant's log, durably, before the data is returned.

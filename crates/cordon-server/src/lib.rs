@@ -9,6 +9,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod exposure;
 pub mod hub;
 pub mod keys;
 pub mod logging;

@@ -1,0 +1,224 @@
+//! API routes of the browser side: the exposure record (which visitor sessions ran which widget code, on
+//! which embedding site) and the tenant's embed snippet with the SRI of the exact bytes served.
+
+// utoipa's `params(...)` expansion qualifies paths we import; the lint fires on generated code.
+#![allow(unused_qualifications)]
+
+use axum::extract::{Query, State};
+use axum::Json;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{Principal, Scope};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_visitor_sessions))
+        .routes(routes!(widget_embed))
+}
+
+// ---- exposure record -------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SessionQuery {
+    /// Start of the time range, unix ms (default: `to` minus 24 hours).
+    pub from: Option<i64>,
+    /// End of the time range, unix ms, exclusive (default: now). Sessions overlapping the range are listed.
+    pub to: Option<i64>,
+    /// Only sessions served this widget file: its SHA-384 as 96 hex digits, or as an SRI value
+    /// `sha384-<base64>`.
+    pub asset_hash: Option<String>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+    /// 1-1000, default 200.
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VisitorSessionView {
+    pub id: String,
+    pub visitor_id: String,
+    /// The server node that held the session.
+    pub node: String,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    /// Agents who took part.
+    pub agents: Vec<String>,
+    pub cards_redacted: i64,
+    /// The embedding page's origin as the browser reported it to the frame.
+    pub embed_origin: Option<String>,
+    /// SHA-384 (hex) of each widget file served to the session: loader, frame page, frame script and style.
+    pub asset_hashes: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VisitorSessionPage {
+    pub sessions: Vec<VisitorSessionView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `sha384-<base64>` or hex → lowercase hex, or a 400.
+fn parse_asset_hash(s: &str) -> ApiResult<String> {
+    let invalid =
+        || ApiError::bad_request("asset_hash must be a SHA-384 as hex or sha384-<base64>");
+    let hex = if let Some(b64) = s.strip_prefix("sha384-") {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|_| invalid())?;
+        if bytes.len() != 48 {
+            return Err(invalid());
+        }
+        hex::encode(bytes)
+    } else {
+        s.to_ascii_lowercase()
+    };
+    if cordon_store::is_sha384_hex(&hex) {
+        Ok(hex)
+    } else {
+        Err(invalid())
+    }
+}
+
+fn parse_cursor(c: &str) -> ApiResult<(i64, String)> {
+    let invalid = || ApiError::bad_request("invalid cursor");
+    let (ts, id) = c.split_once('.').ok_or_else(invalid)?;
+    let ts = ts.parse().map_err(|_| invalid())?;
+    if !crate::protocol::valid_client_id(id) {
+        return Err(invalid());
+    }
+    Ok((ts, id.to_string()))
+}
+
+/// The exposure record: the tenant's visitor sessions in a time range, each with the embedding origin and
+/// the hashes of the widget files served to it; optionally only those served one file
+/// (conversations:read or admin).
+#[utoipa::path(get, path = "/api/v1/visitor-sessions", tag = "exposure", params(SessionQuery),
+    responses((status = 200, body = VisitorSessionPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_visitor_sessions(
+    State(state): State<AppState>,
+    principal: Principal,
+    q: Result<Query<SessionQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<VisitorSessionPage>> {
+    if !(principal.has(Scope::ConversationsRead) || principal.has(Scope::Admin)) {
+        return Err(ApiError::forbidden());
+    }
+    let Query(q) = q.map_err(|_| {
+        ApiError::bad_request("query parameters do not match the documented schema")
+    })?;
+    let to = q.to.unwrap_or_else(|| cordon_store::now_ms() + 1);
+    let from = q.from.unwrap_or(to - 24 * 3600 * 1000);
+    if from > to {
+        return Err(ApiError::bad_request("from must not be after to"));
+    }
+    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
+    let query = cordon_store::ExposureQuery {
+        from,
+        to,
+        asset_sha384: q.asset_hash.as_deref().map(parse_asset_hash).transpose()?,
+        after: q.cursor.as_deref().map(parse_cursor).transpose()?,
+        limit,
+    };
+    let records = state
+        .store
+        .visitor_session_page(principal.tenant_id(), &query)
+        .await?;
+    let next_cursor = if records.len() as i64 == limit {
+        records.last().map(|r| format!("{}.{}", r.started_at, r.id))
+    } else {
+        None
+    };
+    Ok(Json(VisitorSessionPage {
+        sessions: records
+            .into_iter()
+            .map(|r| VisitorSessionView {
+                id: r.id,
+                visitor_id: r.visitor_id,
+                node: r.node,
+                started_at: r.started_at,
+                ended_at: r.ended_at,
+                agents: r.agents,
+                cards_redacted: r.cards_redacted,
+                embed_origin: r.embed_origin,
+                asset_hashes: r.asset_hashes,
+            })
+            .collect(),
+        next_cursor,
+    }))
+}
+
+// ---- embed snippet ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WidgetFile {
+    /// `loader.js`, `frame.html`, `frame.js` or `frame.css`.
+    pub name: String,
+    /// Its path on the widget origin (the frame page's path has the widget key in it).
+    pub path: String,
+    /// The SRI value of its exact bytes.
+    pub integrity: String,
+    /// SHA-384 as hex, the form kept in session records.
+    pub sha384: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WidgetEmbed {
+    pub widget_origin: String,
+    pub widget_key: String,
+    /// The loader's immutable URL.
+    pub loader_url: String,
+    /// `sha384-<base64>` of the loader's exact bytes.
+    pub integrity: String,
+    /// The one line to paste into the site.
+    pub snippet: String,
+    /// Every widget file this server serves, with its digests.
+    pub files: Vec<WidgetFile>,
+}
+
+/// The tenant's embed snippet, pinned by SRI to the loader this server serves (admin).
+#[utoipa::path(get, path = "/api/v1/widget", tag = "widget",
+    responses((status = 200, body = WidgetEmbed), (status = 403, body = ErrorBody)))]
+async fn widget_embed(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<WidgetEmbed>> {
+    principal.require(Scope::Admin)?;
+    let tenant = state.store.tenant(principal.tenant_id()).await?;
+    let origin = state.config.widget_origin.clone();
+    let (path, integrity) = crate::web::loader();
+    Ok(Json(WidgetEmbed {
+        loader_url: format!("{origin}{path}"),
+        integrity: integrity.to_string(),
+        snippet: crate::web::snippet(&origin, &tenant.widget_key),
+        files: crate::web::widget_files()
+            .into_iter()
+            .map(|(name, path, integrity, sha384)| WidgetFile {
+                name: name.to_string(),
+                path,
+                integrity,
+                sha384,
+            })
+            .collect(),
+        widget_origin: origin,
+        widget_key: tenant.widget_key,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asset_hash_forms() {
+        let (sri, hex) = crate::web::digest(b"abc");
+        assert_eq!(parse_asset_hash(&sri).unwrap(), hex);
+        assert_eq!(parse_asset_hash(&hex.to_uppercase()).unwrap(), hex);
+        assert!(parse_asset_hash("sha384-AAAA").is_err());
+        assert!(parse_asset_hash("%\"").is_err());
+    }
+}
