@@ -6,10 +6,12 @@ use std::path::Path;
 use anyhow::{anyhow, Context as _};
 use cordon_server::keys::Keys;
 use cordon_server::ops;
+use cordon_server::AppState;
 use cordon_store::{AgentRole, Store};
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::{open, serve, write_private_file};
+use crate::demo_store;
+use crate::runtime::{self, open, write_private_file};
 use crate::{GlobalArgs, ServeArgs};
 
 const CREDENTIALS_FILE: &str = "demo-credentials.json";
@@ -19,7 +21,10 @@ const DEMO_ACTOR: &str = "operator:demo";
 struct DemoTenant {
     slug: &'static str,
     name: &'static str,
-    store_origin: &'static str,
+    /// The store's host name in its origin, and the loopback address it listens on. Each store is a site of
+    /// its own, so each tenant's `frame-ancestors` lets in its own store only.
+    store_host: &'static str,
+    store_ip: [u8; 4],
     admin: (&'static str, &'static str),
     agent: (&'static str, &'static str),
 }
@@ -28,14 +33,16 @@ const TENANTS: &[DemoTenant] = &[
     DemoTenant {
         slug: "skyway",
         name: "Skyway Airlines",
-        store_origin: "http://localhost:8090",
+        store_host: "localhost",
+        store_ip: [127, 0, 0, 1],
         admin: ("ada", "Ada (Skyway admin)"),
         agent: ("sam", "Sam"),
     },
     DemoTenant {
         slug: "voltmart",
         name: "Voltmart Electronics",
-        store_origin: "http://127.0.0.3:8090",
+        store_host: "127.0.0.3",
+        store_ip: [127, 0, 0, 3],
         admin: ("vera", "Vera (Voltmart admin)"),
         agent: ("max", "Max"),
     },
@@ -55,7 +62,16 @@ struct Credentials {
     widget_keys: Vec<(String, String)>,
 }
 
-async fn ensure_tenants(store: &Store, keys: &Keys, path: &Path) -> anyhow::Result<Credentials> {
+/// The port the demo stores use: 8090, or any free port when the service itself runs on one (`--listen
+/// 127.0.0.1:0`, as tests do).
+const STORE_PORT: u16 = 8090;
+
+async fn ensure_tenants(
+    store: &Store,
+    keys: &Keys,
+    path: &Path,
+    store_origins: &[String],
+) -> anyhow::Result<Credentials> {
     if let Ok(text) = std::fs::read_to_string(path) {
         let creds: Credentials = serde_json::from_str(&text)
             .with_context(|| format!("{} is malformed", path.display()))?;
@@ -65,7 +81,7 @@ async fn ensure_tenants(store: &Store, keys: &Keys, path: &Path) -> anyhow::Resu
         accounts: Vec::new(),
         widget_keys: Vec::new(),
     };
-    for t in TENANTS {
+    for (t, origin) in TENANTS.iter().zip(store_origins) {
         let tenant = match store.tenant_by_slug(t.slug).await? {
             Some(existing) => existing,
             None => {
@@ -74,7 +90,7 @@ async fn ensure_tenants(store: &Store, keys: &Keys, path: &Path) -> anyhow::Resu
                     keys,
                     t.slug,
                     t.name,
-                    &[t.store_origin.to_string()],
+                    &[origin.clone()],
                     DEMO_ACTOR,
                 )
                 .await
@@ -124,27 +140,95 @@ async fn ensure_tenants(store: &Store, keys: &Keys, path: &Path) -> anyhow::Resu
     Ok(creds)
 }
 
+/// Each demo tenant allows its store's origin (added once; an admin's other origins are kept).
+async fn ensure_store_origins(store: &Store, store_origins: &[String]) -> anyhow::Result<()> {
+    for (t, origin) in TENANTS.iter().zip(store_origins) {
+        let Some(tenant) = store.tenant_by_slug(t.slug).await? else {
+            continue;
+        };
+        if !tenant.allowed_origins.contains(origin) {
+            let mut origins = tenant.allowed_origins.clone();
+            origins.push(origin.clone());
+            let patch = cordon_store::TenantPatch {
+                display_name: None,
+                allowed_origins: Some(origins),
+                verify_identity: None,
+            };
+            let audit = [cordon_server::audit::entry(
+                &tenant.id,
+                DEMO_ACTOR,
+                "tenant.update",
+                &format!("tenant:{}#allowed_origins", tenant.id),
+            )];
+            store.update_tenant(&tenant.id, &patch, &audit).await?;
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
+    cordon_server::logging::init();
     let (store, keys) = open(global).await?;
+    let bound = runtime::bind(args).await?;
+    // The stores: one host each, on 8090 (or free ports when the service runs on one).
+    let port = if args.listen.port() == 0 {
+        0
+    } else {
+        STORE_PORT
+    };
+    let mut store_listeners = Vec::new();
+    let mut store_origins = Vec::new();
+    for t in TENANTS {
+        let addr = std::net::SocketAddr::from((t.store_ip, port));
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("could not listen on {addr} for the {} demo store", t.slug))?;
+        let bound_port = listener.local_addr()?.port();
+        store_origins.push(format!("http://{}:{bound_port}", t.store_host));
+        store_listeners.push(listener);
+    }
     let path = global.data.join(CREDENTIALS_FILE);
-    let creds = ensure_tenants(&store, &keys, &path).await?;
-    // The URLs are known only once the socket is bound (`--listen 127.0.0.1:0` picks a port).
-    let banner: crate::runtime::Banner = Box::new(move |console: &str| {
-        let mut banner = String::new();
-        banner.push_str("\nCordon demo is running.\n");
-        banner.push_str(&format!("  console:  {console}/console\n"));
-        banner.push_str(&format!("  API doc:  {console}/api/openapi.json\n"));
-        banner.push_str(&format!("  accounts (from {}):\n", path.display()));
-        for c in &creds.accounts {
-            banner.push_str(&format!(
-                "    tenant {:<9} {:<6} {:<6} password {}\n",
-                c.tenant, c.role, c.username, c.password
-            ));
-        }
-        for (slug, key) in &creds.widget_keys {
-            banner.push_str(&format!("  widget key of {slug}: {key}\n"));
-        }
-        banner
-    });
-    serve(global, args, Some((store, keys, banner))).await
+    let creds = ensure_tenants(&store, &keys, &path, &store_origins).await?;
+    ensure_store_origins(&store, &store_origins).await?;
+
+    runtime::announce(&bound, &store)?;
+    let console = bound.config.console_origin.clone();
+    let widget = bound.config.widget_origin.clone();
+    let mut banner = String::new();
+    banner.push_str("\nCordon demo is running. Open a store and the console side by side:\n");
+    let mut extra = Vec::new();
+    for ((t, origin), listener) in TENANTS.iter().zip(&store_origins).zip(store_listeners) {
+        let key = creds
+            .widget_keys
+            .iter()
+            .find(|(slug, _)| slug == t.slug)
+            .map(|(_, k)| k.clone())
+            .unwrap_or_default();
+        let shop = demo_store::shop_for(t.slug, key, widget.clone());
+        banner.push_str(&format!("  store of {:<9} {origin}/\n", t.slug));
+        extra.push((listener, demo_store::router(&shop)));
+    }
+    banner.push_str(&format!("  console:          {console}/console\n"));
+    banner.push_str(&format!("  admin pages:      {console}/console/admin\n"));
+    banner.push_str(&format!("  API doc:          {console}/api/openapi.json\n"));
+    if bound.widget_separate {
+        banner.push_str(&format!("  widget origin:    {widget}\n"));
+    } else {
+        banner.push_str("  widget origin:    NONE: the chat frame is off (set --widget-listen or --widget-url)\n");
+    }
+    banner.push_str(&format!("  accounts (from {}):\n", path.display()));
+    for c in &creds.accounts {
+        banner.push_str(&format!(
+            "    tenant {:<9} {:<6} {:<6} password {}\n",
+            c.tenant, c.role, c.username, c.password
+        ));
+    }
+    for (slug, key) in &creds.widget_keys {
+        banner.push_str(&format!("  widget key of {slug}: {key}\n"));
+    }
+    println!("{banner}");
+    let state = AppState::new(store.clone(), keys, bound.config);
+    runtime::run(state, bound.listeners, extra).await?;
+    store.close().await;
+    Ok(())
 }

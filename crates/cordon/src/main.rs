@@ -3,6 +3,7 @@
 
 mod audit_cmd;
 mod demo;
+mod demo_store;
 mod manage;
 mod redact;
 mod runtime;
@@ -50,6 +51,10 @@ pub(crate) struct ServeArgs {
     /// Public URL of the widget frame (a different site from the console).
     #[arg(long, env = "CORDON_WIDGET_URL")]
     pub(crate) widget_url: Option<String>,
+    /// Address for the widget's own site. Default: with --listen 127.0.0.1:PORT, 127.0.0.2:PORT (a separate
+    /// site on loopback); otherwise the widget is reached through --widget-url on the same listener.
+    #[arg(long, env = "CORDON_WIDGET_LISTEN")]
+    pub(crate) widget_listen: Option<std::net::SocketAddr>,
     /// Name of this node in session records (default: host name and process id).
     #[arg(long, env = "CORDON_NODE_ID")]
     pub(crate) node_id: Option<String>,
@@ -118,7 +123,7 @@ fn main() -> std::process::ExitCode {
 
 async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(args) => runtime::serve(&global, &args, None).await,
+        Command::Serve(args) => runtime::serve(&global, &args).await,
         Command::Demo(args) => demo::run(&global, &args).await,
         Command::Migrate => manage::migrate(&global).await,
         Command::Tenant(c) => manage::tenant(&global, c).await,

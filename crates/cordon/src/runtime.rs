@@ -1,6 +1,7 @@
 //! Opening the database and keys, and running the server.
 
 use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
@@ -201,30 +202,85 @@ async fn shutdown_signal() {
     }
 }
 
-/// Text printed once the socket is bound, given the console's URL (the demo prints its URLs there).
-pub(crate) type Banner = Box<dyn FnOnce(&str) -> String + Send>;
+/// The sockets a server listens on, and the configuration that follows from them.
+pub(crate) struct Bound {
+    /// The console and API listener first, then the widget's own, if it has one.
+    pub(crate) listeners: Vec<tokio::net::TcpListener>,
+    pub(crate) config: Config,
+    /// Whether the widget is on a site of its own (otherwise the frame is refused; see `--widget-url`).
+    pub(crate) widget_separate: bool,
+}
 
-/// Run the server, printing `banner` once the socket is bound.
-pub(crate) async fn serve(
-    global: &GlobalArgs,
+/// Where the widget listens when `--widget-listen` is not given. A literal `http://IP:PORT` widget URL that
+/// this process does not already listen on is bound; a loopback console (127.0.0.1) without a widget URL
+/// gets the sibling loopback host 127.0.0.2 on the same port, a separate site (cookies ignore ports, so a
+/// second port alone would not do).
+fn derived_widget_listen(
     args: &ServeArgs,
-    opened: Option<(Store, Keys, Banner)>,
-) -> anyhow::Result<()> {
-    cordon_server::logging::init();
-    let limit = cordon_server::raise_fd_limit();
-    let (store, keys, banner) = match opened {
-        Some(x) => x,
-        None => {
-            let (s, k) = open(global).await?;
-            let none: Banner = Box::new(|_| String::new());
-            (s, k, none)
-        }
-    };
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    local: std::net::SocketAddr,
+) -> Option<std::net::SocketAddr> {
+    if let Some(a) = args.widget_listen {
+        return Some(a);
+    }
+    if let Some(url) = &args.widget_url {
+        let addr: std::net::SocketAddr = origin_of(url).strip_prefix("http://")?.parse().ok()?;
+        let covered = addr == local || (local.ip().is_unspecified() && addr.port() == local.port());
+        return (!covered).then_some(addr);
+    }
+    if local.ip() == IpAddr::V4(Ipv4Addr::LOCALHOST) {
+        let port = if args.listen.port() == 0 {
+            0
+        } else {
+            local.port()
+        };
+        return Some(std::net::SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
+            port,
+        ));
+    }
+    None
+}
+
+/// Bind the console/API socket and the widget's, and derive the origins from what was bound.
+pub(crate) async fn bind(args: &ServeArgs) -> anyhow::Result<Bound> {
+    let console = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("could not listen on {}", args.listen))?;
-    let local = listener.local_addr()?;
-    let config = config(args, local);
+    let local = console.local_addr()?;
+    let mut config = config(args, local);
+    let mut listeners = vec![console];
+    if let Some(addr) = derived_widget_listen(args, local) {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => {
+                if args.widget_url.is_none() {
+                    config.widget_origin = format!("http://{}", l.local_addr()?);
+                }
+                listeners.push(l);
+            }
+            // An explicit address must work; the derived loopback one may be missing (macOS has only
+            // 127.0.0.1 unless an alias is added).
+            Err(e) if args.widget_listen.is_some() || args.widget_url.is_some() => {
+                return Err(e).with_context(|| format!("could not listen on {addr} for the widget"))
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                %addr,
+                "no separate widget site: the chat frame stays off until --widget-listen or --widget-url is set"
+            ),
+        }
+    }
+    let widget_separate = config.widget_origin != config.console_origin;
+    Ok(Bound {
+        listeners,
+        config,
+        widget_separate,
+    })
+}
+
+/// Log and print where the server listens. Tests and scripts read the first line to find an ephemeral port.
+pub(crate) fn announce(bound: &Bound, store: &Store) -> anyhow::Result<()> {
+    let limit = cordon_server::raise_fd_limit();
+    let local = bound.listeners[0].local_addr()?;
     tracing::info!(
         listen = %local,
         backend = store.backend().name(),
@@ -232,20 +288,61 @@ pub(crate) async fn serve(
         connection_capacity = limit.map(|l| l.saturating_sub(64)).unwrap_or(0),
         "cordon serving"
     );
-    // Tests and scripts read this line to find an ephemeral port.
     println!("cordon listening on http://{local}");
-    let console = args
-        .console_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{local}"));
-    let banner = banner(console.trim_end_matches('/'));
-    if !banner.is_empty() {
-        println!("{banner}");
+    println!("cordon console and API at {}", bound.config.console_origin);
+    if bound.widget_separate {
+        println!("cordon widget at {}", bound.config.widget_origin);
+    } else {
+        println!(
+            "cordon widget: off (it needs a site of its own: set --widget-url or --widget-listen)"
+        );
     }
-    let state = AppState::new(store.clone(), keys, config);
-    cordon_server::serve(listener, state, shutdown_signal())
-        .await
-        .context("server failed")?;
+    Ok(())
+}
+
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// Serve the service on every listener (and any extra sites, such as the demo's stores) until a signal.
+pub(crate) async fn run(
+    state: AppState,
+    listeners: Vec<tokio::net::TcpListener>,
+    extra: Vec<(tokio::net::TcpListener, axum::Router)>,
+) -> anyhow::Result<()> {
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    for listener in listeners {
+        let (state, rx) = (state.clone(), stop_rx.clone());
+        tasks.spawn(async move { cordon_server::serve(listener, state, stopped(rx)).await });
+    }
+    for (listener, router) in extra {
+        let rx = stop_rx.clone();
+        tasks.spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stopped(rx))
+                .await
+        });
+    }
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    while let Some(done) = tasks.join_next().await {
+        done.context("server task failed")?
+            .context("server failed")?;
+    }
+    Ok(())
+}
+
+/// Run the server.
+pub(crate) async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
+    cordon_server::logging::init();
+    let (store, keys) = open(global).await?;
+    let bound = bind(args).await?;
+    announce(&bound, &store)?;
+    let state = AppState::new(store.clone(), keys, bound.config);
+    run(state, bound.listeners, Vec::new()).await?;
     store.close().await;
     Ok(())
 }
