@@ -22,6 +22,25 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(widget_embed))
 }
 
+/// Every read lands in the tenant's audit log, durably, before the data is returned (as in `api`).
+async fn read_audited(
+    state: &AppState,
+    principal: &Principal,
+    action: &str,
+    target: &str,
+) -> ApiResult<()> {
+    crate::audit::record(
+        state,
+        vec![crate::audit::entry(
+            principal.tenant_id(),
+            &principal.actor(),
+            action,
+            target,
+        )],
+    )
+    .await
+}
+
 // ---- exposure record -------------------------------------------------------------------------------------
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -124,6 +143,13 @@ async fn list_visitor_sessions(
         after: q.cursor.as_deref().map(parse_cursor).transpose()?,
         limit,
     };
+    read_audited(
+        &state,
+        &principal,
+        "visitor_sessions.list",
+        "visitor_sessions",
+    )
+    .await?;
     let records = state
         .store
         .visitor_session_page(principal.tenant_id(), &query)
@@ -188,6 +214,7 @@ async fn widget_embed(
     principal: Principal,
 ) -> ApiResult<Json<WidgetEmbed>> {
     principal.require(Scope::Admin)?;
+    read_audited(&state, &principal, "widget.read", "widget").await?;
     let tenant = state.store.tenant(principal.tenant_id()).await?;
     let origin = state.config.widget_origin.clone();
     let (path, integrity) = crate::web::loader();
