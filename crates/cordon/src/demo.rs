@@ -85,17 +85,10 @@ async fn ensure_tenants(
         let tenant = match store.tenant_by_slug(t.slug).await? {
             Some(existing) => existing,
             None => {
-                ops::create_tenant(
-                    store,
-                    keys,
-                    t.slug,
-                    t.name,
-                    &[origin.clone()],
-                    DEMO_ACTOR,
-                )
-                .await
-                .map_err(|e| anyhow!("{e}"))?
-                .0
+                ops::create_tenant(store, keys, t.slug, t.name, &[origin.clone()], DEMO_ACTOR)
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?
+                    .0
             }
         };
         creds
@@ -147,7 +140,14 @@ async fn ensure_store_origins(store: &Store, store_origins: &[String]) -> anyhow
             continue;
         };
         if !tenant.allowed_origins.contains(origin) {
-            let mut origins = tenant.allowed_origins.clone();
+            // The store's origin from an earlier run on another port is replaced, not kept beside it.
+            let host_prefix = format!("http://{}:", t.store_host);
+            let mut origins: Vec<String> = tenant
+                .allowed_origins
+                .iter()
+                .filter(|o| !o.starts_with(&host_prefix))
+                .cloned()
+                .collect();
             origins.push(origin.clone());
             let patch = cordon_store::TenantPatch {
                 display_name: None,
