@@ -126,7 +126,7 @@
         var toggle = h('button', { type: 'button', class: a.disabled ? 'secondary' : 'danger', disabled: self,
           text: a.disabled ? 'Enable' : 'Disable', 'aria-label': (a.disabled ? 'Enable ' : 'Disable ') + a.display_name });
         toggle.addEventListener('click', function () { patchAgent(a, { disabled: !a.disabled }); });
-        var signout = h('button', { type: 'button', class: 'ghost', text: 'Sign out', 'aria-label': 'Sign ' + a.display_name + ' out everywhere' });
+        var signout = h('button', { type: 'button', class: 'ghost', text: 'Sign out', 'aria-label': 'Sign out ' + a.display_name + ' everywhere' });
         signout.addEventListener('click', function () {
           C.api('POST', '/api/v1/agents/' + encodeURIComponent(a.id) + '/revoke-sessions').then(function (r) {
             status('agents-status', a.display_name + ': ' + r.revoked + ' session(s) ended.');
@@ -221,6 +221,7 @@
     var now = Date.now();
     $('e-from').value = localInput(now - 24 * 3600 * 1000);
     $('e-to').value = localInput(now + 60 * 1000);
+    $('exposure-form').requestSubmit();
   }
 
   $('exposure-form').addEventListener('submit', function (ev) {

@@ -239,7 +239,10 @@
       case 'typing': return onTyping(f);
       case 'read': return onRead(f);
       case 'notice':
-        if (f.code === 'status') setStatusUi(f.message);
+        if (f.code === 'status') {
+          setStatusUi(f.message);
+          if (me && me.agent) me.agent.status = f.message;
+        }
         return undefined;
       case 'error': return onError(f);
       default: return undefined;
@@ -452,6 +455,7 @@
 
   function renderConv() {
     var e = selected && convs[selected];
+    $('app-view').classList.toggle('conv-open', !!e || historyMode);
     $('placeholder').hidden = !!e || historyMode;
     $('conv').hidden = !e && !historyMode;
     if (historyMode || !e) return;
@@ -485,7 +489,7 @@
     var others = agents.filter(function (a) { return a.id !== myId && !a.disabled && a.role !== 'auditor'; });
     if (!others.length) sel.appendChild(h('option', { value: '', text: 'No other agents' }));
     others.forEach(function (a) {
-      sel.appendChild(h('option', { value: a.id, text: a.display_name + ' (' + a.status + ')' }));
+      sel.appendChild(h('option', { value: a.id, text: a.display_name + ' · ' + a.status }));
     });
     if (current) sel.value = current;
     $('transfer').disabled = !others.length;
@@ -507,23 +511,23 @@
       var m = it.msg;
       if (!m) {
         // An own reply not yet confirmed.
-        ol.appendChild(h('li', { class: 'msg out pending' },
+        ol.appendChild(h('div', { class: 'msg out pending' },
           h('span', { class: 'sr-only', text: 'You:' }),
           h('div', { class: 'bubble', text: it.text }),
           h('span', { class: 'meta' }, it.failed ? h('span', { class: 'fail', text: 'Not sent: ' + it.failed }) : (it.ack ? 'Sent' : 'Sending…'))));
         return;
       }
       if (m.sender.kind === 'system') {
-        ol.appendChild(h('li', { class: 'sys', text: m.text }));
+        ol.appendChild(h('div', { class: 'sys', text: m.text }));
         return;
       }
       var out = m.sender.kind === 'agent';
-      ol.appendChild(h('li', { class: 'msg ' + (out ? 'out' : 'in') },
+      ol.appendChild(h('div', { class: 'msg ' + (out ? 'out' : 'in') },
         h('span', { class: 'name', text: out ? m.sender.name : 'Visitor' }),
         h('div', { class: 'bubble', text: m.text }),
         h('span', { class: 'meta' }, C.time(m.created_at), it === lastOwnRead ? h('span', { class: 'seen', text: ' · Seen' }) : null)));
     });
-    if (!items.length) ol.appendChild(h('li', { class: 'sys', text: 'No messages yet.' }));
+    if (!items.length) ol.appendChild(h('div', { class: 'sys', text: 'No messages yet.' }));
     if (atBottom || !list) ol.scrollTop = ol.scrollHeight;
   }
 
@@ -611,6 +615,12 @@
     select(list[(i + 1) % list.length].view.id);
   }
 
+  $('back').addEventListener('click', function () {
+    selected = null;
+    historyMode = false;
+    renderLists();
+    renderConv();
+  });
   $('accept').addEventListener('click', accept);
   $('close-conv').addEventListener('click', closeCurrent);
   $('transfer').addEventListener('click', function () {
@@ -716,6 +726,7 @@
   function openHistory(c) {
     historyMode = true;
     selected = null;
+    $('app-view').classList.add('conv-open');
     renderLists();
     $('placeholder').hidden = true;
     $('conv').hidden = false;

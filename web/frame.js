@@ -21,6 +21,7 @@
   var parentOrigin = null;
   var identity = null;
   var initialised = false;
+  var ready = false;          // init received and remembered state loaded
   var isOpen = false;
 
   var ws = null;
@@ -41,15 +42,38 @@
   var typingSent = 0;
   var typingIdle = 0;
   var typingHide = 0;
+  var saveTimer = 0;
   var saved = load();
 
   // ---- storage ----------------------------------------------------------------------------------------
+  // localStorage first. Browsers that block third-party storage refuse it to an iframe; then the same state
+  // lives in a partitioned, HttpOnly cookie that only /w/state on this origin reads and writes.
 
   function load() {
     try { return JSON.parse(localStorage.getItem(STORE_KEY) || '{}') || {}; } catch (e) { return {}; }
   }
   function save() {
-    try { localStorage.setItem(STORE_KEY, JSON.stringify(saved)); } catch (e) { /* storage blocked: history lasts for this page only */ }
+    try { localStorage.setItem(STORE_KEY, JSON.stringify(saved)); } catch (e) { /* blocked: the cookie keeps it */ }
+    clearTimeout(saveTimer);
+    saveTimer = setTimeout(function () {
+      fetch('/w/state', {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ visitor_token: saved.token, conversation_id: saved.conversation, read_seq: saved.read || 0 })
+      }).catch(function () { /* offline: the next save tries again */ });
+    }, 250);
+  }
+  function loadRemote() {
+    if (saved.token) return Promise.resolve();
+    return fetch('/w/state', { credentials: 'same-origin', cache: 'no-store' })
+      .then(function (r) { return r.ok ? r.json() : {}; })
+      .then(function (st) {
+        if (!saved.token && st && st.visitor_token) {
+          saved = { token: st.visitor_token, conversation: st.conversation_id, read: st.read_seq || 0 };
+        }
+      })
+      .catch(function () { /* nothing remembered */ });
   }
 
   // ---- talking to the embedding page --------------------------------------------------------------------
@@ -95,7 +119,10 @@
     initialised = true;
     toParent({ type: 'resize', height: 600 });
     // Returning visitors reconnect at once, to show replies that came while they were away.
-    if (saved.token || isOpen) connect();
+    loadRemote().then(function () {
+      ready = true;
+      if (saved.token || isOpen || pending.length) connect();
+    });
   }
 
   function setOpen(open) {
@@ -118,7 +145,7 @@
   // ---- socket -------------------------------------------------------------------------------------------
 
   function connect() {
-    if (ws || fatal || !initialised) return;
+    if (ws || fatal || !ready) return;
     clearTimeout(retryTimer);
     var url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws/visitor';
     var sock;
@@ -259,11 +286,13 @@
   }
 
   function onMessage(m) {
-    if (!conv || m.conversation_id !== conv.id || seen[m.seq]) return;
-    seen[m.seq] = true;
-    if (m.seq > lastSeq) lastSeq = m.seq;
+    if (!conv || m.conversation_id !== conv.id) return;
     var kind = m.sender && m.sender.kind;
     var mine = kind === 'visitor' && byClientId[m.client_msg_id];
+    // An own message may have been acknowledged already; its echo still brings the stored (redacted) text.
+    if (seen[m.seq] && !mine) return;
+    seen[m.seq] = true;
+    if (m.seq > lastSeq) lastSeq = m.seq;
     if (mine) {
       confirm(mine, m.seq, m.text, m.created_at);
     } else if (kind === 'system') {
@@ -392,7 +421,7 @@
   }
 
   function agentItem(name, text, at) {
-    var li = node('li', 'msg them');
+    var li = node('div', 'msg them');
     li.appendChild(node('span', 'sr-only', name + ' says:'));
     var nm = node('span', 'name', name);
     nm.setAttribute('aria-hidden', 'true');
@@ -404,7 +433,7 @@
   }
 
   function ownItem(text) {
-    var li = node('li', 'msg me');
+    var li = node('div', 'msg me');
     li.appendChild(node('span', 'sr-only', 'You:'));
     var bubble = node('div', 'bubble', text);
     li.appendChild(bubble);
@@ -444,10 +473,10 @@
     if (best) { best.stateEl.textContent = '· Read'; best.stateEl.classList.add('read'); }
   }
 
-  function systemItem(text) { return node('li', 'sys', text); }
+  function systemItem(text) { return node('div', 'sys', text); }
 
   function noticeItem(text, warn) {
-    var li = node('li', 'notice' + (warn ? ' warn' : ''), text);
+    var li = node('div', 'notice' + (warn ? ' warn' : ''), text);
     li.setAttribute('role', 'note');
     return li;
   }
