@@ -156,6 +156,8 @@ async fn run(srv: &TestServer) {
                         | ("GET", "/api/v1/apikeys")
                         | ("POST", "/api/v1/apikeys")
                         | ("POST", "/api/v1/auth/logout")
+                        | ("GET", "/api/v1/visitor-sessions")
+                        | ("GET", "/api/v1/widget")
                 ) || path.starts_with("/api/v1/audit/");
                 if !own_tenant_ok {
                     assert!(
