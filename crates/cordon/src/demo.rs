@@ -133,6 +133,16 @@ async fn ensure_tenants(
     Ok(creds)
 }
 
+/// The port of this store's origin in the tenant's allowed origins, if the tenant exists already.
+async fn previous_store_port(store: &Store, t: &DemoTenant) -> Option<u16> {
+    let tenant = store.tenant_by_slug(t.slug).await.ok()??;
+    let prefix = format!("http://{}:", t.store_host);
+    tenant
+        .allowed_origins
+        .iter()
+        .find_map(|o| o.strip_prefix(&prefix)?.parse().ok())
+}
+
 /// Each demo tenant allows its store's origin (added once; an admin's other origins are kept).
 async fn ensure_store_origins(store: &Store, store_origins: &[String]) -> anyhow::Result<()> {
     for (t, origin) in TENANTS.iter().zip(store_origins) {
@@ -179,10 +189,29 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
     let mut store_listeners = Vec::new();
     let mut store_origins = Vec::new();
     for t in TENANTS {
+        // On free ports, a rerun takes the store's port from the last run when it can, so the tenant's
+        // allowed origins stay as they are.
+        let previous = if port == 0 {
+            previous_store_port(&store, t).await
+        } else {
+            None
+        };
         let addr = std::net::SocketAddr::from((t.store_ip, port));
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("could not listen on {addr} for the {} demo store", t.slug))?;
+        let listener = match previous {
+            Some(p) => {
+                match tokio::net::TcpListener::bind(std::net::SocketAddr::from((t.store_ip, p)))
+                    .await
+                {
+                    Ok(l) => l,
+                    Err(_) => tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                        format!("could not listen on {addr} for the {} demo store", t.slug)
+                    })?,
+                }
+            }
+            None => tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                format!("could not listen on {addr} for the {} demo store", t.slug)
+            })?,
+        };
         let bound_port = listener.local_addr()?.port();
         store_origins.push(format!("http://{}:{bound_port}", t.store_host));
         store_listeners.push(listener);
