@@ -36,6 +36,7 @@ struct Workers {
     quiet: bool,
     progress_keys: &'static [&'static str],
     title: String,
+    server_pid: Option<u32>,
 }
 
 impl Workers {
@@ -78,6 +79,7 @@ impl Workers {
             quiet: common.quiet,
             progress_keys,
             title: String::new(),
+            server_pid: common.server_pid,
         })
     }
 
@@ -164,7 +166,19 @@ impl Workers {
             .0)
     }
 
-    /// Run one step on every worker; `shares[i]` is worker i's part of the rate.
+    /// CPU seconds used so far by the load generator: this process and its worker processes.
+    fn own_cpu(&self) -> f64 {
+        let mut total = cpu_seconds(std::process::id()).unwrap_or(0.0);
+        for l in &self.links {
+            if let Some(pid) = l.pid() {
+                total += cpu_seconds(pid).unwrap_or(0.0);
+            }
+        }
+        total
+    }
+
+    /// Run one step on every worker; `shares[i]` is worker i's part of the rate. The tally gains
+    /// `cpu.server_ms` and `cpu.loadgen_ms`: CPU time used during the step (drain included).
     async fn step(
         &mut self,
         index: u32,
@@ -173,6 +187,8 @@ impl Workers {
         drain: Duration,
         title: String,
     ) -> anyhow::Result<(Tally, u64)> {
+        let server_cpu0 = self.server_pid.and_then(cpu_seconds);
+        let own_cpu0 = self.own_cpu();
         let start_us = self.now_us() + 500_000;
         for (link, rate) in self.links.iter().zip(shares) {
             link.commands
@@ -188,12 +204,19 @@ impl Workers {
         }
         self.title = title;
         let limit = duration + drain + Duration::from_secs(120);
-        let (t, _) = self
+        let (mut t, _) = self
             .collect(limit, |r| match r {
                 Report::Step { tally, .. } => Some(tally.clone()),
                 _ => None,
             })
             .await?;
+        if let (Some(a), Some(b)) = (server_cpu0, self.server_pid.and_then(cpu_seconds)) {
+            t.add("cpu.server_ms", ((b - a) * 1000.0).round() as u64);
+        }
+        t.add(
+            "cpu.loadgen_ms",
+            ((self.own_cpu() - own_cpu0) * 1000.0).round() as u64,
+        );
         Ok((t, start_us))
     }
 
@@ -275,6 +298,17 @@ fn read_kib(path: &str, key: &str) -> Option<u64> {
     let text = std::fs::read_to_string(path).ok()?;
     let line = text.lines().find(|l| l.starts_with(key))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU time (user + system) a process has used, in seconds (Linux clock ticks are 1/100 s).
+pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 /// VmRSS and VmHWM of a process, in KiB.
@@ -547,7 +581,7 @@ pub(crate) async fn chat(common: &Common, p: &ChatParams) -> anyhow::Result<Valu
                 &share_of(*rate),
                 p.duration,
                 p.drain,
-                format!("{scenario} step {i}: {rate:.0} msg/s"),
+                format!("{scenario} step {}: {rate:.0} msg/s", i + 1),
             )
             .await?;
         let row = chat_row(*rate, p, &t, start_us);
@@ -652,6 +686,13 @@ fn chat_row(rate: f64, p: &ChatParams, t: &Tally, start_us: u64) -> Value {
         "dup_deliveries": t.get("dup_deliveries"),
         "stored_dups": t.get("stored_dups"),
         "late": t.get("late"),
+        "server_cpu_s": t.counters.get("cpu.server_ms").map(|v| *v as f64 / 1000.0),
+        "server_cpu_us_per_msg": t.counters.get("cpu.server_ms")
+            .filter(|_| t.get("acked") > 0)
+            .map(|v| *v as f64 * 1000.0 / t.get("acked") as f64),
+        "loadgen_cpu_s": t.get("cpu.loadgen_ms") as f64 / 1000.0,
+        "loadgen_cpu_us_per_msg": (t.get("acked") > 0)
+            .then(|| t.get("cpu.loadgen_ms") as f64 * 1000.0 / t.get("acked") as f64),
         "ok": ok,
         "loadavg": loadavg(),
     })
@@ -735,6 +776,11 @@ pub(crate) async fn storm(common: &Common, p: &StormParams) -> anyhow::Result<Va
             "errors_by_stage": errors_json(&t),
             "timeouts": t.get("timeouts"),
             "shed": t.get("shed"),
+            "server_cpu_us_per_session": t.counters.get("cpu.server_ms")
+                .filter(|_| ok_n > 0)
+                .map(|v| *v as f64 * 1000.0 / ok_n as f64),
+            "loadgen_cpu_us_per_session": (ok_n > 0)
+                .then(|| t.get("cpu.loadgen_ms") as f64 * 1000.0 / ok_n as f64),
             "ok": ok,
             "loadavg": loadavg(),
         });

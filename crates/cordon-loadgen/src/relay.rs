@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 /// The same sizes as Cordon's socket engine (crates/cordon-server/src/ws.rs).
 const READ_BUFFER: usize = 4 * 1024;
 const WRITE_BUFFER: usize = 4 * 1024;
+const WRITE_BURST: usize = 64;
 const HARD_FRAME_BYTES: usize = 1024 * 1024;
 const MAX_FRAME_BYTES: usize = 64 * 1024;
 const MAX_TEXT_CHARS: usize = 4000;
@@ -336,8 +337,20 @@ async fn run(socket: WebSocket, relay: Arc<Relay>, agent: bool) {
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(OUTBOUND_BUFFER);
     let mut writer = tokio::spawn(async move {
         while let Some(msg) = out_rx.recv().await {
-            let closing = matches!(msg, Message::Close(_));
-            match tokio::time::timeout(WRITE_TIMEOUT, sink.send(msg)).await {
+            let mut closing = matches!(msg, Message::Close(_));
+            // As Cordon's writer: what is already queued goes out behind one flush.
+            let burst = async {
+                sink.feed(msg).await?;
+                let mut more = 0;
+                while !closing && more < WRITE_BURST {
+                    let Ok(next) = out_rx.try_recv() else { break };
+                    closing = matches!(next, Message::Close(_));
+                    sink.feed(next).await?;
+                    more += 1;
+                }
+                sink.flush().await
+            };
+            match tokio::time::timeout(WRITE_TIMEOUT, burst).await {
                 Ok(Ok(())) if !closing => {}
                 _ => break,
             }

@@ -51,7 +51,7 @@ fn int(v: f64) -> String {
 
 pub(crate) fn chat_line(row: &Value) -> String {
     format!(
-        "  rate {:>7} msg/s → {:>9.0} delivered/s | visitor→agent p50 {} p90 {} p99 {} p99.9 {} max {} ms | ack p99 {} ms | errors {} lost {} dup {} {}",
+        "  rate {:>7} msg/s → {:>9.0} delivered/s | visitor→agent p50 {} p90 {} p99 {} p99.9 {} max {} ms | ack p99 {} ms | errors {} lost {} dup {} | CPU/msg server {:.0} µs, loadgen {:.0} µs | {}",
         int(f(&row["offered_rate"])),
         f(&row["throughput"]),
         ms(f(&row["visitor_to_agent"]["p50_ms"])),
@@ -63,18 +63,22 @@ pub(crate) fn chat_line(row: &Value) -> String {
         row["errors"],
         row["gaps"],
         f(&row["dup_deliveries"]) + f(&row["stored_dups"]),
+        f(&row["server_cpu_us_per_msg"]),
+        f(&row["loadgen_cpu_us_per_msg"]),
         if row["ok"].as_bool() == Some(true) { "ok" } else { "MISS" }
     )
 }
 
 pub(crate) fn storm_line(row: &Value) -> String {
     format!(
-        "  offered {:>6}/s → {:>7.0} sessions/s | session p50 {} p99 {} max {} ms | errors {} {}",
+        "  offered {:>6}/s → {:>7.0} sessions/s | session p50 {} p99 {} max {} ms | CPU/session server {:.0} µs, loadgen {:.0} µs | errors {} {}",
         int(f(&row["offered_rate"])),
         f(&row["achieved_rate"]),
         ms(f(&row["session"]["p50_ms"])),
         ms(f(&row["session"]["p99_ms"])),
         ms(f(&row["session"]["max_ms"])),
+        f(&row["server_cpu_us_per_session"]),
+        f(&row["loadgen_cpu_us_per_session"]),
         row["errors"],
         if row["ok"].as_bool() == Some(true) {
             "ok".to_string()

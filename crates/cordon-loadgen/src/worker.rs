@@ -243,6 +243,11 @@ impl Link {
         })
     }
 
+    /// The worker's process id, when it runs as a child process.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+
     /// Wait for the child process (if any) to exit, killing it after `grace`.
     pub(crate) async fn finish(mut self, grace: Duration) {
         if let Some(mut c) = self.child.take() {
