@@ -285,9 +285,11 @@ enum PathKind {
 fn path_kind(path: &str) -> PathKind {
     if path.starts_with("/w/") {
         PathKind::WidgetPage
-    } else if path == "/" || path == "/console" || path.starts_with("/console/") {
-        PathKind::ConsolePage
-    } else if path.starts_with("/c/") {
+    } else if path == "/"
+        || path == "/console"
+        || path.starts_with("/console/")
+        || path.starts_with("/c/")
+    {
         PathKind::ConsolePage
     } else if path.starts_with("/api/") || path == "/ws/agent" {
         PathKind::ConsoleApi

@@ -105,13 +105,10 @@ fn widget_console_and_admin_in_headless_chromium() {
     let mut stores = serde_json::Map::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = Vec::new();
-    while !(stores.len() == 2
-        && !console.is_empty()
-        && !widget.is_empty()
-        && seen
-            .iter()
-            .any(|l: &String| l.contains("widget key of voltmart")))
-    {
+    let banner_done = |stores: &serde_json::Map<String, Value>, seen: &[String]| {
+        stores.len() == 2 && seen.iter().any(|l| l.contains("widget key of voltmart"))
+    };
+    while console.is_empty() || widget.is_empty() || !banner_done(&stores, &seen) {
         let left = deadline.saturating_duration_since(Instant::now());
         let Ok(line) = rx.recv_timeout(left) else {
             panic!(
