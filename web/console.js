@@ -89,7 +89,10 @@
     $('tenant-name').textContent = who.tenant.display_name;
     $('me-name').textContent = who.agent ? who.agent.display_name : '';
     $('admin-link').hidden = who.scopes.indexOf('admin') < 0;
-    setStatusUi(who.agent ? who.agent.status : 'offline');
+    // The availability an agent chose survives reloads and reconnects (closing the socket takes an agent
+    // offline on the server; the console puts back what the agent chose when it reconnects).
+    var chosen = readPref('status:' + myId);
+    setStatusUi(chosen || (who.agent ? who.agent.status : 'offline'));
     $('status-select').disabled = !canChat;
     setSound(soundOn);
     if (!canChat) {
@@ -120,6 +123,7 @@
   $('status-select').addEventListener('change', function () {
     var s = $('status-select').value;
     $('status-dot').className = 'dot ' + s;
+    writePref('status:' + myId, s);
     if (!send({ type: 'status.set', status: s })) C.toast('Not connected; your status will be sent when the connection is back.', true);
   });
 
@@ -263,9 +267,8 @@
     Object.keys(convs).forEach(function (id) {
       if (isMine(convs[id]) || id === selected) sync(convs[id]);
     });
-    // Status chosen while offline.
-    var chosen = $('status-select').value;
-    if (me && me.agent && chosen !== me.agent.status) send({ type: 'status.set', status: chosen });
+    // Put back the availability the agent chose (the server sets agents offline when their socket closes).
+    if (canChat) send({ type: 'status.set', status: $('status-select').value });
     renderLists();
     renderConv();
   }

@@ -548,6 +548,48 @@ await group('5 a card number typed into the widget shows as the mask on both sid
   }
 });
 
+// ---- transfer, next --------------------------------------------------------------------------------------------
+
+await group('1 transfer to another agent; Alt+N moves between chats', async () => {
+  assert(visitorFrame, 'needs the chat above');
+  const ctx = await context();
+  const ada = await ctx.newPage();
+  await login(ada, 'skyway', 'admin');
+  await setStatus(ada, 'online');
+  // Sam has several chats by now (the ones above); Alt+N walks them, and comes back to this one.
+  await agentPage.bringToFront();
+  const mine = agentPage.locator('#mine .conv-item');
+  const count = await mine.count();
+  const current = await agentPage.locator('#conv-sub').textContent();
+  if (count > 1) {
+    await agentPage.keyboard.press('Alt+N');
+    await eventually(async () => (await agentPage.locator('#conv-sub').textContent()) !== current, 'Alt+N to open another chat');
+    for (let i = 1; i < count && (await agentPage.locator('#conv-sub').textContent()) !== current; i++) {
+      await agentPage.keyboard.press('Alt+N');
+      await agentPage.waitForTimeout(150);
+    }
+    await eventually(async () => (await agentPage.locator('#conv-sub').textContent()) === current, 'Alt+N to come back round');
+  }
+  // Transfer the chat to Ada.
+  const adaId = await agentPage.locator('#transfer-to option', { hasText: /^Ada/ }).getAttribute('value');
+  await agentPage.getByLabel('Transfer to').selectOption(adaId);
+  await agentPage.getByRole('button', { name: 'Transfer' }).click();
+  await visitorFrame.locator('.sys', { hasText: 'transferred the chat' }).waitFor();
+  await visitorFrame.locator('#status', { hasText: /^Ada/ }).waitFor();
+  await agentPage.locator('#readonly-note', { hasText: 'handled by' }).waitFor();
+  const item = ada.locator('#mine .conv-item').first();
+  await item.waitFor();
+  await item.click();
+  await bubbles(ada.locator('#transcript'), 'Is flight SK 204 on time?').waitFor();
+  await ada.getByLabel('Reply').fill('Ada here, I have taken over.');
+  await ada.keyboard.press('Enter');
+  await bubbles(visitorFrame, 'Ada here').waitFor();
+  await ada.getByRole('button', { name: 'Close chat' }).click();
+  await visitorFrame.locator('#ended').waitFor({ state: 'visible' });
+  await setStatus(ada, 'offline');
+  await ctx.close();
+});
+
 // ---- exposure record ----------------------------------------------------------------------------------------
 
 await group('exposure record: the browser-reported embedding origin and the served asset hashes', async () => {
