@@ -437,7 +437,11 @@
     markRead(id);
     renderLists();
     renderConv();
-    if (e && isMine(e)) $('reply').focus();
+    if (e && isMine(e)) {
+      $('reply').focus();
+      // Fresh availability of the other agents, for the transfer list.
+      C.api('GET', '/api/v1/agents').then(function (list) { agents = list || []; fillTransfer(); }, function () { /* keep the old list */ });
+    }
   }
 
   function markRead(id) {
