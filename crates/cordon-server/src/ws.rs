@@ -34,6 +34,8 @@ use crate::AppState;
 /// read buffer alone would cost ~90 KiB per connection).
 const READ_BUFFER: usize = 4 * 1024;
 const WRITE_BUFFER: usize = 4 * 1024;
+/// Most frames written behind one flush (bounds how long one burst holds the writer).
+const WRITE_BURST: usize = 64;
 /// Close codes (4000–4999 are for applications).
 const CLOSE_SLOW: u16 = 4008;
 const CLOSE_REVOKED: u16 = 4001;
@@ -227,8 +229,21 @@ async fn run(socket: WebSocket, state: AppState, role: Role) {
     // The writer: a client that does not read for `write_timeout` is disconnected, so its buffers stay bounded.
     let mut writer = tokio::spawn(async move {
         while let Some(msg) = out_rx.recv().await {
-            let closing = matches!(msg, Message::Close(_));
-            match tokio::time::timeout(write_timeout, sink.send(msg)).await {
+            let mut closing = matches!(msg, Message::Close(_));
+            // Frames that are already queued go out with the first one and a single flush: one write syscall
+            // for a burst (an ack and its echo, an agent's fan-out) instead of one per frame.
+            let burst = async {
+                sink.feed(msg).await?;
+                let mut more = 0;
+                while !closing && more < WRITE_BURST {
+                    let Ok(next) = out_rx.try_recv() else { break };
+                    closing = matches!(next, Message::Close(_));
+                    sink.feed(next).await?;
+                    more += 1;
+                }
+                sink.flush().await
+            };
+            match tokio::time::timeout(write_timeout, burst).await {
                 Ok(Ok(())) if !closing => {}
                 Ok(Ok(())) => break,
                 Ok(Err(_)) => break,
@@ -268,7 +283,7 @@ async fn run(socket: WebSocket, state: AppState, role: Role) {
         role,
     };
     let exit = conn.event_loop(&mut stream, inbox, &mut writer).await;
-    conn.finish().await;
+    Box::pin(conn.finish()).await;
     if let Exit::Close(code, reason) = exit {
         let _ = conn
             .out
@@ -286,6 +301,9 @@ async fn run(socket: WebSocket, state: AppState, role: Role) {
 type Stream = futures_util::stream::SplitStream<WebSocket>;
 
 impl Conn {
+    /// The connection's life. Handlers are boxed where they are awaited: an idle socket's task then holds only
+    /// this loop's small state, not the largest handler's (the pipeline, storage calls), which would otherwise
+    /// be reserved inline in every connection's future, used or not.
     async fn event_loop(
         &mut self,
         stream: &mut Stream,
@@ -306,7 +324,7 @@ impl Conn {
                 msg = stream.next() => {
                     last_inbound = Instant::now();
                     match msg {
-                        Some(Ok(Message::Text(text))) => self.on_text(text.as_str()).await,
+                        Some(Ok(Message::Text(text))) => Box::pin(self.on_text(text.as_str())).await,
                         Some(Ok(Message::Binary(_))) => {
                             if self.bucket.take() {
                                 self.send_error(code::BAD_FRAME, "binary frames are not supported", None).await
@@ -321,9 +339,9 @@ impl Conn {
                         Some(Err(_)) => return Exit::Gone,
                     }
                 }
-                Some(event) = inbox.rx.recv() => self.on_event(event).await,
+                Some(event) = inbox.rx.recv() => Box::pin(self.on_event(event)).await,
                 _ = inbox.wake.notified() => {
-                    if inbox.take_lagged() { self.on_lag().await } else { Ok(()) }
+                    if inbox.take_lagged() { Box::pin(self.on_lag()).await } else { Ok(()) }
                 }
                 _ = &mut hello_deadline, if !self.authenticated() => {
                     return Exit::Close(CLOSE_HELLO_TIMEOUT, "hello timeout");
@@ -334,9 +352,9 @@ impl Conn {
                     }
                     self.push(Message::Ping(Default::default())).await
                 }
-                _ = recheck.tick(), if matches!(self.role, Role::Agent(_)) => self.recheck_session().await,
+                _ = recheck.tick(), if matches!(self.role, Role::Agent(_)) => Box::pin(self.recheck_session()).await,
                 _ = tokio::time::sleep_until(self.held_deadline.unwrap_or_else(tokio::time::Instant::now)),
-                    if self.held_deadline.is_some() => self.release_held().await,
+                    if self.held_deadline.is_some() => Box::pin(self.release_held()).await,
             };
             if let Err(exit) = result {
                 return exit;
@@ -674,7 +692,6 @@ impl Conn {
                 &visitor.id,
                 &self.state.config.node_id,
                 origin,
-                crate::web::session_asset_hashes(),
             )
             .await
         {
@@ -852,6 +869,19 @@ impl Conn {
                 .await;
         }
         let reference = Some(client_msg_id.as_str());
+        // A visitor's own conversation, already verified on this socket (at hello, open or an earlier frame),
+        // stays the visitor's: its owner never changes and the writer refuses closed ones. So the per-message
+        // database read is skipped for it.
+        if let Role::Visitor(v) = &self.role {
+            if v.owned.contains(&conversation_id) {
+                if let Err(r) = pipeline::check_text(&text, self.state.config.limits.max_text_chars) {
+                    return self.refuse(r, reference).await;
+                }
+                return self
+                    .visitor_message(conversation_id, client_msg_id, text)
+                    .await;
+            }
+        }
         let conv = match self.visible(&conversation_id).await {
             Ok(c) => c,
             Err(r) => return self.refuse(r, reference).await,
