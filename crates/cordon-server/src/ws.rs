@@ -692,6 +692,7 @@ impl Conn {
                 &visitor.id,
                 &self.state.config.node_id,
                 origin,
+                crate::web::session_asset_hashes(),
             )
             .await
         {
