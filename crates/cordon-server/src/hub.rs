@@ -69,12 +69,22 @@ impl Inbox {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 pub fn mailbox(capacity: usize) -> (Mailbox, Inbox) {
+    mailbox_with_id(next_mailbox_id(), capacity)
+}
+
+/// A fresh mailbox id. A connection takes one when it opens and makes its mailbox (a bounded channel, whose
+/// first block is allocated at once) only when it first subscribes, with [`mailbox_with_id`].
+pub fn next_mailbox_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+pub fn mailbox_with_id(id: u64, capacity: usize) -> (Mailbox, Inbox) {
     let (tx, rx) = mpsc::channel(capacity);
     let lagged = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(Notify::new());
     (
         Mailbox {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id,
             tx,
             lagged: lagged.clone(),
             wake: wake.clone(),

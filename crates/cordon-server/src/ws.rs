@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 
 use crate::auth::Scope;
 use crate::error::{code, ApiError};
-use crate::hub::{mailbox, Event, Inbox, Mailbox, Topic};
+use crate::hub::{Event, Inbox, Mailbox, Topic};
 use crate::pipeline::{self, Names, Refusal};
 use crate::protocol::{
     self, AgentRef, ClientFrame, Hello, Party, ProtocolLimits, ServerFrame, PROTOCOL_VERSIONS,
@@ -31,8 +31,10 @@ use crate::protocol::{
 use crate::AppState;
 
 /// WebSocket library buffers: small, because idle connections dominate memory (tungstenite's 128 KiB default
-/// read buffer alone would cost ~90 KiB per connection).
-const READ_BUFFER: usize = 4 * 1024;
+/// read buffer alone would cost ~90 KiB per connection). The read buffer is allocated (and zero-filled) for
+/// every socket up front, so it is 1 KiB: a chat frame fits, and a larger frame grows it as needed. The write
+/// buffer only grows to the frames actually written.
+const READ_BUFFER: usize = 1024;
 const WRITE_BUFFER: usize = 4 * 1024;
 /// Most frames written behind one flush (bounds how long one burst holds the writer).
 const WRITE_BURST: usize = 64;
@@ -212,7 +214,12 @@ struct Conn {
     held: Vec<Held>,
     held_deadline: Option<tokio::time::Instant>,
     out: mpsc::Sender<Message>,
-    mailbox: Mailbox,
+    /// This connection's hub identity. The mailbox itself (a bounded channel) is made on the first subscription:
+    /// an idle visitor with no conversation never needs one.
+    mailbox_id: u64,
+    mailbox: Option<Mailbox>,
+    /// A mailbox's receiving end, made by `subscribe`, waiting for the event loop to take it.
+    new_inbox: Option<Inbox>,
     topics: HashSet<Topic>,
     cursors: HashMap<String, i64>,
     bucket: TokenBucket,
@@ -261,7 +268,6 @@ async fn run(socket: WebSocket, state: AppState, role: Role) {
         let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
     });
 
-    let (mb, inbox) = mailbox(limits.outbound_buffer);
     let mut conn = Conn {
         state: state.clone(),
         assigned: HashSet::new(),
@@ -270,7 +276,9 @@ async fn run(socket: WebSocket, state: AppState, role: Role) {
         held: Vec::new(),
         held_deadline: None,
         out: out_tx,
-        mailbox: mb,
+        mailbox_id: crate::hub::next_mailbox_id(),
+        mailbox: None,
+        new_inbox: None,
         topics: HashSet::new(),
         cursors: HashMap::new(),
         bucket: TokenBucket {
@@ -282,7 +290,7 @@ async fn run(socket: WebSocket, state: AppState, role: Role) {
         names: Names::default(),
         role,
     };
-    let exit = conn.event_loop(&mut stream, inbox, &mut writer).await;
+    let exit = conn.event_loop(&mut stream, &mut writer).await;
     Box::pin(conn.finish()).await;
     if let Exit::Close(code, reason) = exit {
         let _ = conn
@@ -307,7 +315,6 @@ impl Conn {
     async fn event_loop(
         &mut self,
         stream: &mut Stream,
-        mut inbox: Inbox,
         writer: &mut tokio::task::JoinHandle<()>,
     ) -> Exit {
         let limits = self.state.config.limits.clone();
@@ -317,7 +324,17 @@ impl Conn {
         let mut last_inbound = Instant::now();
         let hello_deadline = tokio::time::sleep(limits.hello_timeout);
         tokio::pin!(hello_deadline);
+        let mut events: Option<mpsc::Receiver<Event>> = None;
+        let mut wake: Option<Arc<tokio::sync::Notify>> = None;
+        let mut lagged: Option<Arc<std::sync::atomic::AtomicBool>> = None;
         loop {
+            if events.is_none() {
+                if let Some(inbox) = self.new_inbox.take() {
+                    events = Some(inbox.rx);
+                    wake = Some(inbox.wake);
+                    lagged = Some(inbox.lagged);
+                }
+            }
             let result = tokio::select! {
                 biased;
                 _ = &mut *writer => return Exit::Gone,
@@ -339,9 +356,22 @@ impl Conn {
                         Some(Err(_)) => return Exit::Gone,
                     }
                 }
-                Some(event) = inbox.rx.recv() => Box::pin(self.on_event(event)).await,
-                _ = inbox.wake.notified() => {
-                    if inbox.take_lagged() { Box::pin(self.on_lag()).await } else { Ok(()) }
+                Some(event) = async {
+                    match events.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => Box::pin(self.on_event(event)).await,
+                _ = async {
+                    match wake.as_ref() {
+                        Some(w) => w.notified().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    let was_lagged = lagged
+                        .as_ref()
+                        .is_some_and(|l| l.swap(false, std::sync::atomic::Ordering::AcqRel));
+                    if was_lagged { Box::pin(self.on_lag()).await } else { Ok(()) }
                 }
                 _ = &mut hello_deadline, if !self.authenticated() => {
                     return Exit::Close(CLOSE_HELLO_TIMEOUT, "hello timeout");
@@ -417,19 +447,27 @@ impl Conn {
 
     fn subscribe(&mut self, topic: Topic) {
         if self.topics.insert(topic.clone()) {
-            self.state.hub.subscribe(topic, &self.mailbox);
+            let capacity = self.state.config.limits.outbound_buffer;
+            let id = self.mailbox_id;
+            let new_inbox = &mut self.new_inbox;
+            let mailbox = self.mailbox.get_or_insert_with(|| {
+                let (mb, inbox) = crate::hub::mailbox_with_id(id, capacity);
+                *new_inbox = Some(inbox);
+                mb
+            });
+            self.state.hub.subscribe(topic, mailbox);
         }
     }
 
     fn unsubscribe(&mut self, topic: &Topic) {
         if self.topics.remove(topic) {
-            self.state.hub.unsubscribe(topic, self.mailbox.id);
+            self.state.hub.unsubscribe(topic, self.mailbox_id);
         }
     }
 
     async fn finish(&mut self) {
         for t in std::mem::take(&mut self.topics) {
-            self.state.hub.unsubscribe(&t, self.mailbox.id);
+            self.state.hub.unsubscribe(&t, self.mailbox_id);
         }
         if let Role::Visitor(v) = &self.role {
             if let (Some(t), Some(id)) = (&v.tenant, &v.session_record) {
@@ -875,7 +913,8 @@ impl Conn {
         // database read is skipped for it.
         if let Role::Visitor(v) = &self.role {
             if v.owned.contains(&conversation_id) {
-                if let Err(r) = pipeline::check_text(&text, self.state.config.limits.max_text_chars) {
+                if let Err(r) = pipeline::check_text(&text, self.state.config.limits.max_text_chars)
+                {
                     return self.refuse(r, reference).await;
                 }
                 return self
@@ -1186,7 +1225,7 @@ impl Conn {
         self.state.hub.publish(
             &Topic::Conversation(conv.id),
             Event::Ephemeral {
-                from_connection: self.mailbox.id,
+                from_connection: self.mailbox_id,
                 frame: Arc::from(frame.to_json()),
             },
         );
@@ -1207,7 +1246,7 @@ impl Conn {
         self.state.hub.publish(
             &Topic::Conversation(conv.id),
             Event::Ephemeral {
-                from_connection: self.mailbox.id,
+                from_connection: self.mailbox_id,
                 frame: Arc::from(frame.to_json()),
             },
         );
