@@ -23,13 +23,13 @@ mkdir -p "$OUT"
 if [ "$QUICK" = 1 ]; then
   IDLE_N=${IDLE_N:-2000}; IDLE_HOLD=5
   CHAT_CONVS=200; CHAT_TENANTS=4; CHAT_AGENTS=2; CHAT_RATES=500,2000,5000; CHAT_STEP=3
-  STORM_MAX=1500; STORM_STEP=2
+  STORM_RATES=100,300,1000; STORM_STEP=2
   REC_CONVS=50; REC_RATE=200; REC_SECS=5
 else
   IDLE_N=${IDLE_N:-19000}; IDLE_HOLD=25
   CHAT_CONVS=1000; CHAT_TENANTS=10; CHAT_AGENTS=5; CHAT_STEP=8
   CHAT_RATES=${CHAT_RATES:-1000,2000,3000,5000,7500,10000,15000,20000,25000,30000,40000,50000,60000}
-  STORM_MAX=10000; STORM_STEP=5
+  STORM_RATES=${STORM_RATES:-100,200,300,500,750,1000,1500,2000,3000,4000,5000,6000,8000}; STORM_STEP=4
   REC_CONVS=200; REC_RATE=1000; REC_SECS=20
 fi
 # Per-socket rate limit for the load test: Cordon's default (20 frames/s, burst 40) would refuse the load itself.
@@ -110,8 +110,7 @@ for r in $(seq 1 "$REPEAT"); do
       --capacity 100 --rate "$CHAT_RATES" --sweep --duration $CHAT_STEP --drain 5 --message-size 100
   done
   for server in relay cordon; do
-    run "storm-$r" $server storm --start-rate 500 --step-rate 500 --max-rate $STORM_MAX \
-      --step-duration $STORM_STEP --tenants 4
+    run "storm-$r" $server storm --rates "$STORM_RATES" --step-duration $STORM_STEP --tenants 4
   done
   run "reconnect-$r" cordon reconnect --conversations $REC_CONVS --tenants 4 --agents 2 --capacity 100 \
     --rate $REC_RATE --duration $REC_SECS --drop-share 0.1 --drop-every 1000

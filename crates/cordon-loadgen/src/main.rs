@@ -181,6 +181,9 @@ struct StormArgs {
     /// Last rate tried.
     #[arg(long, default_value_t = 10_000.0)]
     max_rate: f64,
+    /// The rates to step through instead (comma-separated), e.g. 100,200,500,1000,2000.
+    #[arg(long, value_delimiter = ',')]
+    rates: Vec<f64>,
     /// Seconds per step.
     #[arg(long, default_value_t = 5)]
     step_duration: u64,
@@ -359,11 +362,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Storm(a) => {
             let c = common(&a.common)?;
-            let mut rates = Vec::new();
+            let mut rates: Vec<f64> = a.rates.iter().copied().filter(|r| *r > 0.0).collect();
             let mut r = a.start_rate;
-            while r <= a.max_rate && rates.len() < 100 {
-                rates.push(r);
-                r += a.step_rate.max(1.0);
+            while rates.is_empty() && r <= a.max_rate {
+                while r <= a.max_rate && rates.len() < 100 {
+                    rates.push(r);
+                    r += a.step_rate.max(1.0);
+                }
             }
             if rates.is_empty() {
                 bail!("no storm rates between --start-rate and --max-rate");

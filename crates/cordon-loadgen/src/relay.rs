@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 /// The same sizes as Cordon's socket engine (crates/cordon-server/src/ws.rs).
-const READ_BUFFER: usize = 4 * 1024;
+const READ_BUFFER: usize = 1024;
 const WRITE_BUFFER: usize = 4 * 1024;
 const WRITE_BURST: usize = 64;
 const HARD_FRAME_BYTES: usize = 1024 * 1024;
