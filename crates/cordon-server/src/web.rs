@@ -36,6 +36,11 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 // ---- embedded files --------------------------------------------------------------------------------------
 
 const LOADER_JS: &str = include_str!("../../../web/loader.js");
+/// Every loader ever shipped, served at its original URL forever: embedded snippets pin it by hash
+/// (web/loader-archive/README.md).
+const LOADER_ARCHIVE: &[&str] = &[include_str!(
+    "../../../web/loader-archive/loader-73c777ff295cc46390af.js"
+)];
 const FRAME_HTML: &str = include_str!("../../../web/frame.html");
 const FRAME_JS: &str = include_str!("../../../web/frame.js");
 const FRAME_CSS: &str = include_str!("../../../web/frame.css");
@@ -115,7 +120,7 @@ const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
 static ASSETS: LazyLock<Assets> = LazyLock::new(|| {
-    let list = vec![
+    let list = [
         asset("loader.js", Site::Widget, JS, LOADER_JS),
         asset("frame.js", Site::Widget, JS, FRAME_JS),
         asset("frame.css", Site::Widget, CSS, FRAME_CSS),
@@ -124,7 +129,15 @@ static ASSETS: LazyLock<Assets> = LazyLock::new(|| {
         asset("admin.js", Site::Console, JS, ADMIN_JS),
         asset("console.css", Site::Console, CSS, CONSOLE_CSS),
         asset("icon.svg", Site::Console, "image/svg+xml", ICON_SVG),
-    ];
+    ]
+    .into_iter()
+    // Archived loaders come after the current one, which `get("loader.js")` finds first.
+    .chain(
+        LOADER_ARCHIVE
+            .iter()
+            .map(|text| asset("loader.js", Site::Widget, JS, text)),
+    )
+    .collect::<Vec<_>>();
     let by_path = list
         .iter()
         .enumerate()
@@ -187,10 +200,12 @@ pub fn snippet(widget_origin: &str, widget_key: &str) -> String {
 /// script and style by SRI and is never cached, so a session that ran here ran exactly these bytes.
 pub fn session_asset_hashes() -> &'static [String] {
     static HASHES: LazyLock<Vec<String>> = LazyLock::new(|| {
+        // The current files only: archived loaders are served for old snippets, not by this release's pages.
+        let mut seen = std::collections::HashSet::new();
         let mut v: Vec<String> = ASSETS
             .list
             .iter()
-            .filter(|a| a.site == Site::Widget)
+            .filter(|a| a.site == Site::Widget && seen.insert(a.name))
             .map(|a| a.sha384.clone())
             .collect();
         v.insert(1, ASSETS.frame_page.1.clone());
@@ -201,10 +216,11 @@ pub fn session_asset_hashes() -> &'static [String] {
 
 /// The widget's files with their digests, for the API (`name`, `path`, `integrity`, `sha384`).
 pub fn widget_files() -> Vec<(&'static str, String, String, String)> {
+    let mut seen = std::collections::HashSet::new();
     let mut out: Vec<_> = ASSETS
         .list
         .iter()
-        .filter(|a| a.site == Site::Widget)
+        .filter(|a| a.site == Site::Widget && seen.insert(a.name))
         .map(|a| {
             (
                 a.name,
@@ -697,6 +713,21 @@ async fn frame_state_put(State(state): State<AppState>, req: Request) -> Respons
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn every_shipped_loader_stays_served_and_the_current_one_is_archived() {
+        let current = ASSETS.get("loader.js").unwrap();
+        assert!(
+            LOADER_ARCHIVE.iter().any(|a| a.as_bytes() == current.bytes),
+            "web/loader.js changed: archive it (web/loader-archive/README.md) so embedded snippets keep working"
+        );
+        for text in LOADER_ARCHIVE {
+            let (_, hex) = digest(text.as_bytes());
+            let path = format!("/w/loader-{}.js", &hex[..20]);
+            assert!(ASSETS.by_path.contains_key(&path), "{path} is not served");
+        }
+    }
+
     use super::*;
 
     #[test]
