@@ -43,7 +43,7 @@ CORDON=$TARGET_DIR/release/cordon
 CRIT_FACT=()
 if [ "${SKIP_CRITERION:-0}" != 1 ]; then
   echo "== criterion (cordon-card, cordon-ledger; short warm-up and measurement)"
-  cargo bench -p cordon-card -p cordon-ledger --benches -- --warm-up-time 0.5 --measurement-time 1 \
+  cargo bench -p cordon-card -p cordon-ledger --bench '*' -- --warm-up-time 0.5 --measurement-time 1 \
     > "$OUT/criterion.txt" 2>&1 || echo "criterion failed (see $OUT/criterion.txt)"
   grep -E "time:" -B1 "$OUT/criterion.txt" | grep -vE "^--$" | paste - - | sed -E 's/ +/ /g' \
     > "$OUT/criterion-summary.txt" || true
