@@ -956,6 +956,10 @@ pub(crate) async fn serve(
     let relay = Relay::new(limits);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     println!("relay listening on http://{}", listener.local_addr()?);
+    // As Cordon: TCP_NODELAY on accepted sockets.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router(relay))
         .with_graceful_shutdown(async move {
             let term = async {

@@ -175,6 +175,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     audit::spawn_checkpointer(state.clone());
     let app = app(state);
+    // TCP_NODELAY on every accepted socket: the server writes small frames (a `conversation` reply, then a
+    // `notice`) as they are produced, and with Nagle's algorithm on, the second waits for the client's delayed
+    // ACK (~40 ms on Linux). Measured with cordon-loadgen storm: a session took 46 ms at 100 sessions/s.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
