@@ -43,9 +43,9 @@ CORDON=$TARGET_DIR/release/cordon
 CRIT_FACT=()
 if [ "${SKIP_CRITERION:-0}" != 1 ]; then
   echo "== criterion (cordon-card, cordon-ledger; short warm-up and measurement)"
-  cargo bench -p cordon-card -p cordon-ledger --bench '*' -- --warm-up-time 0.5 --measurement-time 1 \
+  cargo bench -p cordon-card -p cordon-ledger --bench redact --bench ledger -- --warm-up-time 0.5 --measurement-time 1 \
     > "$OUT/criterion.txt" 2>&1 || echo "criterion failed (see $OUT/criterion.txt)"
-  grep -E "time:" -B1 "$OUT/criterion.txt" | grep -vE "^--$" | paste - - | sed -E 's/ +/ /g' \
+  grep -E "time:" -B1 "$OUT/criterion.txt" | grep -vE "^--$" | paste - - | sed -E 's/^Benchmarking .*Analyzing\t//; s/ +/ /g' \
     > "$OUT/criterion-summary.txt" || true
   CRIT_FACT=(--fact "Criterion (same run, brief settings; full figures in the sections above): $(awk -F'time:' '{gsub(/^ +| +$/,"",$1); printf "%s%s %s", sep, $1, $2; sep="; "}' "$OUT/criterion-summary.txt" | head -c 1500)")
 fi
