@@ -27,7 +27,7 @@ pub use conversations::{
     AppendOutcome, AppendRequest, ConversationFilter, NewMessageSealer, StoredMessage,
 };
 pub use exposure::{is_sha384_hex, ExposureQuery};
-pub use writer::CommitGate;
+pub use writer::{CommitGate, CommitStats};
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,6 +206,11 @@ impl Store {
     /// acknowledgement escapes before it).
     pub fn set_commit_gate(&self, gate: Option<Arc<dyn CommitGate>>) {
         self.inner.writer.set_gate(gate);
+    }
+
+    /// The group-commit writer's counters.
+    pub fn commit_stats(&self) -> &CommitStats {
+        &self.inner.writer.stats
     }
 
     /// Read the durability settings back from every connection the server uses: each pooled connection (all

@@ -183,6 +183,67 @@ async fn concurrent_appends_are_gap_free_and_exactly_once() {
     }
 }
 
+/// Batches that span many conversations go through the multi-row path: every conversation's seqs stay gap-free,
+/// and closed or foreign conversations in the same batch get their own errors without failing their neighbours.
+#[tokio::test]
+async fn batches_across_conversations_are_gap_free_per_conversation() {
+    for db in all_backends().await {
+        let store = open(&db).await;
+        let a = tenant(&store, "alpha").await;
+        let b = tenant(&store, "beta").await;
+        let mut convs = Vec::new();
+        for i in 0..12 {
+            let v = store
+                .create_visitor(&format!("v_{i}"), &a.id, format!("tok{i}").as_bytes(), None)
+                .await
+                .unwrap();
+            let id = format!("c_{i:02}");
+            store.open_conversation(&id, &a.id, &v.id).await.unwrap();
+            convs.push(id);
+        }
+        store.close_conversation(&a.id, "c_11").await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..600 {
+            let store = store.clone();
+            let foreign = i % 50 == 7;
+            let (t, conv) = if foreign {
+                (b.clone(), convs[i % 11].clone())
+            } else {
+                (a.clone(), convs[i % 12].clone())
+            };
+            tasks.push(tokio::spawn(async move {
+                let id: &'static str = Box::leak(format!("m{i}").into_boxed_str());
+                let result = store.append_message(append(&t, &conv, id, b"x")).await;
+                (conv, foreign, result)
+            }));
+        }
+        let mut seqs: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+        for task in tasks {
+            match task.await.unwrap() {
+                (_, true, result) => assert!(matches!(result, Err(StoreError::NotFound))),
+                (conv, false, result) if conv == "c_11" => {
+                    assert!(matches!(result, Err(StoreError::ConversationClosed)))
+                }
+                (conv, false, result) => seqs.entry(conv).or_default().push(result.unwrap().seq),
+            }
+        }
+        // The batches took the multi-row path: none failed over to one-by-one retries, and they were batches.
+        let (batches, messages, _, failed) = store.commit_stats().snapshot();
+        assert_eq!(failed, 0);
+        assert!(
+            messages >= 600 && batches * 4 < messages,
+            "{batches} batches"
+        );
+        for (conv, mut got) in seqs {
+            got.sort();
+            let n = got.len() as i64;
+            assert_eq!(got, (1..=n).collect::<Vec<_>>(), "{conv}");
+            assert_eq!(store.message_count(&a.id, &conv).await.unwrap(), n);
+        }
+        store.close().await;
+    }
+}
+
 #[tokio::test]
 async fn capacity_is_never_exceeded_across_processes() {
     for db in all_backends().await {
