@@ -179,6 +179,9 @@ impl Store {
         let mut writer_conn = sqlx::AnyConnection::connect_with(&options).await?;
         apply_connection_settings(backend, &mut writer_conn).await?;
         let writer = writer::spawn(writer_conn, backend);
+        if backend == Backend::Sqlite {
+            tokio::spawn(checkpoint_wal(pool.clone(), writer.stats.clone()));
+        }
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
@@ -279,9 +282,12 @@ async fn apply_connection_settings(
         // WAL lets readers run beside the writer; synchronous=FULL fsyncs the WAL at every commit, so an ack
         // (sent after commit) means the message survives power loss, not just a process crash.
         Backend::Sqlite => {
+            //
+            // No automatic checkpoints: SQLite would run them inside whichever commit crosses the threshold,
+            // stalling that batch's acks. `checkpoint_wal` runs them beside the writer instead.
             conn.execute(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
-                 PRAGMA foreign_keys = ON;",
+                 PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;",
             )
             .await?;
         }
@@ -291,6 +297,56 @@ async fn apply_connection_settings(
         }
     }
     Ok(())
+}
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// A WAL longer than this (in pages) after a passive checkpoint gets a blocking one, so it cannot grow without
+/// bound when readers keep the passive ones from finishing.
+const WAL_PAGES_LIMIT: i64 = 16_384;
+
+/// SQLite's WAL checkpoints, run on a pool connection (its own thread) rather than inside the writer's commits.
+/// PASSIVE never waits for, or blocks, the writer or readers; it copies what it can, and the WAL starts over from
+/// its beginning once a checkpoint has caught up. Ends when the pool closes.
+async fn checkpoint_wal(pool: AnyPool, stats: Arc<CommitStats>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        let row = match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&pool)
+            .await
+        {
+            Ok(row) => row,
+            Err(sqlx::Error::PoolClosed) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+                continue;
+            }
+        };
+        stats
+            .checkpoints
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // (busy, pages in the WAL, pages checkpointed)
+        let wal_pages: i64 = row.try_get(1).unwrap_or(0);
+        let copied: i64 = row.try_get(2).unwrap_or(0);
+        if wal_pages > WAL_PAGES_LIMIT && copied < wal_pages {
+            tracing::info!(
+                wal_pages,
+                copied,
+                "WAL is long; running a blocking checkpoint"
+            );
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                .fetch_one(&pool)
+                .await
+            {
+                tracing::warn!(error = %e, "WAL checkpoint (restart) failed");
+            }
+        }
+    }
 }
 
 async fn read_durability(
@@ -308,8 +364,13 @@ async fn read_durability(
                 .fetch_one(&mut *conn)
                 .await?
                 .try_get(0)?;
+            let autocheckpoint: i64 = sqlx::query("PRAGMA wal_autocheckpoint")
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get(0)?;
             out.push(("journal_mode".into(), mode));
             out.push(("synchronous".into(), sync.to_string()));
+            out.push(("wal_autocheckpoint".into(), autocheckpoint.to_string()));
         }
         Backend::Postgres => {
             for name in ["synchronous_commit", "fsync"] {

@@ -50,6 +50,8 @@ pub struct CommitStats {
     pub redone_for_retry: AtomicU64,
     /// Batches that failed with a database error and were retried one message at a time.
     pub failed: AtomicU64,
+    /// SQLite: WAL checkpoints run by the background checkpointer.
+    pub checkpoints: AtomicU64,
 }
 
 impl CommitStats {
