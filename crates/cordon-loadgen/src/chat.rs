@@ -5,11 +5,16 @@
 //! measured from that intended time (no coordinated omission). The intended time travels in the
 //! `client_msg_id`, so the agent that receives it can measure visitor → agent latency in any process.
 //!
+//! With `--card-fragment-share`, some visitor turns type a test card in 2 to 4 pieces on consecutive slots of the
+//! same schedule (docs/CARD-REDACTION.md, "Split across messages"). The server holds such pieces until the
+//! visitor's next message or its fragment window, so their latency is kept apart from the ordinary messages':
+//! the class travels in the `client_msg_id` too. Agents check that no delivered set of pieces reads as a card.
+//!
 //! Every receiver checks each conversation's `seq`: a jump is a loss, a repeat is a duplicate. In the reconnect
 //! scenario clients are dropped on purpose and resume with `hello` (visitor token) or the session cookie,
 //! then `sync` from their last seq and resend what was not acknowledged, under the same `client_msg_id`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,11 +23,12 @@ use std::time::Duration;
 use anyhow::{anyhow, Context as _};
 use futures_util::StreamExt as _;
 use rand::seq::SliceRandom as _;
+use rand::{Rng as _, SeedableRng as _};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::client::{self, Target, Ws};
-use crate::frames::{self, In};
+use crate::frames::{self, Class, In};
 use crate::setup::{AgentFixture, ServerKind};
 use crate::stats::{Hist, Tally};
 use crate::worker::{ChatJob, Clock, Command, Report, WorkerSpec};
@@ -69,10 +75,32 @@ struct Shared {
     agents_ready: AtomicU64,
     agents_failed: AtomicU64,
     alive: AtomicU64,
+    /// Split-card pieces (held candidates): a subset of `sent`, `acked`, `failed` and `delivered`.
+    held_sent: AtomicU64,
+    held_acked: AtomicU64,
+    held_failed: AtomicU64,
+    held_delivered: AtomicU64,
+    /// Pieces delivered to an agent with no mask in them (not joined into a card by the server).
+    held_unmasked: AtomicU64,
+    /// `card_redacted` notices the visitors received.
+    redacted_notices: AtomicU64,
+    /// Ordinary messages only (as before split cards existed); pieces go to `*_held`, and the message after a
+    /// card also to `*_after_card`.
     ack: Mutex<Hist>,
     delivery: Mutex<Hist>,
+    ack_held: Mutex<Hist>,
+    delivery_held: Mutex<Hist>,
+    ack_after_card: Mutex<Hist>,
+    delivery_after_card: Mutex<Hist>,
     errors: Mutex<BTreeMap<String, u64>>,
 }
+
+/// Histogram names in the tally, per class: (send → ack, visitor → agent).
+const HISTS: [(&str, &str); 3] = [
+    ("ack", "delivery"),
+    ("ack_held", "delivery_held"),
+    ("ack_after_card", "delivery_after_card"),
+];
 
 impl Shared {
     fn error(&self, code: &str) {
@@ -99,14 +127,19 @@ impl Shared {
             &self.reconnects,
             &self.reconnect_failed,
             &self.last_delivery_us,
+            &self.held_sent,
+            &self.held_acked,
+            &self.held_failed,
+            &self.held_delivered,
+            &self.held_unmasked,
+            &self.redacted_notices,
         ] {
             c.store(0, Ordering::SeqCst);
         }
-        if let Ok(mut h) = self.ack.lock() {
-            h.reset();
-        }
-        if let Ok(mut h) = self.delivery.lock() {
-            h.reset();
+        for h in self.hists() {
+            if let Ok(mut h) = h.lock() {
+                h.reset();
+            }
         }
         if let Ok(mut e) = self.errors.lock() {
             e.clear();
@@ -137,6 +170,12 @@ impl Shared {
             ("agents", l(&self.agents_ready)),
             ("agents_failed", l(&self.agents_failed)),
             ("alive", l(&self.alive)),
+            ("held.sent", l(&self.held_sent)),
+            ("held.acked", l(&self.held_acked)),
+            ("held.failed", l(&self.held_failed)),
+            ("held.delivered", l(&self.held_delivered)),
+            ("held.unmasked", l(&self.held_unmasked)),
+            ("held.redacted_notices", l(&self.redacted_notices)),
         ] {
             t.add(name, v);
         }
@@ -147,13 +186,49 @@ impl Shared {
                 t.add(&format!("err.{code}"), *n);
             }
         }
-        if let Ok(h) = self.ack.lock() {
-            t.set_hist("ack", &h);
-        }
-        if let Ok(h) = self.delivery.lock() {
-            t.set_hist("delivery", &h);
+        let names = HISTS.iter().flat_map(|(a, d)| [*a, *d]);
+        for (name, h) in names.zip(self.hists()) {
+            if let Ok(h) = h.lock() {
+                t.set_hist(name, &h);
+            }
         }
         t
+    }
+
+    /// The histograms, in the order of [`HISTS`] (ack, delivery for each class).
+    fn hists(&self) -> [&Mutex<Hist>; 6] {
+        [
+            &self.ack,
+            &self.delivery,
+            &self.ack_held,
+            &self.delivery_held,
+            &self.ack_after_card,
+            &self.delivery_after_card,
+        ]
+    }
+
+    fn record(&self, class: Class, ack: bool, us: u64) {
+        let rec = |h: &Mutex<Hist>| {
+            if let Ok(mut h) = h.lock() {
+                h.record_us(us);
+            }
+        };
+        match (class, ack) {
+            (Class::Piece { .. }, true) => rec(&self.ack_held),
+            (Class::Piece { .. }, false) => rec(&self.delivery_held),
+            (c, true) => {
+                rec(&self.ack);
+                if c == Class::AfterCard {
+                    rec(&self.ack_after_card);
+                }
+            }
+            (c, false) => {
+                rec(&self.delivery);
+                if c == Class::AfterCard {
+                    rec(&self.delivery_after_card);
+                }
+            }
+        }
     }
 }
 
@@ -192,6 +267,8 @@ struct VisitorReport {
 #[derive(Debug, Default)]
 struct AgentReport {
     convs: HashMap<String, Seen>,
+    /// conversation → the delivered texts of the split card under way (leak check).
+    pieces: HashMap<String, Vec<String>>,
 }
 
 struct Ctx {
@@ -201,6 +278,12 @@ struct Ctx {
     kind: ServerKind,
     check: bool,
     text: Arc<str>,
+    /// Share of visitor turns that type a card in pieces.
+    card_share: f64,
+    /// Check delivered pieces for card numbers (Cordon only: the relay does not redact).
+    leak_check: bool,
+    /// Seeds each visitor's generator (worker index in the high bits), so runs repeat.
+    seed: u64,
 }
 
 pub(crate) async fn run(
@@ -219,6 +302,9 @@ pub(crate) async fn run(
         kind: spec.kind,
         check: job.drops.is_some(),
         text: Arc::from(frames::filler(job.message_size)),
+        card_share: job.card_fragment_share.clamp(0.0, 1.0),
+        leak_check: spec.kind == ServerKind::Cordon,
+        seed: u64::from(spec.index) << 32,
     });
     let (plan_tx, plan_rx) = watch::channel(Plan::Idle);
     let source = |i: usize| -> Option<IpAddr> {
@@ -374,20 +460,31 @@ pub(crate) async fn run(
                 let sent = tally.get("sent");
                 let unacked = sent.saturating_sub(tally.get("acked") + tally.get("failed"));
                 let undelivered = tally.get("acked").saturating_sub(tally.get("delivered"));
+                let held_unacked = tally
+                    .get("held.sent")
+                    .saturating_sub(tally.get("held.acked") + tally.get("held.failed"));
+                let held_undelivered = tally
+                    .get("held.acked")
+                    .saturating_sub(tally.get("held.delivered"));
                 tally.add("unacked", unacked);
                 tally.add("undelivered", undelivered);
-                // Messages still outstanding count in the histograms at the drain's end (a lower bound).
+                tally.add("held.unacked", held_unacked);
+                tally.add("held.undelivered", held_undelivered);
+                // Messages still outstanding count in the histograms at the drain's end (a lower bound), each in
+                // its class's histogram.
                 let floor_us = clock.now_us().min(drain_end).saturating_sub(end_us);
-                let mut ack = tally.hist("ack");
-                let mut del = tally.hist("delivery");
-                for _ in 0..unacked.min(1_000_000) {
-                    ack.record_us(floor_us);
+                for (name, n) in [
+                    ("ack", unacked.saturating_sub(held_unacked)),
+                    ("delivery", undelivered.saturating_sub(held_undelivered)),
+                    ("ack_held", held_unacked),
+                    ("delivery_held", held_undelivered),
+                ] {
+                    let mut h = tally.hist(name);
+                    for _ in 0..n.min(1_000_000) {
+                        h.record_us(floor_us);
+                    }
+                    tally.set_hist(name, &h);
                 }
-                for _ in 0..undelivered.min(1_000_000) {
-                    del.record_us(floor_us);
-                }
-                tally.set_hist("ack", &ack);
-                tally.set_hist("delivery", &del);
                 let _ = reports.send(Report::Step { index, tally }).await;
             }
         }
@@ -478,10 +575,60 @@ struct VisitorConn {
     conversation: String,
     token: Option<String>,
     seen: Seen,
-    /// n → (client_msg_id, step, intended µs), in send order.
-    pending: BTreeMap<u64, (String, u32, u64)>,
+    /// n → the message, in send order.
+    pending: BTreeMap<u64, Pending>,
     by_id: HashMap<String, u64>,
     report: VisitorReport,
+}
+
+/// A sent message not acknowledged yet.
+#[derive(Debug, Clone)]
+struct Pending {
+    id: String,
+    step: u32,
+    /// Intended send time (run µs).
+    due: u64,
+    class: Class,
+    /// The text when it is not the filler (a card piece), for resends.
+    text: Option<Arc<str>>,
+}
+
+/// The rest of a visitor's turn: (class, text unless filler), one per schedule slot.
+type Script = VecDeque<(Class, Option<Arc<str>>)>;
+
+/// Start a visitor's next turn: with probability `card_share` a test card typed in pieces, one per slot, then an
+/// ordinary message; otherwise one ordinary message. `fits(k)` says whether the slot k after this one is still in
+/// the step: a card starts only if its pieces and the message after them all fit, so no piece waits for the
+/// window at a step's end. Returns this slot's message and queues the rest in `script`.
+fn next_turn(
+    card_share: f64,
+    rng: &mut rand::rngs::StdRng,
+    script: &mut Script,
+    fits: impl Fn(usize) -> bool,
+) -> (Class, Option<Arc<str>>) {
+    if card_share > 0.0 && rng.gen_bool(card_share.min(1.0)) {
+        let pieces = crate::cards::card_in_pieces(rng);
+        if fits(pieces.len()) {
+            // At most MAX_PIECES (4) pieces, so the casts cannot truncate.
+            let of = pieces.len() as u8;
+            for (i, p) in pieces.into_iter().enumerate() {
+                script.push_back((
+                    Class::Piece {
+                        index: i as u8 + 1,
+                        of,
+                    },
+                    Some(Arc::from(p)),
+                ));
+            }
+            // The visitor writes on after the card: that message releases any piece still held (a 16-digit Visa
+            // waits for it), and keeps the next card from being read as a continuation of this one.
+            script.push_back((Class::AfterCard, None));
+            if let Some(first) = script.pop_front() {
+                return first;
+            }
+        }
+    }
+    (Class::Ordinary, None)
 }
 
 async fn visitor_setup(ctx: &Ctx, v: &mut VisitorConn) -> anyhow::Result<(Ws, bool)> {
@@ -567,6 +714,8 @@ async fn visitor_task(
 
     // Spread visitors' send times over the period (golden-ratio offsets).
     let phase = (idx as f64 * 0.618_033_988_75).fract();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(ctx.seed | u64::from(idx));
+    let mut script = Script::new();
     let mut plan = *plan_rx.borrow();
     let mut n_in_step: u64 = 0;
     let mut next_due: Option<u64> = None;
@@ -582,6 +731,7 @@ async fn visitor_task(
                 match plan {
                     Plan::Run { start_us, period_us, end_us, .. } => {
                         n_in_step = 0;
+                        script.clear();
                         let first = start_us + (phase * period_us) as u64;
                         next_due = (period_us.is_finite() && first < end_us).then_some(first);
                     }
@@ -592,16 +742,26 @@ async fn visitor_task(
             _ = tokio::time::sleep_until(wake), if next_due.is_some() => {
                 if let Plan::Run { step, start_us, end_us, period_us } = plan {
                     // Send everything that is due (a late wake-up sends the backlog at once: open loop).
+                    let slot_due = |k: u64| start_us + (phase * period_us) as u64 + (k as f64 * period_us) as u64;
                     while let Some(due) = next_due {
                         if due > ctx.clock.now_us() { break; }
+                        let (class, text) = match script.pop_front() {
+                            Some(next) => next,
+                            None => next_turn(ctx.card_share, &mut rng, &mut script, |k| {
+                                slot_due(n_in_step + k as u64) < end_us
+                            }),
+                        };
                         counter += 1;
-                        let id = frames::msg_id(step, idx, counter, due);
-                        v.pending.insert(counter, (id.clone(), step, due));
-                        v.by_id.insert(id.clone(), counter);
+                        let id = frames::msg_id(step, idx, counter, due, class);
+                        let frame = frames::send(&v.conversation, &id, text.as_deref().unwrap_or(&ctx.text));
+                        v.pending.insert(counter, Pending { id: id.clone(), step, due, class, text });
+                        v.by_id.insert(id, counter);
                         shared.sent.fetch_add(1, Ordering::Relaxed);
-                        let frame = frames::send(&v.conversation, &id, &ctx.text);
+                        if class.is_piece() {
+                            shared.held_sent.fetch_add(1, Ordering::Relaxed);
+                        }
                         n_in_step += 1;
-                        let next = start_us + (phase * period_us) as u64 + (n_in_step as f64 * period_us) as u64;
+                        let next = slot_due(n_in_step);
                         next_due = (next < end_us).then_some(next);
                         if client::send_text(&mut ws, frame).await.is_err() {
                             lost_connection = true;
@@ -665,7 +825,7 @@ fn on_visitor_frame(ctx: &Ctx, v: &mut VisitorConn, f: &In<'_>) {
                 // An ack for a resend whose first ack already arrived.
                 return;
             };
-            let Some((id, step, due)) = v.pending.remove(&n) else {
+            let Some(p) = v.pending.remove(&n) else {
                 return;
             };
             if f.duplicate == Some(true) {
@@ -675,14 +835,15 @@ fn on_visitor_frame(ctx: &Ctx, v: &mut VisitorConn, f: &In<'_>) {
                 v.report.max_ack_seq = v.report.max_ack_seq.max(seq);
             }
             if ctx.check {
-                v.report.acked.insert(id);
+                v.report.acked.insert(p.id);
             }
-            if step == shared.step.load(Ordering::Relaxed) {
+            if p.step == shared.step.load(Ordering::Relaxed) {
                 shared.acked.fetch_add(1, Ordering::Relaxed);
-                let lat = ctx.clock.now_us().saturating_sub(due);
-                if let Ok(mut h) = shared.ack.lock() {
-                    h.record_us(lat);
+                if p.class.is_piece() {
+                    shared.held_acked.fetch_add(1, Ordering::Relaxed);
                 }
+                let lat = ctx.clock.now_us().saturating_sub(p.due);
+                shared.record(p.class, true, lat);
             } else {
                 shared.late.fetch_add(1, Ordering::Relaxed);
             }
@@ -694,21 +855,27 @@ fn on_visitor_frame(ctx: &Ctx, v: &mut VisitorConn, f: &In<'_>) {
             let Some(seq) = f.seq else { return };
             let fresh = observe(shared, &mut v.seen, seq);
             if fresh && f.sender.as_ref().is_some_and(|s| s.kind == "visitor") {
-                if let Some((step, _)) = f.client_msg_id.as_deref().and_then(frames::parse_msg_id) {
-                    if step == shared.step.load(Ordering::Relaxed) {
+                if let Some(m) = f.client_msg_id.as_deref().and_then(frames::parse_msg_id) {
+                    if m.step == shared.step.load(Ordering::Relaxed) {
                         shared.echoed.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             }
+        }
+        "notice" if f.code.as_deref() == Some("card_redacted") => {
+            shared.redacted_notices.fetch_add(1, Ordering::Relaxed);
         }
         "error" => {
             let code = f.code.as_deref().unwrap_or("unknown");
             shared.error(code);
             if let Some(id) = f.reference.as_deref() {
                 if let Some(n) = v.by_id.remove(id) {
-                    if let Some((_, step, _)) = v.pending.remove(&n) {
-                        if step == shared.step.load(Ordering::Relaxed) {
+                    if let Some(p) = v.pending.remove(&n) {
+                        if p.step == shared.step.load(Ordering::Relaxed) {
                             shared.failed.fetch_add(1, Ordering::Relaxed);
+                            if p.class.is_piece() {
+                                shared.held_failed.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
                     }
                 }
@@ -739,8 +906,9 @@ async fn visitor_reconnect(ctx: &Ctx, v: &mut VisitorConn) -> anyhow::Result<Ws>
             .await
             .context("hello")?;
             client::send_text(&mut ws, frames::sync(&v.conversation, v.seen.last)).await?;
-            for (id, _, _) in v.pending.values() {
-                client::send_text(&mut ws, frames::send(&v.conversation, id, &ctx.text)).await?;
+            for p in v.pending.values() {
+                let text = p.text.as_deref().unwrap_or(&ctx.text);
+                client::send_text(&mut ws, frames::send(&v.conversation, &p.id, text)).await?;
             }
             Ok::<Ws, anyhow::Error>(ws)
         }
@@ -900,18 +1068,134 @@ fn on_agent_frame(ctx: &Ctx, report: &mut AgentReport, f: &In<'_>) {
             if !fresh || f.sender.as_ref().is_none_or(|s| s.kind != "visitor") {
                 return;
             }
-            if let Some((step, due)) = frames::parse_msg_id(id) {
-                if step == shared.step.load(Ordering::Relaxed) {
+            if let Some(m) = frames::parse_msg_id(id) {
+                if m.step == shared.step.load(Ordering::Relaxed) {
                     let now = ctx.clock.now_us();
                     shared.delivered.fetch_add(1, Ordering::Relaxed);
                     shared.last_delivery_us.fetch_max(now, Ordering::Relaxed);
-                    if let Ok(mut h) = shared.delivery.lock() {
-                        h.record_us(now.saturating_sub(due));
+                    if m.class.is_piece() {
+                        shared.held_delivered.fetch_add(1, Ordering::Relaxed);
                     }
+                    shared.record(m.class, false, now.saturating_sub(m.intended_us));
+                }
+                if let Class::Piece { index, of } = m.class {
+                    check_piece(
+                        ctx,
+                        report,
+                        conv,
+                        index,
+                        of,
+                        f.text.as_deref().unwrap_or(""),
+                    );
                 }
             }
         }
         "error" => shared.error(f.code.as_deref().unwrap_or("unknown")),
         _ => {}
+    }
+}
+
+/// The agent's check on a delivered card piece: the server must have masked it (`••••`, or the mask with the last
+/// four digits on the last piece), and once the card's last piece is in, nothing the agent received for it may
+/// read as a card: not one piece, not the pieces together as the server would join them, not the pieces run into
+/// one line. A card read from them counts as error `card_leak`.
+fn check_piece(ctx: &Ctx, report: &mut AgentReport, conv: &str, index: u8, of: u8, text: &str) {
+    if !ctx.leak_check {
+        // The relay redacts nothing: there the pieces are ordinary messages.
+        return;
+    }
+    let shared = &ctx.shared;
+    if !text.contains(cordon_card::MASK_DOTS) {
+        shared.held_unmasked.fetch_add(1, Ordering::Relaxed);
+    }
+    let texts = report.pieces.entry(conv.to_string()).or_default();
+    if index == 1 {
+        texts.clear();
+    }
+    texts.push(text.to_string());
+    if index < of {
+        return;
+    }
+    let parts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    if card_readable(&parts) {
+        shared.error("card_leak");
+    }
+    report.pieces.remove(conv);
+}
+
+/// Whether a card number can be read from these delivered pieces: in one of them, across them as the server's
+/// own joining rules would read them, or with them run together into one line.
+fn card_readable(parts: &[&str]) -> bool {
+    parts.iter().any(|p| !cordon_card::find(p).is_empty())
+        || cordon_card::redact_fragments(parts)
+            .iter()
+            .any(|r| !r.findings.is_empty())
+        || !cordon_card::find(&parts.join(" ")).is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_pieces_leak_nothing_and_typed_ones_do() {
+        assert!(!card_readable(&["••••", "[Visa •••• 1111]"]));
+        assert!(!card_readable(&["••••", "••••", "[Amex •••• 0005]"]));
+        assert!(card_readable(&["4111 1111", "1111 1111"]));
+        assert!(card_readable(&["••••", "4111 1111 1111 1111"]));
+        // Released as typed because the window passed: still readable across the pieces.
+        assert!(card_readable(&["3782", "822463 10005"]));
+        assert!(!card_readable(&["hello", "thanks"]));
+    }
+
+    #[test]
+    fn a_card_turn_is_its_pieces_then_an_ordinary_message() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let mut script = Script::new();
+        // Share 1: every turn is a card when it fits.
+        let (class, text) = next_turn(1.0, &mut rng, &mut script, |_| true);
+        let Class::Piece { index: 1, of } = class else {
+            panic!("{class:?}");
+        };
+        assert!((2..=4).contains(&of));
+        let mut pieces = vec![text.unwrap().to_string()];
+        assert_eq!(script.len(), usize::from(of));
+        for i in 2..=of {
+            let (c, t) = script.pop_front().unwrap();
+            assert_eq!(c, Class::Piece { index: i, of });
+            pieces.push(t.unwrap().to_string());
+        }
+        assert_eq!(script.pop_front(), Some((Class::AfterCard, None)));
+        let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+        assert!(card_readable(&refs), "typed pieces are a card: {refs:?}");
+
+        // A card that would not finish (with the message after it) inside the step is not started.
+        let (class, text) = next_turn(1.0, &mut rng, &mut script, |_| false);
+        assert_eq!((class, text), (Class::Ordinary, None));
+        assert!(script.is_empty());
+        // Share 0: never a card.
+        for _ in 0..100 {
+            assert_eq!(
+                next_turn(0.0, &mut rng, &mut script, |_| true).0,
+                Class::Ordinary
+            );
+        }
+    }
+
+    #[test]
+    fn the_share_is_per_turn() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let mut script = Script::new();
+        let (mut turns, mut cards) = (0u32, 0u32);
+        while turns < 20_000 {
+            let (class, _) = next_turn(0.05, &mut rng, &mut script, |_| true);
+            turns += 1;
+            if class.is_piece() {
+                cards += 1;
+                script.clear();
+            }
+        }
+        let share = f64::from(cards) / f64::from(turns);
+        assert!((0.04..0.06).contains(&share), "{share}");
     }
 }

@@ -457,6 +457,40 @@ pub(crate) struct ChatParams {
     /// Stop stepping at the first rate that misses the limit (sweep).
     pub(crate) stop_on_fail: bool,
     pub(crate) drops: Option<DropSpec>,
+    /// Share of visitor turns that type a test card in pieces (0: none).
+    pub(crate) card_fragment_share: f64,
+    /// The server's fragment window, as its operator set it (`welcome` does not announce it): pieces of one card
+    /// must arrive within it to be joined.
+    pub(crate) fragment_window: Duration,
+}
+
+/// Warnings about the split-card load at these rates: the server joins pieces only if each arrives within its
+/// fragment window of the previous one, and one visitor's pieces are one schedule period apart.
+fn fragment_warnings(p: &ChatParams, kind: ServerKind, visitors: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    if p.card_fragment_share <= 0.0 {
+        return out;
+    }
+    if kind == ServerKind::Relay {
+        out.push(
+            "the relay redacts nothing: card pieces are ordinary messages there, measured apart but not checked \
+             for leaks"
+                .into(),
+        );
+        return out;
+    }
+    let window_ms = p.fragment_window.as_secs_f64() * 1000.0;
+    for rate in &p.rates {
+        let period_ms = visitors as f64 * 1000.0 / rate;
+        if period_ms >= 0.9 * window_ms {
+            out.push(format!(
+                "at {rate:.0} msg/s each visitor sends every {period_ms:.0} ms, at or past the server's fragment \
+                 window ({window_ms:.0} ms, --fragment-window-ms): the server may release pieces unjoined, which \
+                 the agents count as card_leak"
+            ));
+        }
+    }
+    out
 }
 
 pub(crate) async fn chat(common: &Common, p: &ChatParams) -> anyhow::Result<Value> {
@@ -521,6 +555,7 @@ pub(crate) async fn chat(common: &Common, p: &ChatParams) -> anyhow::Result<Valu
                 tenants,
                 conversations,
                 message_size: p.message_size,
+                card_fragment_share: p.card_fragment_share,
                 drops: p.drops,
             })
         })
@@ -554,6 +589,10 @@ pub(crate) async fn chat(common: &Common, p: &ChatParams) -> anyhow::Result<Valu
         w.stop().await?;
         bail!("no visitor connected");
     }
+    let warnings = fragment_warnings(p, common.kind, ready_visitors);
+    for warning in &warnings {
+        eprintln!("{scenario}: warning: {warning}");
+    }
     let total_visitors: usize = visitors.iter().sum();
     let share_of = |rate: f64| -> Vec<f64> {
         visitors
@@ -584,7 +623,10 @@ pub(crate) async fn chat(common: &Common, p: &ChatParams) -> anyhow::Result<Valu
                 format!("{scenario} step {}: {rate:.0} msg/s", i + 1),
             )
             .await?;
-        let row = chat_row(*rate, p, &t, start_us);
+        let mut row = chat_row(*rate, p, &t, start_us);
+        if p.card_fragment_share > 0.0 {
+            row["visitor_period_ms"] = json!(ready_visitors as f64 * 1000.0 / rate);
+        }
         let ok = row["ok"].as_bool().unwrap_or(false);
         if !common.quiet {
             eprintln!("{}", crate::report::chat_line(&row));
@@ -605,7 +647,9 @@ pub(crate) async fn chat(common: &Common, p: &ChatParams) -> anyhow::Result<Valu
                "drain_s": p.drain.as_secs_f64(), "message_size": p.message_size,
                "p99_limit_ms": p.p99_limit_ms, "processes": procs,
                "warmup_s": p.warmup.as_secs_f64(), "drop_share": p.drops.map(|d| d.share), "drop_every_ms": p.drops.map(|d| d.every_ms),
-               "drop_agents": p.drops.map(|d| d.agents)}),
+               "drop_agents": p.drops.map(|d| d.agents),
+               "card_fragment_share": p.card_fragment_share,
+               "fragment_window_ms": p.fragment_window.as_millis() as u64}),
     );
     let mut result = json!({
         "visitors": ready_visitors,
@@ -614,6 +658,9 @@ pub(crate) async fn chat(common: &Common, p: &ChatParams) -> anyhow::Result<Valu
         "steps": steps,
         "max_rate_within_limit": best_ok,
     });
+    if !warnings.is_empty() {
+        result["warnings"] = json!(warnings);
+    }
     if p.drops.is_some() {
         let sum = |k: &str| -> u64 { steps_sum(&result["steps"], k) };
         let lost = sum("gaps") + done.get("check.tail_lost");
@@ -654,6 +701,8 @@ fn chat_row(rate: f64, p: &ChatParams, t: &Tally, start_us: u64) -> Value {
     } else {
         0.0
     };
+    // Ordinary messages only: split-card pieces wait for the visitor's next message by design and are reported
+    // apart ("held"), so the figures and the limit below stay those of the core path.
     let ack = t.hist("ack").summary();
     let del = t.hist("delivery").summary();
     let errors = t.sum_prefix("err.");
@@ -663,7 +712,7 @@ fn chat_row(rate: f64, p: &ChatParams, t: &Tally, start_us: u64) -> Value {
         && t.get("undelivered") == 0
         && t.get("unacked") == 0
         && throughput >= 0.95 * rate.min(t.get("sent") as f64 / dur.max(1e-9));
-    json!({
+    let mut row = json!({
         "offered_rate": rate,
         "duration_s": dur,
         "sent": t.get("sent"),
@@ -695,7 +744,27 @@ fn chat_row(rate: f64, p: &ChatParams, t: &Tally, start_us: u64) -> Value {
             .then(|| t.get("cpu.loadgen_ms") as f64 * 1000.0 / t.get("acked") as f64),
         "ok": ok,
         "loadavg": loadavg(),
-    })
+    });
+    if p.card_fragment_share > 0.0 {
+        row["held"] = json!({
+            "sent": t.get("held.sent"),
+            "acked": t.get("held.acked"),
+            "delivered": t.get("held.delivered"),
+            "failed": t.get("held.failed"),
+            "unacked": t.get("held.unacked"),
+            "undelivered": t.get("held.undelivered"),
+            "send_to_ack": summary_json(&t.hist("ack_held").summary()),
+            "visitor_to_agent": summary_json(&t.hist("delivery_held").summary()),
+            "card_leaks": t.get("err.card_leak"),
+            "unmasked_pieces": t.get("held.unmasked"),
+            "redacted_notices": t.get("held.redacted_notices"),
+        });
+        row["after_card"] = json!({
+            "send_to_ack": summary_json(&t.hist("ack_after_card").summary()),
+            "visitor_to_agent": summary_json(&t.hist("delivery_after_card").summary()),
+        });
+    }
+    row
 }
 
 // ---- storm ----------------------------------------------------------------------------------------------------
@@ -872,6 +941,8 @@ mod tests {
             warmup: Duration::ZERO,
             stop_on_fail: false,
             drops: None,
+            card_fragment_share: 0.0,
+            fragment_window: Duration::from_secs(5),
         };
         let r = chat(&c, &p).await.unwrap();
         let steps = r["result"]["steps"].as_array().unwrap();
@@ -886,6 +957,61 @@ mod tests {
             assert!(s["visitor_to_agent"]["p50_ms"].as_f64().unwrap() > 0.0);
         }
         assert!(crate::report::table(&r).contains("rate"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn card_pieces_are_counted_and_measured_apart() {
+        let c = common(relay().await);
+        let p = ChatParams {
+            conversations: 10,
+            tenants: 1,
+            agents: 2,
+            capacity: 100,
+            rates: vec![200.0],
+            duration: Duration::from_secs(2),
+            drain: Duration::from_secs(2),
+            message_size: 50,
+            p99_limit_ms: 10_000.0,
+            warmup: Duration::ZERO,
+            stop_on_fail: false,
+            drops: None,
+            card_fragment_share: 0.3,
+            fragment_window: Duration::from_secs(5),
+        };
+        let r = chat(&c, &p).await.unwrap();
+        let s = &r["result"]["steps"][0];
+        let held = &s["held"];
+        let (sent, held_sent) = (s["sent"].as_u64().unwrap(), held["sent"].as_u64().unwrap());
+        assert!(held_sent > 20 && held_sent < sent, "{s}");
+        assert_eq!(held["delivered"].as_u64(), Some(held_sent), "{s}");
+        assert_eq!(s["delivered"].as_u64(), Some(sent), "{s}");
+        // Ordinary and held histograms split the messages between them.
+        assert_eq!(
+            s["visitor_to_agent"]["count"].as_u64().unwrap()
+                + held["visitor_to_agent"]["count"].as_u64().unwrap(),
+            sent,
+            "{s}"
+        );
+        assert_eq!(
+            held["send_to_ack"]["count"].as_u64(),
+            Some(held_sent),
+            "{s}"
+        );
+        assert!(
+            s["after_card"]["visitor_to_agent"]["count"]
+                .as_u64()
+                .unwrap()
+                > 0
+        );
+        // The relay redacts nothing; the leak check is Cordon's only.
+        assert_eq!(s["errors"].as_u64(), Some(0), "{s}");
+        assert_eq!(r["params"]["card_fragment_share"].as_f64(), Some(0.3));
+        assert!(r["result"]["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("relay"));
+        let table = crate::report::table(&r);
+        assert!(table.contains("held (card fragments)"), "{table}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,7 @@
 //! tenants and agents with the `cordon` CLI, as an operator would.
 #![forbid(unsafe_code)]
 
+mod cards;
 mod chat;
 mod client;
 mod coord;
@@ -31,7 +32,8 @@ use crate::setup::{Admin, ServerKind};
     version,
     about = "Load generator for Cordon, and the bare relay it is compared with",
     long_about = "Load generator for Cordon, and the bare relay it is compared with.\n\n\
-Scenarios: idle (memory per held socket), chat (open-loop message rate, latency from the intended send time), \
+Scenarios: idle (memory per held socket), chat (open-loop message rate, latency from the intended send time; \
+--card-fragment-share mixes in card numbers typed in pieces, which Cordon holds, and reports them apart), \
 storm (new sessions per second), reconnect (drops under traffic; counts lost and duplicated messages). \
 Targets must be loopback addresses. Every run stops by itself."
 )]
@@ -163,9 +165,19 @@ struct ChatArgs {
     sweep_factor: f64,
     #[arg(long, default_value_t = 100_000.0)]
     sweep_max: f64,
-    /// The p99 latency limit (ms) a step must stay under to count.
+    /// The p99 latency limit (ms) a step must stay under to count (ordinary messages).
     #[arg(long, default_value_t = 50.0)]
     p99_limit_ms: f64,
+    /// Share (0–1) of visitor turns that type a published test card in 2–4 pieces, one piece per scheduled
+    /// message, then an ordinary message. Cordon holds such pieces until the visitor's next message or its
+    /// fragment window; their latency and counts are reported apart ("held"), the ordinary figures exclude them,
+    /// and agents count any card readable from what they received as error card_leak.
+    #[arg(long, default_value_t = 0.0)]
+    card_fragment_share: f64,
+    /// The server's fragment window (its --fragment-window-ms), to warn when a visitor's messages are further
+    /// apart than that (the pieces would not be joined).
+    #[arg(long, default_value_t = 5000)]
+    fragment_window_ms: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -336,7 +348,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if rates.is_empty() || rates.iter().any(|r| *r <= 0.0) {
                 bail!("--rate must be positive");
             }
-            let p = chat_params(&a.shape, rates, a.p99_limit_ms, a.sweep, None);
+            if !(0.0..=1.0).contains(&a.card_fragment_share) {
+                bail!("--card-fragment-share must be between 0 and 1");
+            }
+            let mut p = chat_params(&a.shape, rates, a.p99_limit_ms, a.sweep, None);
+            p.card_fragment_share = a.card_fragment_share;
+            p.fragment_window = Duration::from_millis(a.fragment_window_ms);
             let r = runtime(c.threads)?.block_on(coord::chat(&c, &p))?;
             finish(&a.common, &r)
         }
@@ -407,5 +424,7 @@ fn chat_params(
         warmup: Duration::from_secs(s.warmup),
         stop_on_fail,
         drops,
+        card_fragment_share: 0.0,
+        fragment_window: Duration::from_secs(5),
     }
 }

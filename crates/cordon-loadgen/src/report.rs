@@ -69,6 +69,34 @@ pub(crate) fn chat_line(row: &Value) -> String {
     )
 }
 
+/// The split-card line under a chat step (when the run typed cards in pieces): the held pieces' own counts and
+/// latency, the leak check, and the ordinary message that follows each card.
+pub(crate) fn held_line(row: &Value) -> Option<String> {
+    let h = &row["held"];
+    if h.is_null() {
+        return None;
+    }
+    let a = &row["after_card"];
+    Some(format!(
+        "    held (card fragments): sent {} acked {} delivered {} | send→ack p50 {} p99 {} max {} ms | visitor→agent p50 {} p99 {} max {} ms | card leaks {}, unmasked pieces {}, card_redacted notices {} | message after a card: visitor→agent p50 {} p99 {} ms | visitor period {} ms",
+        int(f(&h["sent"])),
+        int(f(&h["acked"])),
+        int(f(&h["delivered"])),
+        ms(f(&h["send_to_ack"]["p50_ms"])),
+        ms(f(&h["send_to_ack"]["p99_ms"])),
+        ms(f(&h["send_to_ack"]["max_ms"])),
+        ms(f(&h["visitor_to_agent"]["p50_ms"])),
+        ms(f(&h["visitor_to_agent"]["p99_ms"])),
+        ms(f(&h["visitor_to_agent"]["max_ms"])),
+        h["card_leaks"],
+        h["unmasked_pieces"],
+        h["redacted_notices"],
+        ms(f(&a["visitor_to_agent"]["p50_ms"])),
+        ms(f(&a["visitor_to_agent"]["p99_ms"])),
+        ms(f(&row["visitor_period_ms"])),
+    ))
+}
+
 pub(crate) fn storm_line(row: &Value) -> String {
     format!(
         "  offered {:>6}/s → {:>7.0} sessions/s | session p50 {} p99 {} max {} ms | CPU/session server {:.0} µs, loadgen {:.0} µs | errors {} {}",
@@ -125,8 +153,22 @@ pub(crate) fn table(r: &Value) -> String {
             );
         }
         Some("chat") | Some("reconnect") => {
+            let split = f(&r["params"]["card_fragment_share"]) > 0.0;
+            if split {
+                let _ = writeln!(
+                    s,
+                    "  {:.1} % of visitor turns type a test card in pieces; latencies on the first line are ordinary messages only",
+                    f(&r["params"]["card_fragment_share"]) * 100.0
+                );
+            }
             for row in res["steps"].as_array().into_iter().flatten() {
                 let _ = writeln!(s, "{}", chat_line(row));
+                if let Some(line) = held_line(row) {
+                    let _ = writeln!(s, "{line}");
+                }
+            }
+            for w in res["warnings"].as_array().into_iter().flatten() {
+                let _ = writeln!(s, "  warning: {}", w.as_str().unwrap_or(""));
             }
             if let Some(m) = res["max_rate_within_limit"].as_f64() {
                 let _ = writeln!(s, "  highest rate within the p99 limit: {} msg/s", int(m));
@@ -204,10 +246,114 @@ fn ratio(a: f64, b: f64) -> String {
     }
 }
 
+/// Whether a run typed card numbers in pieces (`chat --card-fragment-share`).
+fn has_fragments(r: &Value) -> bool {
+    r["params"]["card_fragment_share"]
+        .as_f64()
+        .is_some_and(|x| x > 0.0)
+}
+
+/// The runs of a scenario against a server, without split cards (those have their own table).
 fn runs<'a>(all: &'a [Value], scenario: &str, server: &str) -> Vec<&'a Value> {
     all.iter()
-        .filter(|r| r["scenario"] == scenario && r["server"] == server)
+        .filter(|r| r["scenario"] == scenario && r["server"] == server && !has_fragments(r))
         .collect()
+}
+
+/// Chat runs against Cordon with split cards.
+fn fragment_runs(all: &[Value]) -> Vec<&Value> {
+    all.iter()
+        .filter(|r| r["scenario"] == "chat" && r["server"] == "cordon" && has_fragments(r))
+        .collect()
+}
+
+/// Steps of several runs grouped by offered rate.
+fn steps_by_rate<'a>(rs: &[&'a Value]) -> BTreeMap<u64, Vec<&'a Value>> {
+    let mut by_rate: BTreeMap<u64, Vec<&Value>> = BTreeMap::new();
+    for r in rs {
+        for s in r["result"]["steps"].as_array().into_iter().flatten() {
+            by_rate
+                .entry(f(&s["offered_rate"]).round() as u64)
+                .or_default()
+                .push(s);
+        }
+    }
+    by_rate
+}
+
+/// The split-card table: at each rate the fragment runs measured, ordinary latency without split cards (the chat
+/// sweep's step at that rate) and with them, the message after a card, and the held pieces.
+fn fragment_section(s: &mut String, frag: &[&Value], curve_c: &BTreeMap<u64, BTreeMap<&str, f64>>) {
+    let _ = writeln!(s, "### chat with card numbers typed in pieces (issue 7)\n");
+    if let Some(p) = frag.first() {
+        let pp = &p["params"];
+        let _ = writeln!(
+            s,
+            "The chat load above against Cordon, with {:.1} % of visitor turns typing a published test card (Visa, \
+             Mastercard, Amex, Discover) in 2–4 pieces on consecutive slots of the visitor's open-loop schedule, \
+             then an ordinary message. Cordon holds each piece until the visitor's next message or its fragment \
+             window ({} ms), joins and masks them (docs/CARD-REDACTION.md): a complete Mastercard, Amex or \
+             4-piece card is released at once, a 16-digit Visa or Discover waits for the next message, one \
+             schedule period later. Held latency is measured from each piece's intended send time, so it is \
+             mostly that wait. *Ordinary* excludes the pieces; *after a card* is the ordinary message that \
+             follows them (and releases any piece still held), included in ordinary. *Without* is the chat \
+             sweep's step at the same rate (a separate run). Agents check that no card can be read from the \
+             pieces they receive (card leaks).\n",
+            f(&pp["card_fragment_share"]) * 100.0,
+            pp["fragment_window_ms"],
+        );
+    }
+    let _ = writeln!(
+        s,
+        "| offered msg/s | runs | held pieces (share of sent) | ordinary p50 / p99 without (ms) | ordinary p50 / p99 with (ms) | ordinary send→ack p50 / p99 with (ms) | after a card p50 / p99 (ms) | held send→ack p50 / p99 / max (ms) | held visitor→agent p50 / p99 / max (ms) | visitor period (ms) | card leaks | other errors |"
+    );
+    let _ = writeln!(
+        s,
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    );
+    for (rate, steps) in steps_by_rate(frag) {
+        let m = |g: &dyn Fn(&Value) -> f64| median(steps.iter().map(|st| g(st)).collect());
+        let without = curve_c.get(&rate);
+        let w = |k: &str| {
+            without
+                .and_then(|row| row.get(k).copied())
+                .unwrap_or(f64::NAN)
+        };
+        let held = m(&|st| f(&st["held"]["sent"]));
+        let sent = m(&|st| f(&st["sent"]));
+        let leaks = m(&|st| f(&st["held"]["card_leaks"]));
+        let leaks_max = steps
+            .iter()
+            .map(|st| f(&st["held"]["card_leaks"]))
+            .fold(0.0, f64::max);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} ({:.1} %) | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} / {} | {} / {} / {} | {} | {} (worst {}) | {} |",
+            int(rate as f64),
+            steps.len(),
+            int(held),
+            held / sent * 100.0,
+            ms(w("p50")),
+            ms(w("p99")),
+            ms(m(&|st| f(&st["visitor_to_agent"]["p50_ms"]))),
+            ms(m(&|st| f(&st["visitor_to_agent"]["p99_ms"]))),
+            ms(m(&|st| f(&st["send_to_ack"]["p50_ms"]))),
+            ms(m(&|st| f(&st["send_to_ack"]["p99_ms"]))),
+            ms(m(&|st| f(&st["after_card"]["visitor_to_agent"]["p50_ms"]))),
+            ms(m(&|st| f(&st["after_card"]["visitor_to_agent"]["p99_ms"]))),
+            ms(m(&|st| f(&st["held"]["send_to_ack"]["p50_ms"]))),
+            ms(m(&|st| f(&st["held"]["send_to_ack"]["p99_ms"]))),
+            ms(m(&|st| f(&st["held"]["send_to_ack"]["max_ms"]))),
+            ms(m(&|st| f(&st["held"]["visitor_to_agent"]["p50_ms"]))),
+            ms(m(&|st| f(&st["held"]["visitor_to_agent"]["p99_ms"]))),
+            ms(m(&|st| f(&st["held"]["visitor_to_agent"]["max_ms"]))),
+            ms(m(&|st| f(&st["visitor_period_ms"]))),
+            int(leaks),
+            int(leaks_max),
+            int(m(&|st| f(&st["errors"]) - f(&st["held"]["card_leaks"]))),
+        );
+    }
+    let _ = writeln!(s);
 }
 
 fn med(rs: &[&Value], get: impl Fn(&Value) -> f64) -> f64 {
@@ -223,16 +369,7 @@ fn per_run(rs: &[&Value], get: impl Fn(&Value) -> f64, fmt: fn(f64) -> String) -
 
 /// Chat steps of several runs, grouped by offered rate, each metric the median over the runs with that rate.
 fn chat_curve(rs: &[&Value]) -> BTreeMap<u64, BTreeMap<&'static str, f64>> {
-    let mut by_rate: BTreeMap<u64, Vec<&Value>> = BTreeMap::new();
-    for r in rs {
-        for s in r["result"]["steps"].as_array().into_iter().flatten() {
-            by_rate
-                .entry(f(&s["offered_rate"]).round() as u64)
-                .or_default()
-                .push(s);
-        }
-    }
-    by_rate
+    steps_by_rate(rs)
         .into_iter()
         .map(|(rate, steps)| {
             let m = |g: &dyn Fn(&Value) -> f64| median(steps.iter().map(|s| g(s)).collect());
@@ -428,6 +565,24 @@ fn markdown(a: &ReportArgs, all: &[Value]) -> anyhow::Result<String> {
         int(dup_max),
         yes(!rec.is_empty() && lost_max == 0.0 && dup_max == 0.0)
     );
+    let frag = fragment_runs(all);
+    if !frag.is_empty() {
+        let sum = |k: &str| -> f64 {
+            frag.iter()
+                .flat_map(|r| r["result"]["steps"].as_array().into_iter().flatten())
+                .map(|st| f(&st["held"][k]))
+                .filter(|x| !x.is_nan())
+                .sum()
+        };
+        let leaks = sum("card_leaks");
+        let _ = writeln!(
+            s,
+            "| split cards: no card readable by agents from held pieces | {} leaks in {} delivered pieces | {} |",
+            int(leaks),
+            int(sum("delivered")),
+            yes(leaks == 0.0 && sum("delivered") > 0.0)
+        );
+    }
     let _ = writeln!(s);
 
     // Idle.
@@ -552,6 +707,9 @@ fn markdown(a: &ReportArgs, all: &[Value]) -> anyhow::Result<String> {
         per_run(&chat_c, |r| f(&r["result"]["max_rate_within_limit"]), int),
         ratio(max_c, max_r)
     );
+    if !frag.is_empty() {
+        fragment_section(&mut s, &frag, &curve_c);
+    }
 
     // Storm.
     let _ = writeln!(s, "### storm: new sessions per second\n");

@@ -232,7 +232,7 @@ async fn session(
     })
     .await
     .context("open")?;
-    let id = frames::msg_id(0, 0, n, due);
+    let id = frames::msg_id(0, 0, n, due, frames::Class::Ordinary);
     client::send_text(&mut ws, frames::send(&conv, &id, text))
         .await
         .context("send")?;

@@ -50,6 +50,9 @@ pub(crate) struct ChatJob {
     /// Conversations (visitor sockets) per tenant, in the order of `tenants`.
     pub(crate) conversations: Vec<usize>,
     pub(crate) message_size: usize,
+    /// Share of visitor turns that type a test card in pieces (held candidates); 0 for none.
+    #[serde(default)]
+    pub(crate) card_fragment_share: f64,
     /// Reconnect scenario: drop and reconnect clients during steps, and check every sequence number.
     pub(crate) drops: Option<DropSpec>,
 }
