@@ -2,12 +2,14 @@
 # The one benchmark command.
 #
 #   benches/run.sh            release build, criterion (briefly), then idle / chat / storm / reconnect against the
-#                             bare relay and against Cordon back to back; writes the BENCHMARKS.md section and the
-#                             chart. About 15 minutes on the 2-core box (after the build).
+#                             bare relay and against Cordon back to back, and chat against Cordon with card numbers
+#                             typed in pieces (issue 7); writes the BENCHMARKS.md section and the chart. About 15
+#                             minutes on the 2-core box (after the build).
 #
 # Knobs (environment): REPEAT=3 runs every scenario three times (figures are medians); QUICK=1 is a smoke-size run
 # of a minute or two; SKIP_CRITERION=1; NO_REPORT=1 leaves BENCHMARKS.md alone; OUT=DIR keeps the result files
-# there (default target/bench/<time>). Everything stays on 127.0.0.0/8 and every process stops by itself.
+# there (default target/bench/<time>); FRAG_RATE=5000 and FRAG_SHARE=0.02 set the split-card chat run (rate, share
+# of visitor turns typing a card in pieces). Everything stays on 127.0.0.0/8 and every process stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -32,6 +34,11 @@ else
   STORM_RATES=${STORM_RATES:-100,200,300,500,750,1000,1500,2000,3000,4000,5000,6000,8000}; STORM_STEP=4
   REC_CONVS=200; REC_RATE=1000; REC_SECS=20
 fi
+# The split-card run: the core's 5,000 msg/s point, with 2 % of visitor turns typing a test card in 2–4 pieces.
+# Each visitor then sends every CONVS/FRAG_RATE s (0.2 s, QUICK 0.04 s), well inside Cordon's default 5 s fragment
+# window, so every card's pieces are joined.
+FRAG_RATE=${FRAG_RATE:-5000}
+FRAG_SHARE=${FRAG_SHARE:-0.02}
 # Per-socket rate limit for the load test: Cordon's default (20 frames/s, burst 40) would refuse the load itself.
 FPS=100000
 
@@ -109,6 +116,9 @@ for r in $(seq 1 "$REPEAT"); do
     run "chat-$r" $server chat --conversations $CHAT_CONVS --tenants $CHAT_TENANTS --agents $CHAT_AGENTS \
       --capacity 100 --rate "$CHAT_RATES" --sweep --duration $CHAT_STEP --drain 5 --message-size 100
   done
+  run "chatfrag-$r" cordon chat --conversations $CHAT_CONVS --tenants $CHAT_TENANTS --agents $CHAT_AGENTS \
+    --capacity 100 --rate "$FRAG_RATE" --duration $CHAT_STEP --drain 5 --message-size 100 \
+    --card-fragment-share "$FRAG_SHARE"
   for server in relay cordon; do
     run "storm-$r" $server storm --rates "$STORM_RATES" --step-duration $STORM_STEP --tenants 4
   done
