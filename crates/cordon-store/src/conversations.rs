@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row as _, Transaction};
+use sqlx::{AnyConnection, Row as _};
 
 use crate::{now_ms, Result, Store, StoreError};
 
@@ -173,10 +173,10 @@ pub(crate) fn message_from_row(r: &AnyRow) -> Result<StoredMessage> {
 pub(crate) const MESSAGE_COLS: &str =
     "conversation_id, seq, sender_kind, sender_id, client_msg_id, body, created_at";
 
-async fn lock_tenant(tx: &mut Transaction<'_, Any>, tenant_id: &str) -> Result<()> {
+async fn lock_tenant(conn: &mut AnyConnection, tenant_id: &str) -> Result<()> {
     let done = sqlx::query("UPDATE tenants SET id = id WHERE id = $1")
         .bind(tenant_id)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
@@ -185,7 +185,7 @@ async fn lock_tenant(tx: &mut Transaction<'_, Any>, tenant_id: &str) -> Result<(
 }
 
 async fn conversation_in(
-    tx: &mut Transaction<'_, Any>,
+    conn: &mut AnyConnection,
     tenant_id: &str,
     conversation_id: &str,
 ) -> Result<Conversation> {
@@ -194,7 +194,7 @@ async fn conversation_in(
     ))
     .bind(tenant_id)
     .bind(conversation_id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *conn)
     .await?
     .ok_or(StoreError::NotFound)?;
     conv_from_row(&row)
@@ -202,7 +202,7 @@ async fn conversation_in(
 
 /// How many assigned conversations an agent holds, and its capacity, if it may take chats now.
 async fn agent_load(
-    tx: &mut Transaction<'_, Any>,
+    conn: &mut AnyConnection,
     tenant_id: &str,
     agent_id: &str,
 ) -> Result<(i64, i64)> {
@@ -213,24 +213,25 @@ async fn agent_load(
     )
     .bind(tenant_id)
     .bind(agent_id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *conn)
     .await?
     .ok_or(StoreError::NotFound)?;
     Ok((row.try_get(1)?, row.try_get(0)?))
 }
 
-/// The least-loaded online agent with free capacity (ties: fewest chats, then id, for determinism).
-async fn pick_agent(tx: &mut Transaction<'_, Any>, tenant_id: &str) -> Result<Option<String>> {
-    let row = sqlx::query(
-        "SELECT id FROM (SELECT a.id AS id, a.capacity AS capacity, \
-         (SELECT COUNT(*) FROM conversations c WHERE c.tenant_id = a.tenant_id AND c.agent_id = a.id \
-          AND c.state = 'assigned') AS load \
-         FROM agents a WHERE a.tenant_id = $1 AND a.status = 'online' AND a.disabled = 0 \
-         AND a.role IN ('admin', 'agent')) AS x WHERE load < capacity ORDER BY load, id LIMIT 1",
-    )
-    .bind(tenant_id)
-    .fetch_optional(&mut **tx)
-    .await?;
+/// The least-loaded online agent with free capacity (ties: fewest chats, then id, for determinism), for the
+/// tenant in placeholder `$TENANT`.
+const PICK_AGENT: &str = "SELECT id FROM (SELECT a.id AS id, a.capacity AS capacity, \
+     (SELECT COUNT(*) FROM conversations c WHERE c.tenant_id = a.tenant_id AND c.agent_id = a.id \
+      AND c.state = 'assigned') AS load \
+     FROM agents a WHERE a.tenant_id = $TENANT AND a.status = 'online' AND a.disabled = 0 \
+     AND a.role IN ('admin', 'agent')) AS x WHERE load < capacity ORDER BY load, id LIMIT 1";
+
+async fn pick_agent(conn: &mut AnyConnection, tenant_id: &str) -> Result<Option<String>> {
+    let row = sqlx::query(&PICK_AGENT.replace("$TENANT", "$1"))
+        .bind(tenant_id)
+        .fetch_optional(&mut *conn)
+        .await?;
     Ok(match row {
         Some(r) => Some(r.try_get(0)?),
         None => None,
@@ -238,7 +239,7 @@ async fn pick_agent(tx: &mut Transaction<'_, Any>, tenant_id: &str) -> Result<Op
 }
 
 async fn set_assignment(
-    tx: &mut Transaction<'_, Any>,
+    conn: &mut AnyConnection,
     tenant_id: &str,
     conversation_id: &str,
     agent_id: &str,
@@ -251,9 +252,66 @@ async fn set_assignment(
     .bind(now_ms())
     .bind(tenant_id)
     .bind(conversation_id)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+pub(crate) async fn insert_visitor(
+    conn: &mut AnyConnection,
+    v: &Visitor,
+    token_hash: Vec<u8>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO visitors (id, tenant_id, token_hash, user_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(v.id.as_str())
+    .bind(v.tenant_id.as_str())
+    .bind(token_hash)
+    .bind(v.user_id.clone())
+    .bind(v.created_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn open_conversation_in(
+    conn: &mut AnyConnection,
+    id: &str,
+    tenant_id: &str,
+    visitor_id: &str,
+) -> Result<(Conversation, bool)> {
+    lock_tenant(conn, tenant_id).await?;
+    // The common case in one statement: unless the visitor has an open conversation, insert one, assigned to
+    // the least-loaded free agent (or queued), and return it.
+    let now = now_ms();
+    let inserted = sqlx::query(&format!(
+        "INSERT INTO conversations (id, tenant_id, visitor_id, state, agent_id, last_seq, created_at, updated_at) \
+         SELECT $1, $2, $3, CASE WHEN p.id IS NULL THEN 'queued' ELSE 'assigned' END, p.id, 0, $4, $4 \
+         FROM (SELECT 1 AS one) AS one LEFT JOIN ({}) AS p ON 1 = 1 \
+         WHERE NOT EXISTS (SELECT 1 FROM conversations WHERE tenant_id = $2 AND visitor_id = $3 \
+         AND state <> 'closed') RETURNING {CONV_COLS}",
+        PICK_AGENT.replace("$TENANT", "$2")
+    ))
+    .bind(id)
+    .bind(tenant_id)
+    .bind(visitor_id)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(row) = inserted {
+        return Ok((conv_from_row(&row)?, true));
+    }
+    let existing = sqlx::query(&format!(
+        "SELECT {CONV_COLS} FROM conversations WHERE tenant_id = $1 AND visitor_id = $2 \
+         AND state <> 'closed' ORDER BY created_at DESC LIMIT 1"
+    ))
+    .bind(tenant_id)
+    .bind(visitor_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::Corrupt("open conversation vanished"))?;
+    Ok((conv_from_row(&existing)?, false))
 }
 
 impl Store {
@@ -266,23 +324,20 @@ impl Store {
         token_hash: &[u8],
         user_id: Option<&str>,
     ) -> Result<Visitor> {
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO visitors (id, tenant_id, token_hash, user_id, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id)
-        .bind(tenant_id)
-        .bind(token_hash.to_vec())
-        .bind(user_id.map(str::to_string))
-        .bind(now)
-        .execute(self.pool())
-        .await?;
-        Ok(Visitor {
+        let visitor = Visitor {
             id: id.to_string(),
             tenant_id: tenant_id.to_string(),
             user_id: user_id.map(str::to_string),
-            created_at: now,
+            created_at: now_ms(),
+        };
+        let token_hash = token_hash.to_vec();
+        self.write(move |conn| {
+            Box::pin(async move {
+                insert_visitor(conn, &visitor, token_hash).await?;
+                Ok(visitor)
+            })
         })
+        .await
     }
 
     /// The visitor holding this token, within this tenant only.
@@ -377,37 +432,15 @@ impl Store {
         tenant_id: &str,
         visitor_id: &str,
     ) -> Result<(Conversation, bool)> {
-        let mut tx = self.pool().begin().await?;
-        lock_tenant(&mut tx, tenant_id).await?;
-        let existing = sqlx::query(&format!(
-            "SELECT {CONV_COLS} FROM conversations WHERE tenant_id = $1 AND visitor_id = $2 \
-             AND state <> 'closed' ORDER BY created_at DESC LIMIT 1"
-        ))
-        .bind(tenant_id)
-        .bind(visitor_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = existing {
-            tx.commit().await?;
-            return Ok((conv_from_row(&row)?, false));
-        }
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO conversations (id, tenant_id, visitor_id, state, last_seq, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'queued', 0, $4, $4)",
-        )
-        .bind(id)
-        .bind(tenant_id)
-        .bind(visitor_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(agent_id) = pick_agent(&mut tx, tenant_id).await? {
-            set_assignment(&mut tx, tenant_id, id, &agent_id).await?;
-        }
-        let conv = conversation_in(&mut tx, tenant_id, id).await?;
-        tx.commit().await?;
-        Ok((conv, true))
+        let (id, tenant_id, visitor_id) = (
+            id.to_string(),
+            tenant_id.to_string(),
+            visitor_id.to_string(),
+        );
+        self.write(move |conn| {
+            Box::pin(async move { open_conversation_in(conn, &id, &tenant_id, &visitor_id).await })
+        })
+        .await
     }
 
     /// Assign queued conversations, oldest first, while online agents have capacity. Returns what was assigned.

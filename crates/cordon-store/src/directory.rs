@@ -5,6 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
 use crate::audit::{append as append_audit, AuditEntry};
+use crate::conversations::Visitor;
 use crate::{now_ms, Result, Store, StoreError};
 
 #[derive(Debug, Clone, Serialize)]
@@ -167,6 +168,18 @@ pub struct NewApiKey {
     pub prefix: String,
     pub scopes: Vec<String>,
     pub expires_at: i64,
+}
+
+/// A visitor session record to open (see `Store::start_visitor_session`).
+#[derive(Debug, Clone)]
+pub struct VisitorSessionStart {
+    pub id: String,
+    pub tenant_id: String,
+    pub visitor_id: String,
+    pub node: String,
+    pub embed_origin: Option<String>,
+    /// SHA-384 hashes of the widget assets this session was served (the exposure record).
+    pub asset_hashes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -775,29 +788,34 @@ impl Store {
 
     // ---- visitor session records ---------------------------------------------------------------------------
 
+    /// Open a visitor session record, creating the visitor first when it is new (one write, one commit).
     pub async fn start_visitor_session(
         &self,
-        id: &str,
-        tenant_id: &str,
-        visitor_id: &str,
-        node: &str,
-        embed_origin: Option<&str>,
-        asset_hashes: &[String],
+        new_visitor: Option<(Visitor, Vec<u8>)>,
+        start: VisitorSessionStart,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO visitor_sessions (id, tenant_id, visitor_id, node, started_at, embed_origin, asset_hashes) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(id)
-        .bind(tenant_id)
-        .bind(visitor_id)
-        .bind(node)
-        .bind(now_ms())
-        .bind(embed_origin.map(str::to_string))
-        .bind(serde_json::to_string(asset_hashes).unwrap_or_else(|_| "[]".into()))
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        self.write(move |conn| {
+            Box::pin(async move {
+                if let Some((visitor, token_hash)) = &new_visitor {
+                    crate::conversations::insert_visitor(conn, visitor, token_hash.clone()).await?;
+                }
+                sqlx::query(
+                    "INSERT INTO visitor_sessions (id, tenant_id, visitor_id, node, started_at, embed_origin, \
+                     asset_hashes) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(start.id)
+                .bind(start.tenant_id)
+                .bind(start.visitor_id)
+                .bind(start.node)
+                .bind(now_ms())
+                .bind(start.embed_origin)
+                .bind(serde_json::to_string(&start.asset_hashes).unwrap_or_else(|_| "[]".into()))
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Close a visitor session record with the agents who took part and the number of card numbers redacted.
@@ -808,18 +826,26 @@ impl Store {
         agents: &[String],
         cards_redacted: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE visitor_sessions SET ended_at = $1, agents = $2, cards_redacted = cards_redacted + $3 \
-             WHERE tenant_id = $4 AND id = $5",
-        )
-        .bind(now_ms())
-        .bind(serde_json::to_string(agents).unwrap_or_else(|_| "[]".into()))
-        .bind(cards_redacted)
-        .bind(tenant_id)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        let (tenant_id, id) = (tenant_id.to_string(), id.to_string());
+        let agents = serde_json::to_string(agents).unwrap_or_else(|_| "[]".into());
+        let now = now_ms();
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE visitor_sessions SET ended_at = $1, agents = $2, \
+                     cards_redacted = cards_redacted + $3 WHERE tenant_id = $4 AND id = $5",
+                )
+                .bind(now)
+                .bind(agents)
+                .bind(cards_redacted)
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Session records of a tenant that overlap `[from, to)` (ms).

@@ -60,6 +60,9 @@ pub enum StoreError {
     SchemaTooNew { found: i64, supported: i64 },
     #[error("unsupported database URL (use sqlite://PATH or postgres://...)")]
     UnsupportedUrl,
+    /// The shared transaction a write ran in could not commit (the cause is logged once by the writer).
+    #[error("the write could not be committed")]
+    BatchFailed,
     #[error("storage is shutting down")]
     ShuttingDown,
     #[error("database error: {0}")]
@@ -198,6 +201,20 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.inner.pool
+    }
+
+    /// Run a write transaction through the group-commit writer (see `writer::WriterHandle::transaction`).
+    pub(crate) async fn write<T, F>(&self, body: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(
+                &'c mut sqlx::AnyConnection,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<T>> + Send + 'c>,
+            > + Send
+            + 'static,
+    {
+        self.inner.writer.transaction(body).await
     }
 
     /// Is the database reachable? (for `/readyz`)
@@ -453,5 +470,5 @@ pub async fn schema_version(store: &Store) -> Result<i64> {
 pub use conversations::{Conversation, ConversationState, SenderKind, Visitor};
 pub use directory::{
     Agent, AgentPatch, AgentRole, AgentStatus, ApiKey, NewAgent, NewApiKey, NewTenant, Session,
-    SessionLookup, Tenant, TenantPatch, VisitorSessionRecord,
+    SessionLookup, Tenant, TenantPatch, VisitorSessionRecord, VisitorSessionStart,
 };

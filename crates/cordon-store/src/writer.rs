@@ -50,6 +50,9 @@ pub struct CommitStats {
     pub redone_for_retry: AtomicU64,
     /// Batches that failed with a database error and were retried one message at a time.
     pub failed: AtomicU64,
+    /// Write-transaction batches committed, and the transactions in them.
+    pub txn_batches: AtomicU64,
+    pub txns: AtomicU64,
     /// SQLite: WAL checkpoints run by the background checkpointer.
     pub checkpoints: AtomicU64,
 }
@@ -67,8 +70,20 @@ impl CommitStats {
     }
 }
 
+/// Hands a write transaction's result to its caller once the batch it ran in has committed (or failed to).
+type Deliver = Box<dyn FnOnce(Result<()>) + Send>;
+/// A write transaction's body. It runs on the writer's connection inside the batch's transaction, under a
+/// savepoint; `false` means it failed and its writes are rolled back to the savepoint.
+type TxnBody = Box<
+    dyn for<'c> FnOnce(
+            &'c mut AnyConnection,
+        ) -> Pin<Box<dyn Future<Output = (bool, Deliver)> + Send + 'c>>
+        + Send,
+>;
+
 enum Job {
     Append(AppendRequest, oneshot::Sender<Result<AppendOutcome>>),
+    Txn(TxnBody),
     Audit(Vec<AuditEntry>, oneshot::Sender<Result<()>>),
     Settings(oneshot::Sender<Result<Vec<(String, String)>>>),
     Shutdown(oneshot::Sender<()>),
@@ -97,6 +112,45 @@ impl WriterHandle {
             .await
             .map_err(|_| StoreError::ShuttingDown)?;
         rx.await.map_err(|_| StoreError::ShuttingDown)?
+    }
+
+    /// Run `body` as a write transaction of its own, sharing the commit (and its fsync) with whatever else is
+    /// waiting: session starts, conversation opens and the like, which would otherwise each take SQLite's write
+    /// lock and fsync alone. The result is returned only after the commit.
+    pub(crate) async fn transaction<T, F>(&self, body: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(
+                &'c mut AnyConnection,
+            ) -> Pin<Box<dyn Future<Output = Result<T>> + Send + 'c>>
+            + Send
+            + 'static,
+    {
+        let (reply, rx) = oneshot::channel::<Result<T>>();
+        let job: TxnBody = Box::new(move |conn| {
+            Box::pin(async move {
+                match body(conn).await {
+                    Ok(value) => {
+                        let deliver: Deliver = Box::new(move |commit: Result<()>| {
+                            let _ = reply.send(commit.map(|()| value));
+                        });
+                        (true, deliver)
+                    }
+                    Err(e) => {
+                        let deliver: Deliver = Box::new(move |_| {
+                            let _ = reply.send(Err(e));
+                        });
+                        (false, deliver)
+                    }
+                }
+            })
+        });
+        self.tx
+            .send(Job::Txn(job))
+            .await
+            .map_err(|_| StoreError::ShuttingDown)?;
+        // Dropped unanswered: the batch's transaction failed before this body ran.
+        rx.await.map_err(|_| StoreError::BatchFailed)?
     }
 
     pub(crate) async fn audit(&self, entries: Vec<AuditEntry>) -> Result<()> {
@@ -140,6 +194,7 @@ async fn run(
 ) {
     let mut batch: Vec<(AppendRequest, oneshot::Sender<Result<AppendOutcome>>)> = Vec::new();
     let mut audits: Vec<(Vec<AuditEntry>, oneshot::Sender<Result<()>>)> = Vec::new();
+    let mut txns: Vec<TxnBody> = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         let mut shutdown = None;
@@ -147,12 +202,13 @@ async fn run(
             match job {
                 Job::Append(req, reply) => batch.push((req, reply)),
                 Job::Audit(entries, reply) => audits.push((entries, reply)),
+                Job::Txn(body) => txns.push(body),
                 Job::Settings(reply) => {
                     let _ = reply.send(crate::read_durability(backend, &mut conn).await);
                 }
                 Job::Shutdown(reply) => shutdown = Some(reply),
             }
-            if batch.len() + audits.len() < MAX_BATCH && shutdown.is_none() {
+            if batch.len() + audits.len() + txns.len() < MAX_BATCH && shutdown.is_none() {
                 next = rx.try_recv().ok();
             }
         }
@@ -161,6 +217,9 @@ async fn run(
         }
         if !audits.is_empty() {
             commit_audits(&mut conn, backend, &mut audits).await;
+        }
+        if !txns.is_empty() {
+            commit_txns(&mut conn, backend, &mut txns, &stats).await;
         }
         if let Some(reply) = shutdown {
             let _ = reply.send(());
@@ -509,6 +568,69 @@ async fn append_one(
         created_at: now,
         duplicate: false,
     }))
+}
+
+/// Run the waiting write transactions in one database transaction, each under its own savepoint, and commit
+/// once. A body that fails is rolled back to its savepoint without touching its neighbours.
+async fn commit_txns(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    txns: &mut Vec<TxnBody>,
+    stats: &CommitStats,
+) {
+    let mut delivers: Vec<Deliver> = Vec::with_capacity(txns.len());
+    let begin = match backend {
+        Backend::Sqlite => "BEGIN IMMEDIATE",
+        Backend::Postgres => "BEGIN",
+    };
+    let mut failure: Option<String> = conn.execute(begin).await.err().map(|e| e.to_string());
+    for body in txns.drain(..) {
+        if failure.is_some() {
+            // The transaction is gone; the body is dropped unrun and its caller told below.
+            drop(body);
+            continue;
+        }
+        if let Err(e) = conn.execute("SAVEPOINT w").await {
+            failure = Some(e.to_string());
+            continue;
+        }
+        let (ok, deliver) = body(conn).await;
+        let end = if ok {
+            conn.execute("RELEASE SAVEPOINT w").await
+        } else {
+            match conn.execute("ROLLBACK TO SAVEPOINT w").await {
+                Ok(_) => conn.execute("RELEASE SAVEPOINT w").await,
+                Err(e) => Err(e),
+            }
+        };
+        if let Err(e) = end {
+            failure = Some(e.to_string());
+        }
+        delivers.push(deliver);
+    }
+    if failure.is_none() {
+        if let Err(e) = conn.execute("COMMIT").await {
+            failure = Some(e.to_string());
+        }
+    }
+    stats.txn_batches.fetch_add(1, Ordering::Relaxed);
+    stats
+        .txns
+        .fetch_add(delivers.len() as u64, Ordering::Relaxed);
+    match failure {
+        None => {
+            for deliver in delivers {
+                deliver(Ok(()));
+            }
+        }
+        Some(reason) => {
+            let _ = conn.execute("ROLLBACK").await;
+            tracing::warn!(error = %reason, "write transaction batch failed");
+            for deliver in delivers {
+                deliver(Err(StoreError::BatchFailed));
+            }
+        }
+    }
 }
 
 /// Audit entries with no transaction of their own (reads, failed logins) share one commit.
