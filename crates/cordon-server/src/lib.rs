@@ -14,6 +14,23 @@ pub mod hub;
 pub mod keys;
 pub mod logging;
 pub mod metrics;
+mod outbound;
+
+/// The listen backlog: bursts of new visitors (thousands per second) overflow the usual 128, and the kernel then
+/// drops SYNs that clients retry only a second later. The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Bind a listening socket with Cordon's backlog (and `SO_REUSEADDR`, as `TcpListener::bind` sets it).
+pub fn bind_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 pub mod ops;
 pub mod pipeline;
 pub mod protocol;

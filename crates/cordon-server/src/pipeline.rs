@@ -94,6 +94,48 @@ pub async fn send_message(
     client_msg_id: &str,
     text: &str,
 ) -> Result<Sent, Refusal> {
+    let prepared = prepare_message(
+        state,
+        tenant_id,
+        conversation_id,
+        sender,
+        sender_kind,
+        client_msg_id,
+        text,
+    )
+    .await?;
+    store_message(state, prepared).await
+}
+
+/// A message checked, redacted and ready to seal: everything before the store. Messages that must keep their
+/// order are prepared one by one, then stored together (`store_message` queues for the group commit at its first
+/// poll, so futures polled in order are committed in order).
+pub struct PreparedMessage {
+    request: AppendRequest,
+    masked: Arc<str>,
+    cards: usize,
+    sender: Party,
+}
+
+impl std::fmt::Debug for PreparedMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the text, even redacted: diagnostics carry no message content.
+        f.debug_struct("PreparedMessage")
+            .field("request", &self.request)
+            .field("cards", &self.cards)
+            .finish_non_exhaustive()
+    }
+}
+
+pub async fn prepare_message(
+    state: &AppState,
+    tenant_id: &str,
+    conversation_id: &str,
+    sender: &Party,
+    sender_kind: SenderKind,
+    client_msg_id: &str,
+    text: &str,
+) -> Result<PreparedMessage, Refusal> {
     check_text(text, state.config.limits.max_text_chars)?;
     let redaction = cordon_card::redact(text);
     let cards = redaction.findings.len();
@@ -114,40 +156,52 @@ pub async fn send_message(
             &body,
         )
     });
-    let started = std::time::Instant::now();
-    let outcome = state
-        .store
-        .append_message(AppendRequest {
+    Ok(PreparedMessage {
+        request: AppendRequest {
             tenant_id: tenant_id.to_string(),
             conversation_id: conversation_id.to_string(),
             sender_kind,
             sender_id: sender.id.clone(),
             client_msg_id: client_msg_id.to_string(),
             seal,
-        })
-        .await?;
+        },
+        masked,
+        cards,
+        sender: sender.clone(),
+    })
+}
+
+/// Append a prepared message (durable when this returns) and publish it.
+pub async fn store_message(state: &AppState, m: PreparedMessage) -> Result<Sent, Refusal> {
+    let conversation_id = m.request.conversation_id.clone();
+    let client_msg_id = m.request.client_msg_id.clone();
+    let started = std::time::Instant::now();
+    let outcome = state.store.append_message(m.request).await?;
     state.metrics.observe_commit(started.elapsed());
     if !outcome.duplicate {
         state.metrics.messages_total.inc();
-        state.metrics.cards_redacted.add(cards as u64);
+        state.metrics.cards_redacted.add(m.cards as u64);
         let frame = ServerFrame::Message(MessageView {
-            conversation_id: conversation_id.to_string(),
+            conversation_id: conversation_id.clone(),
             seq: outcome.seq,
-            sender: sender.clone(),
-            client_msg_id: client_msg_id.to_string(),
-            text: masked.to_string(),
+            sender: m.sender,
+            client_msg_id,
+            text: m.masked.to_string(),
             created_at: outcome.created_at,
         });
         state.hub.publish(
-            &Topic::Conversation(conversation_id.to_string()),
+            &Topic::Conversation(conversation_id.clone()),
             Event::Message {
-                conversation_id: Arc::from(conversation_id),
+                conversation_id: Arc::from(conversation_id.as_str()),
                 seq: outcome.seq,
                 frame: Arc::from(frame.to_json()),
             },
         );
     }
-    Ok(Sent { outcome, cards })
+    Ok(Sent {
+        outcome,
+        cards: m.cards,
+    })
 }
 
 /// A system message in a conversation's history (agent joined, conversation closed, ...).

@@ -213,7 +213,7 @@ struct Conn {
     last_touch: Instant,
     held: Vec<Held>,
     held_deadline: Option<tokio::time::Instant>,
-    out: mpsc::Sender<Message>,
+    out: crate::outbound::Sender<Message>,
     /// This connection's hub identity. The mailbox itself (a bounded channel) is made on the first subscription:
     /// an idle visitor with no conversation never needs one.
     mailbox_id: u64,
@@ -230,7 +230,7 @@ struct Conn {
 async fn run(socket: WebSocket, state: AppState, role: Role) {
     let limits = state.config.limits.clone();
     let (mut sink, mut stream) = socket.split();
-    let (out_tx, mut out_rx) = mpsc::channel::<Message>(limits.outbound_buffer);
+    let (out_tx, mut out_rx) = crate::outbound::queue::<Message>(limits.outbound_buffer);
     let write_timeout = limits.write_timeout;
     let metrics = state.metrics.clone();
     // The writer: a client that does not read for `write_timeout` is disconnected, so its buffers stay bounded.
@@ -243,7 +243,7 @@ async fn run(socket: WebSocket, state: AppState, role: Role) {
                 sink.feed(msg).await?;
                 let mut more = 0;
                 while !closing && more < WRITE_BURST {
-                    let Ok(next) = out_rx.try_recv() else { break };
+                    let Some(next) = out_rx.try_recv() else { break };
                     closing = matches!(next, Message::Close(_));
                     sink.feed(next).await?;
                     more += 1;
@@ -674,6 +674,7 @@ impl Conn {
             verified_user = Some((proof.user_id.clone(), proof.expires));
         }
         let mut new_token = None;
+        let mut new_visitor = None;
         let known = match h.visitor_token.as_deref() {
             Some(tok) if tok.len() <= 128 => {
                 match store
@@ -691,31 +692,37 @@ impl Conn {
             (Some(v), None) if v.user_id.is_none() => v,
             (Some(v), Some((uid, _))) if v.user_id.as_deref() == Some(uid.as_str()) => v,
             _ => {
+                // Stored below, in the same write as the session record.
                 let (token, hash) = cordon_crypto::new_token("cv");
-                let id = cordon_crypto::new_id("v");
-                let uid = verified_user.as_ref().map(|(u, _)| u.as_str());
-                match store.create_visitor(&id, &tenant.id, &hash, uid).await {
-                    Ok(v) => {
-                        new_token = Some(token);
-                        v
-                    }
-                    Err(e) => return self.refuse(e.into(), None).await,
-                }
+                let visitor = Visitor {
+                    id: cordon_crypto::new_id("v"),
+                    tenant_id: tenant.id.clone(),
+                    user_id: verified_user.as_ref().map(|(u, _)| u.clone()),
+                    created_at: cordon_store::now_ms(),
+                };
+                new_token = Some(token);
+                new_visitor = Some((visitor.clone(), hash.to_vec()));
+                visitor
             }
         };
-        let conversations = match store
-            .list_conversations(
-                &tenant.id,
-                &cordon_store::ConversationFilter {
-                    visitor_id: Some(visitor.id.clone()),
-                    limit: 50,
-                    ..Default::default()
-                },
-            )
-            .await
-        {
-            Ok(c) => c,
-            Err(e) => return self.refuse(e.into(), None).await,
+        // A visitor made just now has no conversations to list.
+        let conversations = if new_visitor.is_some() {
+            Vec::new()
+        } else {
+            match store
+                .list_conversations(
+                    &tenant.id,
+                    &cordon_store::ConversationFilter {
+                        visitor_id: Some(visitor.id.clone()),
+                        limit: 50,
+                        ..Default::default()
+                    },
+                )
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => return self.refuse(e.into(), None).await,
+            }
         };
         let record_id = cordon_crypto::new_id("vs");
         let origin = h
@@ -723,17 +730,15 @@ impl Conn {
             .as_deref()
             // A well-formed origin without a card number (`find` on the whole URL reads the host as a path).
             .filter(|o| crate::ops::validate_origin(o).is_ok());
-        if let Err(e) = store
-            .start_visitor_session(
-                &record_id,
-                &tenant.id,
-                &visitor.id,
-                &self.state.config.node_id,
-                origin,
-                crate::web::session_asset_hashes(),
-            )
-            .await
-        {
+        let start = cordon_store::VisitorSessionStart {
+            id: record_id.clone(),
+            tenant_id: tenant.id.clone(),
+            visitor_id: visitor.id.clone(),
+            node: self.state.config.node_id.clone(),
+            embed_origin: origin.map(str::to_string),
+            asset_hashes: crate::web::session_asset_hashes().to_vec(),
+        };
+        if let Err(e) = store.start_visitor_session(new_visitor, start).await {
             return self.refuse(e.into(), None).await;
         }
         let mut views = Vec::new();
@@ -872,11 +877,12 @@ impl Conn {
         self.send(&ServerFrame::Conversation { conversation: view })
             .await?;
         if created {
-            let mut names = Names::default();
+            // The view above looked the agent's name up already; reuse it.
+            let names = &mut self.names;
             if conv.state == ConversationState::Assigned {
-                pipeline::announce_assignment(&self.state, &mut names, &conv).await;
+                pipeline::announce_assignment(&self.state, names, &conv).await;
             } else {
-                pipeline::publish_conversation(&self.state, &mut names, &conv).await;
+                pipeline::publish_conversation(&self.state, names, &conv).await;
             }
         }
         if conv.state == ConversationState::Queued {
@@ -1036,17 +1042,7 @@ impl Conn {
                 return Ok(());
             }
             let out: Vec<Held> = self.held.drain(..keep_from).collect();
-            for (h, (masked, cards)) in out.iter().zip(released) {
-                let tenant_id = self.tenant_id().unwrap_or_default();
-                self.commit_message(
-                    &tenant_id,
-                    &h.conversation_id,
-                    &h.client_msg_id,
-                    &masked,
-                    cards,
-                )
-                .await?;
-            }
+            self.commit_released(out, released).await?;
         }
         Ok(())
     }
@@ -1064,16 +1060,45 @@ impl Conn {
             .into_iter()
             .map(|r| (r.text.into_owned(), r.findings.len().min(1)))
             .collect();
-        for (h, (masked, cards)) in held.iter().zip(red) {
-            let tenant_id = self.tenant_id().unwrap_or_default();
-            self.commit_message(
-                &tenant_id,
-                &h.conversation_id,
-                &h.client_msg_id,
-                &masked,
-                cards,
-            )
-            .await?;
+        self.commit_released(held, red).await
+    }
+
+    /// Store released fragments (already masked) together, so they share one group commit rather than waiting
+    /// for one commit each, then acknowledge them in order.
+    async fn commit_released(
+        &mut self,
+        held: Vec<Held>,
+        masked: Vec<(String, usize)>,
+    ) -> Result<(), Exit> {
+        let tenant_id = self.tenant_id().unwrap_or_default();
+        let (me, kind) = self.me();
+        // Prepared one by one (that may read the tenant's key), then stored together: one commit for all.
+        let mut prepared = Vec::with_capacity(held.len());
+        for (h, (text, _)) in held.iter().zip(&masked) {
+            prepared.push(
+                pipeline::prepare_message(
+                    &self.state,
+                    &tenant_id,
+                    &h.conversation_id,
+                    &me,
+                    kind,
+                    &h.client_msg_id,
+                    text,
+                )
+                .await,
+            );
+        }
+        let state = &self.state;
+        let results = futures_util::future::join_all(prepared.into_iter().map(|p| async move {
+            match p {
+                Ok(p) => pipeline::store_message(state, p).await,
+                Err(refusal) => Err(refusal),
+            }
+        }))
+        .await;
+        for ((h, (_, cards)), result) in held.iter().zip(masked).zip(results) {
+            self.acknowledge(&h.conversation_id, &h.client_msg_id, result, cards)
+                .await?;
         }
         Ok(())
     }
@@ -1088,9 +1113,8 @@ impl Conn {
         text: &str,
         extra_cards: usize,
     ) -> Result<(), Exit> {
-        let reference = Some(client_msg_id);
         let (me, kind) = self.me();
-        let sent = match pipeline::send_message(
+        let result = pipeline::send_message(
             &self.state,
             tenant_id,
             conversation_id,
@@ -1099,8 +1123,21 @@ impl Conn {
             client_msg_id,
             text,
         )
-        .await
-        {
+        .await;
+        self.acknowledge(conversation_id, client_msg_id, result, extra_cards)
+            .await
+    }
+
+    /// Answer a message's sender: the ack (the message is committed), or the refusal.
+    async fn acknowledge(
+        &mut self,
+        conversation_id: &str,
+        client_msg_id: &str,
+        result: Result<pipeline::Sent, Refusal>,
+        extra_cards: usize,
+    ) -> Result<(), Exit> {
+        let reference = Some(client_msg_id);
+        let sent = match result {
             Ok(mut s) => {
                 s.cards += extra_cards;
                 s

@@ -243,14 +243,13 @@ fn derived_widget_listen(
 
 /// Bind the console/API socket and the widget's, and derive the origins from what was bound.
 pub(crate) async fn bind(args: &ServeArgs) -> anyhow::Result<Bound> {
-    let console = tokio::net::TcpListener::bind(args.listen)
-        .await
+    let console = cordon_server::bind_listener(args.listen)
         .with_context(|| format!("could not listen on {}", args.listen))?;
     let local = console.local_addr()?;
     let mut config = config(args, local);
     let mut listeners = vec![console];
     if let Some(addr) = derived_widget_listen(args, local) {
-        match tokio::net::TcpListener::bind(addr).await {
+        match cordon_server::bind_listener(addr) {
             Ok(l) => {
                 if args.widget_url.is_none() {
                     config.widget_origin = format!("http://{}", l.local_addr()?);
