@@ -152,9 +152,57 @@ impl Metrics {
     }
 }
 
+/// The storage writer's counters: how well commits are grouped, and how often the WAL is checkpointed.
+fn render_store(stats: &cordon_store::CommitStats, out: &mut String) {
+    use std::fmt::Write as _;
+    let (batches, messages, redone, failed) = stats.snapshot();
+    let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    for (name, help, value) in [
+        (
+            "cordon_store_message_batches_total",
+            "Message transactions committed by the group-commit writer.",
+            batches,
+        ),
+        (
+            "cordon_store_batched_messages_total",
+            "Messages written through them (messages per batch = this / batches).",
+            messages,
+        ),
+        (
+            "cordon_store_batches_redone_total",
+            "Batches redone one message at a time because a client retry was in them.",
+            redone,
+        ),
+        (
+            "cordon_store_batches_failed_total",
+            "Batches that failed with a database error and were retried one by one.",
+            failed,
+        ),
+        (
+            "cordon_store_write_batches_total",
+            "Write-transaction batches (sessions, conversation opens) committed.",
+            l(&stats.txn_batches),
+        ),
+        (
+            "cordon_store_writes_total",
+            "Write transactions in them.",
+            l(&stats.txns),
+        ),
+        (
+            "cordon_store_wal_checkpoints_total",
+            "SQLite WAL checkpoints run beside the writer.",
+            l(&stats.checkpoints),
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
+}
+
 pub async fn handler(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    let mut body = state.metrics.render();
+    render_store(state.store.commit_stats(), &mut body);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

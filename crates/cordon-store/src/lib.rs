@@ -300,11 +300,15 @@ async fn apply_connection_settings(
         // (sent after commit) means the message survives power loss, not just a process crash.
         Backend::Sqlite => {
             //
+            // Statement journals (multi-row statements, savepoints) stay in memory; each connection may cache
+            // up to 32 MiB of pages (allocated only as pages are read), so the message indexes stay warm.
+            //
             // No automatic checkpoints: SQLite would run them inside whichever commit crosses the threshold,
             // stalling that batch's acks. `checkpoint_wal` runs them beside the writer instead.
             conn.execute(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
-                 PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;",
+                "PRAGMA page_size = 1024; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
+                 PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY; \
+                 PRAGMA cache_size = -32768; PRAGMA journal_size_limit = 67108864;",
             )
             .await?;
         }
@@ -317,10 +321,10 @@ async fn apply_connection_settings(
 }
 
 /// How often the WAL is copied back into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-/// A WAL longer than this (in pages) after a passive checkpoint gets a blocking one, so it cannot grow without
-/// bound when readers keep the passive ones from finishing.
-const WAL_PAGES_LIMIT: i64 = 16_384;
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(1000);
+/// A WAL longer than this (in pages) after a passive checkpoint gets a RESTART one, so it cannot grow without
+/// bound; `journal_size_limit` then trims the file back to 64 MiB.
+const WAL_PAGES_LIMIT: i64 = 32_768;
 
 /// SQLite's WAL checkpoints, run on a pool connection (its own thread) rather than inside the writer's commits.
 /// PASSIVE never waits for, or blocks, the writer or readers; it copies what it can, and the WAL starts over from
@@ -350,11 +354,13 @@ async fn checkpoint_wal(pool: AnyPool, stats: Arc<CommitStats>) {
         // (busy, pages in the WAL, pages checkpointed)
         let wal_pages: i64 = row.try_get(1).unwrap_or(0);
         let copied: i64 = row.try_get(2).unwrap_or(0);
-        if wal_pages > WAL_PAGES_LIMIT && copied < wal_pages {
-            tracing::info!(
+        // A complete passive checkpoint lets the next write start the WAL over, but only when no reader is
+        // still using it, which a steady stream of reads can prevent indefinitely. RESTART waits for the readers.
+        if wal_pages > WAL_PAGES_LIMIT {
+            tracing::debug!(
                 wal_pages,
                 copied,
-                "WAL is long; running a blocking checkpoint"
+                "WAL is long; running a restart checkpoint"
             );
             if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
                 .fetch_one(&pool)

@@ -286,7 +286,7 @@ async fn try_batch(
         Backend::Postgres => "BEGIN",
     };
     conn.execute(begin).await?;
-    let results = match append_bulk(conn, reqs).await {
+    let results = match append_bulk(conn, backend, reqs).await {
         Ok(Some(results)) => results,
         // A retry of a stored message is in the batch: its seq must be given back under the row lock, which
         // the bulk statements cannot do. Start over one message at a time (rare: only client retries).
@@ -347,8 +347,17 @@ fn pow2_chunks(len: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
     })
 }
 
+/// One placeholder: `$n` on PostgreSQL; a plain `?` (bound in order) on SQLite, whose lookup of a numbered
+/// parameter scans every parameter before it, which made binding a 4,096-parameter batch quadratic.
+fn placeholder(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_string(),
+        Backend::Postgres => format!("${n}"),
+    }
+}
+
 /// `($a, $b, $c), ($d, $e, $f), ...`: `rows` tuples of `cols` placeholders, numbered from `first`.
-fn placeholders(rows: usize, cols: usize, first: usize) -> String {
+fn placeholders(backend: Backend, rows: usize, cols: usize, first: usize) -> String {
     let mut out = String::with_capacity(rows * cols * 6);
     let mut n = first;
     for r in 0..rows {
@@ -357,8 +366,7 @@ fn placeholders(rows: usize, cols: usize, first: usize) -> String {
             if c > 0 {
                 out.push_str(", ");
             }
-            out.push('$');
-            out.push_str(&n.to_string());
+            out.push_str(&placeholder(backend, n));
             n += 1;
         }
         out.push(')');
@@ -374,6 +382,7 @@ fn placeholders(rows: usize, cols: usize, first: usize) -> String {
 /// `append_one`, which writes nothing for them.
 async fn append_bulk(
     conn: &mut AnyConnection,
+    backend: Backend,
     reqs: &[&AppendRequest],
 ) -> Result<Option<Vec<Result<AppendOutcome>>>> {
     let now = now_ms();
@@ -398,17 +407,20 @@ async fn append_bulk(
         .collect();
     let mut last_seq: Vec<Option<i64>> = vec![None; groups.len()];
     for range in pow2_chunks(groups.len()) {
+        // Placeholders are bound in the order they appear: the VALUES rows, then the time.
         let sql = format!(
             "WITH v (id, tenant_id, n) AS (VALUES {}) \
-             UPDATE conversations SET last_seq = conversations.last_seq + v.n, updated_at = $1 FROM v \
+             UPDATE conversations SET last_seq = conversations.last_seq + v.n, updated_at = {} FROM v \
              WHERE conversations.id = v.id AND conversations.tenant_id = v.tenant_id \
              AND conversations.state <> 'closed' RETURNING conversations.id, conversations.last_seq",
-            placeholders(range.len(), 3, 2)
+            placeholders(backend, range.len(), 3, 1),
+            placeholder(backend, range.len() * 3 + 1)
         );
-        let mut query = sqlx::query(&sql).bind(now);
+        let mut query = sqlx::query(&sql);
         for (conv, tenant, n) in &groups[range] {
             query = query.bind(*conv).bind(*tenant).bind(*n);
         }
+        let query = query.bind(now);
         for row in query.fetch_all(&mut *conn).await? {
             let id: String = row.try_get(0)?;
             let seq: i64 = row.try_get(1)?;
@@ -444,7 +456,7 @@ async fn append_bulk(
             "INSERT INTO messages (conversation_id, seq, tenant_id, sender_kind, sender_id, client_msg_id, body, \
              created_at) VALUES {} \
              ON CONFLICT (conversation_id, sender_kind, sender_id, client_msg_id) DO NOTHING",
-            placeholders(range.len(), 8, 1)
+            placeholders(backend, range.len(), 8, 1)
         );
         let mut query = sqlx::query(&sql);
         for (req, seq) in &rows[range.clone()] {
@@ -700,7 +712,11 @@ mod tests {
 
     #[test]
     fn placeholders_are_numbered_in_order() {
-        assert_eq!(placeholders(2, 3, 2), "($2, $3, $4), ($5, $6, $7)");
-        assert_eq!(placeholders(1, 1, 1), "($1)");
+        assert_eq!(
+            placeholders(Backend::Postgres, 2, 3, 2),
+            "($2, $3, $4), ($5, $6, $7)"
+        );
+        assert_eq!(placeholders(Backend::Postgres, 1, 1, 1), "($1)");
+        assert_eq!(placeholders(Backend::Sqlite, 2, 2, 1), "(?, ?), (?, ?)");
     }
 }
