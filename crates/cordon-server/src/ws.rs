@@ -893,8 +893,13 @@ impl Conn {
             })
             .await?;
         }
-        // Stream the conversation from its start; clients dedupe by seq.
+        // Stream the conversation from its start; clients dedupe by seq. A conversation made just now holds
+        // at most what was published to this socket's subscription since (the agent's join), so there is
+        // nothing to read back.
         self.cursors.insert(conv.id.clone(), 0);
+        if created {
+            return Ok(());
+        }
         self.catch_up(&conv.id).await
     }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row as _};
 
+use crate::writer::Undo;
 use crate::{now_ms, Result, Store, StoreError};
 
 #[derive(Debug, Clone, Serialize)]
@@ -331,7 +332,7 @@ impl Store {
             created_at: now_ms(),
         };
         let token_hash = token_hash.to_vec();
-        self.write(move |conn| {
+        self.write(Undo::FailedStatement, move |conn| {
             Box::pin(async move {
                 insert_visitor(conn, &visitor, token_hash).await?;
                 Ok(visitor)
@@ -437,7 +438,8 @@ impl Store {
             tenant_id.to_string(),
             visitor_id.to_string(),
         );
-        self.write(move |conn| {
+        // The tenant lock changes nothing; the INSERT is the only write.
+        self.write(Undo::FailedStatement, move |conn| {
             Box::pin(async move { open_conversation_in(conn, &id, &tenant_id, &visitor_id).await })
         })
         .await

@@ -6,6 +6,7 @@ use sqlx::Row as _;
 
 use crate::audit::{append as append_audit, AuditEntry};
 use crate::conversations::Visitor;
+use crate::writer::Undo;
 use crate::{now_ms, Result, Store, StoreError};
 
 #[derive(Debug, Clone, Serialize)]
@@ -794,7 +795,13 @@ impl Store {
         new_visitor: Option<(Visitor, Vec<u8>)>,
         start: VisitorSessionStart,
     ) -> Result<()> {
-        self.write(move |conn| {
+        // A new visitor and its session record stand or fall together.
+        let undo = if new_visitor.is_some() {
+            Undo::Savepoint
+        } else {
+            Undo::FailedStatement
+        };
+        self.write(undo, move |conn| {
             Box::pin(async move {
                 if let Some((visitor, token_hash)) = &new_visitor {
                     crate::conversations::insert_visitor(conn, visitor, token_hash.clone()).await?;
@@ -829,7 +836,7 @@ impl Store {
         let (tenant_id, id) = (tenant_id.to_string(), id.to_string());
         let agents = serde_json::to_string(agents).unwrap_or_else(|_| "[]".into());
         let now = now_ms();
-        self.write(move |conn| {
+        self.write(Undo::FailedStatement, move |conn| {
             Box::pin(async move {
                 sqlx::query(
                     "UPDATE visitor_sessions SET ended_at = $1, agents = $2, \

@@ -204,7 +204,7 @@ impl Store {
     }
 
     /// Run a write transaction through the group-commit writer (see `writer::WriterHandle::transaction`).
-    pub(crate) async fn write<T, F>(&self, body: F) -> Result<T>
+    pub(crate) async fn write<T, F>(&self, undo: writer::Undo, body: F) -> Result<T>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(
@@ -214,7 +214,7 @@ impl Store {
             > + Send
             + 'static,
     {
-        self.inner.writer.transaction(body).await
+        self.inner.writer.transaction(undo, body).await
     }
 
     /// Is the database reachable? (for `/readyz`)

@@ -81,9 +81,25 @@ type TxnBody = Box<
         + Send,
 >;
 
+/// What undoes a write transaction's body if it fails part-way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Undo {
+    /// Its own savepoint: for bodies with several writes that must stand or fall together.
+    Savepoint,
+    /// Nothing more than SQLite's own statement rollback: the body's only write that matters is one statement
+    /// (writes before it change nothing). Saves two statements per body on SQLite; PostgreSQL, where a failed
+    /// statement aborts the whole transaction, always uses a savepoint.
+    FailedStatement,
+}
+
+struct TxnJob {
+    body: TxnBody,
+    undo: Undo,
+}
+
 enum Job {
     Append(AppendRequest, oneshot::Sender<Result<AppendOutcome>>),
-    Txn(TxnBody),
+    Txn(TxnJob),
     Audit(Vec<AuditEntry>, oneshot::Sender<Result<()>>),
     Settings(oneshot::Sender<Result<Vec<(String, String)>>>),
     Shutdown(oneshot::Sender<()>),
@@ -117,7 +133,7 @@ impl WriterHandle {
     /// Run `body` as a write transaction of its own, sharing the commit (and its fsync) with whatever else is
     /// waiting: session starts, conversation opens and the like, which would otherwise each take SQLite's write
     /// lock and fsync alone. The result is returned only after the commit.
-    pub(crate) async fn transaction<T, F>(&self, body: F) -> Result<T>
+    pub(crate) async fn transaction<T, F>(&self, undo: Undo, body: F) -> Result<T>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(
@@ -146,7 +162,7 @@ impl WriterHandle {
             })
         });
         self.tx
-            .send(Job::Txn(job))
+            .send(Job::Txn(TxnJob { body: job, undo }))
             .await
             .map_err(|_| StoreError::ShuttingDown)?;
         // Dropped unanswered: the batch's transaction failed before this body ran.
@@ -194,7 +210,7 @@ async fn run(
 ) {
     let mut batch: Vec<(AppendRequest, oneshot::Sender<Result<AppendOutcome>>)> = Vec::new();
     let mut audits: Vec<(Vec<AuditEntry>, oneshot::Sender<Result<()>>)> = Vec::new();
-    let mut txns: Vec<TxnBody> = Vec::new();
+    let mut txns: std::collections::VecDeque<TxnJob> = std::collections::VecDeque::new();
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         let mut shutdown = None;
@@ -202,7 +218,7 @@ async fn run(
             match job {
                 Job::Append(req, reply) => batch.push((req, reply)),
                 Job::Audit(entries, reply) => audits.push((entries, reply)),
-                Job::Txn(body) => txns.push(body),
+                Job::Txn(job) => txns.push_back(job),
                 Job::Settings(reply) => {
                     let _ = reply.send(crate::read_durability(backend, &mut conn).await);
                 }
@@ -218,7 +234,7 @@ async fn run(
         if !audits.is_empty() {
             commit_audits(&mut conn, backend, &mut audits).await;
         }
-        if !txns.is_empty() {
+        while !txns.is_empty() {
             commit_txns(&mut conn, backend, &mut txns, &stats).await;
         }
         if let Some(reply) = shutdown {
@@ -582,12 +598,14 @@ async fn append_one(
     }))
 }
 
-/// Run the waiting write transactions in one database transaction, each under its own savepoint, and commit
-/// once. A body that fails is rolled back to its savepoint without touching its neighbours.
+/// Run the waiting write transactions in one database transaction, each under its own savepoint where it needs
+/// one, and commit once. A body that fails is rolled back without touching its neighbours. After a body without a
+/// savepoint fails, the batch commits what ran before it and leaves the rest in `txns` for the next one: whether
+/// SQLite kept the transaction open after that error is not known here, and nothing may run outside one.
 async fn commit_txns(
     conn: &mut AnyConnection,
     backend: Backend,
-    txns: &mut Vec<TxnBody>,
+    txns: &mut std::collections::VecDeque<TxnJob>,
     stats: &CommitStats,
 ) {
     let mut delivers: Vec<Deliver> = Vec::with_capacity(txns.len());
@@ -596,17 +614,27 @@ async fn commit_txns(
         Backend::Postgres => "BEGIN",
     };
     let mut failure: Option<String> = conn.execute(begin).await.err().map(|e| e.to_string());
-    for body in txns.drain(..) {
+    while let Some(job) = txns.pop_front() {
         if failure.is_some() {
-            // The transaction is gone; the body is dropped unrun and its caller told below.
-            drop(body);
+            // The transaction is gone; the body is dropped unrun and its caller told (`BatchFailed`).
+            drop(job);
             continue;
         }
-        if let Err(e) = conn.execute("SAVEPOINT w").await {
-            failure = Some(e.to_string());
-            continue;
+        let savepoint = job.undo == Undo::Savepoint || backend == Backend::Postgres;
+        if savepoint {
+            if let Err(e) = conn.execute("SAVEPOINT w").await {
+                failure = Some(e.to_string());
+                continue;
+            }
         }
-        let (ok, deliver) = body(conn).await;
+        let (ok, deliver) = (job.body)(conn).await;
+        delivers.push(deliver);
+        if !savepoint {
+            if ok {
+                continue;
+            }
+            break;
+        }
         let end = if ok {
             conn.execute("RELEASE SAVEPOINT w").await
         } else {
@@ -618,7 +646,6 @@ async fn commit_txns(
         if let Err(e) = end {
             failure = Some(e.to_string());
         }
-        delivers.push(deliver);
     }
     if failure.is_none() {
         if let Err(e) = conn.execute("COMMIT").await {

@@ -244,6 +244,60 @@ async fn batches_across_conversations_are_gap_free_per_conversation() {
     }
 }
 
+/// Writes that share a group commit: a failing one (unknown tenant, a duplicate id that the database refuses)
+/// fails alone, and every other write in the batch lands exactly once.
+#[tokio::test]
+async fn failed_writes_in_a_shared_commit_fail_alone() {
+    for db in all_backends().await {
+        let store = open(&db).await;
+        let a = tenant(&store, "alpha").await;
+        store
+            .create_visitor("v_taken", &a.id, b"taken", None)
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..60 {
+            let store = store.clone();
+            let tid = a.id.clone();
+            tasks.push(tokio::spawn(async move {
+                match i % 3 {
+                    0 => store
+                        .open_conversation(&format!("c_{i}"), "t_missing", "v_taken")
+                        .await
+                        .map(|_| ()),
+                    1 => store
+                        .create_visitor("v_taken", &tid, format!("dup{i}").as_bytes(), None)
+                        .await
+                        .map(|_| ()),
+                    _ => store
+                        .create_visitor(&format!("v_{i}"), &tid, format!("tok{i}").as_bytes(), None)
+                        .await
+                        .map(|_| ()),
+                }
+            }));
+        }
+        for (i, t) in tasks.into_iter().enumerate() {
+            let result = t.await.unwrap();
+            match i % 3 {
+                0 => assert!(
+                    matches!(result, Err(StoreError::NotFound)),
+                    "{i}: {result:?}"
+                ),
+                1 => assert!(result.is_err(), "{i}: a duplicate id must be refused"),
+                _ => {
+                    result.unwrap();
+                    let v = store
+                        .visitor_by_token(&a.id, format!("tok{i}").as_bytes())
+                        .await
+                        .unwrap();
+                    assert_eq!(v.map(|v| v.id), Some(format!("v_{i}")));
+                }
+            }
+        }
+        store.close().await;
+    }
+}
+
 #[tokio::test]
 async fn capacity_is_never_exceeded_across_processes() {
     for db in all_backends().await {
