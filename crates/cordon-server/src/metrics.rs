@@ -188,11 +188,6 @@ fn render_store(stats: &cordon_store::CommitStats, out: &mut String) {
             "Write transactions in them.",
             l(&stats.txns),
         ),
-        (
-            "cordon_store_wal_checkpoints_total",
-            "SQLite WAL checkpoints run beside the writer.",
-            l(&stats.checkpoints),
-        ),
     ] {
         let _ = writeln!(
             out,

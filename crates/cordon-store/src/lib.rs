@@ -182,9 +182,6 @@ impl Store {
         let mut writer_conn = sqlx::AnyConnection::connect_with(&options).await?;
         apply_connection_settings(backend, &mut writer_conn).await?;
         let writer = writer::spawn(writer_conn, backend);
-        if backend == Backend::Sqlite {
-            tokio::spawn(checkpoint_wal(pool.clone(), writer.stats.clone()));
-        }
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
@@ -303,11 +300,13 @@ async fn apply_connection_settings(
             // Statement journals (multi-row statements, savepoints) stay in memory; each connection may cache
             // up to 32 MiB of pages (allocated only as pages are read), so the message indexes stay warm.
             //
-            // No automatic checkpoints: SQLite would run them inside whichever commit crosses the threshold,
-            // stalling that batch's acks. `checkpoint_wal` runs them beside the writer instead.
+            // Checkpoints stay SQLite's automatic ones (every 1,000 WAL pages, inside the commit that crosses the
+            // threshold), set explicitly: running them on another connection instead, every 250 ms, let the WAL
+            // grow between resets and doubled p99 under load (BENCHMARKS.md). `journal_size_limit` trims the WAL
+            // file back to 64 MiB after a burst.
             conn.execute(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
-                 PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY; \
+                 PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 1000; PRAGMA temp_store = MEMORY; \
                  PRAGMA cache_size = -32768; PRAGMA journal_size_limit = 67108864;",
             )
             .await?;
@@ -318,60 +317,6 @@ async fn apply_connection_settings(
         }
     }
     Ok(())
-}
-
-/// How often the WAL is copied back into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-/// A WAL longer than this (in pages, 32 MiB) after a passive checkpoint gets a RESTART one. Besides disk space,
-/// every page read searches the WAL's index one 4,096-frame segment at a time, so a long WAL slows all reads
-/// (audit proofs at 1M entries took 250 µs instead of ~150 with the WAL left to grow). `journal_size_limit` then
-/// trims the file back to 64 MiB.
-const WAL_PAGES_LIMIT: i64 = 8_192;
-
-/// SQLite's WAL checkpoints, run on a pool connection (its own thread) rather than inside the writer's commits.
-/// PASSIVE never waits for, or blocks, the writer or readers; it copies what it can, and the WAL starts over from
-/// its beginning once a checkpoint has caught up. Ends when the pool closes.
-async fn checkpoint_wal(pool: AnyPool, stats: Arc<CommitStats>) {
-    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        let row = match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .fetch_one(&pool)
-            .await
-        {
-            Ok(row) => row,
-            Err(sqlx::Error::PoolClosed) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "WAL checkpoint failed");
-                continue;
-            }
-        };
-        stats
-            .checkpoints
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // (busy, pages in the WAL, pages checkpointed)
-        let wal_pages: i64 = row.try_get(1).unwrap_or(0);
-        let copied: i64 = row.try_get(2).unwrap_or(0);
-        // A complete passive checkpoint lets the next write start the WAL over, but only when no reader is
-        // still using it, which a steady stream of reads can prevent indefinitely. RESTART waits for the readers.
-        if wal_pages > WAL_PAGES_LIMIT {
-            tracing::debug!(
-                wal_pages,
-                copied,
-                "WAL is long; running a restart checkpoint"
-            );
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
-                .fetch_one(&pool)
-                .await
-            {
-                tracing::warn!(error = %e, "WAL checkpoint (restart) failed");
-            }
-        }
-    }
 }
 
 async fn read_durability(

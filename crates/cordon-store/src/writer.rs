@@ -53,8 +53,6 @@ pub struct CommitStats {
     /// Write-transaction batches committed, and the transactions in them.
     pub txn_batches: AtomicU64,
     pub txns: AtomicU64,
-    /// SQLite: WAL checkpoints run by the background checkpointer.
-    pub checkpoints: AtomicU64,
 }
 
 impl CommitStats {
