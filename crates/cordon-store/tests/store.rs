@@ -353,7 +353,11 @@ async fn durability_settings_on_every_connection() {
                 Backend::Sqlite => {
                     assert_eq!(get("journal_mode").as_deref(), Some("wal"), "{conn:?}");
                     assert_eq!(get("synchronous").as_deref(), Some("2"), "FULL on {conn:?}");
-                    assert_eq!(get("wal_autocheckpoint").as_deref(), Some("1000"), "{conn:?}");
+                    assert_eq!(
+                        get("wal_autocheckpoint").as_deref(),
+                        Some("1000"),
+                        "{conn:?}"
+                    );
                 }
                 Backend::Postgres => {
                     assert_eq!(get("synchronous_commit").as_deref(), Some("on"), "{conn:?}");
