@@ -803,8 +803,8 @@ impl Store {
         };
         self.write(undo, move |conn| {
             Box::pin(async move {
-                if let Some((visitor, token_hash)) = &new_visitor {
-                    crate::conversations::insert_visitor(conn, visitor, token_hash.clone()).await?;
+                if let Some((visitor, token_hash)) = new_visitor {
+                    crate::conversations::insert_visitor(conn, &visitor, token_hash).await?;
                 }
                 sqlx::query(
                     "INSERT INTO visitor_sessions (id, tenant_id, visitor_id, node, started_at, embed_origin, \

@@ -293,12 +293,7 @@ async fn try_batch(
     gate: Option<&dyn CommitGate>,
     stats: &CommitStats,
 ) -> Result<Vec<Result<AppendOutcome>>> {
-    // SQLite: take the write lock now rather than upgrading a read lock later (which fails at once under WAL
-    // when another connection wrote in between, instead of waiting on busy_timeout).
-    let begin = match backend {
-        Backend::Sqlite => "BEGIN IMMEDIATE",
-        Backend::Postgres => "BEGIN",
-    };
+    let begin = begin_write(backend);
     conn.execute(begin).await?;
     let results = match append_bulk(conn, backend, reqs).await {
         Ok(Some(results)) => results,
@@ -498,6 +493,16 @@ async fn append_bulk(
     Ok(Some(out))
 }
 
+/// The statement that opens a writer transaction. SQLite: take the write lock now rather than upgrading a read
+/// lock later (which fails at once under WAL when another connection wrote in between, instead of waiting on
+/// busy_timeout).
+fn begin_write(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "BEGIN IMMEDIATE",
+        Backend::Postgres => "BEGIN",
+    }
+}
+
 async fn find_existing(
     conn: &mut AnyConnection,
     req: &AppendRequest,
@@ -607,11 +612,11 @@ async fn commit_txns(
     stats: &CommitStats,
 ) {
     let mut delivers: Vec<Deliver> = Vec::with_capacity(txns.len());
-    let begin = match backend {
-        Backend::Sqlite => "BEGIN IMMEDIATE",
-        Backend::Postgres => "BEGIN",
-    };
-    let mut failure: Option<String> = conn.execute(begin).await.err().map(|e| e.to_string());
+    let mut failure: Option<String> = conn
+        .execute(begin_write(backend))
+        .await
+        .err()
+        .map(|e| e.to_string());
     while let Some(job) = txns.pop_front() {
         if failure.is_some() {
             // The transaction is gone; the body is dropped unrun and its caller told (`BatchFailed`).
@@ -697,10 +702,7 @@ async fn audit_txn(
     backend: Backend,
     entries: &[AuditEntry],
 ) -> Result<()> {
-    let begin = match backend {
-        Backend::Sqlite => "BEGIN IMMEDIATE",
-        Backend::Postgres => "BEGIN",
-    };
+    let begin = begin_write(backend);
     conn.execute(begin).await?;
     if let Err(e) = crate::audit::append(conn, entries).await {
         let _ = conn.execute("ROLLBACK").await;
