@@ -29,7 +29,10 @@ use crate::AppState;
         description = "Multi-tenant live chat. Authenticate with `Authorization: Bearer <api key>` or the console's session cookie.",
         version = "1"
     ),
-    components(schemas(ErrorBody, crate::protocol::ClientFrame, crate::protocol::ServerFrame)),
+    components(
+        schemas(ErrorBody, crate::protocol::ClientFrame, crate::protocol::ServerFrame),
+        responses(BadRequest, Unauthenticated, Forbidden, ForbiddenOrCsrf, NotFound, RateLimited)
+    ),
     modifiers(&SecuritySchemes)
 )]
 struct ApiDoc;
@@ -37,6 +40,42 @@ struct ApiDoc;
 struct SecuritySchemes;
 
 impl utoipa::Modify for SecuritySchemes {
+// The error responses operations share, as response components. They exist only for the document (handlers
+// answer with `ApiError`), so they are never built. Each description names its stable code (error::code).
+
+/// `bad_request`: the body or a query parameter does not match the documented schema.
+#[derive(Debug, utoipa::ToResponse)]
+#[allow(dead_code)]
+pub struct BadRequest(ErrorBody);
+
+/// `not_authenticated`: no session cookie or API key, or one that is not live (expired, revoked, unknown).
+#[derive(Debug, utoipa::ToResponse)]
+#[allow(dead_code)]
+pub struct Unauthenticated(ErrorBody);
+
+/// `forbidden`: the caller's role or key scope does not allow this.
+#[derive(Debug, utoipa::ToResponse)]
+#[allow(dead_code)]
+pub struct Forbidden(ErrorBody);
+
+/// `forbidden`: the caller's role or key scope does not allow this; or `csrf_rejected`: a call with the session
+/// cookie whose `Origin` is not the console origin.
+#[derive(Debug, utoipa::ToResponse)]
+#[allow(dead_code)]
+pub struct ForbiddenOrCsrf(ErrorBody);
+
+/// `not_found`: no such id in the caller's tenant (an id of another tenant is answered the same way).
+#[derive(Debug, utoipa::ToResponse)]
+#[allow(dead_code)]
+pub struct NotFound(ErrorBody);
+
+/// `rate_limited`: too many attempts (failed sign-ins, unknown API keys or sessions) for this account or from
+/// this address. Wait `Retry-After` seconds before trying again.
+#[derive(Debug, utoipa::ToResponse)]
+#[response(headers(("Retry-After" = u64, description = "Seconds to wait before the next attempt.")))]
+#[allow(dead_code)]
+pub struct RateLimited(ErrorBody);
+
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{
             ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
@@ -239,8 +278,11 @@ pub struct LoginResponse {
 }
 
 /// Sign in an agent. Sets the host-only, HttpOnly, SameSite=Strict session cookie.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, security(()),
+    responses((status = 200, body = LoginResponse), (status = 400, response = BadRequest),
+        (status = 401, body = ErrorBody, description = "`bad_credentials`: wrong tenant, username or password, or a disabled agent."),
+        (status = 403, body = ErrorBody, description = "`csrf_rejected`: an `Origin` other than the console origin."),
+        (status = 429, response = RateLimited)))]
 async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -355,8 +397,8 @@ async fn login(
 }
 
 /// End the caller's session.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
-    responses((status = 204), (status = 401, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("session" = []), ("api_key" = [])),
+    responses((status = 204, description = "Signed out; the cookie is cleared."), (status = 401, response = Unauthenticated), (status = 403, response = ForbiddenOrCsrf), (status = 429, response = RateLimited)))]
 async fn logout(State(state): State<AppState>, principal: Principal) -> ApiResult<Response> {
     if let Principal::Agent { session_id, agent } = &principal {
         let audit = [entry(
@@ -390,8 +432,8 @@ pub struct MeResponse {
 }
 
 /// Who the caller is, in which tenant, with which scopes.
-#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
-    responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = MeResponse), (status = 401, response = Unauthenticated), (status = 429, response = RateLimited)))]
 async fn me(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<MeResponse>> {
     let tenant = state.store.tenant(principal.tenant_id()).await?;
     record_read(&state, &principal, "me.read", "principal").await?;
@@ -424,8 +466,8 @@ async fn me(State(state): State<AppState>, principal: Principal) -> ApiResult<Js
 // ---- tenant ----------------------------------------------------------------------------------------------
 
 /// The caller's tenant settings.
-#[utoipa::path(get, path = "/api/v1/tenant", tag = "tenant",
-    responses((status = 200, body = TenantView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/tenant", tag = "tenant", security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = TenantView), (status = 401, response = Unauthenticated), (status = 403, response = Forbidden), (status = 429, response = RateLimited)))]
 async fn get_tenant(
     State(state): State<AppState>,
     principal: Principal,
@@ -452,8 +494,8 @@ pub struct TenantUpdate {
 }
 
 /// Change tenant settings (admin).
-#[utoipa::path(patch, path = "/api/v1/tenant", tag = "tenant", request_body = TenantUpdate,
-    responses((status = 200, body = TenantView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/tenant", tag = "tenant", request_body = TenantUpdate, security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = TenantView), (status = 400, response = BadRequest), (status = 401, response = Unauthenticated), (status = 403, response = ForbiddenOrCsrf), (status = 429, response = RateLimited)))]
 async fn update_tenant(
     State(state): State<AppState>,
     principal: Principal,
@@ -514,8 +556,8 @@ pub struct IdentitySecretResponse {
 }
 
 /// Replace the identity-verification secret and show the new one once (admin).
-#[utoipa::path(post, path = "/api/v1/tenant/identity-secret", tag = "tenant",
-    responses((status = 200, body = IdentitySecretResponse), (status = 403, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/tenant/identity-secret", tag = "tenant", security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = IdentitySecretResponse), (status = 401, response = Unauthenticated), (status = 403, response = ForbiddenOrCsrf), (status = 429, response = RateLimited)))]
 async fn rotate_identity_secret(
     State(state): State<AppState>,
     principal: Principal,
@@ -544,8 +586,8 @@ async fn rotate_identity_secret(
 // ---- agents ----------------------------------------------------------------------------------------------
 
 /// The tenant's agents (any signed-in agent may list them, e.g. to transfer a chat).
-#[utoipa::path(get, path = "/api/v1/agents", tag = "agents",
-    responses((status = 200, body = Vec<AgentView>), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/agents", tag = "agents", security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = Vec<AgentView>), (status = 401, response = Unauthenticated), (status = 403, response = Forbidden), (status = 429, response = RateLimited)))]
 async fn list_agents(
     State(state): State<AppState>,
     principal: Principal,
@@ -575,8 +617,9 @@ fn parse_role(role: &str) -> ApiResult<AgentRole> {
 }
 
 /// Create an agent (admin).
-#[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = AgentCreate,
-    responses((status = 201, body = AgentView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = AgentCreate, security(("session" = []), ("api_key" = [])),
+    responses((status = 201, body = AgentView), (status = 400, response = BadRequest), (status = 401, response = Unauthenticated), (status = 403, response = ForbiddenOrCsrf),
+        (status = 409, body = ErrorBody, description = "`conflict`: the username is taken."), (status = 429, response = RateLimited)))]
 async fn create_agent(
     State(state): State<AppState>,
     principal: Principal,
@@ -609,9 +652,9 @@ pub struct AgentUpdate {
 }
 
 /// Change an agent (admin).
-#[utoipa::path(patch, path = "/api/v1/agents/{agent_id}", tag = "agents", request_body = AgentUpdate,
-    params(("agent_id" = String, Path)),
-    responses((status = 200, body = AgentView), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/agents/{agent_id}", tag = "agents", request_body = AgentUpdate, security(("session" = []), ("api_key" = [])),
+    params(("agent_id" = String, Path, description = "The agent's id.")),
+    responses((status = 200, body = AgentView), (status = 400, response = BadRequest), (status = 401, response = Unauthenticated), (status = 403, response = ForbiddenOrCsrf), (status = 404, response = NotFound), (status = 429, response = RateLimited)))]
 async fn update_agent(
     State(state): State<AppState>,
     principal: Principal,
@@ -647,9 +690,9 @@ pub struct RevokedResponse {
 }
 
 /// Sign an agent out everywhere (admin). Open sockets close within a second.
-#[utoipa::path(post, path = "/api/v1/agents/{agent_id}/revoke-sessions", tag = "agents",
-    params(("agent_id" = String, Path)),
-    responses((status = 200, body = RevokedResponse), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/agents/{agent_id}/revoke-sessions", tag = "agents", security(("session" = []), ("api_key" = [])),
+    params(("agent_id" = String, Path, description = "The agent's id.")),
+    responses((status = 200, body = RevokedResponse), (status = 401, response = Unauthenticated), (status = 403, response = ForbiddenOrCsrf), (status = 404, response = NotFound), (status = 429, response = RateLimited)))]
 async fn revoke_agent_sessions(
     State(state): State<AppState>,
     principal: Principal,
@@ -674,13 +717,16 @@ async fn revoke_agent_sessions(
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ConversationQuery {
-    /// `queued`, `assigned` or `closed`.
+    /// Only conversations in this state: `queued`, `assigned` or `closed` (default: any).
+    #[param(nullable = false, pattern = "^(queued|assigned|closed)?$")]
     pub state: Option<String>,
     pub agent_id: Option<String>,
     pub visitor_id: Option<String>,
-    /// `next_cursor` from the previous page.
+    /// `next_cursor` from the previous page, unchanged (opaque); with the same filters.
+    #[param(nullable = false)]
     pub cursor: Option<String>,
-    /// 1-200, default 50.
+    /// Page size, 1-200 (default 50; larger values count as 200).
+    #[param(nullable = false, default = 50, minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -705,8 +751,8 @@ fn parse_cursor(c: &str) -> ApiResult<(i64, String)> {
 }
 
 /// Conversation history, newest first (conversations:read).
-#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ConversationQuery),
-    responses((status = 200, body = ConversationPage), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ConversationQuery), security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = ConversationPage), (status = 400, response = BadRequest), (status = 401, response = Unauthenticated), (status = 403, response = Forbidden), (status = 429, response = RateLimited)))]
 async fn list_conversations(
     State(state): State<AppState>,
     principal: Principal,
@@ -722,10 +768,15 @@ async fn list_conversations(
                 .ok_or_else(|| ApiError::bad_request("state must be queued, assigned or closed"))?,
         ),
     };
+#[into_params(parameter_in = Query)]
     let filter = ConversationFilter {
         state: state_filter,
         agent_id: q.agent_id,
+    /// Only conversations assigned to this agent (an agent id).
+    #[param(nullable = false)]
         visitor_id: q.visitor_id,
+    /// Only conversations of this visitor (a visitor id).
+    #[param(nullable = false)]
         before: q.cursor.as_deref().map(parse_cursor).transpose()?,
         limit,
     };
@@ -737,6 +788,8 @@ async fn list_conversations(
         convs.last().map(|c| format!("{}.{}", c.created_at, c.id))
     } else {
         None
+    // Absent, not null, as PROTOCOL §15.3 says.
+    #[serde(skip_serializing_if = "Option::is_none")]
     };
     record_read(&state, &principal, "conversations.list", "conversations").await?;
     let mut names = Names::default();
@@ -751,9 +804,9 @@ async fn list_conversations(
 }
 
 /// One conversation (conversations:read).
-#[utoipa::path(get, path = "/api/v1/conversations/{conversation_id}", tag = "conversations",
-    params(("conversation_id" = String, Path)),
-    responses((status = 200, body = ConversationView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/conversations/{conversation_id}", tag = "conversations", security(("session" = []), ("api_key" = [])),
+    params(("conversation_id" = String, Path, description = "The conversation's id.")),
+    responses((status = 200, body = ConversationView), (status = 401, response = Unauthenticated), (status = 403, response = Forbidden), (status = 404, response = NotFound), (status = 429, response = RateLimited)))]
 async fn get_conversation(
     State(state): State<AppState>,
     principal: Principal,
@@ -778,9 +831,11 @@ async fn get_conversation(
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct MessageQuery {
-    /// Messages with `seq` greater than this (default 0).
+    /// Messages with `seq` greater than this (default 0): `next_after_seq` of the previous page.
+    #[param(nullable = false, default = 0, minimum = 0)]
     pub after_seq: Option<i64>,
-    /// 1-500, default 100.
+    /// Page size, 1-500 (default 100; larger values count as 500).
+    #[param(nullable = false, default = 100, minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -792,9 +847,9 @@ pub struct MessagePage {
 }
 
 /// A conversation's messages, oldest first, already redacted (conversations:read).
-#[utoipa::path(get, path = "/api/v1/conversations/{conversation_id}/messages", tag = "conversations",
-    params(("conversation_id" = String, Path), MessageQuery),
-    responses((status = 200, body = MessagePage), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/conversations/{conversation_id}/messages", tag = "conversations", security(("session" = []), ("api_key" = [])),
+    params(("conversation_id" = String, Path, description = "The conversation's id."), MessageQuery),
+    responses((status = 200, body = MessagePage), (status = 400, response = BadRequest), (status = 401, response = Unauthenticated), (status = 403, response = Forbidden), (status = 404, response = NotFound), (status = 429, response = RateLimited)))]
 async fn list_messages(
     State(state): State<AppState>,
     principal: Principal,
@@ -826,6 +881,7 @@ async fn list_messages(
                 .await
                 .map_err(|r| ApiError::internal(r.message))?,
         );
+#[into_params(parameter_in = Query)]
     }
     let next_after_seq = if stored.len() as i64 == limit {
         stored.last().map(|m| m.seq)
@@ -837,6 +893,8 @@ async fn list_messages(
         &principal,
         "transcript.read",
         &format!("conversation:{conversation_id}"),
+    // Absent, not null, as PROTOCOL §15.3 says.
+    #[serde(skip_serializing_if = "Option::is_none")]
     )
     .await?;
     Ok(Json(MessagePage {
@@ -848,8 +906,8 @@ async fn list_messages(
 // ---- API keys --------------------------------------------------------------------------------------------
 
 /// The tenant's API keys, without their secrets (admin).
-#[utoipa::path(get, path = "/api/v1/apikeys", tag = "apikeys",
-    responses((status = 200, body = Vec<ApiKeyView>), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/apikeys", tag = "apikeys", security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = Vec<ApiKeyView>), (status = 401, response = Unauthenticated), (status = 403, response = Forbidden), (status = 429, response = RateLimited)))]
 async fn list_api_keys(
     State(state): State<AppState>,
     principal: Principal,
@@ -876,8 +934,8 @@ pub struct ApiKeyCreated {
 }
 
 /// Create an API key (admin).
-#[utoipa::path(post, path = "/api/v1/apikeys", tag = "apikeys", request_body = ApiKeyCreate,
-    responses((status = 201, body = ApiKeyCreated), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/apikeys", tag = "apikeys", request_body = ApiKeyCreate, security(("session" = []), ("api_key" = [])),
+    responses((status = 201, body = ApiKeyCreated), (status = 400, response = BadRequest), (status = 401, response = Unauthenticated), (status = 403, response = ForbiddenOrCsrf), (status = 429, response = RateLimited)))]
 async fn create_api_key(
     State(state): State<AppState>,
     principal: Principal,
@@ -902,9 +960,9 @@ async fn create_api_key(
 }
 
 /// Revoke an API key at once (admin).
-#[utoipa::path(delete, path = "/api/v1/apikeys/{key_id}", tag = "apikeys",
-    params(("key_id" = String, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/apikeys/{key_id}", tag = "apikeys", security(("session" = []), ("api_key" = [])),
+    params(("key_id" = String, Path, description = "The key's id (not the key).")),
+    responses((status = 204, description = "Revoked."), (status = 401, response = Unauthenticated), (status = 403, response = ForbiddenOrCsrf), (status = 404, response = NotFound), (status = 429, response = RateLimited)))]
 async fn revoke_api_key(
     State(state): State<AppState>,
     principal: Principal,

@@ -174,9 +174,11 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// The latest signed checkpoint of the caller's tenant log (C2SP tlog-checkpoint signed note).
-#[utoipa::path(get, path = "/api/v1/audit/checkpoint", tag = "audit",
+#[utoipa::path(get, path = "/api/v1/audit/checkpoint", tag = "audit", security(("session" = []), ("api_key" = [])),
     responses((status = 200, description = "signed note", content_type = "text/plain", body = String),
-              (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
+              (status = 401, response = crate::api::Unauthenticated), (status = 403, response = crate::api::Forbidden),
+              (status = 404, body = ErrorBody, description = "`not_found`: no checkpoint signed yet."),
+              (status = 429, response = crate::api::RateLimited)))]
 pub async fn get_checkpoint(
     State(state): State<AppState>,
     principal: Principal,
@@ -195,8 +197,10 @@ pub async fn get_checkpoint(
 }
 
 /// The verifier key of the caller's tenant log, in note verifier-key format (`name+keyid+base64`).
-#[utoipa::path(get, path = "/api/v1/audit/key", tag = "audit",
-    responses((status = 200, content_type = "text/plain", body = String), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/audit/key", tag = "audit", security(("session" = []), ("api_key" = [])),
+    responses((status = 200, content_type = "text/plain", body = String),
+              (status = 401, response = crate::api::Unauthenticated), (status = 403, response = crate::api::Forbidden),
+              (status = 429, response = crate::api::RateLimited)))]
 pub async fn get_key(State(state): State<AppState>, principal: Principal) -> ApiResult<Response> {
     let log = require_audit(&principal)?;
     let signer =
@@ -209,10 +213,13 @@ pub async fn get_key(State(state): State<AppState>, principal: Principal) -> Api
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EntriesQuery {
-    /// First index (inclusive).
+    /// First index (inclusive), from 0.
+    #[param(minimum = 0)]
     pub start: i64,
-    /// Last index (exclusive). At most 1000 entries per call.
+    /// Last index (exclusive), at least `start`. At most 1000 entries per call: a longer range is cut short.
+    #[param(minimum = 0)]
     pub end: i64,
 }
 
@@ -229,8 +236,8 @@ pub struct EntriesResponse {
 }
 
 /// Entries `[start, end)` of the caller's tenant log.
-#[utoipa::path(get, path = "/api/v1/audit/entries", tag = "audit", params(EntriesQuery),
-    responses((status = 200, body = EntriesResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/audit/entries", tag = "audit", params(EntriesQuery), security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = EntriesResponse), (status = 400, response = crate::api::BadRequest), (status = 401, response = crate::api::Unauthenticated), (status = 403, response = crate::api::Forbidden), (status = 429, response = crate::api::RateLimited)))]
 pub async fn get_entries(
     State(state): State<AppState>,
     principal: Principal,
@@ -255,7 +262,9 @@ pub async fn get_entries(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct InclusionQuery {
+    /// Index of the entry (leaf) to prove, below `size`.
     pub index: u64,
     /// Tree size the proof is for (at most the log's size).
     pub size: u64,
@@ -271,8 +280,8 @@ async fn log_size(state: &AppState, log: &str) -> ApiResult<u64> {
 }
 
 /// An inclusion proof (RFC 9162 §2.1.3) for `index` in the tree of `size`.
-#[utoipa::path(get, path = "/api/v1/audit/proof/inclusion", tag = "audit", params(InclusionQuery),
-    responses((status = 200, body = InclusionResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/audit/proof/inclusion", tag = "audit", params(InclusionQuery), security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = InclusionResponse), (status = 400, response = crate::api::BadRequest), (status = 401, response = crate::api::Unauthenticated), (status = 403, response = crate::api::Forbidden), (status = 429, response = crate::api::RateLimited)))]
 pub async fn get_inclusion(
     State(state): State<AppState>,
     principal: Principal,
@@ -293,8 +302,13 @@ pub async fn get_inclusion(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
+    /// The older tree size, at least 1.
+    #[param(minimum = 1)]
     pub first: u64,
+    /// The newer tree size: at least `first`, at most the log's size.
+    #[param(minimum = 1)]
     pub second: u64,
 }
 
@@ -304,8 +318,8 @@ pub struct ConsistencyResponse {
 }
 
 /// A consistency proof (RFC 9162 §2.1.4) between tree sizes `first` and `second`.
-#[utoipa::path(get, path = "/api/v1/audit/proof/consistency", tag = "audit", params(ConsistencyQuery),
-    responses((status = 200, body = ConsistencyResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/audit/proof/consistency", tag = "audit", params(ConsistencyQuery), security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = ConsistencyResponse), (status = 400, response = crate::api::BadRequest), (status = 401, response = crate::api::Unauthenticated), (status = 403, response = crate::api::Forbidden), (status = 429, response = crate::api::RateLimited)))]
 pub async fn get_consistency(
     State(state): State<AppState>,
     principal: Principal,

@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Principal, Scope};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -44,17 +44,23 @@ async fn read_audited(
 // ---- exposure record -------------------------------------------------------------------------------------
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SessionQuery {
     /// Start of the time range, unix ms (default: `to` minus 24 hours).
+    #[param(nullable = false)]
     pub from: Option<i64>,
     /// End of the time range, unix ms, exclusive (default: now). Sessions overlapping the range are listed.
+    #[param(nullable = false)]
     pub to: Option<i64>,
     /// Only sessions served this widget file: its SHA-384 as 96 hex digits, or as an SRI value
     /// `sha384-<base64>`.
+    #[param(nullable = false)]
     pub asset_hash: Option<String>,
-    /// `next_cursor` from the previous page.
+    /// `next_cursor` from the previous page, unchanged (opaque); with the same filters.
+    #[param(nullable = false)]
     pub cursor: Option<String>,
-    /// 1-1000, default 200.
+    /// Page size, 1-1000 (default 200; larger values count as 1000).
+    #[param(nullable = false, default = 200, minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -79,6 +85,7 @@ pub struct VisitorSessionView {
 pub struct VisitorSessionPage {
     pub sessions: Vec<VisitorSessionView>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
 
@@ -117,8 +124,8 @@ fn parse_cursor(c: &str) -> ApiResult<(i64, String)> {
 /// The exposure record: the tenant's visitor sessions in a time range, each with the embedding origin and
 /// the hashes of the widget files served to it; optionally only those served one file
 /// (conversations:read or admin).
-#[utoipa::path(get, path = "/api/v1/visitor-sessions", tag = "exposure", params(SessionQuery),
-    responses((status = 200, body = VisitorSessionPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/visitor-sessions", tag = "exposure", params(SessionQuery), security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = VisitorSessionPage), (status = 400, response = crate::api::BadRequest), (status = 401, response = crate::api::Unauthenticated), (status = 403, response = crate::api::Forbidden), (status = 429, response = crate::api::RateLimited)))]
 async fn list_visitor_sessions(
     State(state): State<AppState>,
     principal: Principal,
@@ -207,8 +214,9 @@ pub struct WidgetEmbed {
 }
 
 /// The tenant's embed snippet, pinned by SRI to the loader this server serves (admin).
-#[utoipa::path(get, path = "/api/v1/widget", tag = "widget",
-    responses((status = 200, body = WidgetEmbed), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/widget", tag = "widget", security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = WidgetEmbed), (status = 401, response = crate::api::Unauthenticated),
+              (status = 403, response = crate::api::Forbidden), (status = 429, response = crate::api::RateLimited)))]
 async fn widget_embed(
     State(state): State<AppState>,
     principal: Principal,
