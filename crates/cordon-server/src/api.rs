@@ -69,8 +69,8 @@ pub struct ForbiddenOrCsrf(ErrorBody);
 #[allow(dead_code)]
 pub struct NotFound(ErrorBody);
 
-/// `rate_limited`: too many attempts (failed sign-ins, unknown API keys or sessions) for this account or from
-/// this address. Wait `Retry-After` seconds before trying again.
+/// `rate_limited`: too many failed attempts to authenticate (wrong passwords, unknown API keys) for this
+/// account or from this address. Wait `Retry-After` seconds before trying again.
 #[derive(Debug, utoipa::ToResponse)]
 #[response(headers(("Retry-After" = u64, description = "Seconds to wait before the next attempt.")))]
 #[allow(dead_code)]

@@ -1,6 +1,7 @@
 //! `cordon demo`: the service plus two fictional tenants, each with one admin and one agent. Passwords are
 //! random per data dir, kept in a mode-0600 file there, and printed at every start. Re-running reuses it all.
 
+use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::{anyhow, Context as _};
@@ -9,10 +10,11 @@ use cordon_server::ops;
 use cordon_server::AppState;
 use cordon_store::{AgentRole, Store};
 use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
 
 use crate::demo_store;
 use crate::runtime::{self, open, write_private_file};
-use crate::{GlobalArgs, ServeArgs};
+use crate::{DemoArgs, GlobalArgs};
 
 const CREDENTIALS_FILE: &str = "demo-credentials.json";
 /// The demo's setup is an operator action like the CLI's.
@@ -62,9 +64,126 @@ struct Credentials {
     widget_keys: Vec<(String, String)>,
 }
 
-/// The port the demo stores use: 8090, or any free port when the service itself runs on one (`--listen
-/// 127.0.0.1:0`, as tests do).
+/// The port the demo stores use by default. When it is taken they fall back to a free port (and say so);
+/// when the service itself runs on a free port (`--listen 127.0.0.1:0`, as tests do) so do the stores.
 const STORE_PORT: u16 = 8090;
+
+/// Where the demo stores listen.
+#[derive(Debug, Clone, Copy)]
+enum StoreListen {
+    /// 8090, or a free port when 8090 is taken.
+    Default,
+    /// Free ports (the last run's when they are free again, so the tenants' allowed origins stay as they are).
+    Free,
+    /// `--store-listen`: exactly this (Skyway's address; Voltmart's store on 127.0.0.3 at the same port).
+    Given(SocketAddr),
+}
+
+/// The address and origin host of tenant `t`'s store.
+fn store_addr(t: &DemoTenant, mode: StoreListen, port: u16) -> (SocketAddr, String) {
+    match mode {
+        // Only the first store moves to the given address; the others keep their own hosts, on its port.
+        StoreListen::Given(addr) if t.slug == TENANTS[0].slug => {
+            let host = match addr.ip() {
+                ip if ip == std::net::Ipv4Addr::LOCALHOST || ip.is_unspecified() => {
+                    t.store_host.to_string()
+                }
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            };
+            (addr, host)
+        }
+        _ => (
+            SocketAddr::from((t.store_ip, port)),
+            t.store_host.to_string(),
+        ),
+    }
+}
+
+/// Bind a free port on `ip`, the last run's `previous` port if it is free again.
+async fn bind_free(ip: std::net::IpAddr, previous: Option<u16>) -> std::io::Result<TcpListener> {
+    if let Some(p) = previous {
+        if let Ok(l) = TcpListener::bind(SocketAddr::new(ip, p)).await {
+            return Ok(l);
+        }
+    }
+    TcpListener::bind(SocketAddr::new(ip, 0)).await
+}
+
+/// Bind every demo store's listener, with the store's origin.
+async fn bind_stores(
+    store: &Store,
+    mode: StoreListen,
+) -> anyhow::Result<Vec<(TcpListener, String)>> {
+    if let StoreListen::Given(addr) = mode {
+        // The other stores listen on their own loopback hosts; the given one must not take theirs.
+        if let Some(t) = TENANTS[1..]
+            .iter()
+            .find(|t| addr.ip() == std::net::IpAddr::from(t.store_ip))
+        {
+            return Err(anyhow!(
+                "--store-listen {addr}: {} is the {} demo store's host; give another address",
+                addr.ip(),
+                t.slug
+            ));
+        }
+    }
+    let mut out: Vec<(TcpListener, String)> = Vec::new();
+    for t in TENANTS {
+        // With --store-listen every store uses its port (when the port is 0, the first store's free port).
+        let port = match mode {
+            StoreListen::Given(addr) => match out.first() {
+                Some((l, _)) if addr.port() == 0 => l.local_addr()?.port(),
+                _ => addr.port(),
+            },
+            StoreListen::Default => STORE_PORT,
+            StoreListen::Free => 0,
+        };
+        let (addr, host) = store_addr(t, mode, port);
+        let listener = match mode {
+            StoreListen::Given(given) => TcpListener::bind(addr).await.with_context(|| {
+                format!(
+                    "could not listen on {addr} for the {} demo store (--store-listen {given}); \
+                     choose another address, or leave --store-listen out to use a free port",
+                    t.slug
+                )
+            })?,
+            StoreListen::Default => match TcpListener::bind(addr).await {
+                Ok(l) => l,
+                Err(e) => {
+                    let previous = previous_store_port(store, t).await;
+                    let l = bind_free(addr.ip(), previous).await.with_context(|| {
+                        format!(
+                            "could not listen on {} for the {} demo store",
+                            addr.ip(),
+                            t.slug
+                        )
+                    })?;
+                    // Said on stdout beside the banner: the store's URL is not the one in the README.
+                    println!(
+                        "demo store of {}: {addr} is not free ({e}); using port {} instead (set --store-listen to choose)",
+                        t.slug,
+                        l.local_addr()?.port()
+                    );
+                    l
+                }
+            },
+            StoreListen::Free => {
+                let previous = previous_store_port(store, t).await;
+                bind_free(addr.ip(), previous).await.with_context(|| {
+                    format!(
+                        "could not listen on {} for the {} demo store",
+                        addr.ip(),
+                        t.slug
+                    )
+                })?
+            }
+        };
+        let bound_port = listener.local_addr()?.port();
+        out.push((listener, format!("http://{host}:{bound_port}")));
+    }
+    Ok(out)
+}
 
 async fn ensure_tenants(
     store: &Store,
@@ -176,46 +295,18 @@ async fn ensure_store_origins(store: &Store, store_origins: &[String]) -> anyhow
     Ok(())
 }
 
-pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<()> {
     cordon_server::logging::init();
     let (store, keys) = open(global).await?;
-    let bound = runtime::bind(args).await?;
-    // The stores: one host each, on 8090 (or free ports when the service runs on one).
-    let port = if args.listen.port() == 0 {
-        0
-    } else {
-        STORE_PORT
+    let bound = runtime::bind(&args.serve).await?;
+    // The stores: one host each, on 8090 (or free ports when that is taken or the service runs on one).
+    let mode = match args.store_listen {
+        Some(addr) => StoreListen::Given(addr),
+        None if args.serve.listen.port() == 0 => StoreListen::Free,
+        None => StoreListen::Default,
     };
-    let mut store_listeners = Vec::new();
-    let mut store_origins = Vec::new();
-    for t in TENANTS {
-        // On free ports, a rerun takes the store's port from the last run when it can, so the tenant's
-        // allowed origins stay as they are.
-        let previous = if port == 0 {
-            previous_store_port(&store, t).await
-        } else {
-            None
-        };
-        let addr = std::net::SocketAddr::from((t.store_ip, port));
-        let listener = match previous {
-            Some(p) => {
-                match tokio::net::TcpListener::bind(std::net::SocketAddr::from((t.store_ip, p)))
-                    .await
-                {
-                    Ok(l) => l,
-                    Err(_) => tokio::net::TcpListener::bind(addr).await.with_context(|| {
-                        format!("could not listen on {addr} for the {} demo store", t.slug)
-                    })?,
-                }
-            }
-            None => tokio::net::TcpListener::bind(addr).await.with_context(|| {
-                format!("could not listen on {addr} for the {} demo store", t.slug)
-            })?,
-        };
-        let bound_port = listener.local_addr()?.port();
-        store_origins.push(format!("http://{}:{bound_port}", t.store_host));
-        store_listeners.push(listener);
-    }
+    let (store_listeners, store_origins): (Vec<TcpListener>, Vec<String>) =
+        bind_stores(&store, mode).await?.into_iter().unzip();
     let path = global.data.join(CREDENTIALS_FILE);
     let creds = ensure_tenants(&store, &keys, &path, &store_origins).await?;
     ensure_store_origins(&store, &store_origins).await?;

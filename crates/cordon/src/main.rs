@@ -77,12 +77,24 @@ pub(crate) struct ServeArgs {
     pub(crate) fragment_window_ms: u64,
 }
 
+/// `demo`: the service's flags, and where the demo stores listen.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct DemoArgs {
+    #[command(flatten)]
+    pub(crate) serve: ServeArgs,
+    /// Address of the first demo store (Skyway); the second (Voltmart) listens on 127.0.0.3 at the same port,
+    /// a site of its own. Default: 127.0.0.1:8090, or a free port when 8090 is taken (or --listen has port
+    /// 0). An address given here that is taken is an error.
+    #[arg(long, env = "CORDON_STORE_LISTEN", value_name = "ADDR")]
+    pub(crate) store_listen: Option<std::net::SocketAddr>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the service.
     Serve(ServeArgs),
     /// Run the service with two demo tenants (created once, reused afterwards).
-    Demo(ServeArgs),
+    Demo(DemoArgs),
     /// Apply schema migrations to the configured database and exit.
     Migrate,
     /// Manage tenants.

@@ -175,6 +175,71 @@ async fn queued_until_an_agent_comes_online() {
 }
 
 #[tokio::test]
+async fn the_last_page_has_no_next_field() {
+    for db in cordon_store::testing::all_backends().await {
+        let srv = TestServer::start(db).await;
+        let fx = srv.fixture("skyway").await;
+        let (mut visitor, _) = srv.visitor(&fx.tenant.widget_key, None).await;
+        let conv = visitor.open().await;
+        for i in 0..3 {
+            visitor
+                .say(&conv, &format!("p{i}"), &format!("page {i}"))
+                .await;
+        }
+        let reader = srv.http().with(Auth::Bearer(
+            srv.api_key(&fx.tenant, &["conversations:read"]).await,
+        ));
+        // Messages: a full page names the next `after_seq`; the last page has no such field (PROTOCOL §15.3),
+        // not a null one.
+        let path = format!("/api/v1/conversations/{conv}/messages");
+        let (s, page) = reader.get(&format!("{path}?limit=2")).await;
+        assert_eq!(s, 200, "{page}");
+        let seqs: Vec<i64> = page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["seq"].as_i64().unwrap())
+            .collect();
+        assert_eq!(seqs.len(), 2);
+        assert_eq!(page["next_after_seq"], json!(seqs[1]), "{page}");
+        let mut after = seqs[1];
+        loop {
+            let (s, page) = reader
+                .get(&format!("{path}?limit=2&after_seq={after}"))
+                .await;
+            assert_eq!(s, 200, "{page}");
+            match page["next_after_seq"].as_i64() {
+                Some(next) => after = next,
+                None => {
+                    assert!(
+                        !page.as_object().unwrap().contains_key("next_after_seq"),
+                        "absent, not null, on the last page: {page}"
+                    );
+                    assert!(page["messages"].as_array().unwrap().len() < 2, "{page}");
+                    break;
+                }
+            }
+        }
+        // Conversations: the same rule for `next_cursor`.
+        let (s, page) = reader.get("/api/v1/conversations?limit=1").await;
+        assert_eq!(s, 200, "{page}");
+        let cursor = page["next_cursor"]
+            .as_str()
+            .expect("a full page has a cursor");
+        let (s, page) = reader
+            .get(&format!("/api/v1/conversations?limit=1&cursor={cursor}"))
+            .await;
+        assert_eq!(s, 200, "{page}");
+        assert_eq!(page["conversations"], json!([]));
+        assert!(
+            !page.as_object().unwrap().contains_key("next_cursor"),
+            "absent, not null, on the last page: {page}"
+        );
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn retries_never_duplicate() {
     let srv = TestServer::start(cordon_store::testing::sqlite()).await;
     let fx = srv.fixture("skyway").await;
@@ -390,6 +455,59 @@ async fn agent_socket_checks_origin() {
     assert_eq!(s, 403);
     assert!(body.text().await.unwrap().contains("csrf_rejected"));
     srv.stop().await;
+}
+
+/// Open `/ws/agent` from the console's origin with `authorization`; the refusal's status and error code.
+async fn agent_socket_refusal(srv: &TestServer, authorization: &str) -> (u16, Option<String>) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let mut req = format!("ws://{}/ws/agent", srv.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", authorization.parse().unwrap());
+    req.headers_mut()
+        .insert("origin", srv.base.parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Ok(_) => panic!("{authorization:?} opened an agent socket"),
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            let code = res
+                .body()
+                .as_deref()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+                .and_then(|v| v["error"]["code"].as_str().map(str::to_string));
+            (res.status().as_u16(), code)
+        }
+        Err(e) => panic!("{authorization:?}: not an HTTP refusal: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn agent_socket_refuses_api_keys_invalid_ones_with_401() {
+    for db in cordon_store::testing::all_backends().await {
+        let srv = TestServer::start(db).await;
+        let fx = srv.fixture("skyway").await;
+        // PROTOCOL §3.2: a key that is not live is not an identity at all (401, as on HTTP); a live key is an
+        // identity that may not open sockets (403).
+        let (status, code) = agent_socket_refusal(&srv, "Bearer ck_nonsense").await;
+        assert_eq!(status, 401, "an invalid key");
+        assert_eq!(
+            code.as_deref().unwrap_or("not_authenticated"),
+            "not_authenticated"
+        );
+        let (status, code) = agent_socket_refusal(&srv, "Basic c2FtOnB3").await;
+        assert_eq!(status, 401, "not a bearer key");
+        assert_eq!(
+            code.as_deref().unwrap_or("not_authenticated"),
+            "not_authenticated"
+        );
+        let key = srv
+            .api_key(&fx.tenant, &["admin", "conversations:read"])
+            .await;
+        let (status, code) = agent_socket_refusal(&srv, &format!("Bearer {key}")).await;
+        assert_eq!(status, 403, "a valid key cannot open a socket");
+        assert_eq!(code.as_deref().unwrap_or("forbidden"), "forbidden");
+        srv.stop().await;
+    }
 }
 
 fn identity(secret: &str, user: &str, expires: i64) -> serde_json::Value {

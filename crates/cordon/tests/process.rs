@@ -37,6 +37,7 @@ const CORDON_ENV: &[&str] = &[
     "CORDON_WIDGET_URL",
     "CORDON_NODE_ID",
     "CORDON_HTTPS",
+    "CORDON_STORE_LISTEN",
     "CORDON_MASTER_KEY",
     "RUST_LOG",
 ];
@@ -53,6 +54,8 @@ struct Spec {
     rust_log: String,
     /// stdout.log and stderr.log are appended here, across restarts.
     logs: PathBuf,
+    /// `--listen` (default `127.0.0.1:0`; the demo's stores then use free ports too).
+    listen: String,
     extra: Vec<String>,
 }
 
@@ -65,6 +68,7 @@ impl Spec {
             master_key: true,
             rust_log: "info".into(),
             logs: logs.to_path_buf(),
+            listen: "127.0.0.1:0".into(),
             extra: Vec::new(),
         }
     }
@@ -90,7 +94,7 @@ impl Spec {
         std::fs::create_dir_all(&self.logs).expect("logs dir");
         let mut cmd = Command::new(BIN);
         cmd.arg(self.sub)
-            .args(["--listen", "127.0.0.1:0", "--data"])
+            .args(["--listen", &self.listen, "--data"])
             .arg(&self.data);
         if let Some(db) = &self.database {
             cmd.args(["--database", db]);
@@ -1841,6 +1845,158 @@ async fn cli_manages_tenants_agents_and_keys_beside_a_running_server() {
         .await;
     assert_eq!(agents.as_array().map(Vec::len), Some(2), "{agents}");
     assert!(agents.to_string().contains("alice"));
+/// A port that was free a moment ago.
+fn free_port(ip: [u8; 4]) -> u16 {
+    std::net::TcpListener::bind(SocketAddr::from((ip, 0)))
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The demo's store URLs from its banner lines (`store of SLUG URL/`).
+fn store_urls(lines: &[String]) -> BTreeMap<String, String> {
+    lines
+        .iter()
+        .filter_map(
+            |l| match l.split_whitespace().collect::<Vec<_>>().as_slice() {
+                ["store", "of", slug, url] => {
+                    Some((slug.to_string(), url.trim_end_matches('/').to_string()))
+                }
+                _ => None,
+            },
+        )
+        .collect()
+}
+
+/// Read the demo's stdout until both widget keys are printed (the tenants exist by then).
+async fn demo_lines(srv: &mut Proc) -> Vec<String> {
+    let mut lines = Vec::new();
+    while lines
+        .iter()
+        .filter(|l: &&String| l.contains("widget key of"))
+        .count()
+        < 2
+    {
+        let line = srv
+            .line(Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|| panic!("demo banner ended early: {lines:#?}"));
+        lines.push(line);
+    }
+    lines
+}
+
+#[tokio::test]
+async fn demo_falls_back_to_a_free_store_port_when_8090_is_taken() {
+    // Hold the default store port. If something else holds it already, it is just as taken.
+    let _held = match std::net::TcpListener::bind("127.0.0.1:8090") {
+        Ok(l) => Some(l),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => None,
+        Err(e) => panic!("bind 127.0.0.1:8090: {e}"),
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut spec = Spec::serve(&dir.path().join("data"), &dir.path().join("logs"));
+    spec.sub = "demo";
+    // A real port, not 0: only then does the demo try the default store port.
+    spec.listen = format!("127.0.0.1:{}", free_port([127, 0, 0, 1]));
+    let mut srv = spec.start().await;
+    let lines = demo_lines(&mut srv).await;
+    assert!(
+        lines.iter().any(
+            |l| l.starts_with("demo store of skyway: 127.0.0.1:8090 is not free")
+                && l.contains("--store-listen")
+        ),
+        "the demo says the store moved, and how to choose: {lines:#?}"
+    );
+    let stores = store_urls(&lines);
+    let skyway = stores.get("skyway").expect("skyway's store URL");
+    assert!(skyway.starts_with("http://localhost:"), "{skyway}");
+    assert_ne!(
+        skyway, "http://localhost:8090",
+        "the store moved off the taken port"
+    );
+    // The tenants exist, with the moved store's origin allowed, and the store serves its page.
+    let tenants = spec.cli().json(&["tenant", "list", "--json"], None).await;
+    let slugs: BTreeMap<String, Value> = tenants
+        .as_array()
+        .expect("tenants")
+        .iter()
+        .map(|t| {
+            (
+                t["slug"].as_str().unwrap_or_default().to_string(),
+                t.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        slugs.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["skyway", "voltmart"],
+        "{tenants}"
+    );
+    assert!(
+        slugs["skyway"].to_string().contains(skyway.as_str()),
+        "skyway allows its store's origin {skyway}: {}",
+        slugs["skyway"]
+    );
+    let port = skyway.rsplit(':').next().expect("port");
+    let page = reqwest::get(format!("http://127.0.0.1:{port}/"))
+        .await
+        .expect("the store answers");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("page").contains("Skyway"));
+}
+
+#[tokio::test]
+async fn demo_store_listen_is_exact_and_a_taken_address_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let spec = {
+        let mut s = Spec::serve(&data, &dir.path().join("logs"));
+        s.sub = "demo";
+        s
+    };
+    // Taken: a clear one-line error, and no fallback.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken = held.local_addr().expect("addr");
+    let args = [
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--store-listen",
+        &taken.to_string(),
+    ];
+    let out = spec.cli().run(&args, None).await;
+    assert!(!out.status.success(), "a taken --store-listen must fail");
+    assert!(
+        out.stdout.is_empty(),
+        "it fails before announcing anything: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The last line is the error (log lines of the migrations may come before it).
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let err = stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(err.starts_with("cordon: "), "{stderr}");
+    assert!(
+        err.contains(&format!("could not listen on {taken}")) && err.contains("--store-listen"),
+        "{err}"
+    );
+    drop(held);
+    // Free: both stores on that port, each on its own host.
+    let port = free_port([127, 0, 0, 1]);
+    let mut spec = spec;
+    spec.extra = vec!["--store-listen".into(), format!("127.0.0.1:{port}")];
+    let mut srv = spec.start().await;
+    let stores = store_urls(&demo_lines(&mut srv).await);
+    assert_eq!(stores["skyway"], format!("http://localhost:{port}"));
+    assert_eq!(stores["voltmart"], format!("http://127.0.0.3:{port}"));
+    for (host, name) in [("127.0.0.1", "Skyway"), ("127.0.0.3", "Voltmart")] {
+        let page = reqwest::get(format!("http://{host}:{port}/"))
+            .await
+            .expect("the store answers");
+        assert!(page.text().await.expect("page").contains(name));
+    }
+}
+
     assert!(
         !agents.to_string().contains(PASSWORD),
         "no password in listings"
