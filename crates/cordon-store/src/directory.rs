@@ -160,6 +160,9 @@ pub struct ApiKey {
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// Who created it: an audit actor label (`agent:…`, `apikey:…`, `operator:cli`); empty for keys made before
+    /// this was recorded.
+    pub created_by: String,
 }
 
 #[derive(Debug, Clone)]
@@ -242,6 +245,7 @@ fn api_key_from_row(r: &AnyRow) -> Result<ApiKey> {
         created_at: r.try_get(4)?,
         expires_at: r.try_get(5)?,
         revoked_at: r.try_get(6)?,
+        created_by: r.try_get(7)?,
     })
 }
 
@@ -712,11 +716,22 @@ impl Store {
         k: NewApiKey,
         audit: &[AuditEntry],
     ) -> Result<ApiKey> {
+        self.create_api_key_by(tenant_id, k, "", audit).await
+    }
+
+    /// Create a key and record who created it (an audit actor label).
+    pub async fn create_api_key_by(
+        &self,
+        tenant_id: &str,
+        k: NewApiKey,
+        created_by: &str,
+        audit: &[AuditEntry],
+    ) -> Result<ApiKey> {
         let now = now_ms();
         let mut tx = self.pool().begin().await?;
         sqlx::query(
-            "INSERT INTO api_keys (id, tenant_id, key_hash, prefix, scopes, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO api_keys (id, tenant_id, key_hash, prefix, scopes, created_at, expires_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&k.id)
         .bind(tenant_id)
@@ -725,6 +740,7 @@ impl Store {
         .bind(k.scopes.join(" "))
         .bind(now)
         .bind(k.expires_at)
+        .bind(created_by)
         .execute(&mut *tx)
         .await?;
         append_audit(&mut tx, audit).await?;
@@ -737,13 +753,14 @@ impl Store {
             created_at: now,
             expires_at: k.expires_at,
             revoked_at: None,
+            created_by: created_by.to_string(),
         })
     }
 
     /// A key that is usable now: known, not revoked, not expired.
     pub async fn live_api_key(&self, key_hash: &[u8]) -> Result<Option<ApiKey>> {
         let row = sqlx::query(
-            "SELECT id, tenant_id, prefix, scopes, created_at, expires_at, revoked_at FROM api_keys \
+            "SELECT id, tenant_id, prefix, scopes, created_at, expires_at, revoked_at, created_by FROM api_keys \
              WHERE key_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
         )
         .bind(key_hash.to_vec())
@@ -755,7 +772,7 @@ impl Store {
 
     pub async fn list_api_keys(&self, tenant_id: &str) -> Result<Vec<ApiKey>> {
         let rows = sqlx::query(
-            "SELECT id, tenant_id, prefix, scopes, created_at, expires_at, revoked_at FROM api_keys \
+            "SELECT id, tenant_id, prefix, scopes, created_at, expires_at, revoked_at, created_by FROM api_keys \
              WHERE tenant_id = $1 ORDER BY created_at DESC, id",
         )
         .bind(tenant_id)

@@ -96,10 +96,18 @@ pub fn now_ms() -> i64 {
 const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_audit.sql")),
+    (
+        3,
+        include_str!("../migrations/sqlite/0003_api_key_creator.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_audit.sql")),
+    (
+        3,
+        include_str!("../migrations/postgres/0003_api_key_creator.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.
