@@ -4,7 +4,9 @@
 // utoipa's `params(...)` expansion qualifies paths we import; the lint fires on generated code.
 #![allow(unused_qualifications)]
 
-use axum::extract::{Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -20,6 +22,7 @@ use crate::error::{code, ApiError, ApiResult, ErrorBody};
 use crate::ops;
 use crate::pipeline::{self, Names};
 use crate::protocol::{ConversationView, MessageView};
+use crate::throttle;
 use crate::AppState;
 
 #[derive(OpenApi)]
@@ -245,10 +248,21 @@ pub struct ApiKeyView {
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// Who created the key, as the audit log names actors (`agent:a_…`, `apikey:k_…`, `operator:cli`); empty for
+    /// keys created before this was recorded.
+    pub created_by: String,
+    /// The key's scopes that reach transcripts or the audit log (`conversations:read`, `audit:read`).
+    pub sensitive_scopes: Vec<String>,
 }
 
 impl From<cordon_store::ApiKey> for ApiKeyView {
     fn from(k: cordon_store::ApiKey) -> Self {
+        let sensitive_scopes = k
+            .scopes
+            .iter()
+            .filter(|s| Scope::parse_key_scope(s).is_some_and(Scope::is_sensitive))
+            .cloned()
+            .collect();
         ApiKeyView {
             id: k.id,
             prefix: k.prefix,
@@ -256,6 +270,8 @@ impl From<cordon_store::ApiKey> for ApiKeyView {
             created_at: k.created_at,
             expires_at: k.expires_at,
             revoked_at: k.revoked_at,
+            created_by: k.created_by,
+            sensitive_scopes,
         }
     }
 }
@@ -285,6 +301,7 @@ pub struct LoginResponse {
         (status = 429, response = RateLimited)))]
 async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> ApiResult<Response> {
@@ -305,6 +322,14 @@ async fn login(
             "wrong tenant, username or password",
         )
     };
+    // Two limits, kept apart (throttle.rs): the client's address, checked before anything is looked up, and
+    // the account, checked before the password is. A refused attempt tests nothing and lengthens nothing.
+    let throttles = &state.throttle;
+    let address = throttle::address_key(peer.ip());
+    let by_address = throttles
+        .login_address
+        .begin(address)
+        .map_err(|wait| throttles.refuse(&state, throttle::Kind::LoginAddress, wait))?;
     let tenant = if ops::validate_slug(&req.tenant).is_ok() {
         state.store.tenant_by_slug(&req.tenant).await?
     } else {
@@ -314,8 +339,21 @@ async fn login(
         (Some(t), Ok(())) => state.store.agent_credentials(&t.id, &req.username).await?,
         _ => None,
     };
+    // The account is the agent if there is one, else the tenant and name typed, as a keyed hash: the name typed
+    // is often a password. The same label is the actor of a failed login's audit entry.
+    let account = match (&tenant, &found) {
+        (_, Some((agent, _))) => format!("agent:{}", agent.id),
+        (Some(t), None) => format!("name:{}", state.keys.login_name_hash(&t.id, &req.username)),
+        (None, _) => format!(
+            "name:{}",
+            state.keys.login_name_hash(&req.tenant, &req.username)
+        ),
+    };
+    let by_account = throttles
+        .login_account
+        .begin(account.clone())
+        .map_err(|wait| throttles.refuse(&state, throttle::Kind::LoginAccount, wait))?;
     let password = req.password.clone();
-    let found_id = found.as_ref().map(|(a, _)| a.id.clone());
     let (agent, ok) = match found {
         Some((agent, hash)) => {
             let ok = tokio::task::spawn_blocking(move || {
@@ -336,32 +374,34 @@ async fn login(
     };
     let Some(agent) = agent.filter(|a| ok && !a.disabled) else {
         state.metrics.error(code::BAD_CREDENTIALS);
-        // The name typed is often a password: record the agent id if there is one, else a keyed hash.
-        let failure = match (&tenant, &found_id) {
-            (Some(t), Some(agent_id)) => entry(
-                &t.id,
-                &format!("agent:{agent_id}"),
-                "login.failure",
-                "session",
-            ),
-            (Some(t), None) => entry(
-                &t.id,
-                &format!("name:{}", state.keys.login_name_hash(&t.id, &req.username)),
-                "login.failure",
-                "session",
-            ),
-            (None, _) => audit::platform_entry(
-                &format!(
-                    "name:{}",
-                    state.keys.login_name_hash(&req.tenant, &req.username)
-                ),
-                "login.failure",
-                "session",
-            ),
-        };
-        audit::record(&state, vec![failure]).await?;
+        // The tenant's log when there is a tenant, else the platform's.
+        let log_id = tenant
+            .as_ref()
+            .map_or(cordon_store::PLATFORM_LOG, |t| t.id.as_str());
+        let mut entries = vec![entry(log_id, &account, "login.failure", "session")];
+        // A back-off is audited once, when it begins; the attempts it refuses are not (they would flood the log).
+        if let Some(backoff) = by_account.failed() {
+            entries.push(throttles.began_entry(
+                throttle::Kind::LoginAccount,
+                log_id,
+                &account,
+                backoff,
+            ));
+        }
+        if let Some(backoff) = by_address.failed() {
+            let subject = format!("addr:{}", state.keys.address_hash(address));
+            entries.push(throttles.began_entry(
+                throttle::Kind::LoginAddress,
+                log_id,
+                &subject,
+                backoff,
+            ));
+        }
+        audit::record(&state, entries).await?;
         return Err(refused());
     };
+    by_account.succeeded_and_forgive();
+    by_address.succeeded();
     let limits = &state.config.limits;
     let (token, hash) = cordon_crypto::new_token("cs");
     let expires_at = cordon_store::now_ms() + limits.session_absolute.as_millis() as i64;
@@ -627,6 +667,7 @@ async fn create_agent(
 ) -> ApiResult<(StatusCode, Json<AgentView>)> {
     principal.require(Scope::Admin)?;
     let role = parse_role(&req.role)?;
+    auth::authorize_grant(&principal, auth::role_scopes(role))?;
     let agent = ops::create_agent(
         &state.store,
         principal.tenant_id(),
@@ -670,7 +711,15 @@ async fn update_agent(
         req.disabled,
         req.password.as_deref(),
     )?;
-    state.store.agent(principal.tenant_id(), &agent_id).await?;
+    let current = state.store.agent(principal.tenant_id(), &agent_id).await?;
+    // A new role hands out its scopes; a new password hands out the agent's role to whoever knows it.
+    let mut granted: Vec<Scope> = role.map(auth::role_scopes).unwrap_or_default().to_vec();
+    if req.password.is_some() {
+        granted.extend_from_slice(auth::role_scopes(role.unwrap_or(current.role)));
+    }
+    if !granted.is_empty() {
+        auth::authorize_grant(&principal, &granted)?;
+    }
     let audit = [entry(
         principal.tenant_id(),
         &principal.actor(),
@@ -942,6 +991,13 @@ async fn create_api_key(
     JsonBody(req): JsonBody<ApiKeyCreate>,
 ) -> ApiResult<(StatusCode, Json<ApiKeyCreated>)> {
     principal.require(Scope::Admin)?;
+    // Unknown scope names are refused (400) by ops::create_api_key; the known ones must pass the grant rule.
+    let granted: Vec<Scope> = req
+        .scopes
+        .iter()
+        .filter_map(|s| Scope::parse_key_scope(s))
+        .collect();
+    auth::authorize_grant(&principal, &granted)?;
     let (key, token) = ops::create_api_key(
         &state.store,
         principal.tenant_id(),

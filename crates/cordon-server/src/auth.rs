@@ -1,12 +1,15 @@
 //! Who is calling: an agent with a session cookie, or a tenant API key. Every principal belongs to exactly one
 //! tenant, and every handler scopes its work by `principal.tenant_id()`.
 
-use axum::extract::FromRequestParts;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
 use cordon_store::{Agent, AgentRole, ApiKey};
 
 use crate::error::{code, ApiError};
+use crate::throttle;
 use crate::AppState;
 
 pub const SESSION_COOKIE: &str = "cordon_session";
@@ -34,6 +37,12 @@ impl Scope {
         }
     }
 
+    /// Scopes that reach tenant data beyond settings (transcripts, the audit log): granting one needs a tenant
+    /// admin signed in interactively (see [`authorize_grant`]).
+    pub fn is_sensitive(self) -> bool {
+        matches!(self, Scope::ConversationsRead | Scope::AuditRead)
+    }
+
     /// Scopes an API key may be given.
     pub fn parse_key_scope(s: &str) -> Option<Scope> {
         match s {
@@ -45,9 +54,17 @@ impl Scope {
     }
 }
 
+/// What each role holds. A tenant admin holds every scope, `audit:read` included (the audit log holds ids, never
+/// content, and admins get the audit viewer and the transparency report), so a signed-in admin can grant any
+/// role or key scope; nobody else can grant more than they hold (see [`authorize_grant`]).
 pub fn role_scopes(role: AgentRole) -> &'static [Scope] {
     match role {
-        AgentRole::Admin => &[Scope::Admin, Scope::Chat, Scope::ConversationsRead],
+        AgentRole::Admin => &[
+            Scope::Admin,
+            Scope::Chat,
+            Scope::ConversationsRead,
+            Scope::AuditRead,
+        ],
         AgentRole::Agent => &[Scope::Chat, Scope::ConversationsRead],
         AgentRole::Auditor => &[Scope::ConversationsRead, Scope::AuditRead],
     }
@@ -91,6 +108,35 @@ impl Principal {
     }
 }
 
+/// The one rule for handing out access, applied to every API key created and every agent role given (and to
+/// setting an agent's password, which hands out that agent's role). The caller may grant `scopes` only if:
+/// 1. it manages the tenant (`admin`), else `403 forbidden`;
+/// 2. for `conversations:read` and `audit:read`, it is an agent signed in with a session (a person at the
+///    console), not an API key, else `403 session_required`: a leaked or over-shared admin key must not be able to
+///    turn itself into a transcript reader;
+/// 3. it holds every scope it grants, else `403 scope_not_held`.
+///
+/// The CLI (the operator, with database access) does not go through this rule.
+pub fn authorize_grant(principal: &Principal, scopes: &[Scope]) -> Result<(), ApiError> {
+    principal.require(Scope::Admin)?;
+    let by_session = matches!(principal, Principal::Agent { .. });
+    if !by_session && scopes.iter().any(|s| s.is_sensitive()) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            code::SESSION_REQUIRED,
+            "granting conversations:read or audit:read needs a tenant admin signed in at the console, not an API key",
+        ));
+    }
+    if let Some(missing) = scopes.iter().find(|s| !principal.has(**s)) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            code::SCOPE_NOT_HELD,
+            format!("you cannot grant {}: you do not hold it", missing.as_str()),
+        ));
+    }
+    Ok(())
+}
+
 pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
@@ -121,22 +167,54 @@ fn check_csrf(method: &Method, headers: &HeaderMap, state: &AppState) -> Result<
     }
 }
 
+/// Who is calling. `peer` is the TCP peer's address: bad API keys are throttled by it (throttle.rs).
 pub async fn authenticate(
     method: &Method,
     headers: &HeaderMap,
+    peer: Option<IpAddr>,
     state: &AppState,
 ) -> Result<Principal, ApiError> {
     if let Some(auth) = headers.get(header::AUTHORIZATION) {
-        let token = auth
+        // While the address backs off, no key from it is looked up, valid or not: otherwise guessing would
+        // go on at full speed, only with `429` for the misses.
+        let address = throttle::client_address(peer);
+        let limiter = &state.throttle.api_key_address;
+        if let Err(wait) = limiter.check(&address) {
+            return Err(state
+                .throttle
+                .refuse(state, throttle::Kind::ApiKeyAddress, wait));
+        }
+        let key = match auth
             .to_str()
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
-            .ok_or_else(ApiError::unauthenticated)?;
-        let hash = cordon_crypto::hash_token(token);
-        return match state.store.live_api_key(&hash).await? {
+        {
+            Some(token) => {
+                let hash = cordon_crypto::hash_token(token);
+                state.store.live_api_key(&hash).await?
+            }
+            None => None,
+        };
+        return match key {
             Some(key) => Ok(Principal::ApiKey(key)),
-            None => Err(ApiError::unauthenticated()),
+            None => {
+                if let Some(backoff) = limiter.fail(address) {
+                    // No tenant is known from a key that matches nothing: the platform log holds it.
+                    let subject = format!("addr:{}", state.keys.address_hash(address));
+                    state
+                        .throttle
+                        .began(
+                            state,
+                            throttle::Kind::ApiKeyAddress,
+                            cordon_store::PLATFORM_LOG,
+                            &subject,
+                            backoff,
+                        )
+                        .await?;
+                }
+                Err(ApiError::unauthenticated())
+            }
         };
     }
     let token = cookie_value(headers, SESSION_COOKIE).ok_or_else(ApiError::unauthenticated)?;
@@ -161,7 +239,11 @@ impl FromRequestParts<AppState> for Principal {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        authenticate(&parts.method, &parts.headers, state).await
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        authenticate(&parts.method, &parts.headers, peer, state).await
     }
 }
 
@@ -178,4 +260,91 @@ pub fn clear_session_cookie(secure: bool) -> String {
         "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
         if secure { "; Secure" } else { "" }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(scopes: &[&str]) -> Principal {
+        Principal::ApiKey(ApiKey {
+            id: "k_1".into(),
+            tenant_id: "t_1".into(),
+            prefix: "ck_abcde".into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            created_at: 0,
+            expires_at: i64::MAX,
+            revoked_at: None,
+            created_by: String::new(),
+        })
+    }
+
+    fn agent(role: AgentRole) -> Principal {
+        Principal::Agent {
+            session_id: "s_1".into(),
+            agent: Agent {
+                id: "a_1".into(),
+                tenant_id: "t_1".into(),
+                username: "ada".into(),
+                display_name: "Ada".into(),
+                role,
+                capacity: 1,
+                status: cordon_store::AgentStatus::Offline,
+                disabled: false,
+                created_at: 0,
+            },
+        }
+    }
+
+    fn code_of(r: Result<(), ApiError>) -> Option<&'static str> {
+        r.err().map(|e| e.code)
+    }
+
+    #[test]
+    fn nobody_grants_what_they_do_not_hold_and_sensitive_scopes_need_a_session() {
+        let admin_key = key(&["admin"]);
+        assert_eq!(code_of(authorize_grant(&admin_key, &[Scope::Admin])), None);
+        assert_eq!(
+            code_of(authorize_grant(&admin_key, &[Scope::Chat])),
+            Some(code::SCOPE_NOT_HELD)
+        );
+        for sensitive in [Scope::ConversationsRead, Scope::AuditRead] {
+            assert!(sensitive.is_sensitive());
+            assert_eq!(
+                code_of(authorize_grant(&admin_key, &[sensitive])),
+                Some(code::SESSION_REQUIRED)
+            );
+            let holds_it = key(&["admin", sensitive.as_str()]);
+            assert_eq!(
+                code_of(authorize_grant(&holds_it, &[sensitive])),
+                Some(code::SESSION_REQUIRED),
+                "a key never passes on a sensitive scope, even one it holds"
+            );
+        }
+        assert_eq!(
+            code_of(authorize_grant(&key(&["conversations:read"]), &[])),
+            Some(code::FORBIDDEN),
+            "granting at all needs admin"
+        );
+        let admin = agent(AgentRole::Admin);
+        for role in [AgentRole::Admin, AgentRole::Agent, AgentRole::Auditor] {
+            assert_eq!(code_of(authorize_grant(&admin, role_scopes(role))), None);
+            assert_eq!(
+                code_of(authorize_grant(
+                    &agent(AgentRole::Auditor),
+                    role_scopes(role)
+                )),
+                Some(code::FORBIDDEN)
+            );
+        }
+        // The admin role holds every scope, so the rule never stops a signed-in admin.
+        for scope in [
+            Scope::Admin,
+            Scope::Chat,
+            Scope::ConversationsRead,
+            Scope::AuditRead,
+        ] {
+            assert!(admin.has(scope), "{}", scope.as_str());
+        }
+    }
 }

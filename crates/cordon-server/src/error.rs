@@ -27,7 +27,14 @@ pub mod code {
     pub const TEXT_TOO_LONG: &str = "text_too_long";
     pub const TEXT_EMPTY: &str = "text_empty";
     pub const INVALID_ID: &str = "invalid_id";
+    /// Too many frames on a socket, or (HTTP `429` with `Retry-After`, and a visitor `hello`) too many failed
+    /// sign-ins, API keys or visitor tokens: wait and retry.
     pub const RATE_LIMITED: &str = "rate_limited";
+    /// A grant (API key scope, agent role or password) of a scope the caller does not hold itself.
+    pub const SCOPE_NOT_HELD: &str = "scope_not_held";
+    /// Granting `conversations:read` or `audit:read` needs a tenant admin signed in (a session, not an API key).
+    pub const SESSION_REQUIRED: &str = "session_required";
+    pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
     pub const CONVERSATION_CLOSED: &str = "conversation_closed";
     pub const NO_CAPACITY: &str = "no_capacity";
     pub const CONFLICT: &str = "conflict";
@@ -45,6 +52,8 @@ pub struct ApiError {
     pub message: Cow<'static, str>,
     /// For the log only. Never contains client input or secrets.
     pub log_detail: Option<String>,
+    /// Sent as `Retry-After` (seconds) with `429`.
+    pub retry_after_secs: Option<u64>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -71,6 +80,7 @@ impl ApiError {
             code,
             message: message.into(),
             log_detail: None,
+            retry_after_secs: None,
         }
     }
 
@@ -104,6 +114,7 @@ impl ApiError {
             code: code::INTERNAL,
             message: "internal error".into(),
             log_detail: Some(detail.to_string()),
+            retry_after_secs: None,
         }
     }
 }
@@ -144,7 +155,13 @@ impl IntoResponse for ApiError {
                 message: self.message.into_owned(),
             },
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

@@ -78,6 +78,16 @@ impl Keys {
         hex::encode(&self.master.keyed_hash("login name", &v)[..16])
     }
 
+    /// How a throttled client address appears in the audit log: a keyed hash (of the address as the limit
+    /// counts it, see `throttle::address_key`), never the address.
+    pub fn address_hash(&self, address: std::net::IpAddr) -> String {
+        hex::encode(
+            &self
+                .master
+                .keyed_hash("client address", address.to_string().as_bytes())[..16],
+        )
+    }
+
     /// The key that seals new messages of a tenant.
     pub async fn current_data_key(
         &self,

@@ -34,6 +34,7 @@ pub fn bind_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListene
 pub mod ops;
 pub mod pipeline;
 pub mod protocol;
+pub mod throttle;
 pub mod web;
 pub mod ws;
 
@@ -74,6 +75,14 @@ pub struct Limits {
     pub session_recheck: Duration,
     /// How long a visitor message that may begin a split card number is held for the next fragment.
     pub fragment_window: Duration,
+    /// Failed sign-ins per account (agent, or tenant and name when there is no such agent), from any address.
+    pub login_per_account: throttle::Policy,
+    /// Failed sign-ins per client address (IPv6 by /64), to any account. Kept apart from the account's limit.
+    pub login_per_address: throttle::Policy,
+    /// Unknown, expired or revoked `Authorization: Bearer` keys per client address.
+    pub api_key_per_address: throttle::Policy,
+    /// Unknown visitor tokens in `hello` per client address.
+    pub visitor_token_per_address: throttle::Policy,
 }
 
 impl Default for Limits {
@@ -93,6 +102,39 @@ impl Default for Limits {
             session_absolute: Duration::from_secs(7 * 24 * 3600),
             session_recheck: Duration::from_millis(500),
             fragment_window: Duration::from_secs(5),
+            // Five wrong passwords, then 1 s, 2 s, 4 s ... at most 15 min: slow enough to stop guessing, never
+            // a lock-out, and an attacker cannot hold an account for longer than the cap per failure.
+            login_per_account: throttle::Policy {
+                failures_before_backoff: 5,
+                first_backoff: Duration::from_secs(1),
+                max_backoff: Duration::from_secs(15 * 60),
+                forget_after: Duration::from_secs(3600),
+                max_entries: 100_000,
+            },
+            // Offices and carriers put many people behind one address: a higher threshold than per account.
+            login_per_address: throttle::Policy {
+                failures_before_backoff: 20,
+                first_backoff: Duration::from_secs(1),
+                max_backoff: Duration::from_secs(15 * 60),
+                forget_after: Duration::from_secs(3600),
+                max_entries: 100_000,
+            },
+            api_key_per_address: throttle::Policy {
+                failures_before_backoff: 20,
+                first_backoff: Duration::from_secs(1),
+                max_backoff: Duration::from_secs(15 * 60),
+                forget_after: Duration::from_secs(3600),
+                max_entries: 100_000,
+            },
+            // Stale tokens are normal (cleared data, another site's token), so a generous threshold and a short
+            // cap: the tokens are 256-bit, the limit is there to stop a flood of look-ups.
+            visitor_token_per_address: throttle::Policy {
+                failures_before_backoff: 50,
+                first_backoff: Duration::from_secs(1),
+                max_backoff: Duration::from_secs(5 * 60),
+                forget_after: Duration::from_secs(600),
+                max_entries: 100_000,
+            },
         }
     }
 }
@@ -132,6 +174,8 @@ pub struct AppState {
     pub hub: Arc<hub::Hub>,
     pub config: Arc<Config>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Back-off for failed sign-ins, API keys and visitor tokens (this process only).
+    pub throttle: Arc<throttle::Throttles>,
 }
 
 impl AppState {
@@ -140,6 +184,7 @@ impl AppState {
             store,
             keys: Arc::new(keys),
             hub: Arc::new(hub::Hub::default()),
+            throttle: Arc::new(throttle::Throttles::new(&config.limits)),
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::default()),
         }

@@ -201,3 +201,4 @@ pub async fn handler(State(state): State<AppState>) -> impl IntoResponse {
     render_store(state.store.commit_stats(), &mut body);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
+    state.throttle.render(&mut body);

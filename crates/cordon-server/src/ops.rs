@@ -278,7 +278,7 @@ pub async fn create_api_key(
         &format!("apikey:{id}#scopes={}", scopes.join(",")),
     )];
     let key = store
-        .create_api_key(
+        .create_api_key_by(
             tenant_id,
             NewApiKey {
                 id,
@@ -287,6 +287,7 @@ pub async fn create_api_key(
                 scopes,
                 expires_at: cordon_store::now_ms() + i64::from(days) * 86_400_000,
             },
+            actor,
             &audit,
         )
         .await?;

@@ -57,12 +57,16 @@ fn configure(ws: WebSocketUpgrade, state: &AppState) -> WebSocketUpgrade {
 pub async fn visitor_upgrade(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
-    ConnectInfo(_peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> Response {
     configure(ws, &state).on_upgrade(move |socket| async move {
         state.metrics.visitor_connections.inc();
         let st = state.clone();
-        run(socket, state, Role::Visitor(VisitorState::default())).await;
+        let visitor = VisitorState {
+            peer: Some(peer.ip()),
+            ..VisitorState::default()
+        };
+        run(socket, state, Role::Visitor(visitor)).await;
         st.metrics.visitor_connections.dec();
     })
 }
@@ -83,13 +87,15 @@ pub async fn agent_upgrade(
         )
         .into_response();
     }
-    let principal = match crate::auth::authenticate(&method, &headers, &state).await {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
+    let principal =
+        match crate::auth::authenticate(&method, &headers, Some(peer.ip()), &state).await {
+            Ok(p) => p,
+            Err(e) => return e.into_response(),
+        };
     let (session_id, agent) = match principal {
         crate::auth::Principal::Agent { session_id, agent } => (session_id, agent),
         crate::auth::Principal::ApiKey(_) => return ApiError::forbidden().into_response(),
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     };
     if !crate::auth::role_scopes(agent.role).contains(&Scope::ConversationsRead) {
         return ApiError::forbidden().into_response();
@@ -153,6 +159,8 @@ enum Role {
 /// Why a connection ends.
 #[derive(Debug)]
 enum Exit {
+    /// The TCP peer's address: unknown visitor tokens are throttled by it.
+    peer: Option<std::net::IpAddr>,
     /// Closed by the client or the network.
     Gone,
     /// Close with a code and reason.
@@ -695,10 +703,23 @@ impl Conn {
                 // Stored below, in the same write as the session record.
                 let (token, hash) = cordon_crypto::new_token("cv");
                 let visitor = Visitor {
+                let peer = match &self.role {
+                    Role::Visitor(v) => v.peer,
+                    Role::Agent(_) => None,
+                };
+                let state = self.state.clone();
+                let limit = crate::throttle::VisitorTokenLimit::new(&state, peer);
+                if let Err(e) = limit.check() {
+                    return self.refuse(e.into(), None).await;
+                }
                     id: cordon_crypto::new_id("v"),
                     tenant_id: tenant.id.clone(),
                     user_id: verified_user.as_ref().map(|(u, _)| u.clone()),
                     created_at: cordon_store::now_ms(),
+                    Ok(None) => match limit.unknown(&tenant.id).await {
+                        Ok(()) => None,
+                        Err(e) => return self.refuse(e.into(), None).await,
+                    },
                 };
                 new_token = Some(token);
                 new_visitor = Some((visitor.clone(), hash.to_vec()));

@@ -240,8 +240,13 @@ async fn every_route_is_audited_and_proofs_verify() {
             ))
             .await;
         assert_eq!((s, e["error"]["code"].as_str()), (400, Some("bad_request")));
-        // Without audit:read, nothing.
-        assert_eq!(admin.get("/api/v1/audit/checkpoint").await.0, 403);
+        // Without audit:read, nothing. (A tenant admin holds audit:read since issue #18; an agent and an
+        // admin-only key do not.)
+        let agent = http.with(Auth::Cookie(srv.login("acme", "agent").await));
+        assert_eq!(agent.get("/api/v1/audit/checkpoint").await.0, 403);
+        let admin_only = http.with(Auth::Bearer(srv.api_key(&fx.tenant, &["admin"]).await));
+        assert_eq!(admin_only.get("/api/v1/audit/checkpoint").await.0, 403);
+        assert_eq!(admin.get("/api/v1/audit/checkpoint").await.0, 200);
         srv.stop().await;
     }
 }
