@@ -1,5 +1,6 @@
 //! Criterion benchmarks: throughput on sparse-digit chat text, digit-dense text and non-Latin chat,
-//! and the cost per typical message. Run: `cargo bench -p cordon-card --bench redact`.
+//! the cost per typical message, and the split-card hold-back a chat server runs on every visitor
+//! message made only of digits. Run: `cargo bench -p cordon-card --bench redact`.
 //!
 //! The inputs are generated here from a fixed seed, so every run measures the same bytes.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // bench code
@@ -57,5 +58,32 @@ fn per_message(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, throughput, per_message);
+/// The hold-back decision after each piece: short answers (released at once), a card in pieces
+/// (held, then masked), and the end of a sequence.
+fn hold_back(c: &mut Criterion) {
+    let mut g = c.benchmark_group("card_hold_back");
+    g.measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500));
+    let cases: &[(&str, &[&str])] = &[
+        ("short_answer", &["42"]),
+        ("zip", &["30301"]),
+        ("first_piece", &["3425"]),
+        ("amex_4_3_3", &["3425", "195", "369"]),
+        ("amex_complete", &["3425", "195", "369", "22764"]),
+        ("visa_complete", &["4111 1111", "1111 1111"]),
+    ];
+    for (name, held) in cases {
+        g.throughput(Throughput::Elements(1));
+        g.bench_function(format!("hold_decision/{name}"), |b| {
+            b.iter(|| cordon_card::hold_decision(black_box(held)))
+        });
+    }
+    let visa: &[&str] = &["4111 1111", "1111 1111"];
+    g.bench_function("redact_fragments/visa_complete", |b| {
+        b.iter(|| cordon_card::redact_fragments(black_box(visa)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, throughput, per_message, hold_back);
 criterion_main!(benches);

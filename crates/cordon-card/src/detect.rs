@@ -405,7 +405,10 @@ fn shape(sizes: &[usize]) -> Option<Shape> {
 }
 
 /// Whether digit groups of these sizes fall like a printed card number's: one unbroken run,
-/// 4-4-4-4(-…) with a shorter last group, or 4-6-x.
+/// 4-4-4-4(-…) with a shorter last group, or 4-6-x. Split cards use the same groupings as breaks
+/// (`fragments::printed_groupings`, which a test checks against this), because pieces may also
+/// break a printed group where this takes every boundary for a group's end.
+#[cfg(test)]
 pub(crate) fn printed_like_a_card(sizes: &[usize]) -> bool {
     shape(sizes) == Some(Shape::Card)
 }

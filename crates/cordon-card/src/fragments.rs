@@ -1,21 +1,30 @@
-//! Card numbers split across several chat messages ("4111 1111", then "1111 1111"), for issue 7.
+//! Card numbers split across several chat messages ("4111 1111", then "1111 1111"), for issues 7
+//! and 18.
 //!
 //! A *fragment* is a message made only of digit groups and separators. Up to [`MAX_FRAGMENTS`]
 //! consecutive fragments are read as one number when, together, they are a card: an issued prefix
-//! and length, a valid Luhn digit, and groups that fall like a printed card's (4-4-4-4…, 4-6-5,
-//! 4-6-4) across the messages. The last fragment then shows the mask and every earlier one shows
+//! and length, a valid Luhn digit, a first piece of at least 4 digits, and breaks that fit a printed
+//! card's grouping (4-4-4-4…, 4-6-x): every space of the printed grouping was typed, as a separator
+//! or as the end of a message, while extra breaks inside a printed group (Amex `3425` / `195` /
+//! `369` / `22764`) are allowed. The last fragment then shows the mask and every earlier one shows
 //! `••••`, so only the last four digits survive. Two unrelated numbers sent one after the other (an
 //! order number, then a phone number) fail at least one of these tests, nearly always several.
+//!
+//! [`hold_decision`] is the hold-back a chat server runs over the fragments it holds back: it uses
+//! the same grouping rule ([`may_still_become_card`]), so whatever it holds is masked once complete.
 
 use std::borrow::Cow;
 
 use crate::chars;
-use crate::detect;
 use crate::pan::{self, MAX_LEN};
 use crate::{mask, Finding, Redaction, MASK_DOTS};
 
 /// Most consecutive messages a split card number is looked for in.
 pub const MAX_FRAGMENTS: usize = 4;
+
+/// Digits the first piece of a split card carries at least: every printed grouping opens with a group
+/// of 4, so a reply of 1 to 3 digits ("2", "42", a CVV) never starts a held sequence.
+pub const MIN_FIRST_PIECE_DIGITS: usize = 4;
 
 /// A fragment's digits, group sizes and the span from its first digit to its last.
 #[derive(Debug)]
@@ -90,47 +99,143 @@ pub fn could_begin_card(digits_so_far: &str) -> bool {
 /// redaction per message, in order; each piece of a split card gets a finding (its own span, and
 /// the brand and last four digits of the whole card).
 pub fn redact_fragments<'a>(parts: &[&'a str]) -> Vec<Redaction<'a>> {
+    let frags: Vec<Option<Fragment>> = parts.iter().map(|p| Fragment::parse(p)).collect();
+    redact_parsed(parts, &frags).0
+}
+
+/// [`redact_fragments`] over fragments already parsed; also returns the split cards found, as the
+/// first and last piece of each.
+fn redact_parsed<'a>(
+    parts: &[&'a str],
+    frags: &[Option<Fragment>],
+) -> (Vec<Redaction<'a>>, Vec<(usize, usize)>) {
     let mut out: Vec<Redaction<'a>> = parts.iter().map(|p| crate::redact(p)).collect();
+    let mut cards = Vec::new();
     // A fragment that is a short card by itself ("6011 1160 3556", Maestro) may be the start of a
     // longer one: the split reading is tried first and wins, so its digits never show in a mask.
-    let frags: Vec<Option<Fragment>> = parts.iter().map(|p| Fragment::parse(p)).collect();
     let mut i = 0;
     while i < parts.len() {
-        match split_card_at(&frags, i) {
+        match split_card_at(frags, i) {
             Some((last, brand, last4)) => {
                 for k in i..=last {
                     if let Some(f) = &frags[k] {
                         out[k] = mask_fragment(parts[k], f, k == last, brand, &last4);
                     }
                 }
+                cards.push((i, last));
                 i = last + 1;
             }
             None => i += 1,
         }
     }
-    out
+    (out, cards)
+}
+
+/// The digits and typed breaks of a run of consecutive fragments, as they are read one by one.
+#[derive(Debug, Default)]
+struct Run {
+    digits: Vec<u8>,
+    /// Bit `p` set when a group ended after `p` digits: a separator or the end of a message.
+    breaks: u32,
+}
+
+impl Run {
+    /// Adds the next fragment; false (and the run is no longer meaningful) past [`MAX_LEN`] digits.
+    fn push(&mut self, f: &Fragment) -> bool {
+        if self.digits.len() + f.digits.len() > MAX_LEN {
+            return false;
+        }
+        let mut at = self.digits.len();
+        for n in &f.sizes {
+            at += n;
+            self.breaks |= 1 << at;
+        }
+        self.digits.extend_from_slice(&f.digits);
+        true
+    }
+
+    /// Whether the breaks typed so far fit a printed grouping of a card of `len` digits: every break
+    /// the grouping has before the digits typed so far end was typed (extra ones are allowed).
+    fn fits(&self, len: usize) -> bool {
+        let typed_before_end = (1u32 << self.digits.len()) - 1;
+        printed_groupings(len)
+            .into_iter()
+            .flatten()
+            .any(|g| g & typed_before_end & !self.breaks == 0)
+    }
+}
+
+/// The printed groupings of a card of `len` digits, as the breaks they put between groups (bit `p`:
+/// a break after `p` digits): 4-4-4-4… with a last group of 1 to 4 (12 to 19 digits), and 4-6-x
+/// with x from 3 to 9 (Amex 4-6-5, Diners 4-6-4; 13 to 19 digits). These are the groupings
+/// `detect` calls printed like a card, bar the unbroken run, which no run of two or more messages
+/// can be. A message's end and a separator both count as a break, and neither has to fall on a
+/// printed one: people pause, or put a space, in the middle of a long group.
+fn printed_groupings(len: usize) -> [Option<u32>; 2] {
+    let mut fours = 0u32;
+    let mut p = 4;
+    while p < len {
+        fours |= 1 << p;
+        p += 4;
+    }
+    [
+        (12..=MAX_LEN).contains(&len).then_some(fours),
+        (13..=MAX_LEN).contains(&len).then_some(1 << 4 | 1 << 10),
+    ]
+}
+
+/// Whether these consecutive fragments (oldest first) could still become a card with more digits
+/// typed after them, which is when a chat server holds them back:
+/// - (a) the first piece carries at least [`MIN_FIRST_PIECE_DIGITS`] digits;
+/// - (b) the digits so far begin a range of the IIN table that issues numbers longer than them;
+/// - (c) for one such longer length, the breaks typed so far fit a printed grouping (see
+///   [`printed_groupings`]), however the messages and separators cut its groups.
+///
+/// The masking of [`redact_fragments`] asks the same of a complete card (with its own length), so a
+/// card completed from held fragments is masked.
+pub fn may_still_become_card(pieces: &[&str]) -> bool {
+    let frags: Vec<Option<Fragment>> = pieces.iter().map(|p| Fragment::parse(p)).collect();
+    may_grow(&frags)
+}
+
+fn may_grow(frags: &[Option<Fragment>]) -> bool {
+    let Some(Some(first)) = frags.first() else {
+        return false;
+    };
+    if first.digits.len() < MIN_FIRST_PIECE_DIGITS {
+        return false;
+    }
+    let mut run = Run::default();
+    for f in frags {
+        let Some(f) = f else { return false };
+        if !run.push(f) {
+            return false;
+        }
+    }
+    let n = run.digits.len();
+    // Lengths longer than the digits so far, up to MAX_LEN (so the shift stays in range).
+    let longer = pan::issued_lengths(&run.digits) & !((1u32 << (n + 1)) - 1);
+    (n + 1..=MAX_LEN).any(|len| longer & (1 << len) != 0 && run.fits(len))
 }
 
 /// The longest run of two or more fragments from `i` that reads as one card.
 fn split_card_at(frags: &[Option<Fragment>], i: usize) -> Option<(usize, crate::Brand, String)> {
-    let mut digits = Vec::new();
-    let mut sizes = Vec::new();
+    let mut run = Run::default();
     let mut best = None;
     for (k, f) in frags.iter().enumerate().skip(i).take(MAX_FRAGMENTS) {
         let Some(f) = f else { break };
-        digits.extend_from_slice(&f.digits);
-        sizes.extend_from_slice(&f.sizes);
-        if digits.len() > MAX_LEN {
+        if !run.push(f) {
             break;
         }
         if k == i {
-            if !pan::could_begin(&digits) {
+            if f.digits.len() < MIN_FIRST_PIECE_DIGITS || !pan::could_begin(&run.digits) {
                 return None;
             }
             continue;
         }
-        if let Some((brand, _)) = pan::brand_of(&digits) {
-            if pan::luhn_ok(&digits) && detect::printed_like_a_card(&sizes) {
+        let digits = &run.digits;
+        if let Some((brand, _)) = pan::brand_of(digits) {
+            if pan::luhn_ok(digits) && run.fits(digits.len()) {
                 let last4 = digits[digits.len() - 4..]
                     .iter()
                     .map(|d| char::from(b'0' + d))
@@ -140,6 +245,59 @@ fn split_card_at(frags: &[Option<Fragment>], i: usize) -> Option<(usize, crate::
         }
     }
     best
+}
+
+/// What the hold-back does with the fragments it holds on one connection, after one more arrived.
+#[derive(Debug)]
+pub struct HoldDecision<'a> {
+    /// The oldest pieces, to release now in this order, each redacted as it must be stored and
+    /// delivered (a piece of a split card is `••••` or the mask and has a finding).
+    pub release: Vec<Redaction<'a>>,
+    /// How many of the newest pieces stay held.
+    pub keep: usize,
+}
+
+/// The hold-back decision over the fragments held on one connection (oldest first, at most
+/// [`MAX_FRAGMENTS`], each one that [`is_fragment`] accepts), taken after each new one: release what
+/// can no longer be part of a card, masked when it forms one, and keep what still may.
+///
+/// The pieces kept are the longest tail of fewer than [`MAX_FRAGMENTS`] pieces that
+/// [`may_still_become_card`]: no piece before it can be part of a card still to come. Everything
+/// before that tail is released, redacted over all the held pieces ([`redact_fragments`]), with one
+/// exception: a card that is complete and cannot grow any longer (a 16-digit Mastercard) is
+/// released whole, masked, even when its last pieces could also begin another card, and the
+/// decision is then taken again over the pieces after it. A complete card that may still grow (a
+/// 16-digit Visa may have 19 digits) is kept, since it is such a tail.
+///
+/// Whatever stays held is released by [`redact_fragments`] over all of them when the sequence ends
+/// (a message that is not a fragment, or the window has passed).
+pub fn hold_decision<'a>(held: &[&'a str]) -> HoldDecision<'a> {
+    let frags: Vec<Option<Fragment>> = held.iter().map(|p| Fragment::parse(p)).collect();
+    let mut release = Vec::new();
+    let mut from = 0;
+    while from < held.len() {
+        let (parts, frags) = (&held[from..], &frags[from..]);
+        let n = parts.len();
+        let tail = (0..n)
+            .find(|&s| n - s < MAX_FRAGMENTS && may_grow(&frags[s..]))
+            .unwrap_or(n);
+        if tail == 0 {
+            break;
+        }
+        let (red, cards) = redact_parsed(parts, frags);
+        // A split card whose pieces straddle the tail's start cannot grow (else the tail would start
+        // at its first piece): release it whole, masked, rather than cut it.
+        let keep_from = cards
+            .iter()
+            .find(|&&(first, last)| first < tail && tail <= last)
+            .map_or(tail, |&(_, last)| last + 1);
+        release.extend(red.into_iter().take(keep_from));
+        from += keep_from;
+    }
+    HoldDecision {
+        release,
+        keep: held.len() - from,
+    }
 }
 
 fn mask_fragment<'a>(
@@ -260,6 +418,211 @@ mod tests {
             texts(&["4111 1111 1111 1111", "1234"]),
             ["[Visa •••• 1111]", "1234"]
         );
+    }
+
+    /// Runs the hold-back over `pieces` sent one by one, as a chat server does, then ends the
+    /// sequence; returns, for each piece, the step (index of the piece just sent, or `pieces.len()`
+    /// for the end) at which it was released, and the text it was released as.
+    fn hold_back(pieces: &[&str]) -> Vec<(usize, String)> {
+        let mut held: Vec<&str> = Vec::new();
+        let mut out = Vec::new();
+        for (step, p) in pieces.iter().enumerate() {
+            held.push(p);
+            let d = hold_decision(&held);
+            assert_eq!(d.release.len() + d.keep, held.len());
+            for r in d.release {
+                out.push((step, r.text.into_owned()));
+            }
+            held.drain(..held.len() - d.keep);
+        }
+        for r in redact_fragments(&held) {
+            out.push((pieces.len(), r.text.into_owned()));
+        }
+        out
+    }
+
+    fn released(pieces: &[&str], steps: &[usize], texts: &[&str]) {
+        let want: Vec<(usize, String)> = steps
+            .iter()
+            .zip(texts)
+            .map(|(s, t)| (*s, (*t).to_owned()))
+            .collect();
+        assert_eq!(hold_back(pieces), want, "{pieces:?}");
+    }
+
+    #[test]
+    fn short_later_groups_are_joined() {
+        // Issue 18: Amex 4-6-5 and Diners 4-6-4 typed with the 6-digit group in two.
+        assert_eq!(
+            texts(&["3425", "195", "369", "22764"]),
+            ["••••", "••••", "••••", "[Amex •••• 2764]"]
+        );
+        assert_eq!(
+            texts(&["3600", "743", "766", "9867"]),
+            ["••••", "••••", "••••", "[Diners Club •••• 9867]"]
+        );
+        assert_eq!(
+            texts(&["3782 822", "463 10005"]),
+            ["••••", "[Amex •••• 0005]"]
+        );
+        assert_eq!(
+            texts(&["37 82", "822463", "10005"]),
+            ["••••", "••••", "[Amex •••• 0005]"]
+        );
+        assert_eq!(
+            texts(&["4111 11", "11 1111 1111"]),
+            ["••••", "[Visa •••• 1111]"]
+        );
+        assert_eq!(
+            texts(&["3056", "930902", "59", "04"]),
+            ["••••", "••••", "••••", "[Diners Club •••• 5904]"]
+        );
+    }
+
+    #[test]
+    fn joins_need_the_printed_breaks_and_a_first_piece_of_four() {
+        // No break after the first 4 digits, or after 12 (4-4-4-4) or 10 (4-6-x).
+        assert_eq!(texts(&["41111111", "11111111"]), ["41111111", "11111111"]);
+        assert_eq!(texts(&["4111 1111", "11111111"]), ["4111 1111", "11111111"]);
+        assert_eq!(texts(&["3782", "82246310005"]), ["3782", "82246310005"]);
+        // A first piece of fewer than four digits is never held, so never joined either.
+        assert_eq!(texts(&["378", "2 822463 10005"]), ["378", "2 822463 10005"]);
+    }
+
+    #[test]
+    fn what_may_still_become_a_card() {
+        for held in [
+            &["3425"][..],
+            &["3425", "195"],
+            &["3425", "195", "369"],
+            &["3600", "743", "766"],
+            &["34 25"],
+            &["4111 1111"],
+            &["4012 88"],
+            &["4111", "1111", "1111", "1111"], // a 16-digit Visa may have 19
+            &["4111 1111 1111 1111"],
+            &["3456 7"], // a space inside the second group of four
+        ] {
+            assert!(may_still_become_card(held), "{held:?}");
+        }
+        for held in [
+            &["yes"][..],
+            &["2"],
+            &["42"],
+            &["123"],
+            &["1234"],         // no issued prefix
+            &["30301"],        // a zip: no break after four digits
+            &["4155552671"],   // a phone number in one run
+            &["415 555 2671"], // …or in groups of three
+            &["555 0100"],
+            &["41111111"],              // no break after four digits
+            &["4111111111111111"],      // an unbroken card: complete as it is
+            &["4111 1111", "11111111"], // no break after 12 (4-4-4-4) or 10 (4-6-x)
+            &["3425 195 369 22764"],    // an Amex is 15 digits: complete
+            &["3425", "195", "369", "22764"],
+            &["5555 5555 5555 4444"],     // a Mastercard is 16
+            &["4111 1111 1111 1111 111"], // 19 digits
+            &["4111", "hello"],
+        ] {
+            assert!(!may_still_become_card(held), "{held:?}");
+        }
+    }
+
+    #[test]
+    fn printed_groupings_are_detects_printed_shapes() {
+        // Every way to cut 12 to 19 digits into two or more groups: a printed grouping exactly when
+        // `detect` calls it printed like a card.
+        for len in MIN_LEN_FOR_TEST..=MAX_LEN {
+            for cuts in 1u32..(1 << (len - 1)) {
+                let breaks = cuts << 1; // bit p for a break after p digits, 1 ≤ p < len
+                let mut sizes = Vec::new();
+                let mut last = 0;
+                for p in 1..len {
+                    if breaks & (1 << p) != 0 {
+                        sizes.push(p - last);
+                        last = p;
+                    }
+                }
+                sizes.push(len - last);
+                let printed = printed_groupings(len)
+                    .into_iter()
+                    .flatten()
+                    .any(|g| g == breaks);
+                assert_eq!(
+                    printed,
+                    crate::detect::printed_like_a_card(&sizes),
+                    "{sizes:?}"
+                );
+            }
+        }
+    }
+    const MIN_LEN_FOR_TEST: usize = 12;
+
+    #[test]
+    fn the_hold_back_holds_a_split_card_until_it_is_complete() {
+        // An Amex cannot grow: released, masked, with its last piece.
+        released(
+            &["3425", "195", "369", "22764"],
+            &[3, 3, 3, 3],
+            &["••••", "••••", "••••", "[Amex •••• 2764]"],
+        );
+        released(
+            &["3600", "743", "766", "9867"],
+            &[3, 3, 3, 3],
+            &["••••", "••••", "••••", "[Diners Club •••• 9867]"],
+        );
+        // A 16-digit Visa may have 19 digits: held to the end of the sequence.
+        released(
+            &["4111 11", "11 1111 1111"],
+            &[2, 2],
+            &["••••", "[Visa •••• 1111]"],
+        );
+        // A complete Mastercard is released at once, though its last piece could begin another.
+        released(
+            &["5555 5555", "5555 4444"],
+            &[1, 1],
+            &["••••", "[Mastercard •••• 4444]"],
+        );
+    }
+
+    #[test]
+    fn the_hold_back_never_holds_short_answers() {
+        for answer in ["2", "42", "123", "30301", "4155552671", "555 0100", "1234"] {
+            released(&[answer], &[0], &[answer]);
+        }
+        // A CVV after a card typed in pieces: the card is masked, the CVV released at once as typed.
+        released(
+            &["4111 1111", "1111 1111", "123"],
+            &[2, 2, 2],
+            &["••••", "[Visa •••• 1111]", "123"],
+        );
+    }
+
+    #[test]
+    fn the_hold_back_releases_what_can_no_longer_be_a_card() {
+        // Four pieces that make no card: the oldest go as typed, a tail that may begin one stays.
+        // ("2222 3333" may still be a Mastercard.)
+        released(
+            &["4111", "1111", "2222", "3333"],
+            &[3, 3, 4, 4],
+            &["4111", "1111", "2222", "3333"],
+        );
+        // A number that cannot begin a card goes at once; what follows starts afresh.
+        released(
+            &["4111 1111", "11111111", "3782", "822463", "10005"],
+            &[1, 1, 4, 4, 4],
+            &["4111 1111", "11111111", "••••", "••••", "[Amex •••• 0005]"],
+        );
+    }
+
+    #[test]
+    fn a_shorter_card_inside_a_longer_one_does_not_release_its_start() {
+        // "6011" then a 13-digit Visa on its own: the two may still be a 19-digit Discover, so the
+        // first piece is not released as typed because a card begins after it.
+        let visa13 = "4222 2222 2222 2";
+        assert_eq!(texts(&[visa13]), ["[Visa •••• 2222]"]);
+        let d = hold_decision(&["6011", visa13]);
+        assert_eq!((d.release.len(), d.keep), (0, 2));
     }
 
     #[test]

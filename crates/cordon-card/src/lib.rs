@@ -22,7 +22,10 @@ mod skip;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-pub use fragments::{could_begin_card, is_fragment, redact_fragments, MAX_FRAGMENTS};
+pub use fragments::{
+    could_begin_card, hold_decision, is_fragment, may_still_become_card, redact_fragments,
+    HoldDecision, MAX_FRAGMENTS, MIN_FIRST_PIECE_DIGITS,
+};
 
 /// A card network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -161,31 +161,37 @@ pub(crate) fn could_begin(digits: &[u8]) -> bool {
     if digits.is_empty() {
         return true;
     }
+    issued_lengths(digits) >> digits.len() != 0
+}
+
+/// The lengths (bit `n` for `n` digits) of the PANs some row of [`IIN_TABLE`] issues with a prefix
+/// that these digits begin, or that begins with them: the lengths a number starting so could have.
+/// Empty for more than [`MAX_LEN`] digits.
+pub(crate) fn issued_lengths(digits: &[u8]) -> u32 {
     if digits.len() > MAX_LEN {
-        return false;
+        return 0;
     }
     let mut value = 0u32;
     for d in digits.iter().take(6) {
         value = value * 10 + u32::from(*d);
     }
     let have = digits.len().min(6) as u32;
-    IIN_TABLE.iter().any(|r| {
-        let longest = 31 - r.lengths.leading_zeros();
-        if digits.len() as u32 > longest {
-            return false;
-        }
-        let need = u32::from(r.digits);
-        if have >= need {
-            let p = value / 10u32.pow(have - need);
-            (r.lo..=r.hi).contains(&p)
-        } else {
-            // Only the first `have` digits are known: does the range contain a number starting so?
-            let scale = 10u32.pow(need - have);
-            let lo = value * scale;
-            let hi = lo + scale - 1;
-            lo <= r.hi && hi >= r.lo
-        }
-    })
+    IIN_TABLE
+        .iter()
+        .filter(|r| {
+            let need = u32::from(r.digits);
+            if have >= need {
+                let p = value / 10u32.pow(have - need);
+                (r.lo..=r.hi).contains(&p)
+            } else {
+                // Only the first `have` digits are known: does the range contain a number starting so?
+                let scale = 10u32.pow(need - have);
+                let lo = value * scale;
+                let hi = lo + scale - 1;
+                lo <= r.hi && hi >= r.lo
+            }
+        })
+        .fold(0, |m, r| m | r.lengths)
 }
 
 /// The Luhn (mod 10) check over digit values.
@@ -272,5 +278,19 @@ mod tests {
         assert!(could_begin(&ds("3")));
         assert!(could_begin(&ds("4111111111111111111")));
         assert!(!could_begin(&ds("34000000000000000")));
+    }
+
+    #[test]
+    fn lengths_a_prefix_can_still_have() {
+        assert_eq!(issued_lengths(&ds("34")), 1 << 15);
+        assert_eq!(issued_lengths(&ds("4111")), 1 << 13 | 1 << 16 | 1 << 19);
+        // "3" may be Amex (15), Diners (14–19) or JCB (16–19).
+        assert_eq!(issued_lengths(&ds("3")), bits(14, 19));
+        assert_eq!(issued_lengths(&ds("2210")), 0);
+        assert_eq!(issued_lengths(&ds("41111111111111111111")), 0);
+        assert_eq!(
+            issued_lengths(&[]),
+            IIN_TABLE.iter().fold(0, |m, r| m | r.lengths)
+        );
     }
 }

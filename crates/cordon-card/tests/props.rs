@@ -296,3 +296,113 @@ proptest! {
         prop_assert_eq!(kept, last4, "{:?} -> {:?}", parts, all);
     }
 }
+
+/// Runs the hold-back over `pieces` sent one by one, as the chat server does, then ends the sequence
+/// (`redact_fragments` over what is still held). Returns, per piece, the step it was released at
+/// (`pieces.len()` for the end of the sequence) and its redaction.
+fn hold_back(pieces: &[String]) -> Vec<(usize, cordon_card::Redaction<'_>)> {
+    let mut held: Vec<&str> = Vec::new();
+    let mut out = Vec::new();
+    for (step, p) in pieces.iter().enumerate() {
+        held.push(p);
+        let d = cordon_card::hold_decision(&held);
+        assert_eq!(d.release.len() + d.keep, held.len());
+        out.extend(d.release.into_iter().map(|r| (step, r)));
+        held.drain(..held.len() - d.keep);
+    }
+    out.extend(
+        cordon_card::redact_fragments(&held)
+            .into_iter()
+            .map(|r| (pieces.len(), r)),
+    );
+    out
+}
+
+/// A card in one of its printed groupings (4-4-4-4…, Amex 4-6-5, Diners 4-6-4), cut into 2 to 4
+/// messages anywhere after its first four digits, a group's separators kept inside each message:
+/// the pieces and the card's digits.
+fn card_in_pieces() -> impl Strategy<Value = (Vec<String>, Vec<u8>)> {
+    (
+        card(),
+        any::<prop::sample::Index>(),
+        prop::collection::vec(any::<prop::sample::Index>(), 1..4),
+        prop::collection::vec(0..SEPARATORS.len(), 8),
+    )
+        .prop_map(|(digits, g, cuts, seps)| {
+            // The printed groupings, bar the unbroken run (see docs/CARD-REDACTION.md, limits).
+            let options: Vec<Vec<usize>> = groupings(digits.len())
+                .into_iter()
+                .filter(|g| g.len() > 1)
+                .collect();
+            let sizes = g.get(&options);
+            let mut group_ends = std::collections::BTreeSet::new();
+            let mut at = 0;
+            for s in sizes {
+                at += s;
+                group_ends.insert(at);
+            }
+            // Message breaks anywhere from the fourth digit on, inside a group or between two.
+            let mut cuts: Vec<usize> = cuts
+                .iter()
+                .map(|ix| 4 + ix.index(digits.len() - 4))
+                .collect();
+            cuts.sort_unstable();
+            cuts.dedup();
+            cuts.push(digits.len());
+            let mut pieces = Vec::new();
+            let mut from = 0;
+            for (k, &to) in cuts.iter().enumerate() {
+                let mut text = String::new();
+                for (p, d) in digits.iter().enumerate().take(to).skip(from) {
+                    if p > from && group_ends.contains(&p) {
+                        text.push_str(SEPARATORS[seps[k % seps.len()]]);
+                    }
+                    text.push(char::from(b'0' + d));
+                }
+                pieces.push(text);
+                from = to;
+            }
+            (pieces, digits)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1024),
+        ..ProptestConfig::default()
+    })]
+
+    /// Issue 18: every split of a printed card into 2 to 4 messages, with any group sizes, is held
+    /// until its last piece and then masked across all pieces, so only its last four digits survive.
+    #[test]
+    fn every_split_card_is_held_until_complete_then_masked((pieces, digits) in card_in_pieces()) {
+        let out = hold_back(&pieces);
+        prop_assert_eq!(out.len(), pieces.len());
+        let last = pieces.len() - 1;
+        for (step, r) in &out {
+            prop_assert!(*step >= last, "{:?}: a piece was released at step {}", pieces, step);
+            prop_assert_eq!(r.findings.len(), 1, "{:?}: {:?}", pieces, r.text);
+        }
+        let all: String = out.iter().map(|(_, r)| r.text.as_ref()).collect::<Vec<_>>().join("|");
+        let last4: String = digits[digits.len() - 4..].iter().map(|d| char::from(b'0' + d)).collect();
+        let kept: String = all.chars().filter(char::is_ascii_digit).collect();
+        prop_assert_eq!(kept, last4, "{:?} -> {:?}", pieces, all);
+    }
+
+    /// Short answers and numbers no printed card begins with (1 to 3 digits; a run of 5 digits or
+    /// more before the first break, as zips and phone numbers are typed; 3 digits then more) are
+    /// released at once, as typed, whatever their prefix.
+    #[test]
+    fn short_answers_are_never_held(answer in prop_oneof![
+        "[0-9]{1,3}",
+        "[0-9]{5,11}([ -][0-9]{1,4}){0,2}",
+        "[0-9]{3}[ -][0-9]{4,8}",
+        "yes|no|ok|thanks",
+    ]) {
+        let out = hold_back(std::slice::from_ref(&answer));
+        prop_assert_eq!(out.len(), 1);
+        prop_assert_eq!(out[0].0, 0, "{:?} was held", answer);
+        let alone = cordon_card::redact(&answer);
+        prop_assert_eq!(out[0].1.text.as_ref(), alone.text.as_ref());
+    }
+}

@@ -32,7 +32,10 @@ fuzz_target!(|data: &[u8]| {
     }
     expect.push_str(&text[at..]);
     assert_eq!(r.text, expect);
-    assert_eq!(findings.is_empty(), matches!(r.text, std::borrow::Cow::Borrowed(_)));
+    assert_eq!(
+        findings.is_empty(),
+        matches!(r.text, std::borrow::Cow::Borrowed(_))
+    );
     let again = cordon_card::redact(&r.text);
     assert_eq!(again.text, r.text, "redaction is not idempotent");
 
@@ -41,4 +44,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = cordon_card::could_begin_card(text);
     let out = cordon_card::redact_fragments(&parts);
     assert_eq!(out.len(), parts.len());
+    let _ = cordon_card::may_still_become_card(&parts);
+    // The hold-back accounts for every piece: the oldest are released, the rest kept.
+    let d = cordon_card::hold_decision(&parts);
+    assert_eq!(d.release.len() + d.keep, parts.len());
 });
