@@ -20,8 +20,8 @@
     $('admin').hidden = false;
     loadTenant();
     loadSnippet();
-    loadAgents();
-    loadKeys();
+    // The key list names its creators by agent name, so it waits for the agents (and shows ids if they fail).
+    loadAgents().then(loadKeys, loadKeys);
     initExposure();
   }, function (e) {
     if (e.status === 401) location.assign('/console');
@@ -107,8 +107,12 @@
     });
   }
 
+  // Agent names by id, to say who created each API key.
+  var agentNames = {};
+
   function loadAgents() {
-    C.api('GET', '/api/v1/agents').then(function (list) {
+    return C.api('GET', '/api/v1/agents').then(function (list) {
+      list.forEach(function (a) { agentNames[a.id] = a.display_name + ' (' + a.username + ')'; });
       var tb = $('agents');
       C.clear(tb);
       list.forEach(function (a) {
@@ -166,7 +170,7 @@
       var tb = $('keys');
       C.clear(tb);
       var now = Date.now();
-      if (!list.length) tb.appendChild(h('tr', null, h('td', { colspan: '6', class: 'muted', text: 'No API keys yet.' })));
+      if (!list.length) tb.appendChild(h('tr', null, h('td', { colspan: '7', class: 'muted', text: 'No API keys yet.' })));
       list.forEach(function (k) {
         var state = k.revoked_at ? 'revoked' : k.expires_at <= now ? 'expired' : 'active';
         var revoke = state === 'active'
@@ -182,13 +186,39 @@
         }
         tb.appendChild(h('tr', null,
           h('td', { class: 'mono', text: k.prefix + '…' }),
-          h('td', { text: k.scopes.join(', ') }),
+          h('td', null, scopeList(k)),
+          h('td', { text: creator(k.created_by) }),
           h('td', { text: C.date(k.created_at) }),
           h('td', { text: C.date(k.expires_at) }),
           h('td', null, h('span', { class: 'pill ' + (state === 'active' ? 'assigned' : 'closed'), text: state })),
           h('td', null, revoke)));
       });
     }, function (e) { status('keys-status', e.message, true); });
+  }
+
+  // Each scope as a pill; those that reach transcripts or the audit log are marked.
+  function scopeList(k) {
+    var sensitive = k.sensitive_scopes || [];
+    var wrap = h('span', { class: 'scopes' });
+    k.scopes.forEach(function (s) {
+      var marked = sensitive.indexOf(s) >= 0;
+      wrap.appendChild(h('span', {
+        class: 'pill' + (marked ? ' sensitive' : ''),
+        title: marked ? 'Sensitive: reads transcripts or the audit log' : null,
+        text: s + (marked ? ' \u26a0' : '')
+      }));
+      if (marked) wrap.appendChild(h('span', { class: 'sr-only', text: ' (sensitive)' }));
+      wrap.appendChild(document.createTextNode(' '));
+    });
+    return wrap;
+  }
+
+  function creator(label) {
+    if (!label) return 'unknown';
+    if (label.indexOf('agent:') === 0) return agentNames[label.slice(6)] || label;
+    if (label === 'operator:cli') return 'operator (CLI)';
+    if (label.indexOf('apikey:') === 0) return 'API key ' + label.slice(7);
+    return label;
   }
 
   $('key-form').addEventListener('submit', function (ev) {

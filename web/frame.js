@@ -373,6 +373,9 @@
       e.error = f.message;
       return;
     }
+    // Before welcome, rate_limited answers a hello whose visitor token came from an address that sent too many
+    // unknown ones: close, and the reconnect schedule tries again later (PROTOCOL 3.1).
+    if (f.code === 'rate_limited' && !welcomed && ws) { ws.close(); return; }
     switch (f.code) {
       case 'unknown_tenant':
         fatal = true;
