@@ -189,21 +189,6 @@ impl TokenBucket {
     }
 }
 
-/// Whether these consecutive fragments could still grow into (a longer) card number: the first piece opens with
-/// a group of at least four digits, as every printed card does (so replies like "3" or "555 0100" are never held),
-/// and one more digit would still fit an issued prefix and length.
-fn may_become_card(pieces: &[&str]) -> bool {
-    let Some(first) = pieces.first() else {
-        return false;
-    };
-    let opening_group = first
-        .trim_start()
-        .chars()
-        .take_while(|c| c.is_numeric())
-        .count();
-    opening_group >= 4 && cordon_card::could_begin_card(&format!("{} 0", pieces.join(" ")))
-}
-
 /// A visitor message held back because it may be the first part of a card number typed in pieces.
 #[derive(Debug)]
 struct Held {
@@ -1023,54 +1008,20 @@ impl Conn {
         Ok(())
     }
 
-    /// Release what can no longer be part of a card, masking any card the held fragments form together.
+    /// Release what can no longer be part of a card, masking any card the held fragments form together. What to
+    /// release and what to keep is `cordon_card::hold_decision` (docs/CARD-REDACTION.md, "Split across messages").
     async fn settle_held(&mut self) -> Result<(), Exit> {
-        while !self.held.is_empty() {
-            let texts: Vec<&str> = self.held.iter().map(|h| h.text.as_str()).collect();
-            let n = texts.len();
-            let red = cordon_card::redact_fragments(&texts);
-            let released: Vec<(String, usize)>;
-            let keep_from;
-            match red.iter().position(|r| !r.findings.is_empty()) {
-                None => {
-                    // No card yet: keep the shortest tail that could still begin one.
-                    keep_from = (0..n)
-                        .find(|&s| {
-                            n - s < cordon_card::MAX_FRAGMENTS && may_become_card(&texts[s..])
-                        })
-                        .unwrap_or(n);
-                    released = red[..keep_from]
-                        .iter()
-                        .map(|r| (r.text.to_string(), 0))
-                        .collect();
-                }
-                Some(first) => {
-                    let mut end = first;
-                    while end + 1 < n && !red[end + 1].findings.is_empty() {
-                        end += 1;
-                    }
-                    let may_grow = end == n - 1
-                        && n - first < cordon_card::MAX_FRAGMENTS
-                        && may_become_card(&texts[first..]);
-                    if may_grow {
-                        // A card that a further fragment could still lengthen: hold it, release what precedes.
-                        keep_from = first;
-                    } else {
-                        keep_from = end + 1;
-                    }
-                    released = red[..keep_from]
-                        .iter()
-                        .map(|r| (r.text.to_string(), r.findings.len().min(1)))
-                        .collect();
-                }
-            }
-            if keep_from == 0 {
-                return Ok(());
-            }
-            let out: Vec<Held> = self.held.drain(..keep_from).collect();
-            self.commit_released(out, released).await?;
+        let texts: Vec<&str> = self.held.iter().map(|h| h.text.as_str()).collect();
+        let released: Vec<(String, usize)> = cordon_card::hold_decision(&texts)
+            .release
+            .into_iter()
+            .map(|r| (r.text.into_owned(), r.findings.len().min(1)))
+            .collect();
+        if released.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let out: Vec<Held> = self.held.drain(..released.len()).collect();
+        self.commit_released(out, released).await
     }
 
     /// The window passed (or the sequence was interrupted): release every held fragment, masking any card

@@ -395,3 +395,286 @@ async fn a_card_that_cannot_grow_is_released_at_once() {
     );
     srv.stop().await;
 }
+
+/// `body` followed by its Luhn check digit: the test numbers are computed, not typed from memory.
+fn with_check_digit(body: &str) -> String {
+    let sum: u32 = body
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(k, b)| {
+            let d = u32::from(b - b'0');
+            if k % 2 == 0 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+fn luhn_valid(digits: &str) -> bool {
+    with_check_digit(&digits[..digits.len() - 1]) == digits
+}
+
+/// `number` typed as `layout` says: `|` between messages, a space between groups of one message, and each
+/// group's size in digits ("4 3|3 5": two messages, `3782 822` and `463 10005`).
+fn typed(number: &str, layout: &str) -> Vec<String> {
+    let mut at = 0;
+    let pieces: Vec<String> = layout
+        .split('|')
+        .map(|piece| {
+            piece
+                .split(' ')
+                .map(|g| {
+                    let n: usize = g.parse().unwrap();
+                    at += n;
+                    &number[at - n..at]
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    assert_eq!(at, number.len(), "{layout} does not cover {number}");
+    pieces
+}
+
+/// Issue 18: a card whose later pieces are short groups (the Amex `3425` / `195` / `369` / `22764`, the Diners
+/// `3600` / `743` / `766` / `9867`) used to be released piece by piece, so the whole number reached the agent.
+/// Every such split must be held until complete and then masked: at the agent's socket, in the history API and in
+/// the database files, on every backend.
+#[tokio::test]
+async fn cards_split_inside_their_groups_are_held_and_masked() {
+    let amex = with_check_digit("34251953692276");
+    assert_eq!(amex, "342519536922764", "the Amex of issue 18");
+    let diners = with_check_digit("3600743766986");
+    assert_eq!(diners, "36007437669867", "the Diners of issue 18");
+    let amex2 = with_check_digit("37828224631000");
+    let diners2 = with_check_digit("3056930902590");
+    let visa = with_check_digit("401288888888188");
+    let mastercard = with_check_digit("555555555555444");
+    let visa19 = with_check_digit("453201511283036254");
+    let discover = with_check_digit("601111111111111");
+    let cases: Vec<(&str, &str)> = vec![
+        (&amex, "4|3|3|5"),         // issue 18: Amex 4-6-5 typed 4-3-3-5
+        (&diners, "4|3|3|4"),       // issue 18: Diners 4-6-4 typed 4-3-3-4
+        (&amex, "4|6|5"),           // 4-6-5 as printed
+        (&amex2, "4 3|3 5"),        // the 6-digit group cut by the message break
+        (&amex2, "4|4|4|3"),        // 4-4-4-3
+        (&amex2, "2 2|6|5"),        // a first piece of two 2-digit groups
+        (&diners2, "4|6|2|2"),      // short last groups
+        (&diners2, "4 3|3|4"),      // 4-3/3/4
+        (&visa, "4 2|2 4|4"),       // a 4-digit group cut in two
+        (&visa, "4 4 2|2 4"),       // the same, two pieces
+        (&mastercard, "4 2|2 4 4"), // Mastercard, a group cut in two
+        (&mastercard, "4|4|4|2 2"), // a last group typed as two
+        (&visa19, "4 4 4|4 3"),     // 19 digits, as printed
+        (&visa19, "4 4|2|2 4 3"),   // 19 digits, a group cut in two
+        (&discover, "4 4|4 4"),     // as printed
+    ];
+    for (number, _) in &cases {
+        assert!(luhn_valid(number), "{number}");
+    }
+    for db in cordon_store::testing::all_backends().await {
+        let srv = TestServer::start_with(db, fast_limits(5000)).await;
+        let fx = srv.fixture("shop").await;
+        let (mut agent, _) = srv.online_agent("shop", "agent").await;
+        let (mut visitor, _) = srv.visitor(&fx.tenant.widget_key, None).await;
+        let conv = visitor.open().await;
+        let mut n = 0;
+        let mut sent: Vec<(String, &str, Vec<String>)> = Vec::new();
+        for (case, (number, layout)) in cases.iter().enumerate() {
+            let pieces = typed(number, layout);
+            let mut ids: Vec<String> = Vec::new();
+            for (k, text) in pieces.iter().enumerate() {
+                if case < 2 && k + 1 == pieces.len() {
+                    // The pieces before the last are held: nothing is acknowledged yet.
+                    let first = ids[0].clone();
+                    let early = visitor
+                        .try_recv_where(
+                            &move |f: &serde_json::Value| {
+                                f["type"] == "message.ack" && f["client_msg_id"] == first.as_str()
+                            },
+                            Duration::from_millis(300),
+                        )
+                        .await;
+                    assert!(
+                        early.is_none(),
+                        "{layout} of {number}: a piece was released early"
+                    );
+                }
+                n += 1;
+                let id = format!("c{n}");
+                visitor
+                    .send(json!({"type": "message.send", "conversation_id": conv, "client_msg_id": id, "text": text}))
+                    .await;
+                ids.push(id);
+            }
+            n += 1;
+            visitor.say(&conv, &format!("c{n}"), "thanks").await;
+            let mut seen = String::new();
+            for id in &ids {
+                let want = id.clone();
+                let m = agent
+                    .recv_where(move |f| {
+                        f["type"] == "message" && f["client_msg_id"] == want.as_str()
+                    })
+                    .await;
+                seen.push_str(&digits_of(m["text"].as_str().unwrap()));
+            }
+            assert_eq!(
+                seen,
+                number[number.len() - 4..],
+                "{number} typed {pieces:?}: the agent saw digits {seen}"
+            );
+            sent.push((number.to_string(), layout, ids));
+        }
+        // The history API, piece by piece.
+        let reader = srv.http().with(Auth::Bearer(
+            srv.api_key(&fx.tenant, &["conversations:read"]).await,
+        ));
+        let mut texts = std::collections::HashMap::new();
+        let mut after = 0;
+        loop {
+            let (_, page) = reader
+                .get(&format!(
+                    "/api/v1/conversations/{conv}/messages?after_seq={after}&limit=500"
+                ))
+                .await;
+            let msgs = page["messages"].as_array().unwrap().clone();
+            for m in &msgs {
+                texts.insert(
+                    m["client_msg_id"].as_str().unwrap().to_string(),
+                    m["text"].as_str().unwrap().to_string(),
+                );
+                after = m["seq"].as_i64().unwrap();
+            }
+            if page["next_after_seq"].is_null() {
+                break;
+            }
+        }
+        for (number, layout, ids) in &sent {
+            let stored: String = ids.iter().map(|id| digits_of(&texts[id])).collect();
+            assert_eq!(
+                stored,
+                number[number.len() - 4..],
+                "history of {number} typed {layout}"
+            );
+        }
+        // The raw database files (SQLite) hold none of the numbers.
+        if let Some(dir) = srv.db.dir.as_ref().map(|d| d.path().to_path_buf()) {
+            for e in std::fs::read_dir(&dir).unwrap() {
+                let bytes = std::fs::read(e.unwrap().path()).unwrap();
+                let text = String::from_utf8_lossy(&bytes);
+                for (number, _, _) in &sent {
+                    assert!(!text.contains(&number[..8]), "database file holds {number}");
+                }
+            }
+        }
+        srv.stop().await;
+    }
+}
+
+/// Short answers, and numbers whose grouping no printed card has (a 5-digit zip, a phone number typed in one
+/// run or in groups of three), are never held, even when their first digits are a card prefix; nor is a CVV sent
+/// right after a card, which is masked without it.
+#[tokio::test]
+async fn short_answers_zips_phones_and_cvvs_are_never_held() {
+    let window = 3000;
+    for db in cordon_store::testing::all_backends().await {
+        let srv = TestServer::start_with(db, fast_limits(window)).await;
+        let fx = srv.fixture("shop").await;
+        let (mut agent, _) = srv.online_agent("shop", "agent").await;
+        let (mut visitor, _) = srv.visitor(&fx.tenant.widget_key, None).await;
+        let conv = visitor.open().await;
+        let quick = Duration::from_millis(window / 3);
+        let answers = [
+            "yes",
+            "2",
+            "42",
+            "30301", // zip codes whose digits begin a card prefix (Diners, Maestro,
+            "60601", // Mastercard, Visa)
+            "55401",
+            "40202",
+            "4155552671", // phone numbers: one run, groups of three
+            "5551234567",
+            "415 555 2671",
+            "555-0100",
+        ];
+        for (i, text) in answers.iter().enumerate() {
+            let t = Instant::now();
+            let id = format!("q{i}");
+            visitor.say(&conv, &id, text).await;
+            assert!(
+                t.elapsed() < quick,
+                "{text:?} was held for {:?}",
+                t.elapsed()
+            );
+            let m = agent
+                .recv_where(move |f| f["type"] == "message" && f["client_msg_id"] == id.as_str())
+                .await;
+            assert_eq!(m["text"], *text, "stored as typed");
+        }
+        // A CVV right after a card typed in pieces (a Visa, which may still grow to 19 digits, so it is held) and
+        // after a whole Mastercard: the CVV is acknowledged at once, as typed, and the card is masked.
+        let visa = with_check_digit("411111111111111");
+        let mastercard = with_check_digit("555555555555444");
+        let cvv = (100..1000)
+            .map(|c| c.to_string())
+            .find(|c| !luhn_valid(&format!("{visa}{c}")))
+            .unwrap();
+        let sequences: Vec<Vec<String>> = vec![
+            vec![
+                format!("{} {}", &visa[..4], &visa[4..8]),
+                format!("{} {}", &visa[8..12], &visa[12..]),
+            ],
+            vec![format!(
+                "{} {} {} {}",
+                &mastercard[..4],
+                &mastercard[4..8],
+                &mastercard[8..12],
+                &mastercard[12..]
+            )],
+        ];
+        for (s, pieces) in sequences.iter().enumerate() {
+            let mut ids = Vec::new();
+            for (k, text) in pieces.iter().enumerate() {
+                let id = format!("v{s}p{k}");
+                visitor
+                    .send(json!({"type": "message.send", "conversation_id": conv, "client_msg_id": id, "text": text}))
+                    .await;
+                ids.push(id);
+            }
+            let t = Instant::now();
+            let id = format!("v{s}cvv");
+            visitor.say(&conv, &id, &cvv).await;
+            assert!(
+                t.elapsed() < quick,
+                "the CVV was held for {:?}",
+                t.elapsed()
+            );
+            let m = agent
+                .recv_where(move |f| f["type"] == "message" && f["client_msg_id"] == id.as_str())
+                .await;
+            assert_eq!(m["text"], cvv.as_str(), "the CVV is no part of the card");
+            let mut seen = String::new();
+            for id in ids {
+                let m = agent
+                    .recv_where(move |f| {
+                        f["type"] == "message" && f["client_msg_id"] == id.as_str()
+                    })
+                    .await;
+                seen.push_str(&digits_of(m["text"].as_str().unwrap()));
+            }
+            let number = if s == 0 { &visa } else { &mastercard };
+            assert_eq!(seen, number[number.len() - 4..]);
+        }
+        srv.stop().await;
+    }
+}
