@@ -91,7 +91,8 @@ start_cordon() {
   rm -rf "$DATA"
   mkdir -p "$DATA"
   RUST_LOG=${CORDON_LOG:-warn} "$CORDON" serve --data "$DATA" --listen "127.0.0.1:$CORDON_PORT" \
-    --max-frames-per-sec $FPS --frame-burst $FPS > "$OUT/cordon-$1.log" 2>&1 &
+    --max-frames-per-sec $FPS --frame-burst $FPS --max-connections-per-ip 0 --new-connections-per-ip 0 \
+    > "$OUT/cordon-$1.log" 2>&1 &
   SERVER_PID=$!
   wait_up "$CORDON_PORT"
   TARGET="--server cordon --target http://127.0.0.1:$CORDON_PORT --server-pid $SERVER_PID --data $DATA --cordon-bin $CORDON"

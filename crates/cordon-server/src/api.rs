@@ -40,9 +40,6 @@ use crate::AppState;
 )]
 struct ApiDoc;
 
-struct SecuritySchemes;
-
-impl utoipa::Modify for SecuritySchemes {
 // The error responses operations share, as response components. They exist only for the document (handlers
 // answer with `ApiError`), so they are never built. Each description names its stable code (error::code).
 
@@ -79,6 +76,9 @@ pub struct NotFound(ErrorBody);
 #[allow(dead_code)]
 pub struct RateLimited(ErrorBody);
 
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{
             ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
@@ -765,11 +765,16 @@ async fn revoke_agent_sessions(
 // ---- conversations ---------------------------------------------------------------------------------------
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConversationQuery {
     /// Only conversations in this state: `queued`, `assigned` or `closed` (default: any).
     #[param(nullable = false, pattern = "^(queued|assigned|closed)?$")]
     pub state: Option<String>,
+    /// Only conversations assigned to this agent (an agent id).
+    #[param(nullable = false)]
     pub agent_id: Option<String>,
+    /// Only conversations of this visitor (a visitor id).
+    #[param(nullable = false)]
     pub visitor_id: Option<String>,
     /// `next_cursor` from the previous page, unchanged (opaque); with the same filters.
     #[param(nullable = false)]
@@ -783,6 +788,8 @@ pub struct ConversationQuery {
 pub struct ConversationPage {
     pub conversations: Vec<ConversationView>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
+    // Absent, not null, as PROTOCOL §15.3 says.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
 
@@ -817,15 +824,10 @@ async fn list_conversations(
                 .ok_or_else(|| ApiError::bad_request("state must be queued, assigned or closed"))?,
         ),
     };
-#[into_params(parameter_in = Query)]
     let filter = ConversationFilter {
         state: state_filter,
         agent_id: q.agent_id,
-    /// Only conversations assigned to this agent (an agent id).
-    #[param(nullable = false)]
         visitor_id: q.visitor_id,
-    /// Only conversations of this visitor (a visitor id).
-    #[param(nullable = false)]
         before: q.cursor.as_deref().map(parse_cursor).transpose()?,
         limit,
     };
@@ -837,8 +839,6 @@ async fn list_conversations(
         convs.last().map(|c| format!("{}.{}", c.created_at, c.id))
     } else {
         None
-    // Absent, not null, as PROTOCOL §15.3 says.
-    #[serde(skip_serializing_if = "Option::is_none")]
     };
     record_read(&state, &principal, "conversations.list", "conversations").await?;
     let mut names = Names::default();
@@ -879,6 +879,7 @@ async fn get_conversation(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MessageQuery {
     /// Messages with `seq` greater than this (default 0): `next_after_seq` of the previous page.
     #[param(nullable = false, default = 0, minimum = 0)]
@@ -892,6 +893,8 @@ pub struct MessageQuery {
 pub struct MessagePage {
     pub messages: Vec<MessageView>,
     /// Pass as `after_seq` for the next page; absent on the last page.
+    // Absent, not null, as PROTOCOL §15.3 says.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_after_seq: Option<i64>,
 }
 
@@ -930,7 +933,6 @@ async fn list_messages(
                 .await
                 .map_err(|r| ApiError::internal(r.message))?,
         );
-#[into_params(parameter_in = Query)]
     }
     let next_after_seq = if stored.len() as i64 == limit {
         stored.last().map(|m| m.seq)
@@ -942,8 +944,6 @@ async fn list_messages(
         &principal,
         "transcript.read",
         &format!("conversation:{conversation_id}"),
-    // Absent, not null, as PROTOCOL §15.3 says.
-    #[serde(skip_serializing_if = "Option::is_none")]
     )
     .await?;
     Ok(Json(MessagePage {

@@ -5,6 +5,7 @@
 //! ack to the sender → fan-out to participants. Nothing flows back up that chain.
 #![forbid(unsafe_code)]
 
+mod accept;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -83,6 +84,15 @@ pub struct Limits {
     pub api_key_per_address: throttle::Policy,
     /// Unknown visitor tokens in `hello` per client address.
     pub visitor_token_per_address: throttle::Policy,
+    /// Time a client has to send a complete HTTP request head (the first one, and each one on a kept-alive
+    /// connection). A client that trickles headers is closed after it.
+    pub header_read_timeout: Duration,
+    /// Open connections one IP address may hold (0: no limit).
+    pub max_connections_per_ip: u32,
+    /// New connections one IP address may open per second, sustained (0: no limit), after a burst of
+    /// `new_connections_per_ip_burst`.
+    pub new_connections_per_ip_per_sec: f64,
+    pub new_connections_per_ip_burst: f64,
 }
 
 impl Default for Limits {
@@ -135,6 +145,11 @@ impl Default for Limits {
                 forget_after: Duration::from_secs(600),
                 max_entries: 100_000,
             },
+            header_read_timeout: Duration::from_secs(10),
+            // Generous enough for a NAT full of shoppers, far below the ~20,000 sockets one node holds.
+            max_connections_per_ip: 512,
+            new_connections_per_ip_per_sec: 64.0,
+            new_connections_per_ip_burst: 256.0,
         }
     }
 }
@@ -176,6 +191,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Back-off for failed sign-ins, API keys and visitor tokens (this process only).
     pub throttle: Arc<throttle::Throttles>,
+    /// Per-address connection limits, shared by every listener of this process.
+    gate: Arc<accept::Gate>,
 }
 
 impl AppState {
@@ -184,9 +201,10 @@ impl AppState {
             store,
             keys: Arc::new(keys),
             hub: Arc::new(hub::Hub::default()),
-            throttle: Arc::new(throttle::Throttles::new(&config.limits)),
-            config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::default()),
+            throttle: Arc::new(throttle::Throttles::new(&config.limits)),
+            gate: accept::Gate::new(&config.limits),
+            config: Arc::new(config),
         }
     }
 }
@@ -229,24 +247,15 @@ pub fn raise_fd_limit() -> Option<u64> {
 }
 
 /// Bind and serve until `shutdown` resolves. Background tasks (queue assignment, session rechecks) are spawned
-/// by the sockets themselves.
+/// by the sockets themselves. Each connection first passes the per-address gate (accept.rs).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     audit::spawn_checkpointer(state.clone());
-    let app = app(state);
-    // TCP_NODELAY on every accepted socket: the server writes small frames (a `conversation` reply, then a
-    // `notice`) as they are produced, and with Nagle's algorithm on, the second waits for the client's delayed
-    // ACK (~40 ms on Linux). Measured with cordon-loadgen storm: a session took 46 ms at 100 sessions/s.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let gate = state.gate.clone();
+    let limits = state.config.limits.clone();
+    let metrics = state.metrics.clone();
+    accept::serve(listener, app(state), &limits, gate, metrics, shutdown).await
 }

@@ -228,14 +228,39 @@ impl<'a> MakeWriter<'a> for RedactingStderr {
     }
 }
 
-/// Install the global subscriber. The filter comes from `RUST_LOG` (default `info`).
+/// Log targets whose events carry what a client sent, whole: tungstenite logs every frame it reads and writes
+/// (at trace, as text and as hex) and every close reason (at debug); axum logs each rejected request with the
+/// deserializer's message, which quotes the offending value. The redacting writer masks a whole card in them,
+/// but not the pieces of a card typed in several messages, which only the hold-back in the message path joins
+/// up. So these targets are off at every level, whatever `RUST_LOG` asks for.
+const CLIENT_PAYLOAD_TARGETS: &[&str] = &["tungstenite", "tokio_tungstenite", "axum::rejection"];
+
+/// Whether events of `target` may carry client payloads (the target or one of its modules is listed).
+pub fn carries_client_payload(target: &str) -> bool {
+    CLIENT_PAYLOAD_TARGETS.iter().any(|t| {
+        target
+            .strip_prefix(t)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
+}
+
+/// Install the global subscriber. The filter comes from `RUST_LOG` (default `info`); the targets that log
+/// client payloads stay off whatever it says.
 pub fn init() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // A global filter (a layer that only says no): it holds for every layer and every event, logged through
+    // `tracing` or through the `log` crate (tungstenite's), before any is formatted.
+    let payload_free =
+        tracing_subscriber::filter::filter_fn(|meta| !carries_client_payload(meta.target()));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(RedactingStderr)
         .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .with_target(true)
+        .finish()
+        .with(payload_free)
         .try_init();
 }
 
@@ -245,6 +270,26 @@ mod tests {
 
     fn hex(s: &str) -> String {
         s.bytes().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn payload_targets_are_recognised_with_their_modules_only() {
+        for t in [
+            "tungstenite",
+            "tungstenite::protocol",
+            "tokio_tungstenite::compat",
+            "axum::rejection",
+        ] {
+            assert!(carries_client_payload(t), "{t}");
+        }
+        for t in [
+            "tungstenite_extra",
+            "axum::serve",
+            "hyper::proto::h1",
+            "cordon_server::ws",
+        ] {
+            assert!(!carries_client_payload(t), "{t}");
+        }
     }
 
     #[test]

@@ -104,6 +104,11 @@ pub struct Metrics {
     pub messages_total: Counter,
     pub cards_redacted: Counter,
     pub slow_consumer_disconnects: Counter,
+    /// Connections refused at accept: the address had too many open, or opened them too fast.
+    pub connections_refused_open: Counter,
+    pub connections_refused_rate: Counter,
+    /// Connections closed because the request head did not arrive in time.
+    pub header_read_timeouts: Counter,
     pub commit_latency: Histogram,
     errors: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -137,6 +142,18 @@ impl Metrics {
         let _ = writeln!(out, "# HELP cordon_messages_total Messages committed.\n# TYPE cordon_messages_total counter\ncordon_messages_total {}", self.messages_total.get());
         let _ = writeln!(out, "# HELP cordon_cards_redacted_total Card numbers masked in messages.\n# TYPE cordon_cards_redacted_total counter\ncordon_cards_redacted_total {}", self.cards_redacted.get());
         let _ = writeln!(out, "# HELP cordon_slow_consumer_disconnects_total Clients disconnected for not reading.\n# TYPE cordon_slow_consumer_disconnects_total counter\ncordon_slow_consumer_disconnects_total {}", self.slow_consumer_disconnects.get());
+        let _ = writeln!(out, "# HELP cordon_connections_refused_total Connections refused at accept, by reason.\n# TYPE cordon_connections_refused_total counter");
+        let _ = writeln!(
+            out,
+            "cordon_connections_refused_total{{reason=\"too_many_open\"}} {}",
+            self.connections_refused_open.get()
+        );
+        let _ = writeln!(
+            out,
+            "cordon_connections_refused_total{{reason=\"too_fast\"}} {}",
+            self.connections_refused_rate.get()
+        );
+        let _ = writeln!(out, "# HELP cordon_header_read_timeouts_total Connections closed for not sending a request head in time.\n# TYPE cordon_header_read_timeouts_total counter\ncordon_header_read_timeouts_total {}", self.header_read_timeouts.get());
         self.commit_latency.render(
             "cordon_message_commit_seconds",
             "Time from accepting a message to its durable commit.",
@@ -199,6 +216,6 @@ fn render_store(stats: &cordon_store::CommitStats, out: &mut String) {
 pub async fn handler(State(state): State<AppState>) -> impl IntoResponse {
     let mut body = state.metrics.render();
     render_store(state.store.commit_stats(), &mut body);
+    state.throttle.render(&mut body);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
-    state.throttle.render(&mut body);

@@ -45,6 +45,24 @@ const CLOSE_IDLE: u16 = 4002;
 const CLOSE_HELLO_TIMEOUT: u16 = 4003;
 const CLOSE_IDENTITY_EXPIRED: u16 = 4004;
 
+/// RFC 6455 close codes for frames the library refuses.
+const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+const CLOSE_INVALID_PAYLOAD: u16 = 1007;
+const CLOSE_TOO_BIG: u16 = 1009;
+
+/// How a failed read ends the connection: a frame over the hard cap gets 1009, a text frame that is not UTF-8
+/// 1007, any other protocol violation 1002; a vanished peer gets nothing.
+fn read_failure(e: axum::Error) -> Exit {
+    use tungstenite::error::Error as WsError;
+    let inner = e.into_inner();
+    match inner.downcast_ref::<WsError>() {
+        Some(WsError::Capacity(_)) => Exit::Close(CLOSE_TOO_BIG, "frame too large"),
+        Some(WsError::Utf8(_)) => Exit::Close(CLOSE_INVALID_PAYLOAD, "invalid utf-8"),
+        Some(WsError::Protocol(_)) => Exit::Close(CLOSE_PROTOCOL_ERROR, "protocol error"),
+        _ => Exit::Gone,
+    }
+}
+
 fn configure(ws: WebSocketUpgrade, state: &AppState) -> WebSocketUpgrade {
     let hard = state.config.limits.hard_frame_bytes;
     ws.read_buffer_size(READ_BUFFER)
@@ -76,6 +94,7 @@ pub async fn agent_upgrade(
     State(state): State<AppState>,
     method: axum::http::Method,
     headers: HeaderMap,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> Response {
     // Only the console may open agent sockets: browsers always send Origin on WebSocket handshakes.
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
@@ -95,7 +114,6 @@ pub async fn agent_upgrade(
     let (session_id, agent) = match principal {
         crate::auth::Principal::Agent { session_id, agent } => (session_id, agent),
         crate::auth::Principal::ApiKey(_) => return ApiError::forbidden().into_response(),
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     };
     if !crate::auth::role_scopes(agent.role).contains(&Scope::ConversationsRead) {
         return ApiError::forbidden().into_response();
@@ -141,6 +159,8 @@ struct VisitorState {
     session_record: Option<String>,
     agents_seen: HashSet<String>,
     cards: i64,
+    /// The TCP peer's address: unknown visitor tokens are throttled by it.
+    peer: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug)]
@@ -159,8 +179,6 @@ enum Role {
 /// Why a connection ends.
 #[derive(Debug)]
 enum Exit {
-    /// The TCP peer's address: unknown visitor tokens are throttled by it.
-    peer: Option<std::net::IpAddr>,
     /// Closed by the client or the network.
     Gone,
     /// Close with a code and reason.
@@ -344,9 +362,9 @@ impl Conn {
                         }
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
                         Some(Ok(Message::Close(_))) | None => return Exit::Gone,
-                        // Protocol violations, including frames beyond the hard size cap: the library has
-                        // already failed the connection.
-                        Some(Err(_)) => return Exit::Gone,
+                        // Protocol violations, including frames beyond the hard size cap: the socket can still
+                        // carry a close frame that says why (RFC 6455 §7.4.1).
+                        Some(Err(e)) => return read_failure(e),
                     }
                 }
                 Some(event) = async {
@@ -670,10 +688,23 @@ impl Conn {
         let mut new_visitor = None;
         let known = match h.visitor_token.as_deref() {
             Some(tok) if tok.len() <= 128 => {
+                let peer = match &self.role {
+                    Role::Visitor(v) => v.peer,
+                    Role::Agent(_) => None,
+                };
+                let state = self.state.clone();
+                let limit = crate::throttle::VisitorTokenLimit::new(&state, peer);
+                if let Err(e) = limit.check() {
+                    return self.refuse(e.into(), None).await;
+                }
                 match store
                     .visitor_by_token(&tenant.id, &cordon_crypto::hash_token(tok))
                     .await
                 {
+                    Ok(None) => match limit.unknown(&tenant.id).await {
+                        Ok(()) => None,
+                        Err(e) => return self.refuse(e.into(), None).await,
+                    },
                     Ok(v) => v,
                     Err(e) => return self.refuse(e.into(), None).await,
                 }
@@ -688,23 +719,10 @@ impl Conn {
                 // Stored below, in the same write as the session record.
                 let (token, hash) = cordon_crypto::new_token("cv");
                 let visitor = Visitor {
-                let peer = match &self.role {
-                    Role::Visitor(v) => v.peer,
-                    Role::Agent(_) => None,
-                };
-                let state = self.state.clone();
-                let limit = crate::throttle::VisitorTokenLimit::new(&state, peer);
-                if let Err(e) = limit.check() {
-                    return self.refuse(e.into(), None).await;
-                }
                     id: cordon_crypto::new_id("v"),
                     tenant_id: tenant.id.clone(),
                     user_id: verified_user.as_ref().map(|(u, _)| u.clone()),
                     created_at: cordon_store::now_ms(),
-                    Ok(None) => match limit.unknown(&tenant.id).await {
-                        Ok(()) => None,
-                        Err(e) => return self.refuse(e.into(), None).await,
-                    },
                 };
                 new_token = Some(token);
                 new_visitor = Some((visitor.clone(), hash.to_vec()));

@@ -75,6 +75,30 @@ pub(crate) struct ServeArgs {
         default_value_t = 5000
     )]
     pub(crate) fragment_window_ms: u64,
+    /// Time a client has to send a complete HTTP request head; slower clients are closed.
+    #[arg(
+        long,
+        env = "CORDON_HEADER_TIMEOUT_MS",
+        value_name = "MS",
+        default_value_t = 10_000
+    )]
+    pub(crate) header_timeout_ms: u64,
+    /// Open connections one IP address may hold (0: no limit). Behind a load balancer, limit there and set 0.
+    #[arg(
+        long,
+        env = "CORDON_MAX_CONNECTIONS_PER_IP",
+        value_name = "N",
+        default_value_t = 512
+    )]
+    pub(crate) max_connections_per_ip: u32,
+    /// New connections one IP address may open per second, after a burst of four times as many (0: no limit).
+    #[arg(
+        long,
+        env = "CORDON_NEW_CONNECTIONS_PER_IP",
+        value_name = "N",
+        default_value_t = 64.0
+    )]
+    pub(crate) new_connections_per_ip: f64,
 }
 
 /// `demo`: the service's flags, and where the demo stores listen.

@@ -166,6 +166,17 @@ pub(crate) fn config(args: &ServeArgs, local: std::net::SocketAddr) -> Config {
         config.limits.frame_burst = b;
     }
     config.limits.fragment_window = std::time::Duration::from_millis(args.fragment_window_ms);
+    // A zero timeout would close every connection before its first request: keep a floor of 100 ms.
+    config.limits.header_read_timeout =
+        std::time::Duration::from_millis(args.header_timeout_ms.max(100));
+    config.limits.max_connections_per_ip = args.max_connections_per_ip;
+    let rate = if args.new_connections_per_ip.is_finite() {
+        args.new_connections_per_ip.max(0.0)
+    } else {
+        0.0
+    };
+    config.limits.new_connections_per_ip_per_sec = rate;
+    config.limits.new_connections_per_ip_burst = rate * 4.0;
     config
 }
 

@@ -1194,6 +1194,21 @@ impl Needles {
         }
     }
 
+    /// One piece of a card typed in several messages, as typed: in the raw bytes, in hex and in base64. (Not in
+    /// the digit stream: a piece is too short to be told apart from other digits there.)
+    fn add_piece(&mut self, label: &str, text: &str) {
+        self.raw
+            .push((format!("{label} as typed"), text.as_bytes().to_vec()));
+        self.hex
+            .push((format!("{label} in hex"), hex(text.as_bytes()).into_bytes()));
+        for (k, core) in base64_cores(text.as_bytes()).into_iter().enumerate() {
+            self.base64.push((
+                format!("{label} in base64 (alignment {k})"),
+                core.into_bytes(),
+            ));
+        }
+    }
+
     /// A whole frame as sent: its hex and base64 (standard and url-safe, searched as one).
     fn add_frame(&mut self, label: &str, frame: &str) {
         self.hex.push((
@@ -1433,6 +1448,54 @@ async fn no_card_number_reaches_logs_database_files_or_history() {
         received.append(&mut ws.backlog);
         convs.push(conv);
     }
+    // Cards typed in two pieces (issue 18): each piece alone is no card, so only the hold-back joins them, and
+    // no library may log the frames that carry them, at any level.
+    for (i, card) in cards.iter().enumerate() {
+        let digits: Vec<char> = card.digits.chars().collect();
+        let mut cut = 0;
+        let mut split = 0;
+        while cut < 8 {
+            cut += card.groups[split];
+            split += 1;
+        }
+        let pieces = [
+            Card {
+                groups: &card.groups[..split],
+                brand: card.brand,
+                digits: String::new(),
+            }
+            .grouped(&digits[..cut], " "),
+            Card {
+                groups: &card.groups[split..],
+                brand: card.brand,
+                digits: String::new(),
+            }
+            .grouped(&digits[cut..], " "),
+        ];
+        let (mut ws, _) = srv.visitor(&wk, None).await;
+        let conv = ws.open().await;
+        agent_ws
+            .recv_where(|f| {
+                f["conversation"]["id"] == conv.as_str() && f["conversation"]["state"] == "assigned"
+            })
+            .await;
+        for (k, piece) in pieces.iter().enumerate() {
+            let id = format!("p{i}-{k}");
+            let frame = json!({"type": "message.send", "conversation_id": conv, "client_msg_id": id, "text": piece});
+            frames.push(frame.to_string());
+            if piece.len() >= 9 {
+                needles.add_piece(&format!("{} {} piece {k}", card.brand, card.digits), piece);
+            }
+            if k + 1 < pieces.len() {
+                ws.send(frame).await;
+            } else {
+                ws.say(&conv, &id, piece).await;
+            }
+        }
+        ws.drain(Duration::from_millis(20)).await;
+        received.append(&mut ws.backlog);
+        convs.push(conv);
+    }
     // Cards in an admin's settings: display names (stored masked) and an embedding origin.
     let m = cards[3].variants();
     let admin = srv.http().with(Auth::Bearer(admin_key.clone()));
@@ -1575,24 +1638,19 @@ async fn no_card_number_reaches_logs_database_files_or_history() {
     let stdout = std::fs::read(spec.stdout_path()).expect("stdout log");
     let stderr = std::fs::read(spec.stderr_path()).expect("stderr log");
 
-    // The logs really are at trace level, frames included, and the redactor was at work on them.
-    let log = String::from_utf8_lossy(&stderr);
+    // The logs really are at trace level, and the redactor was at work on them; the libraries that log client
+    // payloads (frames, close reasons, rejected values) are silent whatever RUST_LOG says.
+    let log = String::from_utf8_lossy(&stderr).into_owned();
+    let missing: Vec<&str> = ["TRACE cordon_server::accept", "INFO cordon"]
+        .into_iter()
+        .filter(|t| !log.contains(t))
+        .collect();
     assert!(
-        log.contains("received frame"),
-        "tungstenite frame logging is on"
+        missing.is_empty(),
+        "the log is at trace level; missing: {missing:?}"
     );
-    assert!(
-        [
-            "tungstenite::protocol",
-            "tokio_tungstenite",
-            "axum",
-            "cordon"
-        ]
-        .iter()
-        .all(|t| log.contains(t)),
-        "every target logs at trace level"
-    );
-    assert!(log.contains("••••"), "the log shows masks where cards were");
+    // (No line of the log holds client text any more, masked or not: the redacting writer behind it is a last
+    // line of defence, tested on its own in cordon-server's logging module.)
 
     let mut haystacks: Vec<(String, Vec<u8>)> = vec![
         ("stdout".into(), stdout),
@@ -1634,6 +1692,14 @@ async fn no_card_number_reaches_logs_database_files_or_history() {
         needles.raw.len() + needles.hex.len() + needles.base64.len() + needles.digits.len(),
         report.join("\n")
     );
+    for silent in [
+        "tungstenite",
+        "axum::rejection",
+        "received frame",
+        "Received message",
+    ] {
+        assert!(!log.contains(silent), "{silent} is in the log");
+    }
 }
 
 // ---- 3. demo -----------------------------------------------------------------------------------------------
@@ -1782,69 +1848,6 @@ async fn demo_runs_twice_on_one_data_dir_and_its_passwords_work() {
     );
 }
 
-// ---- 4. CLI ------------------------------------------------------------------------------------------------
-
-#[tokio::test]
-async fn cli_manages_tenants_agents_and_keys_beside_a_running_server() {
-    // --help is clear and lists every command.
-    let cli = Cli {
-        data: PathBuf::from("/nonexistent-cordon-test-dir"),
-        database: None,
-        key: None,
-    };
-    let help = cli.ok(&["--help"], None).await;
-    for cmd in [
-        "serve",
-        "demo",
-        "migrate",
-        "tenant",
-        "agent",
-        "apikey",
-        "redact",
-        "--data",
-        "--database",
-    ] {
-        assert!(help.contains(cmd), "--help mentions {cmd}:\n{help}");
-    }
-    let sub = cli.ok(&["apikey", "create", "--help"], None).await;
-    assert!(
-        sub.contains("--scope") && sub.contains("--expires-in"),
-        "{sub}"
-    );
-    assert!(
-        !Path::new("/nonexistent-cordon-test-dir").exists(),
-        "--help touches no data dir"
-    );
-
-    let dir = tempfile::tempdir().expect("tempdir");
-    let spec = Spec::serve(&dir.path().join("data"), &dir.path().join("logs"));
-    let cli = spec.cli();
-    // The server runs first; every command below works beside it on the same SQLite data dir.
-    let srv = spec.start().await;
-    let migrated = cli.ok(&["migrate"], None).await;
-    assert!(migrated.contains("schema is at version"), "{migrated}");
-    let t = cli.tenant("acme").await;
-    for field in ["id", "widget_key", "identity_secret"] {
-        assert!(
-            t[field].as_str().is_some_and(|s| !s.is_empty()),
-            "tenant create --json has {field}: {t}"
-        );
-    }
-    let list = cli.json(&["tenant", "list", "--json"], None).await;
-    assert!(
-        list.as_array()
-            .expect("array")
-            .iter()
-            .any(|x| x["slug"] == "acme"),
-        "{list}"
-    );
-    let agent = cli.agent("acme", "alice", "agent", 3).await;
-    cli.agent("acme", "bob", "admin", 3).await;
-    let agents = cli
-        .json(&["agent", "list", "--tenant", "acme", "--json"], None)
-        .await;
-    assert_eq!(agents.as_array().map(Vec::len), Some(2), "{agents}");
-    assert!(agents.to_string().contains("alice"));
 /// A port that was free a moment ago.
 fn free_port(ip: [u8; 4]) -> u16 {
     std::net::TcpListener::bind(SocketAddr::from((ip, 0)))
@@ -1997,6 +2000,69 @@ async fn demo_store_listen_is_exact_and_a_taken_address_is_an_error() {
     }
 }
 
+// ---- 4. CLI ------------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn cli_manages_tenants_agents_and_keys_beside_a_running_server() {
+    // --help is clear and lists every command.
+    let cli = Cli {
+        data: PathBuf::from("/nonexistent-cordon-test-dir"),
+        database: None,
+        key: None,
+    };
+    let help = cli.ok(&["--help"], None).await;
+    for cmd in [
+        "serve",
+        "demo",
+        "migrate",
+        "tenant",
+        "agent",
+        "apikey",
+        "redact",
+        "--data",
+        "--database",
+    ] {
+        assert!(help.contains(cmd), "--help mentions {cmd}:\n{help}");
+    }
+    let sub = cli.ok(&["apikey", "create", "--help"], None).await;
+    assert!(
+        sub.contains("--scope") && sub.contains("--expires-in"),
+        "{sub}"
+    );
+    assert!(
+        !Path::new("/nonexistent-cordon-test-dir").exists(),
+        "--help touches no data dir"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = Spec::serve(&dir.path().join("data"), &dir.path().join("logs"));
+    let cli = spec.cli();
+    // The server runs first; every command below works beside it on the same SQLite data dir.
+    let srv = spec.start().await;
+    let migrated = cli.ok(&["migrate"], None).await;
+    assert!(migrated.contains("schema is at version"), "{migrated}");
+    let t = cli.tenant("acme").await;
+    for field in ["id", "widget_key", "identity_secret"] {
+        assert!(
+            t[field].as_str().is_some_and(|s| !s.is_empty()),
+            "tenant create --json has {field}: {t}"
+        );
+    }
+    let list = cli.json(&["tenant", "list", "--json"], None).await;
+    assert!(
+        list.as_array()
+            .expect("array")
+            .iter()
+            .any(|x| x["slug"] == "acme"),
+        "{list}"
+    );
+    let agent = cli.agent("acme", "alice", "agent", 3).await;
+    cli.agent("acme", "bob", "admin", 3).await;
+    let agents = cli
+        .json(&["agent", "list", "--tenant", "acme", "--json"], None)
+        .await;
+    assert_eq!(agents.as_array().map(Vec::len), Some(2), "{agents}");
+    assert!(agents.to_string().contains("alice"));
     assert!(
         !agents.to_string().contains(PASSWORD),
         "no password in listings"
