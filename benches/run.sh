@@ -2,8 +2,9 @@
 # The one benchmark command.
 #
 #   benches/run.sh            release build, criterion (briefly), then idle / chat / storm / reconnect against the
-#                             bare relay and against Cordon back to back, and chat against Cordon with card numbers
-#                             typed in pieces (issue 7); writes the BENCHMARKS.md section and the chart. About 15
+#                             bare relay and against Cordon back to back, chat against Cordon with card numbers
+#                             typed in pieces (issue 7), and chat with and without a slow-client flood from one
+#                             address (issue 18, SLOW_N sockets beside SLOW_RATE msg/s); writes the BENCHMARKS.md section and the chart. About 15
 #                             minutes on the 2-core box (after the build).
 #
 # Knobs (environment): REPEAT=3 runs every scenario three times (figures are medians); QUICK=1 is a smoke-size run
@@ -39,6 +40,9 @@ fi
 # window, so every card's pieces are joined.
 FRAG_RATE=${FRAG_RATE:-5000}
 FRAG_SHARE=${FRAG_SHARE:-0.02}
+# The slow-client flood (issue 18): SLOW_N sockets from one address trickling headers, beside chat at SLOW_RATE.
+SLOW_RATE=${SLOW_RATE:-2000}
+if [ "$QUICK" = 1 ]; then SLOW_N=${SLOW_N:-1000}; SLOW_STEP=12; else SLOW_N=${SLOW_N:-3000}; SLOW_STEP=20; fi
 # Per-socket rate limit for the load test: Cordon's default (20 frames/s, burst 40) would refuse the load itself.
 FPS=100000
 
@@ -86,17 +90,23 @@ start_relay() {
   TARGET="--server relay --target http://127.0.0.1:$RELAY_PORT --server-pid $SERVER_PID"
 }
 
-start_cordon() {
+# start_cordon_with NAME FLAGS...: a fresh Cordon with the load test's frame rate and the given extra flags.
+start_cordon_with() {
   DATA="$OUT/data-$1"
   rm -rf "$DATA"
   mkdir -p "$DATA"
+  local name=$1; shift
   RUST_LOG=${CORDON_LOG:-warn} "$CORDON" serve --data "$DATA" --listen "127.0.0.1:$CORDON_PORT" \
-    --max-frames-per-sec $FPS --frame-burst $FPS --max-connections-per-ip 0 --new-connections-per-ip 0 \
-    > "$OUT/cordon-$1.log" 2>&1 &
+    --max-frames-per-sec $FPS --frame-burst $FPS "$@" > "$OUT/cordon-$name.log" 2>&1 &
   SERVER_PID=$!
   wait_up "$CORDON_PORT"
   TARGET="--server cordon --target http://127.0.0.1:$CORDON_PORT --server-pid $SERVER_PID --data $DATA --cordon-bin $CORDON"
 }
+
+# Capacity runs: the per-address connection limits off (the load comes from a handful of loopback addresses).
+start_cordon() { start_cordon_with "$1" --max-connections-per-ip 0 --new-connections-per-ip 0; }
+# The slow-client runs: Cordon's default connection limits and header timeout, as deployed.
+start_cordon_guarded() { start_cordon_with "$1"; }
 
 # run NAME SERVER ARGS...: one scenario against a fresh server.
 run() {
@@ -122,6 +132,12 @@ for r in $(seq 1 "$REPEAT"); do
     --card-fragment-share "$FRAG_SHARE"
   for server in relay cordon; do
     run "storm-$r" $server storm --rates "$STORM_RATES" --step-duration $STORM_STEP --tenants 4
+  done
+  # A slow-client flood from one address beside ordinary chat, and the same chat without it (issue 18).
+  for flood in 0 "$SLOW_N"; do
+    run "slow$flood-$r" cordon_guarded chat --conversations $CHAT_CONVS --tenants $CHAT_TENANTS \
+      --agents $CHAT_AGENTS --capacity 100 --rate "$SLOW_RATE" --duration $SLOW_STEP --drain 5 --message-size 100 \
+      --slow-clients "$flood"
   done
   run "reconnect-$r" cordon reconnect --conversations $REC_CONVS --tenants 4 --agents 2 --capacity 100 \
     --rate $REC_RATE --duration $REC_SECS --drop-share 0.1 --drop-every 1000

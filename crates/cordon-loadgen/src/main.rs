@@ -13,6 +13,7 @@ mod idle;
 mod relay;
 mod report;
 mod setup;
+mod slow;
 mod stats;
 mod storm;
 mod worker;
@@ -178,6 +179,19 @@ struct ChatArgs {
     /// apart than that (the pieces would not be joined).
     #[arg(long, default_value_t = 5000)]
     fragment_window_ms: u64,
+    /// Also run a slow-client flood: this many sockets from --slow-source that each send a request line, then
+    /// one header line every --slow-trickle seconds and never finish, reconnecting when dropped. The result
+    /// gets a `slow_clients` section (how many the server held at once, refused, dropped).
+    #[arg(long, default_value_t = 0)]
+    slow_clients: usize,
+    /// The flood's one source address (loopback, apart from the --sources the chat uses).
+    #[arg(long, default_value = "127.0.0.250")]
+    slow_source: std::net::IpAddr,
+    #[arg(long, default_value_t = 5.0)]
+    slow_trickle: f64,
+    /// New flood sockets per second.
+    #[arg(long, default_value_t = 1000.0)]
+    slow_open_rate: f64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -354,7 +368,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut p = chat_params(&a.shape, rates, a.p99_limit_ms, a.sweep, None);
             p.card_fragment_share = a.card_fragment_share;
             p.fragment_window = Duration::from_millis(a.fragment_window_ms);
-            let r = runtime(c.threads)?.block_on(coord::chat(&c, &p))?;
+            if a.slow_clients > 0 && !a.slow_source.is_loopback() {
+                bail!("--slow-source must be a loopback address");
+            }
+            let slow = (a.slow_clients > 0).then(|| slow::SlowSpec {
+                sockets: a.slow_clients,
+                source: a.slow_source,
+                trickle: Duration::from_secs_f64(a.slow_trickle.clamp(0.1, 60.0)),
+                open_rate: a.slow_open_rate,
+            });
+            let r = runtime(c.threads)?.block_on(async {
+                let flood = slow.map(|spec| slow::Flood::start(&c.target, spec));
+                let mut r = coord::chat(&c, &p).await?;
+                if let Some(flood) = flood {
+                    let figures = flood.stop().await;
+                    eprintln!("slow-client flood: {figures}");
+                    r["slow_clients"] = figures;
+                }
+                anyhow::Ok(r)
+            })?;
             finish(&a.common, &r)
         }
         Cmd::Reconnect(a) => {

@@ -253,11 +253,89 @@ fn has_fragments(r: &Value) -> bool {
         .is_some_and(|x| x > 0.0)
 }
 
-/// The runs of a scenario against a server, without split cards (those have their own table).
+/// Whether a run belongs to the slow-client comparison (benches/run.sh labels them `slow<N>-<repeat>`): it runs
+/// against Cordon's default connection limits, so it stays out of the capacity tables.
+fn is_slow_run(r: &Value) -> bool {
+    r["label"].as_str().is_some_and(|l| l.starts_with("slow"))
+}
+
+/// The runs of a scenario against a server, without split cards or slow clients (those have their own tables).
 fn runs<'a>(all: &'a [Value], scenario: &str, server: &str) -> Vec<&'a Value> {
     all.iter()
-        .filter(|r| r["scenario"] == scenario && r["server"] == server && !has_fragments(r))
+        .filter(|r| {
+            r["scenario"] == scenario
+                && r["server"] == server
+                && !has_fragments(r)
+                && !is_slow_run(r)
+        })
         .collect()
+}
+
+/// The slow-client table: the same chat against Cordon's default limits, with and without a flood of sockets
+/// from one address that trickle header lines (issue 18).
+fn slow_section(s: &mut String, all: &[Value]) {
+    let slow: Vec<&Value> = all.iter().filter(|r| is_slow_run(r)).collect();
+    if slow.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "### chat beside a slow-client flood (issue 18)
+"
+    );
+    let _ = writeln!(
+        s,
+        "The same chat, against Cordon with its default front door (512 open connections and 64 new per second          per address, 10 s to send a request head), without and with a flood from one other loopback address:          each flood socket sends a request line, then a header line every few seconds, never finishing, and          reconnects when dropped. *Held at once* is the most flood sockets the server had open together.
+"
+    );
+    let _ = writeln!(
+        s,
+        "| flood sockets | runs | offered msg/s | delivered/s | p50 / p99 visitor→agent (ms) | send→ack p99 (ms) | errors | flood: held at once (peak) | refused with 429 | dropped by the server |"
+    );
+    let _ = writeln!(
+        s,
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    );
+    let mut by_flood: BTreeMap<u64, Vec<&Value>> = BTreeMap::new();
+    for r in &slow {
+        let n = f(&r["slow_clients"]["sockets_wanted"]);
+        by_flood
+            .entry(if n.is_nan() { 0 } else { n as u64 })
+            .or_default()
+            .push(r);
+    }
+    for (flood, rs) in by_flood {
+        let step = |r: &Value, k: &str, q: &str| f(&r["result"]["steps"][0][k][q]);
+        let fl = |k: &str| med(&rs, |r| f(&r["slow_clients"][k]));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} |",
+            int(flood as f64),
+            rs.len(),
+            int(med(&rs, |r| f(&r["result"]["steps"][0]["offered_rate"]))),
+            int(med(&rs, |r| f(&r["result"]["steps"][0]["throughput"]))),
+            ms(med(&rs, |r| step(r, "visitor_to_agent", "p50_ms"))),
+            ms(med(&rs, |r| step(r, "visitor_to_agent", "p99_ms"))),
+            ms(med(&rs, |r| step(r, "send_to_ack", "p99_ms"))),
+            int(med(&rs, |r| f(&r["result"]["steps"][0]["errors"]))),
+            if flood == 0 {
+                "—".to_string()
+            } else {
+                int(fl("held_at_once_peak"))
+            },
+            if flood == 0 {
+                "—".to_string()
+            } else {
+                int(fl("refused_429"))
+            },
+            if flood == 0 {
+                "—".to_string()
+            } else {
+                int(fl("dropped_by_server"))
+            },
+        );
+    }
+    let _ = writeln!(s);
 }
 
 /// Chat runs against Cordon with split cards.
@@ -710,6 +788,7 @@ fn markdown(a: &ReportArgs, all: &[Value]) -> anyhow::Result<String> {
     if !frag.is_empty() {
         fragment_section(&mut s, &frag, &curve_c);
     }
+    slow_section(&mut s, all);
 
     // Storm.
     let _ = writeln!(s, "### storm: new sessions per second\n");
