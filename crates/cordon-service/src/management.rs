@@ -1,41 +1,50 @@
-//! Management operations shared by the HTTP API and the CLI, so both validate and store the same way.
+//! Management: tenants, agents and API keys, shared by the HTTP API and the CLI, so both validate, check grants,
+//! audit and store the same way.
 
 use cordon_crypto::SecretKey;
 use cordon_store::{
-    Agent, AgentPatch, AgentRole, ApiKey, NewAgent, NewApiKey, NewTenant, Store, StoreError, Tenant,
+    Agent, AgentPatch, AgentRole, ApiKey, NewAgent, NewApiKey, NewTenant, Tenant, TenantPatch,
 };
 
-use crate::auth::Scope;
-use crate::keys::Keys;
+use crate::access::{role_scopes, Principal, Scope};
+use crate::audit::{self, Action};
+use crate::error::{Refusal, Result};
+use crate::Service;
 
-/// A validation failure: a stable code and a message that never quotes the input.
-#[derive(Debug, thiserror::Error)]
-pub enum OpError {
-    #[error("{0}")]
-    Invalid(&'static str),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Keys(#[from] crate::keys::KeyError),
-    #[error("password hashing failed")]
-    Hash,
+/// Who asks for a change: a caller of the API (held to the grant rule, access.rs) or the operator at the command
+/// line (with database access, so not held to it), named by its actor label.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    Caller(&'a Principal),
+    Operator(&'a str),
 }
 
-impl From<OpError> for crate::ApiError {
-    fn from(e: OpError) -> Self {
-        match e {
-            OpError::Invalid(msg) => crate::ApiError::bad_request(msg),
-            OpError::Store(s) => s.into(),
-            other => crate::ApiError::internal(other),
+impl Actor<'_> {
+    /// The actor of audit entries.
+    pub fn label(&self) -> String {
+        match self {
+            Actor::Caller(p) => p.actor(),
+            Actor::Operator(label) => label.to_string(),
         }
     }
+
+    fn authorize_grant(&self, scopes: &[Scope]) -> Result<()> {
+        match self {
+            Actor::Caller(p) => crate::access::authorize_grant(p, scopes),
+            Actor::Operator(_) => Ok(()),
+        }
+    }
+}
+
+fn hash_password(password: &str) -> Result<String> {
+    cordon_crypto::hash_password(password).map_err(|_| Refusal::internal("password hashing failed"))
 }
 
 pub const DEFAULT_KEY_DAYS: u32 = 90;
 pub const MAX_KEY_DAYS: u32 = 365;
 pub const MIN_PASSWORD_CHARS: usize = 10;
 
-pub fn validate_slug(slug: &str) -> Result<(), OpError> {
+pub fn validate_slug(slug: &str) -> Result<()> {
     let ok = (2..=40).contains(&slug.len())
         && slug
             .bytes()
@@ -44,13 +53,13 @@ pub fn validate_slug(slug: &str) -> Result<(), OpError> {
     if ok {
         Ok(())
     } else {
-        Err(OpError::Invalid(
+        Err(Refusal::invalid(
             "slug must be 2-40 characters of a-z, 0-9 and '-'",
         ))
     }
 }
 
-pub fn validate_username(name: &str) -> Result<(), OpError> {
+pub fn validate_username(name: &str) -> Result<()> {
     let ok = (1..=64).contains(&name.len())
         && name
             .bytes()
@@ -59,17 +68,17 @@ pub fn validate_username(name: &str) -> Result<(), OpError> {
     if ok {
         Ok(())
     } else {
-        Err(OpError::Invalid(
+        Err(Refusal::invalid(
             "username must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', '-', '@'",
         ))
     }
 }
 
 /// Free text from people (display names) is stored masked, like message text.
-pub fn clean_text(text: &str, max_chars: usize) -> Result<String, OpError> {
+pub fn clean_text(text: &str, max_chars: usize) -> Result<String> {
     let t = text.trim();
     if t.is_empty() || t.chars().count() > max_chars || t.chars().any(char::is_control) {
-        return Err(OpError::Invalid(
+        return Err(Refusal::invalid(
             "display name must be 1-80 printable characters",
         ));
     }
@@ -77,8 +86,8 @@ pub fn clean_text(text: &str, max_chars: usize) -> Result<String, OpError> {
 }
 
 /// An allowed embedding origin: `scheme://host[:port]`, nothing else.
-pub fn validate_origin(origin: &str) -> Result<(), OpError> {
-    let bad = Err(OpError::Invalid(
+pub fn validate_origin(origin: &str) -> Result<()> {
+    let bad = Err(Refusal::invalid(
         "allowed origins must look like https://shop.example or http://localhost:8090",
     ));
     let Some((scheme, rest)) = origin.split_once("://") else {
@@ -101,36 +110,37 @@ pub fn validate_origin(origin: &str) -> Result<(), OpError> {
     Ok(())
 }
 
-pub fn validate_password(password: &str) -> Result<(), OpError> {
+pub fn validate_password(password: &str) -> Result<()> {
     if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > 1024 {
-        return Err(OpError::Invalid("password must be 10-1024 characters"));
+        return Err(Refusal::invalid("password must be 10-1024 characters"));
     }
     Ok(())
 }
 
-/// Create a tenant with fresh keys. Returns the tenant and its identity secret (to show once).
+/// Create a tenant with fresh keys (the operator's command). Returns the tenant and its identity secret (to
+/// show once).
 pub async fn create_tenant(
-    store: &Store,
-    keys: &Keys,
+    svc: &Service,
     slug: &str,
     display_name: &str,
     allowed_origins: &[String],
     actor: &str,
-) -> Result<(Tenant, SecretKey), OpError> {
+) -> Result<(Tenant, SecretKey)> {
     validate_slug(slug)?;
     let display_name = clean_text(display_name, 80)?;
     for o in allowed_origins {
         validate_origin(o)?;
     }
     let id = cordon_crypto::new_id("t");
-    let (data_wrapped, identity_wrapped, identity) = keys.new_tenant_keys(&id);
+    let (data_wrapped, identity_wrapped, identity) = svc.keys.new_tenant_keys(&id);
     let target = format!("tenant:{id}");
     let audit = [
-        crate::audit::entry(&id, actor, "tenant.create", &target),
-        crate::audit::entry(&id, actor, "key.create", "data_key:1"),
-        crate::audit::entry(&id, actor, "key.create", "identity_secret"),
+        audit::entry(&id, actor, Action::TenantCreate, &target),
+        audit::entry(&id, actor, Action::KeyCreate, "data_key:1"),
+        audit::entry(&id, actor, Action::KeyCreate, "identity_secret"),
     ];
-    let tenant = store
+    let tenant = svc
+        .store
         .create_tenant(
             NewTenant {
                 id,
@@ -147,39 +157,140 @@ pub async fn create_tenant(
     Ok((tenant, identity))
 }
 
-pub async fn create_agent(
-    store: &Store,
+/// Every tenant (the operator's listing, recorded in the platform log).
+pub async fn list_tenants(svc: &Service, actor: &str) -> Result<Vec<Tenant>> {
+    let tenants = svc.store.list_tenants().await?;
+    audit::record(
+        svc,
+        vec![audit::platform_entry(actor, Action::TenantsList, "tenants")],
+    )
+    .await?;
+    Ok(tenants)
+}
+
+/// The tenant with this slug, if any (no audit entry: a slug is public, it names the tenant at sign-in).
+pub async fn tenant_by_slug(svc: &Service, slug: &str) -> Result<Option<Tenant>> {
+    Ok(svc.store.tenant_by_slug(slug).await?)
+}
+
+/// The caller's tenant settings (admin).
+pub async fn read_tenant(svc: &Service, principal: &Principal) -> Result<Tenant> {
+    principal.require(Scope::Admin)?;
+    let t = svc.store.tenant(principal.tenant_id()).await?;
+    audit::record_read(svc, principal, Action::TenantRead, &format!("tenant:{}", t.id)).await?;
+    Ok(t)
+}
+
+/// A change of tenant settings; absent fields stay as they are.
+#[derive(Debug, Default)]
+pub struct TenantChange {
+    pub display_name: Option<String>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub verify_identity: Option<bool>,
+}
+
+/// Change a tenant's settings. The entry names the fields changed, never their values.
+pub async fn update_tenant(
+    svc: &Service,
     tenant_id: &str,
-    username: &str,
-    display_name: &str,
-    role: AgentRole,
-    capacity: i64,
-    password: &str,
-    actor: &str,
-) -> Result<Agent, OpError> {
-    validate_username(username)?;
-    validate_password(password)?;
-    if !(0..=100).contains(&capacity) {
-        return Err(OpError::Invalid("capacity must be 0-100"));
+    change: TenantChange,
+    by: Actor<'_>,
+) -> Result<Tenant> {
+    if let Some(origins) = &change.allowed_origins {
+        if origins.len() > 20 {
+            return Err(Refusal::invalid("at most 20 allowed origins"));
+        }
+        for o in origins {
+            validate_origin(o)?;
+        }
     }
-    let display_name = clean_text(display_name, 80)?;
-    let hash = cordon_crypto::hash_password(password).map_err(|_| OpError::Hash)?;
-    let id = cordon_crypto::new_id("a");
-    let audit = [crate::audit::entry(
+    let display_name = change
+        .display_name
+        .as_deref()
+        .map(|d| clean_text(d, 80))
+        .transpose()?;
+    let mut fields = Vec::new();
+    if display_name.is_some() {
+        fields.push("display_name");
+    }
+    if change.allowed_origins.is_some() {
+        fields.push("allowed_origins");
+    }
+    match change.verify_identity {
+        Some(true) => fields.push("verify_identity=true"),
+        Some(false) => fields.push("verify_identity=false"),
+        None => {}
+    }
+    let audit = [audit::entry(
         tenant_id,
-        actor,
-        "agent.create",
-        &format!("agent:{id}#role={}", role.as_str()),
+        &by.label(),
+        Action::TenantUpdate,
+        &format!("tenant:{tenant_id}#{}", fields.join(",")),
     )];
-    Ok(store
+    let patch = TenantPatch {
+        display_name,
+        allowed_origins: change.allowed_origins,
+        verify_identity: change.verify_identity,
+    };
+    Ok(svc.store.update_tenant(tenant_id, &patch, &audit).await?)
+}
+
+/// Replace the tenant's identity-verification secret; returns the new one (to show once).
+pub async fn rotate_identity_secret(svc: &Service, principal: &Principal) -> Result<SecretKey> {
+    principal.require(Scope::Admin)?;
+    let secret = SecretKey::generate();
+    let wrapped = svc.keys.master().wrap(
+        &crate::keys::identity_secret_context(principal.tenant_id()),
+        &secret,
+    );
+    let audit = [audit::by(principal, Action::KeyRotate, "identity_secret")];
+    svc.store
+        .set_identity_secret(principal.tenant_id(), &wrapped, &audit)
+        .await?;
+    Ok(secret)
+}
+
+/// A new agent, as asked for.
+#[derive(Debug)]
+pub struct AgentRequest<'a> {
+    pub username: &'a str,
+    pub display_name: &'a str,
+    pub role: AgentRole,
+    pub capacity: i64,
+    pub password: &'a str,
+}
+
+pub async fn create_agent(
+    svc: &Service,
+    tenant_id: &str,
+    req: AgentRequest<'_>,
+    by: Actor<'_>,
+) -> Result<Agent> {
+    by.authorize_grant(role_scopes(req.role))?;
+    validate_username(req.username)?;
+    validate_password(req.password)?;
+    if !(0..=100).contains(&req.capacity) {
+        return Err(Refusal::invalid("capacity must be 0-100"));
+    }
+    let display_name = clean_text(req.display_name, 80)?;
+    let hash = hash_password(req.password)?;
+    let id = cordon_crypto::new_id("a");
+    let audit = [audit::entry(
+        tenant_id,
+        &by.label(),
+        Action::AgentCreate,
+        &format!("agent:{id}#role={}", req.role.as_str()),
+    )];
+    Ok(svc
+        .store
         .create_agent(
             tenant_id,
             NewAgent {
                 id,
-                username: username.to_string(),
+                username: req.username.to_string(),
                 display_name,
-                role,
-                capacity,
+                role: req.role,
+                capacity: req.capacity,
                 password_hash: hash,
             },
             &audit,
@@ -187,22 +298,111 @@ pub async fn create_agent(
         .await?)
 }
 
-pub fn agent_patch(
+/// A change of an agent; absent fields stay as they are.
+#[derive(Debug, Default)]
+pub struct AgentChange<'a> {
+    pub display_name: Option<&'a str>,
+    pub role: Option<AgentRole>,
+    pub capacity: Option<i64>,
+    pub disabled: Option<bool>,
+    pub password: Option<&'a str>,
+}
+
+/// Change an agent, with its one `agent.update` entry (the fields changed, never their values). A new role hands
+/// out its scopes, and a new password hands out the agent's role to whoever knows it: both pass the grant rule.
+pub async fn update_agent(
+    svc: &Service,
+    tenant_id: &str,
+    agent_id: &str,
+    change: AgentChange<'_>,
+    by: Actor<'_>,
+) -> Result<Agent> {
+    let patch = agent_patch(
+        change.display_name,
+        change.role,
+        change.capacity,
+        change.disabled,
+        change.password,
+    )?;
+    let current = svc.store.agent(tenant_id, agent_id).await?;
+    let mut granted: Vec<Scope> = change.role.map(role_scopes).unwrap_or_default().to_vec();
+    if change.password.is_some() {
+        granted.extend_from_slice(role_scopes(change.role.unwrap_or(current.role)));
+    }
+    if !granted.is_empty() {
+        by.authorize_grant(&granted)?;
+    }
+    let audit = [audit::entry(
+        tenant_id,
+        &by.label(),
+        Action::AgentUpdate,
+        &format!("agent:{agent_id}#{}", patch_fields(&patch)),
+    )];
+    Ok(svc
+        .store
+        .update_agent(tenant_id, agent_id, &patch, &audit)
+        .await?)
+}
+
+/// The agent with this username, if any (the operator's look-up; no entry, as for a slug).
+pub async fn agent_by_username(
+    svc: &Service,
+    tenant_id: &str,
+    username: &str,
+) -> Result<Option<Agent>> {
+    Ok(svc
+        .store
+        .agent_credentials(tenant_id, username)
+        .await?
+        .map(|(agent, _)| agent))
+}
+
+/// The tenant's agents, the listing recorded in its log.
+pub async fn list_agents(svc: &Service, tenant_id: &str, actor: &str) -> Result<Vec<Agent>> {
+    let agents = svc.store.list_agents(tenant_id).await?;
+    audit::record(
+        svc,
+        vec![audit::entry(tenant_id, actor, Action::AgentsList, "agents")],
+    )
+    .await?;
+    Ok(agents)
+}
+
+/// Sign an agent out everywhere; returns how many sessions ended.
+pub async fn revoke_agent_sessions(
+    svc: &Service,
+    principal: &Principal,
+    agent_id: &str,
+) -> Result<u64> {
+    principal.require(Scope::Admin)?;
+    svc.store.agent(principal.tenant_id(), agent_id).await?;
+    let audit = [audit::by(
+        principal,
+        Action::SessionRevokeAll,
+        &format!("agent:{agent_id}"),
+    )];
+    Ok(svc
+        .store
+        .revoke_agent_sessions(principal.tenant_id(), agent_id, &audit)
+        .await?)
+}
+
+fn agent_patch(
     display_name: Option<&str>,
     role: Option<AgentRole>,
     capacity: Option<i64>,
     disabled: Option<bool>,
     password: Option<&str>,
-) -> Result<AgentPatch, OpError> {
+) -> Result<AgentPatch> {
     if let Some(c) = capacity {
         if !(0..=100).contains(&c) {
-            return Err(OpError::Invalid("capacity must be 0-100"));
+            return Err(Refusal::invalid("capacity must be 0-100"));
         }
     }
     let password_hash = match password {
         Some(p) => {
             validate_password(p)?;
-            Some(cordon_crypto::hash_password(p).map_err(|_| OpError::Hash)?)
+            Some(hash_password(p)?)
         }
         None => None,
     };
@@ -216,7 +416,7 @@ pub fn agent_patch(
 }
 
 /// The names of the fields an agent patch changes, for its audit entry (names only, never values).
-pub fn patch_fields(patch: &AgentPatch) -> String {
+fn patch_fields(patch: &AgentPatch) -> String {
     let mut f = Vec::new();
     if patch.display_name.is_some() {
         f.push("display_name");
@@ -243,41 +443,49 @@ pub fn patch_fields(patch: &AgentPatch) -> String {
 }
 
 /// Create an API key. Returns the key record and the secret key text, which is shown once and never stored.
+/// Unknown scope names are refused (`bad_request`); the known ones must pass the grant rule.
 pub async fn create_api_key(
-    store: &Store,
+    svc: &Service,
     tenant_id: &str,
     scopes: &[String],
     expires_in_days: Option<u32>,
-    actor: &str,
-) -> Result<(ApiKey, String), OpError> {
+    by: Actor<'_>,
+) -> Result<(ApiKey, String)> {
+    let granted: Vec<Scope> = scopes
+        .iter()
+        .filter_map(|s| Scope::parse_key_scope(s))
+        .collect();
+    by.authorize_grant(&granted)?;
     if scopes.is_empty() {
-        return Err(OpError::Invalid(
+        return Err(Refusal::invalid(
             "give at least one scope: admin, conversations:read, audit:read",
         ));
     }
     for s in scopes {
         if Scope::parse_key_scope(s).is_none() {
-            return Err(OpError::Invalid(
+            return Err(Refusal::invalid(
                 "scopes are admin, conversations:read and audit:read",
             ));
         }
     }
     let days = expires_in_days.unwrap_or(DEFAULT_KEY_DAYS);
     if days == 0 || days > MAX_KEY_DAYS {
-        return Err(OpError::Invalid("keys expire after 1 to 365 days"));
+        return Err(Refusal::invalid("keys expire after 1 to 365 days"));
     }
     let (token, hash) = cordon_crypto::new_token("ck");
     let mut scopes = scopes.to_vec();
     scopes.sort();
     scopes.dedup();
     let id = cordon_crypto::new_id("k");
-    let audit = [crate::audit::entry(
+    let actor = by.label();
+    let audit = [audit::entry(
         tenant_id,
-        actor,
-        "apikey.create",
+        &actor,
+        Action::ApiKeyCreate,
         &format!("apikey:{id}#scopes={}", scopes.join(",")),
     )];
-    let key = store
+    let key = svc
+        .store
         .create_api_key_by(
             tenant_id,
             NewApiKey {
@@ -287,15 +495,57 @@ pub async fn create_api_key(
                 scopes,
                 expires_at: cordon_store::now_ms() + i64::from(days) * 86_400_000,
             },
-            actor,
+            &actor,
             &audit,
         )
         .await?;
     Ok((key, token))
 }
 
+/// The tenant's API keys, without secrets; the listing recorded in its log.
+pub async fn list_api_keys(svc: &Service, tenant_id: &str, actor: &str) -> Result<Vec<ApiKey>> {
+    let keys = svc.store.list_api_keys(tenant_id).await?;
+    audit::record(
+        svc,
+        vec![audit::entry(tenant_id, actor, Action::ApiKeysList, "apikeys")],
+    )
+    .await?;
+    Ok(keys)
+}
+
+/// Revoke an API key at once.
+pub async fn revoke_api_key(
+    svc: &Service,
+    tenant_id: &str,
+    key_id: &str,
+    actor: &str,
+) -> Result<()> {
+    let audit = [audit::entry(
+        tenant_id,
+        actor,
+        Action::ApiKeyRevoke,
+        &format!("apikey:{key_id}"),
+    )];
+    Ok(svc.store.revoke_api_key(tenant_id, key_id, &audit).await?)
+}
+
+/// Record a schema migration in the platform log; returns the version the database is at.
+pub async fn record_migration(svc: &Service, actor: &str) -> Result<i64> {
+    let version = svc.schema_version().await?;
+    audit::record(
+        svc,
+        vec![audit::platform_entry(
+            actor,
+            Action::SchemaMigrate,
+            &format!("schema:{version}"),
+        )],
+    )
+    .await?;
+    Ok(version)
+}
+
 /// Parse durations like `90d`, `12h`, `30` (days).
-pub fn parse_days(text: &str) -> Result<u32, OpError> {
+pub fn parse_days(text: &str) -> Result<u32> {
     let t = text.trim();
     let (num, unit) = match t.strip_suffix('d') {
         Some(n) => (n, 1.0),
@@ -306,10 +556,10 @@ pub fn parse_days(text: &str) -> Result<u32, OpError> {
     };
     let n: f64 = num
         .parse()
-        .map_err(|_| OpError::Invalid("durations look like 90d or 1y"))?;
+        .map_err(|_| Refusal::invalid("durations look like 90d or 1y"))?;
     let days = (n * unit).ceil();
     if !(1.0..=f64::from(MAX_KEY_DAYS)).contains(&days) {
-        return Err(OpError::Invalid("keys expire after 1 to 365 days"));
+        return Err(Refusal::invalid("keys expire after 1 to 365 days"));
     }
     Ok(days as u32)
 }

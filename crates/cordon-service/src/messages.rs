@@ -1,56 +1,58 @@
-//! The message pipeline: validate → redact → seal → durable append → fan-out. Shared by both sockets and by
-//! system messages, so every path gets the same guarantees.
+//! The message path, once for every sender: check → redact (with the split-card hold-back for visitors) → seal →
+//! durable append → publish. Both sockets and the system messages go through it, so every path gets the same
+//! guarantees; the text is checked once and redacted once on each.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use cordon_crypto::MessagePlace;
-use cordon_store::{AppendOutcome, AppendRequest, Conversation, SenderKind, StoredMessage};
+use cordon_store::{AppendOutcome, AppendRequest, SenderKind, StoredMessage};
 
-use crate::error::code;
+use crate::conversations::Names;
+use crate::error::{code, Refusal, Result};
 use crate::hub::{Event, Topic};
-use crate::protocol::{AgentRef, ConversationView, MessageView, Party, ServerFrame};
-use crate::AppState;
+use crate::protocol::{MessageView, Party, ServerFrame};
+use crate::Service;
 
-/// A pipeline refusal: a stable code and a fixed, safe message.
+/// Who writes: a visitor, an agent or the system, in one tenant.
 #[derive(Debug, Clone)]
-pub struct Refusal {
-    pub code: &'static str,
-    pub message: String,
+pub struct Sender {
+    pub tenant_id: String,
+    pub kind: SenderKind,
+    pub id: String,
+    pub name: String,
 }
 
-impl Refusal {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Refusal {
-            code,
-            message: message.into(),
+impl Sender {
+    pub fn system(tenant_id: &str) -> Sender {
+        Sender {
+            tenant_id: tenant_id.to_string(),
+            kind: SenderKind::System,
+            id: "system".into(),
+            name: "Cordon".into(),
         }
+    }
+
+    /// How clients see the sender.
+    pub fn party(&self) -> Party {
+        party(self.kind, &self.id, &self.name)
     }
 }
 
-impl From<cordon_store::StoreError> for Refusal {
-    fn from(err: cordon_store::StoreError) -> Self {
-        use cordon_store::StoreError as E;
-        match err {
-            E::NotFound => Refusal::new(code::NOT_FOUND, "no such conversation"),
-            E::ConversationClosed => {
-                Refusal::new(code::CONVERSATION_CLOSED, "the conversation is closed")
-            }
-            E::NoCapacity => Refusal::new(code::NO_CAPACITY, "the agent has no free capacity"),
-            E::Conflict(what) => Refusal::new(code::CONFLICT, what),
-            E::ShuttingDown => Refusal::new(code::UNAVAILABLE, "the service is shutting down"),
-            other => {
-                tracing::error!(error = %other, "storage failure");
-                Refusal::new(code::INTERNAL, "internal error")
-            }
-        }
-    }
+/// A message as its sender typed it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Draft {
+    pub conversation_id: String,
+    pub client_msg_id: String,
+    pub text: String,
 }
 
-impl From<crate::keys::KeyError> for Refusal {
-    fn from(err: crate::keys::KeyError) -> Self {
-        tracing::error!(error = %err, "key failure");
-        Refusal::new(code::INTERNAL, "internal error")
+impl std::fmt::Debug for Draft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the text: diagnostics carry no message content.
+        f.debug_struct("Draft")
+            .field("conversation_id", &self.conversation_id)
+            .field("client_msg_id", &self.client_msg_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -58,12 +60,12 @@ impl From<crate::keys::KeyError> for Refusal {
 #[derive(Debug, Clone)]
 pub struct Sent {
     pub outcome: AppendOutcome,
-    /// How many card numbers were masked in it.
+    /// How many card numbers were masked in it (a piece of a split card counts as one).
     pub cards: usize,
 }
 
 /// Check a message text against the limits (on what the client typed, before masking).
-pub fn check_text(text: &str, max_chars: usize) -> Result<(), Refusal> {
+pub fn check_text(text: &str, max_chars: usize) -> Result<()> {
     if text.trim().is_empty() {
         return Err(Refusal::new(code::TEXT_EMPTY, "message text is empty"));
     }
@@ -84,66 +86,74 @@ pub fn party(kind: SenderKind, id: &str, name: &str) -> Party {
     }
 }
 
-/// Send one message. The ack (the returned `Sent`) exists only once the message is committed.
-pub async fn send_message(
-    state: &AppState,
-    tenant_id: &str,
-    conversation_id: &str,
-    sender: &Party,
-    sender_kind: SenderKind,
-    client_msg_id: &str,
-    text: &str,
-) -> Result<Sent, Refusal> {
-    let prepared = prepare_message(
-        state,
-        tenant_id,
-        conversation_id,
-        sender,
-        sender_kind,
-        client_msg_id,
-        text,
-    )
-    .await?;
-    store_message(state, prepared).await
+/// Send one message: check, redact, seal, commit, publish. The ack (the returned `Sent`) exists only once the
+/// message is committed.
+pub async fn send(svc: &Service, sender: &Sender, draft: &Draft) -> Result<Sent> {
+    check_text(&draft.text, svc.settings.max_text_chars)?;
+    send_checked(svc, sender, draft).await
 }
 
-/// A message checked, redacted and ready to seal: everything before the store. Messages that must keep their
-/// order are prepared one by one, then stored together (`store_message` queues for the group commit at its first
-/// poll, so futures polled in order are committed in order).
-pub struct PreparedMessage {
+/// Send a message whose text was checked already (a visitor's, checked before the hold-back saw it).
+pub async fn send_checked(svc: &Service, sender: &Sender, draft: &Draft) -> Result<Sent> {
+    let redaction = cordon_card::redact(&draft.text);
+    let cards = redaction.findings.len();
+    let prepared = prepare(svc, sender, draft, Arc::from(redaction.text.as_ref()), cards).await?;
+    store(svc, prepared).await
+}
+
+/// Store messages the hold-back released (checked when they arrived, masked by the hold-back) together, so they
+/// share one group commit rather than waiting for one commit each. Results are in the order given.
+pub async fn send_released(
+    svc: &Service,
+    sender: &Sender,
+    released: &[Release],
+) -> Vec<Result<Sent>> {
+    // Prepared one by one (that may read the tenant's key), then stored together: `store` queues for the group
+    // commit at its first poll, so futures polled in order are committed in order.
+    let mut prepared = Vec::with_capacity(released.len());
+    for r in released {
+        // The hold-back's own redaction counted the cards; the store's counter sees only single-message ones.
+        prepared.push(prepare(svc, sender, &r.draft, Arc::from(r.draft.text.as_str()), 0).await);
+    }
+    let results = futures_util::future::join_all(prepared.into_iter().map(|p| async move {
+        match p {
+            Ok(p) => store(svc, p).await,
+            Err(refusal) => Err(refusal),
+        }
+    }))
+    .await;
+    results
+        .into_iter()
+        .zip(released)
+        .map(|(result, r)| {
+            result.map(|mut sent| {
+                sent.cards += r.cards;
+                sent
+            })
+        })
+        .collect()
+}
+
+/// A message checked, redacted and ready to seal: everything before the store.
+struct Prepared {
     request: AppendRequest,
     masked: Arc<str>,
     cards: usize,
     sender: Party,
 }
 
-impl std::fmt::Debug for PreparedMessage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the text, even redacted: diagnostics carry no message content.
-        f.debug_struct("PreparedMessage")
-            .field("request", &self.request)
-            .field("cards", &self.cards)
-            .finish_non_exhaustive()
-    }
-}
-
-pub async fn prepare_message(
-    state: &AppState,
-    tenant_id: &str,
-    conversation_id: &str,
-    sender: &Party,
-    sender_kind: SenderKind,
-    client_msg_id: &str,
-    text: &str,
-) -> Result<PreparedMessage, Refusal> {
-    check_text(text, state.config.limits.max_text_chars)?;
-    let redaction = cordon_card::redact(text);
-    let cards = redaction.findings.len();
-    let masked: Arc<str> = Arc::from(redaction.text.as_ref());
-    let key = state.keys.current_data_key(&state.store, tenant_id).await?;
+async fn prepare(
+    svc: &Service,
+    sender: &Sender,
+    draft: &Draft,
+    masked: Arc<str>,
+    cards: usize,
+) -> Result<Prepared> {
+    let tenant_id = &sender.tenant_id;
+    let key = svc.keys.current_data_key(&svc.store, tenant_id).await?;
     let (t, c, body) = (
         tenant_id.to_string(),
-        conversation_id.to_string(),
+        draft.conversation_id.clone(),
         masked.clone(),
     );
     let seal = Box::new(move |seq: i64| {
@@ -156,31 +166,31 @@ pub async fn prepare_message(
             &body,
         )
     });
-    Ok(PreparedMessage {
+    Ok(Prepared {
         request: AppendRequest {
             tenant_id: tenant_id.to_string(),
-            conversation_id: conversation_id.to_string(),
-            sender_kind,
+            conversation_id: draft.conversation_id.clone(),
+            sender_kind: sender.kind,
             sender_id: sender.id.clone(),
-            client_msg_id: client_msg_id.to_string(),
+            client_msg_id: draft.client_msg_id.clone(),
             seal,
         },
         masked,
         cards,
-        sender: sender.clone(),
+        sender: sender.party(),
     })
 }
 
 /// Append a prepared message (durable when this returns) and publish it.
-pub async fn store_message(state: &AppState, m: PreparedMessage) -> Result<Sent, Refusal> {
+async fn store(svc: &Service, m: Prepared) -> Result<Sent> {
     let conversation_id = m.request.conversation_id.clone();
     let client_msg_id = m.request.client_msg_id.clone();
     let started = std::time::Instant::now();
-    let outcome = state.store.append_message(m.request).await?;
-    state.metrics.observe_commit(started.elapsed());
+    let outcome = svc.store.append_message(m.request).await?;
+    svc.metrics.observe_commit(started.elapsed());
     if !outcome.duplicate {
-        state.metrics.messages_total.inc();
-        state.metrics.cards_redacted.add(m.cards as u64);
+        svc.metrics.messages_total.inc();
+        svc.metrics.cards_redacted.add(m.cards as u64);
         let frame = ServerFrame::Message(MessageView {
             conversation_id: conversation_id.clone(),
             seq: outcome.seq,
@@ -189,7 +199,7 @@ pub async fn store_message(state: &AppState, m: PreparedMessage) -> Result<Sent,
             text: m.masked.to_string(),
             created_at: outcome.created_at,
         });
-        state.hub.publish(
+        svc.hub.publish(
             &Topic::Conversation(conversation_id.clone()),
             Event::Message {
                 conversation_id: Arc::from(conversation_id.as_str()),
@@ -205,81 +215,138 @@ pub async fn store_message(state: &AppState, m: PreparedMessage) -> Result<Sent,
 }
 
 /// A system message in a conversation's history (agent joined, conversation closed, ...).
-pub async fn system_message(state: &AppState, tenant_id: &str, conversation_id: &str, text: &str) {
-    let id = cordon_crypto::new_id("sys");
-    let sender = party(SenderKind::System, "system", "Cordon");
-    if let Err(r) = send_message(
-        state,
-        tenant_id,
-        conversation_id,
-        &sender,
-        SenderKind::System,
-        &id,
-        text,
-    )
-    .await
-    {
+pub async fn system_message(svc: &Service, tenant_id: &str, conversation_id: &str, text: &str) {
+    let draft = Draft {
+        conversation_id: conversation_id.to_string(),
+        client_msg_id: cordon_crypto::new_id("sys"),
+        text: text.to_string(),
+    };
+    if let Err(r) = send(svc, &Sender::system(tenant_id), &draft).await {
         if r.code != code::CONVERSATION_CLOSED {
             tracing::warn!(code = r.code, "system message not stored");
         }
     }
 }
 
-/// Resolves agent display names for views, caching per caller.
+// ---- the split-card hold-back (docs/CARD-REDACTION.md, "Split across messages") -------------------------
+
+/// A held message released: its text masked over the pieces held with it, and whether a card was masked in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub draft: Draft,
+    pub cards: usize,
+}
+
+/// What to do with a visitor's message, once the hold-back has seen it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Offer {
+    /// A resend of a message being held: it is acknowledged when released.
+    Resend,
+    /// Store `release` (in order, together), then `single` on its own, if there is one (a message that is not a
+    /// fragment; the hold-back did not mask it). A fragment held now appears in neither.
+    Go {
+        release: Vec<Release>,
+        single: Option<Draft>,
+    },
+}
+
+/// The hold-back of one visitor connection: a pure state machine over the fragments it holds. A visitor message
+/// made only of digit groups that could begin a card waits, unacknowledged, for the next one; what to release
+/// and what to keep is `cordon_card::hold_decision`. The caller keeps the time: it calls `release_all` when the
+/// fragment window passes.
 #[derive(Debug, Default)]
-pub struct Names {
-    agents: HashMap<String, String>,
+pub struct HoldBack {
+    held: Vec<Draft>,
 }
 
-impl Names {
-    pub async fn agent(&mut self, state: &AppState, tenant_id: &str, agent_id: &str) -> String {
-        if let Some(n) = self.agents.get(agent_id) {
-            return n.clone();
-        }
-        let name = match state.store.agent(tenant_id, agent_id).await {
-            Ok(a) => a.display_name,
-            Err(_) => "Agent".to_string(),
-        };
-        self.agents.insert(agent_id.to_string(), name.clone());
-        name
+impl HoldBack {
+    /// Is anything held (so a release deadline is running)?
+    pub fn is_holding(&self) -> bool {
+        !self.held.is_empty()
     }
-}
 
-pub async fn conversation_view(
-    state: &AppState,
-    names: &mut Names,
-    c: &Conversation,
-) -> ConversationView {
-    let agent = match &c.agent_id {
-        Some(id) => Some(AgentRef {
-            id: id.clone(),
-            name: names.agent(state, &c.tenant_id, id).await,
-        }),
-        None => None,
-    };
-    ConversationView {
-        id: c.id.clone(),
-        state: c.state.as_str(),
-        visitor_id: c.visitor_id.clone(),
-        agent,
-        last_seq: c.last_seq,
-        created_at: c.created_at,
-        updated_at: c.updated_at,
+    /// A visitor message (its text already checked) arrives.
+    pub fn offer(&mut self, draft: Draft) -> Offer {
+        if self.held.iter().any(|h| {
+            h.client_msg_id == draft.client_msg_id && h.conversation_id == draft.conversation_id
+        }) {
+            return Offer::Resend;
+        }
+        // Pieces are joined within one conversation only.
+        let mut release = if self
+            .held
+            .first()
+            .is_some_and(|h| h.conversation_id != draft.conversation_id)
+        {
+            self.release_all()
+        } else {
+            Vec::new()
+        };
+        if !cordon_card::is_fragment(&draft.text) {
+            release.extend(self.release_all());
+            return Offer::Go {
+                release,
+                single: Some(draft),
+            };
+        }
+        self.held.push(draft);
+        release.extend(self.settle());
+        Offer::Go {
+            release,
+            single: None,
+        }
+    }
+
+    /// Release what can no longer be part of a card, masking any card the held fragments form together.
+    fn settle(&mut self) -> Vec<Release> {
+        let texts: Vec<&str> = self.held.iter().map(|h| h.text.as_str()).collect();
+        let masked: Vec<(String, usize)> = cordon_card::hold_decision(&texts)
+            .release
+            .into_iter()
+            .map(|r| (r.text.into_owned(), r.findings.len().min(1)))
+            .collect();
+        let out: Vec<Draft> = self.held.drain(..masked.len()).collect();
+        Self::releases(out, masked)
+    }
+
+    /// The sequence ended (the window passed, or it was interrupted): release every held fragment, masking any
+    /// card they form together.
+    pub fn release_all(&mut self) -> Vec<Release> {
+        if self.held.is_empty() {
+            return Vec::new();
+        }
+        let held = std::mem::take(&mut self.held);
+        let texts: Vec<&str> = held.iter().map(|h| h.text.as_str()).collect();
+        let masked: Vec<(String, usize)> = cordon_card::redact_fragments(&texts)
+            .into_iter()
+            .map(|r| (r.text.into_owned(), r.findings.len().min(1)))
+            .collect();
+        Self::releases(held, masked)
+    }
+
+    fn releases(held: Vec<Draft>, masked: Vec<(String, usize)>) -> Vec<Release> {
+        held.into_iter()
+            .zip(masked)
+            .map(|(mut draft, (text, cards))| {
+                draft.text = text;
+                Release { draft, cards }
+            })
+            .collect()
     }
 }
 
 /// Open a stored message for a reader of this tenant.
 pub async fn message_view(
-    state: &AppState,
+    svc: &Service,
     names: &mut Names,
     tenant_id: &str,
     m: &StoredMessage,
-) -> Result<MessageView, Refusal> {
+) -> Result<MessageView> {
     let key_id = cordon_crypto::sealed_key_id(&m.body).map_err(|e| {
         tracing::error!(error = %e, "sealed message malformed");
         Refusal::new(code::INTERNAL, "internal error")
     })?;
-    let key = state.keys.data_key(&state.store, tenant_id, key_id).await?;
+    let key = svc.keys.data_key(&svc.store, tenant_id, key_id).await?;
     let text = key
         .open_message(
             MessagePlace {
@@ -295,7 +362,7 @@ pub async fn message_view(
         })?;
     let sender = match m.sender_kind {
         SenderKind::Agent => {
-            let name = names.agent(state, tenant_id, &m.sender_id).await;
+            let name = names.agent(svc, tenant_id, &m.sender_id).await;
             party(SenderKind::Agent, &m.sender_id, &name)
         }
         SenderKind::Visitor => party(SenderKind::Visitor, &m.sender_id, "Visitor"),
@@ -311,51 +378,79 @@ pub async fn message_view(
     })
 }
 
-/// Tell everyone watching a conversation, and the tenant's agents, that it changed.
-pub async fn publish_conversation(state: &AppState, names: &mut Names, c: &Conversation) {
-    // Re-read it: system messages written since `c` was loaded moved `last_seq`.
-    let fresh = state.store.conversation(&c.tenant_id, &c.id).await;
-    let c = fresh.as_ref().unwrap_or(c);
-    let view = conversation_view(state, names, c).await;
-    let frame: Arc<str> =
-        Arc::from(ServerFrame::ConversationUpdated { conversation: view }.to_json());
-    let event = Event::Conversation {
-        conversation_id: Arc::from(c.id.as_str()),
-        agent_id: c.agent_id.as_deref().map(Arc::from),
-        frame,
-    };
-    state
-        .hub
-        .publish(&Topic::Conversation(c.id.clone()), event.clone());
-    // Every agent of the tenant is in this room, the assigned one included.
-    state
-        .hub
-        .publish(&Topic::TenantAgents(c.tenant_id.clone()), event);
-}
 
-/// After capacity frees up or an agent comes online: assign what is queued and announce it.
-pub async fn drain_queue(state: &AppState, tenant_id: &str) {
-    match state.store.assign_queued(tenant_id).await {
-        Ok(assigned) => {
-            let mut names = Names::default();
-            for c in assigned {
-                announce_assignment(state, &mut names, &c).await;
-            }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft(conversation: &str, id: &str, text: &str) -> Draft {
+        Draft {
+            conversation_id: conversation.into(),
+            client_msg_id: id.into(),
+            text: text.into(),
         }
-        Err(e) => tracing::warn!(error = %e, "queue assignment failed"),
     }
-}
 
-pub async fn announce_assignment(state: &AppState, names: &mut Names, c: &Conversation) {
-    if let Some(agent_id) = &c.agent_id {
-        let name = names.agent(state, &c.tenant_id, agent_id).await;
-        system_message(
-            state,
-            &c.tenant_id,
-            &c.id,
-            &format!("{name} joined the chat"),
-        )
-        .await;
+    fn go(offer: Offer) -> (Vec<Release>, Option<Draft>) {
+        match offer {
+            Offer::Go { release, single } => (release, single),
+            Offer::Resend => panic!("not a resend"),
+        }
     }
-    publish_conversation(state, names, c).await;
+
+    #[test]
+    fn plain_text_goes_straight_through() {
+        let mut hb = HoldBack::default();
+        let (release, single) = go(hb.offer(draft("c", "m1", "hello there")));
+        assert!(release.is_empty());
+        assert_eq!(single, Some(draft("c", "m1", "hello there")));
+        assert!(!hb.is_holding());
+    }
+
+    #[test]
+    fn a_card_in_pieces_is_held_then_masked_together() {
+        let mut hb = HoldBack::default();
+        for (i, piece) in ["4111", "1111", "1111"].iter().enumerate() {
+            let (release, single) = go(hb.offer(draft("c", &format!("m{i}"), piece)));
+            assert!(release.is_empty() && single.is_none(), "piece {i} is held");
+        }
+        assert!(hb.is_holding());
+        let released = hb.release_all();
+        assert!(!hb.is_holding());
+        let texts: Vec<&str> = released.iter().map(|r| r.draft.text.as_str()).collect();
+        assert_eq!(released.len(), 3);
+        // Three pieces are not a whole card yet; the window passing releases them as they are.
+        assert!(released.iter().all(|r| r.cards == 0), "{texts:?}");
+
+        // A Mastercard is complete at 16 digits and cannot grow: its last piece releases it, masked.
+        let (release, single) = go(hb.offer(draft("c", "n0", "5555 5555")));
+        assert!(release.is_empty() && single.is_none(), "the first piece is held");
+        let (release, single) = go(hb.offer(draft("c", "n1", "5555 4444")));
+        assert!(single.is_none());
+        assert_eq!(release.len(), 2);
+        assert!(release.iter().all(|r| r.cards == 1), "every piece is masked");
+        for r in &release {
+            assert!(!r.draft.text.contains("5555 5555"), "{:?}", r.draft.text);
+        }
+        assert_eq!(release[0].draft.client_msg_id, "n0", "released in order");
+    }
+
+    #[test]
+    fn a_resend_of_a_held_piece_waits_for_its_release() {
+        let mut hb = HoldBack::default();
+        go(hb.offer(draft("c", "m1", "4111")));
+        assert_eq!(hb.offer(draft("c", "m1", "4111")), Offer::Resend);
+        assert_eq!(hb.release_all().len(), 1, "held once");
+    }
+
+    #[test]
+    fn pieces_are_joined_within_one_conversation_only() {
+        let mut hb = HoldBack::default();
+        go(hb.offer(draft("a", "m1", "4111")));
+        let (release, single) = go(hb.offer(draft("b", "m2", "4111")));
+        assert!(single.is_none());
+        assert_eq!(release.len(), 1);
+        assert_eq!(release[0].draft.conversation_id, "a");
+        assert!(hb.is_holding(), "b's piece is held");
+    }
 }

@@ -23,14 +23,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
 use cordon_store::AuditEntry;
 
-use crate::error::{code, ApiError, ApiResult};
-use crate::pipeline::Refusal;
-use crate::AppState;
+use crate::audit::{Action, SYSTEM_ACTOR};
+use crate::error::{code, Refusal, Result};
+use crate::Service;
 
-/// How one limiter counts failures and backs off. Part of [`crate::Limits`].
+/// The four limits, as configured.
+#[derive(Debug, Clone, Copy)]
+pub struct Policies {
+    /// Failed sign-ins per account (agent, or tenant and name when there is no such agent), from any address.
+    pub login_per_account: Policy,
+    /// Failed sign-ins per client address (IPv6 by /64), to any account. Kept apart from the account's limit.
+    pub login_per_address: Policy,
+    /// Unknown, expired or revoked `Authorization: Bearer` keys per client address.
+    pub api_key_per_address: Policy,
+    /// Unknown visitor tokens in `hello` per client address.
+    pub visitor_token_per_address: Policy,
+}
+
+/// How one limiter counts failures and backs off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
     /// The failure that brings a key's count to this begins its first back-off (1 = the first failure does).
@@ -366,11 +378,11 @@ impl Kind {
     }
 
     /// The audit action recorded when a back-off of this kind begins.
-    fn action(self) -> &'static str {
+    fn action(self) -> Action {
         match self {
-            Kind::LoginAccount | Kind::LoginAddress => "login.throttled",
-            Kind::ApiKeyAddress => "apikey.throttled",
-            Kind::VisitorTokenAddress => "visitor_token.throttled",
+            Kind::LoginAccount | Kind::LoginAddress => Action::LoginThrottled,
+            Kind::ApiKeyAddress => Action::ApiKeyThrottled,
+            Kind::VisitorTokenAddress => Action::VisitorTokenThrottled,
         }
     }
 
@@ -391,43 +403,40 @@ pub struct Throttles {
 }
 
 impl Throttles {
-    pub fn new(limits: &crate::Limits) -> Self {
+    pub fn new(policies: &Policies) -> Self {
         Throttles {
-            login_account: Limiter::new(limits.login_per_account),
-            login_address: Limiter::new(limits.login_per_address),
-            api_key_address: Limiter::new(limits.api_key_per_address),
-            visitor_token_address: Limiter::new(limits.visitor_token_per_address),
+            login_account: Limiter::new(policies.login_per_account),
+            login_address: Limiter::new(policies.login_per_address),
+            api_key_address: Limiter::new(policies.api_key_per_address),
+            visitor_token_address: Limiter::new(policies.visitor_token_per_address),
             backoffs: Default::default(),
             refused: Default::default(),
         }
     }
 
     /// Count a refused attempt and build its answer: `429 rate_limited` with `Retry-After`.
-    pub fn refuse(&self, state: &AppState, kind: Kind, wait: Duration) -> ApiError {
+    pub fn refuse(&self, svc: &Service, kind: Kind, wait: Duration) -> Refusal {
         self.refused[kind.index()].fetch_add(1, Ordering::Relaxed);
-        state.metrics.error(code::RATE_LIMITED);
+        svc.metrics.error(code::RATE_LIMITED);
         let secs = retry_after_secs(wait);
-        let mut err = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            code::RATE_LIMITED,
+        Refusal::rate_limited(
             format!("too many failed attempts; try again in {secs} s"),
-        );
-        err.retry_after_secs = Some(secs);
-        err
+            secs,
+        )
     }
 
     /// A back-off of `kind` began: count it and record it, durably, in `log_id`'s audit log (a tenant id, or the
     /// platform log). `subject` names what backs off by id or keyed hash, never by anything typed.
     pub async fn began(
         &self,
-        state: &AppState,
+        svc: &Service,
         kind: Kind,
         log_id: &str,
         subject: &str,
         backoff: Duration,
-    ) -> ApiResult<()> {
+    ) -> Result<()> {
         let entry = self.began_entry(kind, log_id, subject, backoff);
-        crate::audit::record(state, vec![entry]).await
+        crate::audit::record(svc, vec![entry]).await
     }
 
     /// Count a back-off that began and build its audit entry, for a caller that records it with others.
@@ -440,7 +449,7 @@ impl Throttles {
     ) -> AuditEntry {
         self.backoffs[kind.index()].fetch_add(1, Ordering::Relaxed);
         let target = format!("{subject}#backoff={}s", retry_after_secs(backoff));
-        crate::audit::entry(log_id, "system", kind.action(), &target)
+        crate::audit::entry(log_id, SYSTEM_ACTOR, kind.action(), &target)
     }
 
     /// Prometheus text for `/metrics`.
@@ -471,21 +480,21 @@ impl Throttles {
 /// frame, not an HTTP status).
 #[derive(Debug)]
 pub struct VisitorTokenLimit<'a> {
-    state: &'a AppState,
+    svc: &'a Service,
     address: IpAddr,
 }
 
 impl<'a> VisitorTokenLimit<'a> {
-    pub fn new(state: &'a AppState, peer: Option<IpAddr>) -> Self {
+    pub fn new(svc: &'a Service, peer: Option<IpAddr>) -> Self {
         VisitorTokenLimit {
-            state,
+            svc,
             address: client_address(peer),
         }
     }
 
     /// Before the token is looked up: refused while the address backs off.
-    pub fn check(&self) -> Result<(), Refusal> {
-        let throttles = &self.state.throttle;
+    pub fn check(&self) -> Result<()> {
+        let throttles = &self.svc.throttle;
         throttles.visitor_token_address.check(&self.address).map_err(|wait| {
             throttles.refused[Kind::VisitorTokenAddress.index()].fetch_add(1, Ordering::Relaxed);
             Refusal::new(
@@ -499,22 +508,21 @@ impl<'a> VisitorTokenLimit<'a> {
     }
 
     /// The token matched no visitor of `tenant_id`: count it, and audit a back-off it begins in that tenant's log.
-    pub async fn unknown(&self, tenant_id: &str) -> Result<(), Refusal> {
-        let throttles = &self.state.throttle;
+    pub async fn unknown(&self, tenant_id: &str) -> Result<()> {
+        let throttles = &self.svc.throttle;
         let Some(backoff) = throttles.visitor_token_address.fail(self.address) else {
             return Ok(());
         };
-        let subject = format!("addr:{}", self.state.keys.address_hash(self.address));
+        let subject = format!("addr:{}", self.svc.keys.address_hash(self.address));
         throttles
             .began(
-                self.state,
+                self.svc,
                 Kind::VisitorTokenAddress,
                 tenant_id,
                 &subject,
                 backoff,
             )
             .await
-            .map_err(|e| Refusal::new(e.code, e.message))
     }
 }
 

@@ -1,0 +1,165 @@
+//! Tenant keys, unwrapped on demand with the master key and cached in memory.
+//!
+//! The keys themselves live in the database, wrapped by the master key, so every process on one database uses
+//! the same keys. The master key itself is never stored there: only a check value that refuses a wrong one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use cordon_crypto::{CryptoError, DataKey, MasterKey, SecretKey};
+use cordon_store::{Store, StoreError};
+
+/// Name of the keyring row that proves which master key this database belongs to.
+const KEY_CHECK: &str = "master_key_check";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{0}")]
+    Crypto(#[from] CryptoError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// Name of the keyring row holding the wrapped Ed25519 seed that signs audit checkpoints.
+const AUDIT_SEED: &str = "audit_signing_seed";
+
+#[derive(Debug)]
+pub struct Keys {
+    master: MasterKey,
+    audit_seed: SecretKey,
+    /// True when this process created the audit signing key (it logs that key operation).
+    pub created_audit_key: bool,
+    data_keys: RwLock<HashMap<(String, u32), Arc<DataKey>>>,
+    current: RwLock<HashMap<String, u32>>,
+}
+
+/// Wrapping contexts bind each wrapped key to its owner and purpose.
+pub fn data_key_context(tenant_id: &str, key_id: u32) -> String {
+    format!("tenant {tenant_id} data key {key_id}")
+}
+
+pub fn identity_secret_context(tenant_id: &str) -> String {
+    format!("tenant {tenant_id} identity secret")
+}
+
+impl Keys {
+    /// Bind the master key to the database: the first start stores a check value; later starts must match it.
+    pub async fn open(store: &Store, master: SecretKey) -> Result<Keys, KeyError> {
+        let master = MasterKey::new(master);
+        let stored = store.keyring_init(KEY_CHECK, &master.key_check()).await?;
+        master.verify_key_check(&stored)?;
+        let fresh = SecretKey::generate();
+        let ours = master.wrap(AUDIT_SEED, &fresh);
+        let wrapped = store.keyring_init(AUDIT_SEED, &ours).await?;
+        let audit_seed = master.unwrap_key(AUDIT_SEED, &wrapped)?;
+        Ok(Keys {
+            created_audit_key: wrapped == ours,
+            audit_seed,
+            master,
+            data_keys: RwLock::new(HashMap::new()),
+            current: RwLock::new(HashMap::new()),
+        })
+    }
+
+    pub fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
+    /// The seed of the Ed25519 key that signs every log's checkpoints (each log under its own key name).
+    pub fn audit_seed(&self) -> &[u8; 32] {
+        self.audit_seed.dangerous_bytes()
+    }
+
+    /// How a failed login records the name typed: a keyed hash, never the raw string.
+    pub fn login_name_hash(&self, tenant: &str, username: &str) -> String {
+        let mut v = tenant.as_bytes().to_vec();
+        v.push(0);
+        v.extend_from_slice(username.as_bytes());
+        hex::encode(&self.master.keyed_hash("login name", &v)[..16])
+    }
+
+    /// How a throttled client address appears in the audit log: a keyed hash (of the address as the limit
+    /// counts it, see `throttle::address_key`), never the address.
+    pub fn address_hash(&self, address: std::net::IpAddr) -> String {
+        hex::encode(
+            &self
+                .master
+                .keyed_hash("client address", address.to_string().as_bytes())[..16],
+        )
+    }
+
+    /// The key that seals new messages of a tenant.
+    pub async fn current_data_key(
+        &self,
+        store: &Store,
+        tenant_id: &str,
+    ) -> Result<Arc<DataKey>, KeyError> {
+        let known = self
+            .current
+            .read()
+            .ok()
+            .and_then(|m| m.get(tenant_id).copied());
+        if let Some(key_id) = known {
+            return self.data_key(store, tenant_id, key_id).await;
+        }
+        let (key_id, wrapped) = store.current_data_key(tenant_id).await?;
+        let key = Arc::new(DataKey::new(
+            key_id,
+            self.master
+                .unwrap_key(&data_key_context(tenant_id, key_id), &wrapped)?,
+        ));
+        if let Ok(mut m) = self.data_keys.write() {
+            m.insert((tenant_id.to_string(), key_id), key.clone());
+        }
+        if let Ok(mut m) = self.current.write() {
+            m.insert(tenant_id.to_string(), key_id);
+        }
+        Ok(key)
+    }
+
+    /// A specific key, for opening what it sealed.
+    pub async fn data_key(
+        &self,
+        store: &Store,
+        tenant_id: &str,
+        key_id: u32,
+    ) -> Result<Arc<DataKey>, KeyError> {
+        let cached = self
+            .data_keys
+            .read()
+            .ok()
+            .and_then(|m| m.get(&(tenant_id.to_string(), key_id)).cloned());
+        if let Some(k) = cached {
+            return Ok(k);
+        }
+        let wrapped = store.data_key(tenant_id, key_id).await?;
+        let key = Arc::new(DataKey::new(
+            key_id,
+            self.master
+                .unwrap_key(&data_key_context(tenant_id, key_id), &wrapped)?,
+        ));
+        if let Ok(mut m) = self.data_keys.write() {
+            m.insert((tenant_id.to_string(), key_id), key.clone());
+        }
+        Ok(key)
+    }
+
+    /// A new tenant's wrapped data key (id 1) and wrapped identity secret, plus the identity secret in clear
+    /// (shown once to whoever created the tenant).
+    pub fn new_tenant_keys(&self, tenant_id: &str) -> (Vec<u8>, Vec<u8>, SecretKey) {
+        let data = SecretKey::generate();
+        let identity = SecretKey::generate();
+        (
+            self.master.wrap(&data_key_context(tenant_id, 1), &data),
+            self.master
+                .wrap(&identity_secret_context(tenant_id), &identity),
+            identity,
+        )
+    }
+
+    pub fn identity_secret(&self, tenant_id: &str, wrapped: &[u8]) -> Result<SecretKey, KeyError> {
+        Ok(self
+            .master
+            .unwrap_key(&identity_secret_context(tenant_id), wrapped)?)
+    }
+}

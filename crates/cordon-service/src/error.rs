@@ -1,0 +1,135 @@
+//! Refusals: what a use case answers when it will not do what it was asked. A stable code and a message that is
+//! safe to show, never quoting the input. Each transport turns a refusal into its own answer once (an HTTP status,
+//! an `error` frame, a CLI message); storage failures become refusals here, once.
+
+use std::borrow::Cow;
+
+use cordon_store::StoreError;
+
+/// The stable error codes of the HTTP API and the WebSocket protocol. Documented in docs/PROTOCOL.md.
+pub mod code {
+    pub const BAD_REQUEST: &str = "bad_request";
+    pub const BAD_FRAME: &str = "bad_frame";
+    pub const UNKNOWN_TYPE: &str = "unknown_type";
+    pub const FRAME_TOO_LARGE: &str = "frame_too_large";
+    pub const UNSUPPORTED_VERSION: &str = "unsupported_version";
+    pub const NOT_AUTHENTICATED: &str = "not_authenticated";
+    pub const BAD_CREDENTIALS: &str = "bad_credentials";
+    pub const FORBIDDEN: &str = "forbidden";
+    pub const CSRF: &str = "csrf_rejected";
+    pub const NOT_FOUND: &str = "not_found";
+    pub const UNKNOWN_TENANT: &str = "unknown_tenant";
+    pub const IDENTITY_REQUIRED: &str = "identity_required";
+    pub const IDENTITY_INVALID: &str = "identity_invalid";
+    pub const IDENTITY_EXPIRED: &str = "identity_expired";
+    pub const TEXT_TOO_LONG: &str = "text_too_long";
+    pub const TEXT_EMPTY: &str = "text_empty";
+    pub const INVALID_ID: &str = "invalid_id";
+    /// Too many frames on a socket, or (HTTP `429` with `Retry-After`, and a visitor `hello`) too many failed
+    /// sign-ins, API keys or visitor tokens: wait and retry.
+    pub const RATE_LIMITED: &str = "rate_limited";
+    /// A grant (API key scope, agent role or password) of a scope the caller does not hold itself.
+    pub const SCOPE_NOT_HELD: &str = "scope_not_held";
+    /// Granting `conversations:read` or `audit:read` needs a tenant admin signed in (a session, not an API key).
+    pub const SESSION_REQUIRED: &str = "session_required";
+    pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
+    pub const CONVERSATION_CLOSED: &str = "conversation_closed";
+    pub const NO_CAPACITY: &str = "no_capacity";
+    pub const CONFLICT: &str = "conflict";
+    pub const ALREADY_AUTHENTICATED: &str = "already_authenticated";
+    pub const SESSION_REVOKED: &str = "session_revoked";
+    pub const SLOW_CONSUMER: &str = "slow_consumer";
+    pub const UNAVAILABLE: &str = "unavailable";
+    pub const INTERNAL: &str = "internal";
+}
+
+/// A use case's refusal: a stable code (`code::*`), a fixed message safe to show, and for `rate_limited` how
+/// long to wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: &'static str,
+    pub message: Cow<'static, str>,
+    /// Seconds to wait before retrying (`rate_limited` only).
+    pub retry_after_secs: Option<u64>,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+impl Refusal {
+    pub fn new(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Refusal {
+            code,
+            message: message.into(),
+            retry_after_secs: None,
+        }
+    }
+
+    /// The request does not match what the use case accepts (`bad_request`).
+    pub fn invalid(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(code::BAD_REQUEST, message)
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(code::NOT_FOUND, "not found")
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(code::FORBIDDEN, "your role or key scope does not allow this")
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(code::NOT_AUTHENTICATED, "sign in or send a valid API key")
+    }
+
+    /// A failure that is ours, not the caller's: the detail goes to the log, the caller sees `internal`.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(detail = %detail, "internal failure");
+        Self::new(code::INTERNAL, "internal error")
+    }
+
+    /// `rate_limited`, with the wait rounded up to whole seconds.
+    pub fn rate_limited(message: impl Into<Cow<'static, str>>, retry_after_secs: u64) -> Self {
+        Refusal {
+            retry_after_secs: Some(retry_after_secs),
+            ..Self::new(code::RATE_LIMITED, message)
+        }
+    }
+}
+
+/// The one mapping of storage outcomes to refusals.
+impl From<StoreError> for Refusal {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => Refusal::not_found(),
+            StoreError::ConversationClosed => {
+                Refusal::new(code::CONVERSATION_CLOSED, "the conversation is closed")
+            }
+            StoreError::NoCapacity => {
+                Refusal::new(code::NO_CAPACITY, "the agent has no free capacity")
+            }
+            StoreError::Conflict(what) => Refusal::new(code::CONFLICT, what),
+            StoreError::ShuttingDown => {
+                Refusal::new(code::UNAVAILABLE, "the service is shutting down")
+            }
+            other => {
+                tracing::error!(error = %other, "storage failure");
+                Refusal::new(code::INTERNAL, "internal error")
+            }
+        }
+    }
+}
+
+impl From<crate::keys::KeyError> for Refusal {
+    fn from(err: crate::keys::KeyError) -> Self {
+        tracing::error!(error = %err, "key failure");
+        Refusal::new(code::INTERNAL, "internal error")
+    }
+}
+
+pub type Result<T, E = Refusal> = std::result::Result<T, E>;

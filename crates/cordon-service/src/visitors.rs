@@ -1,0 +1,228 @@
+//! Visitors: a widget key names the tenant, an identity proof (when the tenant asks for one) names the user, and
+//! a visitor token brings back an earlier visitor and its conversations. Each socket's session is recorded with
+//! the embedding site and the widget files it ran.
+
+use std::net::IpAddr;
+
+use cordon_store::{Conversation, ConversationFilter, Tenant, Visitor, VisitorSessionStart};
+
+use crate::error::{code, Refusal, Result};
+use crate::protocol::{self, IdentityProof};
+use crate::throttle::VisitorTokenLimit;
+use crate::Service;
+
+/// What a visitor's `hello` brings.
+#[derive(Debug)]
+pub struct Arrival<'a> {
+    pub widget_key: Option<&'a str>,
+    pub identity: Option<&'a IdentityProof>,
+    pub visitor_token: Option<&'a str>,
+    pub embed_origin: Option<&'a str>,
+    /// The TCP peer's address: unknown visitor tokens back off by it.
+    pub peer: Option<IpAddr>,
+    /// The hashes of the widget files this server serves, for the session record.
+    pub asset_hashes: &'a [String],
+}
+
+/// A visitor admitted.
+#[derive(Debug)]
+pub struct Admitted {
+    pub tenant: Tenant,
+    pub visitor: Visitor,
+    /// A new visitor's token, to give it once.
+    pub new_token: Option<String>,
+    /// The visitor's conversations (none for a new visitor).
+    pub conversations: Vec<Conversation>,
+    /// When the tenant enforces verification: the proof's expiry (unix seconds).
+    pub identity_expires: Option<i64>,
+    /// The session record, ended by [`end_session`].
+    pub session_record: String,
+}
+
+async fn tenant_for(svc: &Service, widget_key: Option<&str>) -> Result<Tenant> {
+    match widget_key {
+        Some(k) if protocol::valid_client_id(k) => svc
+            .store
+            .tenant_by_widget_key(k)
+            .await?
+            .ok_or_else(|| Refusal::new(code::UNKNOWN_TENANT, "unknown widget key")),
+        _ => Err(Refusal::new(
+            code::UNKNOWN_TENANT,
+            "hello needs a valid widget_key",
+        )),
+    }
+}
+
+/// The verified user id and the proof's expiry, when the tenant enforces verification; ignored (never trusted)
+/// otherwise.
+fn verified_user(
+    svc: &Service,
+    tenant: &Tenant,
+    identity: Option<&IdentityProof>,
+) -> Result<Option<(String, i64)>> {
+    if !tenant.verify_identity {
+        return Ok(None);
+    }
+    let Some(proof) = identity else {
+        return Err(Refusal::new(
+            code::IDENTITY_REQUIRED,
+            "this site requires a verified identity",
+        ));
+    };
+    let secret = svc
+        .keys
+        .identity_secret(&tenant.id, &tenant.identity_secret_wrapped)?;
+    let user_ok = !proof.user_id.is_empty()
+        && proof.user_id.len() <= 128
+        && cordon_card::find(&proof.user_id).is_empty();
+    if !user_ok
+        || !cordon_crypto::verify_identity_hmac(
+            secret.dangerous_export_hex().as_bytes(),
+            &proof.user_id,
+            proof.expires,
+            &proof.signature,
+        )
+    {
+        return Err(Refusal::new(
+            code::IDENTITY_INVALID,
+            "the identity proof is not valid",
+        ));
+    }
+    if cordon_store::now_ms() / 1000 > proof.expires {
+        return Err(Refusal::new(
+            code::IDENTITY_EXPIRED,
+            "the identity proof has expired",
+        ));
+    }
+    Ok(Some((proof.user_id.clone(), proof.expires)))
+}
+
+/// The visitor a token names, if any; unknown tokens back off by address.
+async fn known_visitor(svc: &Service, tenant: &Tenant, arrival: &Arrival<'_>) -> Result<Option<Visitor>> {
+    let Some(tok) = arrival.visitor_token.filter(|t| t.len() <= 128) else {
+        return Ok(None);
+    };
+    let limit = VisitorTokenLimit::new(svc, arrival.peer);
+    limit.check()?;
+    match svc
+        .store
+        .visitor_by_token(&tenant.id, &cordon_crypto::hash_token(tok))
+        .await?
+    {
+        None => {
+            limit.unknown(&tenant.id).await?;
+            Ok(None)
+        }
+        found => Ok(found),
+    }
+}
+
+/// Admit a visitor: find the tenant, check the identity, find or make the visitor, record the session.
+pub async fn admit(svc: &Service, arrival: Arrival<'_>) -> Result<Admitted> {
+    let tenant = tenant_for(svc, arrival.widget_key).await?;
+    let verified = verified_user(svc, &tenant, arrival.identity)?;
+    let known = known_visitor(svc, &tenant, &arrival).await?;
+    let mut new_token = None;
+    let mut new_visitor = None;
+    // A token only unlocks history if it matches the verified user (or no verification is in force).
+    let visitor = match (known, &verified) {
+        (Some(v), None) if v.user_id.is_none() => v,
+        (Some(v), Some((uid, _))) if v.user_id.as_deref() == Some(uid.as_str()) => v,
+        _ => {
+            // Stored below, in the same write as the session record.
+            let (token, hash) = cordon_crypto::new_token("cv");
+            let visitor = Visitor {
+                id: cordon_crypto::new_id("v"),
+                tenant_id: tenant.id.clone(),
+                user_id: verified.as_ref().map(|(u, _)| u.clone()),
+                created_at: cordon_store::now_ms(),
+            };
+            new_token = Some(token);
+            new_visitor = Some((visitor.clone(), hash.to_vec()));
+            visitor
+        }
+    };
+    // A visitor made just now has no conversations to list.
+    let conversations = if new_visitor.is_some() {
+        Vec::new()
+    } else {
+        let filter = ConversationFilter {
+            visitor_id: Some(visitor.id.clone()),
+            limit: 50,
+            ..Default::default()
+        };
+        svc.store.list_conversations(&tenant.id, &filter).await?
+    };
+    let record_id = cordon_crypto::new_id("vs");
+    let origin = arrival
+        .embed_origin
+        // A well-formed origin without a card number (`find` on the whole URL reads the host as a path).
+        .filter(|o| crate::management::validate_origin(o).is_ok());
+    let start = VisitorSessionStart {
+        id: record_id.clone(),
+        tenant_id: tenant.id.clone(),
+        visitor_id: visitor.id.clone(),
+        node: svc.settings.node_id.clone(),
+        embed_origin: origin.map(str::to_string),
+        asset_hashes: arrival.asset_hashes.to_vec(),
+    };
+    svc.store.start_visitor_session(new_visitor, start).await?;
+    Ok(Admitted {
+        tenant,
+        visitor,
+        new_token,
+        conversations,
+        identity_expires: verified.map(|(_, e)| e),
+        session_record: record_id,
+    })
+}
+
+/// The visitor's socket closed: end its session record with the agents it met and the cards masked.
+pub async fn end_session(
+    svc: &Service,
+    tenant_id: &str,
+    session_record: &str,
+    agents_seen: &[String],
+    cards: i64,
+) {
+    if let Err(e) = svc
+        .store
+        .end_visitor_session(tenant_id, session_record, agents_seen, cards)
+        .await
+    {
+        tracing::warn!(error = %e, "could not close visitor session record");
+    }
+}
+
+/// Has a verified identity that expired at `expires` (unix seconds) run out?
+pub fn identity_expired(expires: i64) -> bool {
+    cordon_store::now_ms() / 1000 > expires
+}
+
+/// The exposure record: a page of the tenant's visitor sessions (conversations:read or admin), recorded as a
+/// read before it is returned.
+pub async fn session_page(
+    svc: &Service,
+    principal: &crate::access::Principal,
+    query: &cordon_store::ExposureQuery,
+) -> Result<Vec<cordon_store::VisitorSessionRecord>> {
+    use crate::access::Scope;
+    use crate::audit::{self, Action};
+    if !(principal.has(Scope::ConversationsRead) || principal.has(Scope::Admin)) {
+        return Err(Refusal::forbidden());
+    }
+    audit::record_read(svc, principal, Action::VisitorSessionsList, "visitor_sessions").await?;
+    Ok(svc
+        .store
+        .visitor_session_page(principal.tenant_id(), query)
+        .await?)
+}
+
+/// The tenant whose embed snippet an admin reads (recorded as a read).
+pub async fn widget_tenant(svc: &Service, principal: &crate::access::Principal) -> Result<Tenant> {
+    use crate::access::Scope;
+    use crate::audit::{self, Action};
+    principal.require(Scope::Admin)?;
+    audit::record_read(svc, principal, Action::WidgetRead, "widget").await?;
+    Ok(svc.store.tenant(principal.tenant_id()).await?)
+}
