@@ -131,7 +131,6 @@ pub fn authorize_grant(principal: &Principal, scopes: &[Scope]) -> Result<(), Re
     Ok(())
 }
 
-
 /// The principal behind an `Authorization: Bearer` key. `peer` is the TCP peer's address: bad keys back off by
 /// it (throttle.rs).
 pub async fn principal_for_api_key(
@@ -161,7 +160,13 @@ pub async fn principal_for_api_key(
                 // No tenant is known from a key that matches nothing: the platform log holds it.
                 let subject = format!("addr:{}", svc.keys.address_hash(address));
                 throttles
-                    .began(svc, throttle::Kind::ApiKeyAddress, PLATFORM_LOG, &subject, backoff)
+                    .began(
+                        svc,
+                        throttle::Kind::ApiKeyAddress,
+                        PLATFORM_LOG,
+                        &subject,
+                        backoff,
+                    )
                     .await?;
             }
             Err(Refusal::unauthenticated())

@@ -82,7 +82,12 @@ pub async fn sign_in(
         svc.metrics.error(code::BAD_CREDENTIALS);
         // The tenant's log when there is a tenant, else the platform's.
         let log_id = tenant.as_ref().map_or(PLATFORM_LOG, |t| t.id.as_str());
-        let mut entries = vec![audit::entry(log_id, &account, Action::LoginFailure, "session")];
+        let mut entries = vec![audit::entry(
+            log_id,
+            &account,
+            Action::LoginFailure,
+            "session",
+        )];
         // A back-off is audited once, when it begins; the attempts it refuses are not (they would flood the log).
         if let Some(backoff) = by_account.failed() {
             entries.push(throttles.began_entry(Kind::LoginAccount, log_id, &account, backoff));
@@ -106,7 +111,14 @@ pub async fn sign_in(
         &format!("session:{session_id}"),
     )];
     svc.store
-        .create_session(&session_id, &agent.tenant_id, &agent.id, &hash, expires_at, &audit)
+        .create_session(
+            &session_id,
+            &agent.tenant_id,
+            &agent.id,
+            &hash,
+            expires_at,
+            &audit,
+        )
         .await?;
     Ok(SignedIn {
         agent,

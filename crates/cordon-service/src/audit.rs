@@ -224,7 +224,11 @@ pub fn spawn_checkpointer(svc: Service) {
         loop {
             tick.tick().await;
             rounds += 1;
-            match svc.store.acquire_signer_lease(&holder, SIGNER_LEASE_MS).await {
+            match svc
+                .store
+                .acquire_signer_lease(&holder, SIGNER_LEASE_MS)
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(e) => {

@@ -38,7 +38,11 @@ fn no_such_conversation() -> Refusal {
 }
 
 /// The conversation, if `viewer` may see it. Another tenant's, or another visitor's, does not exist for it.
-pub async fn visible(svc: &Service, viewer: Viewer<'_>, conversation_id: &str) -> Result<Conversation> {
+pub async fn visible(
+    svc: &Service,
+    viewer: Viewer<'_>,
+    conversation_id: &str,
+) -> Result<Conversation> {
     if !protocol::valid_client_id(conversation_id) {
         return Err(no_such_conversation());
     }
@@ -89,7 +93,11 @@ pub fn check_writer(conv: &Conversation, agent: &Agent) -> Result<()> {
 
 /// A visitor opens (or finds again) its conversation. Returns it and whether it was made just now; the caller
 /// shows it to the visitor, then calls [`announce_opened`].
-pub async fn open(svc: &Service, tenant_id: &str, visitor_id: &str) -> Result<(Conversation, bool)> {
+pub async fn open(
+    svc: &Service,
+    tenant_id: &str,
+    visitor_id: &str,
+) -> Result<(Conversation, bool)> {
     let id = cordon_crypto::new_id("c");
     Ok(svc
         .store
@@ -107,7 +115,12 @@ pub async fn announce_opened(svc: &Service, names: &mut Names, conv: &Conversati
 }
 
 /// The viewer closes a conversation: its visitor, its assigned agent, or a tenant admin.
-pub async fn close(svc: &Service, viewer: Viewer<'_>, names: &mut Names, conversation_id: &str) -> Result<()> {
+pub async fn close(
+    svc: &Service,
+    viewer: Viewer<'_>,
+    names: &mut Names,
+    conversation_id: &str,
+) -> Result<()> {
     let conv = visible(svc, viewer, conversation_id).await?;
     if let Viewer::Agent(a) = viewer {
         if conv.agent_id.as_deref() != Some(a.id.as_str()) && a.role != AgentRole::Admin {
@@ -127,8 +140,17 @@ pub async fn close(svc: &Service, viewer: Viewer<'_>, names: &mut Names, convers
         Viewer::Visitor { .. } => "The visitor".to_string(),
         Viewer::Agent(a) => a.display_name.clone(),
     };
-    messages::system_message(svc, &conv.tenant_id, &conv.id, &format!("{who} closed the chat")).await;
-    let closed = svc.store.close_conversation(&conv.tenant_id, &conv.id).await?;
+    messages::system_message(
+        svc,
+        &conv.tenant_id,
+        &conv.id,
+        &format!("{who} closed the chat"),
+    )
+    .await;
+    let closed = svc
+        .store
+        .close_conversation(&conv.tenant_id, &conv.id)
+        .await?;
     publish_conversation(svc, names, &closed).await;
     drain_queue(svc, &conv.tenant_id).await;
     Ok(())
@@ -138,7 +160,10 @@ pub async fn close(svc: &Service, viewer: Viewer<'_>, names: &mut Names, convers
 pub async fn accept(svc: &Service, agent: &Agent, conversation_id: &str) -> Result<()> {
     let conv = visible(svc, Viewer::Agent(agent), conversation_id).await?;
     if conv.state == ConversationState::Closed {
-        return Err(Refusal::new(code::CONVERSATION_CLOSED, "the conversation is closed"));
+        return Err(Refusal::new(
+            code::CONVERSATION_CLOSED,
+            "the conversation is closed",
+        ));
     }
     // Already mine: nothing changes, so nothing is announced.
     if conv.agent_id.as_deref() == Some(agent.id.as_str()) {
@@ -162,7 +187,10 @@ pub async fn transfer(svc: &Service, agent: &Agent, conversation_id: &str, to: &
         ));
     }
     if to == agent.id {
-        return Err(Refusal::new(code::CONFLICT, "the conversation is already yours"));
+        return Err(Refusal::new(
+            code::CONFLICT,
+            "the conversation is already yours",
+        ));
     }
     let tenant_id = &agent.tenant_id;
     let target_ok = protocol::valid_client_id(to)
@@ -171,9 +199,15 @@ pub async fn transfer(svc: &Service, agent: &Agent, conversation_id: &str, to: &
             Ok(a) if !a.disabled && a.role.chats()
         );
     if !target_ok {
-        return Err(Refusal::new(code::NOT_FOUND, "no such agent who takes chats"));
+        return Err(Refusal::new(
+            code::NOT_FOUND,
+            "no such agent who takes chats",
+        ));
     }
-    let moved = svc.store.transfer_conversation(tenant_id, &conv.id, to).await?;
+    let moved = svc
+        .store
+        .transfer_conversation(tenant_id, &conv.id, to)
+        .await?;
     let mut names = Names::default();
     let from_name = names.agent(svc, tenant_id, &agent.id).await;
     let to_name = names.agent(svc, tenant_id, to).await;
@@ -191,7 +225,12 @@ pub async fn transfer(svc: &Service, agent: &Agent, conversation_id: &str, to: &
 
 /// A viewer starts following a conversation from `after_seq`. An agent opening a transcript from the start is a
 /// history read and is audited; resuming from a later seq after a reconnect is delivery, and is not.
-pub async fn follow(svc: &Service, viewer: Viewer<'_>, conversation_id: &str, after_seq: i64) -> Result<Conversation> {
+pub async fn follow(
+    svc: &Service,
+    viewer: Viewer<'_>,
+    conversation_id: &str,
+    after_seq: i64,
+) -> Result<Conversation> {
     let conv = visible(svc, viewer, conversation_id).await?;
     if let (Viewer::Agent(a), true) = (viewer, after_seq <= 0) {
         let e = audit::entry(
@@ -227,11 +266,18 @@ pub async fn messages_after(
 
 /// An agent's worklist: its own conversations and the tenant's queue.
 pub async fn worklist(svc: &Service, agent: &Agent) -> Result<Vec<Conversation>> {
-    Ok(svc.store.agent_worklist(&agent.tenant_id, &agent.id).await?)
+    Ok(svc
+        .store
+        .agent_worklist(&agent.tenant_id, &agent.id)
+        .await?)
 }
 
 /// A conversation as stored now (after a lag, to refresh what a client shows).
-pub async fn current(svc: &Service, tenant_id: &str, conversation_id: &str) -> Result<Conversation> {
+pub async fn current(
+    svc: &Service,
+    tenant_id: &str,
+    conversation_id: &str,
+) -> Result<Conversation> {
     Ok(svc.store.conversation(tenant_id, conversation_id).await?)
 }
 
@@ -263,7 +309,11 @@ pub async fn list(
 }
 
 /// One conversation.
-pub async fn read(svc: &Service, principal: &Principal, conversation_id: &str) -> Result<ConversationView> {
+pub async fn read(
+    svc: &Service,
+    principal: &Principal,
+    conversation_id: &str,
+) -> Result<ConversationView> {
     principal.require(Scope::ConversationsRead)?;
     let c = svc
         .store
@@ -372,12 +422,10 @@ pub async fn publish_conversation(svc: &Service, names: &mut Names, c: &Conversa
         agent_id: c.agent_id.as_deref().map(Arc::from),
         frame,
     };
-    svc
-        .hub
+    svc.hub
         .publish(&Topic::Conversation(c.id.clone()), event.clone());
     // Every agent of the tenant is in this room, the assigned one included.
-    svc
-        .hub
+    svc.hub
         .publish(&Topic::TenantAgents(c.tenant_id.clone()), event);
 }
 
@@ -397,13 +445,8 @@ pub async fn drain_queue(svc: &Service, tenant_id: &str) {
 pub async fn announce_assignment(svc: &Service, names: &mut Names, c: &Conversation) {
     if let Some(agent_id) = &c.agent_id {
         let name = names.agent(svc, &c.tenant_id, agent_id).await;
-        messages::system_message(
-            svc,
-            &c.tenant_id,
-            &c.id,
-            &format!("{name} joined the chat"),
-        )
-        .await;
+        messages::system_message(svc, &c.tenant_id, &c.id, &format!("{name} joined the chat"))
+            .await;
     }
     publish_conversation(svc, names, c).await;
 }

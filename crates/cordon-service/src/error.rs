@@ -80,7 +80,10 @@ impl Refusal {
     }
 
     pub fn forbidden() -> Self {
-        Self::new(code::FORBIDDEN, "your role or key scope does not allow this")
+        Self::new(
+            code::FORBIDDEN,
+            "your role or key scope does not allow this",
+        )
     }
 
     pub fn unauthenticated() -> Self {

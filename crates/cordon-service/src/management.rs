@@ -177,7 +177,13 @@ pub async fn tenant_by_slug(svc: &Service, slug: &str) -> Result<Option<Tenant>>
 pub async fn read_tenant(svc: &Service, principal: &Principal) -> Result<Tenant> {
     principal.require(Scope::Admin)?;
     let t = svc.store.tenant(principal.tenant_id()).await?;
-    audit::record_read(svc, principal, Action::TenantRead, &format!("tenant:{}", t.id)).await?;
+    audit::record_read(
+        svc,
+        principal,
+        Action::TenantRead,
+        &format!("tenant:{}", t.id),
+    )
+    .await?;
     Ok(t)
 }
 
@@ -507,7 +513,12 @@ pub async fn list_api_keys(svc: &Service, tenant_id: &str, actor: &str) -> Resul
     let keys = svc.store.list_api_keys(tenant_id).await?;
     audit::record(
         svc,
-        vec![audit::entry(tenant_id, actor, Action::ApiKeysList, "apikeys")],
+        vec![audit::entry(
+            tenant_id,
+            actor,
+            Action::ApiKeysList,
+            "apikeys",
+        )],
     )
     .await?;
     Ok(keys)

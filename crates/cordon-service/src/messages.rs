@@ -97,7 +97,14 @@ pub async fn send(svc: &Service, sender: &Sender, draft: &Draft) -> Result<Sent>
 pub async fn send_checked(svc: &Service, sender: &Sender, draft: &Draft) -> Result<Sent> {
     let redaction = cordon_card::redact(&draft.text);
     let cards = redaction.findings.len();
-    let prepared = prepare(svc, sender, draft, Arc::from(redaction.text.as_ref()), cards).await?;
+    let prepared = prepare(
+        svc,
+        sender,
+        draft,
+        Arc::from(redaction.text.as_ref()),
+        cards,
+    )
+    .await?;
     store(svc, prepared).await
 }
 
@@ -378,7 +385,6 @@ pub async fn message_view(
     })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,11 +430,17 @@ mod tests {
 
         // A Mastercard is complete at 16 digits and cannot grow: its last piece releases it, masked.
         let (release, single) = go(hb.offer(draft("c", "n0", "5555 5555")));
-        assert!(release.is_empty() && single.is_none(), "the first piece is held");
+        assert!(
+            release.is_empty() && single.is_none(),
+            "the first piece is held"
+        );
         let (release, single) = go(hb.offer(draft("c", "n1", "5555 4444")));
         assert!(single.is_none());
         assert_eq!(release.len(), 2);
-        assert!(release.iter().all(|r| r.cards == 1), "every piece is masked");
+        assert!(
+            release.iter().all(|r| r.cards == 1),
+            "every piece is masked"
+        );
         for r in &release {
             assert!(!r.draft.text.contains("5555 5555"), "{:?}", r.draft.text);
         }

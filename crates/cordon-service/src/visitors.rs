@@ -98,7 +98,11 @@ fn verified_user(
 }
 
 /// The visitor a token names, if any; unknown tokens back off by address.
-async fn known_visitor(svc: &Service, tenant: &Tenant, arrival: &Arrival<'_>) -> Result<Option<Visitor>> {
+async fn known_visitor(
+    svc: &Service,
+    tenant: &Tenant,
+    arrival: &Arrival<'_>,
+) -> Result<Option<Visitor>> {
     let Some(tok) = arrival.visitor_token.filter(|t| t.len() <= 128) else {
         return Ok(None);
     };
@@ -211,7 +215,13 @@ pub async fn session_page(
     if !(principal.has(Scope::ConversationsRead) || principal.has(Scope::Admin)) {
         return Err(Refusal::forbidden());
     }
-    audit::record_read(svc, principal, Action::VisitorSessionsList, "visitor_sessions").await?;
+    audit::record_read(
+        svc,
+        principal,
+        Action::VisitorSessionsList,
+        "visitor_sessions",
+    )
+    .await?;
     Ok(svc
         .store
         .visitor_session_page(principal.tenant_id(), query)
