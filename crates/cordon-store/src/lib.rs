@@ -13,6 +13,7 @@ mod audit;
 mod conversations;
 mod directory;
 mod exposure;
+mod impact;
 pub mod testing;
 mod writer;
 
@@ -27,6 +28,7 @@ pub use conversations::{
     AppendOutcome, AppendRequest, ConversationFilter, NewMessageSealer, StoredMessage,
 };
 pub use exposure::{is_sha384_hex, ExposureQuery};
+pub use impact::{CardMention, CardMentionSource, ExposureHit, ImpactWindow, StoredCardMention, CARD_MENTION_BRANDS};
 pub use writer::{CommitGate, CommitStats};
 
 /// Which database engine a store runs on.
@@ -100,6 +102,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../migrations/sqlite/0003_api_key_creator.sql"),
     ),
+    (4, include_str!("../migrations/sqlite/0004_impact.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -108,6 +111,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../migrations/postgres/0003_api_key_creator.sql"),
     ),
+    (4, include_str!("../migrations/postgres/0004_impact.sql")),
 ];
 
 /// The newest schema version this binary knows.
