@@ -28,7 +28,10 @@ pub use conversations::{
     AppendOutcome, AppendRequest, ConversationFilter, NewMessageSealer, StoredMessage,
 };
 pub use exposure::{is_sha384_hex, ExposureQuery};
-pub use impact::{CardMention, CardMentionSource, ExposureHit, ImpactWindow, StoredCardMention, CARD_MENTION_BRANDS};
+pub use impact::{
+    CardMention, CardMentionSource, ExposureHit, ImpactWindow, StoredCardMention,
+    CARD_MENTION_BRANDS,
+};
 pub use writer::{CommitGate, CommitStats};
 
 /// Which database engine a store runs on.
