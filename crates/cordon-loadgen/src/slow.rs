@@ -33,6 +33,7 @@ struct Counters {
     refused_429: AtomicU64,
     connect_failed: AtomicU64,
     dropped_by_server: AtomicU64,
+    /// Sockets the server is holding now (accepted and unanswered for a trickle period), and the most at once.
     open_now: AtomicU64,
     open_peak: AtomicU64,
 }
@@ -123,8 +124,9 @@ async fn one_socket(addr: SocketAddr, source: IpAddr, trickle: Duration, c: &Cou
         c.connect_failed.fetch_add(1, Ordering::Relaxed);
         return;
     };
-    let open = c.open_now.fetch_add(1, Ordering::Relaxed) + 1;
-    c.open_peak.fetch_max(open, Ordering::Relaxed);
+    // A socket counts as held once it has outlived one trickle period unanswered: the server accepted it and
+    // is waiting for the rest of its request head (a refused one gets its 429 at once).
+    let mut held = false;
     let mut buf = [0u8; 512];
     let mut line = 0u64;
     let mut next: &[u8] = b"GET /healthz HTTP/1.1\r\nhost: slow\r\n";
@@ -134,6 +136,11 @@ async fn one_socket(addr: SocketAddr, source: IpAddr, trickle: Duration, c: &Cou
         }
         // Wait for the next line's time, watching for the server's answer or close meanwhile.
         match tokio::time::timeout(trickle, tcp.read(&mut buf)).await {
+            Err(_) if !held => {
+                held = true;
+                let open = c.open_now.fetch_add(1, Ordering::Relaxed) + 1;
+                c.open_peak.fetch_max(open, Ordering::Relaxed);
+            }
             Err(_) => {}
             Ok(Ok(0)) | Ok(Err(_)) => break None,
             Ok(Ok(n)) => break Some(buf[..n].starts_with(b"HTTP/1.1 429")),
@@ -145,7 +152,9 @@ async fn one_socket(addr: SocketAddr, source: IpAddr, trickle: Duration, c: &Cou
             b"x-b: 2\r\n"
         };
     };
-    c.open_now.fetch_sub(1, Ordering::Relaxed);
+    if held {
+        c.open_now.fetch_sub(1, Ordering::Relaxed);
+    }
     match outcome {
         Some(true) => c.refused_429.fetch_add(1, Ordering::Relaxed),
         _ => c.dropped_by_server.fetch_add(1, Ordering::Relaxed),
