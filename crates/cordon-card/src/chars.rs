@@ -77,6 +77,11 @@ pub(crate) enum Sep {
     Dash,
     /// Full stops and middle dots.
     Dot,
+    /// Slashes: `/`, fraction and division slashes, full-width solidus.
+    Slash,
+    /// A line break inside one message: LF, CR, CR LF (one separator), NEL, line and paragraph
+    /// separators.
+    Break,
 }
 
 /// The separator at byte `i`, if any, and its encoded length.
@@ -87,6 +92,16 @@ pub(crate) fn sep_at(text: &str, i: usize) -> Option<(Sep, usize)> {
         b' ' | b'\t' => return Some((Sep::Space, 1)),
         b'-' => return Some((Sep::Dash, 1)),
         b'.' => return Some((Sep::Dot, 1)),
+        b'/' => return Some((Sep::Slash, 1)),
+        b'\n' => return Some((Sep::Break, 1)),
+        b'\r' => {
+            let len = if text.as_bytes().get(i + 1) == Some(&b'\n') {
+                2
+            } else {
+                1
+            };
+            return Some((Sep::Break, len));
+        }
         0..=0x7F => return None,
         _ => {}
     }
@@ -108,6 +123,8 @@ pub(crate) fn sep_at(text: &str, i: usize) -> Option<(Sep, usize)> {
         | '\u{FF0D}'
         | '\u{30FC}' => Sep::Dash,
         '\u{00B7}' | '\u{2024}' | '\u{2027}' | '\u{30FB}' | '\u{FF0E}' | '\u{FF65}' => Sep::Dot,
+        '\u{2044}' | '\u{2215}' | '\u{FF0F}' => Sep::Slash,
+        '\u{0085}' | '\u{2028}' | '\u{2029}' => Sep::Break,
         _ => return None,
     };
     Some((kind, len))
@@ -179,7 +196,13 @@ mod tests {
         ] {
             assert_eq!(sep_at(s, 0).map(|x| x.0), Some(k), "{s:?}");
         }
-        assert_eq!(sep_at("/", 0), None);
-        assert_eq!(sep_at("\n", 0), None);
+        // Issue 17: slashes and line breaks join digit groups too; CR LF is one separator.
+        assert_eq!(sep_at("/", 0), Some((Sep::Slash, 1)));
+        assert_eq!(sep_at("\u{ff0f}", 0).map(|x| x.0), Some(Sep::Slash));
+        assert_eq!(sep_at("\n", 0), Some((Sep::Break, 1)));
+        assert_eq!(sep_at("\r\n", 0), Some((Sep::Break, 2)));
+        assert_eq!(sep_at("\u{2028}", 0).map(|x| x.0), Some(Sep::Break));
+        assert_eq!(sep_at(",", 0), None);
+        assert_eq!(sep_at(":", 0), None);
     }
 }

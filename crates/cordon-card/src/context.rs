@@ -10,6 +10,56 @@ pub(crate) fn inside_code(text: &str, start: usize, end: usize) -> bool {
     in_iban(text, start) || in_uuid(text.as_bytes(), start, end)
 }
 
+/// Whether the span `start..end` lies inside an IBAN that validates (mod 97) or a UUID: the codes
+/// the issue-17 rule leaves alone.
+pub(crate) fn inside_code_validated(text: &str, start: usize, end: usize) -> bool {
+    iban_start(text, start).is_some_and(|t| iban_validates(text.as_bytes(), t, end))
+        || in_uuid(text.as_bytes(), start, end)
+}
+
+/// Whether some IBAN from byte `t` (its country code) over groups of letters and digits joined by
+/// one space or hyphen, ending at a group's end at or after `end`, passes the mod-97 check.
+fn iban_validates(b: &[u8], t: usize, end: usize) -> bool {
+    // The IBAN moved its first four characters to the end; letters count as two digits (A = 10).
+    let head = &b[t..t + 4];
+    let mut r: u64 = 0;
+    let mut chars_ = 4;
+    let mut i = t + 4;
+    let push = |r: u64, c: u8| -> u64 {
+        if c.is_ascii_digit() {
+            (r * 10 + u64::from(c - b'0')) % 97
+        } else {
+            (r * 100 + u64::from(c - b'A' + 10)) % 97
+        }
+    };
+    loop {
+        // At a group's end: does the IBAN that ends here validate?
+        let at_end = i >= b.len() || !(b[i].is_ascii_uppercase() || b[i].is_ascii_digit());
+        if at_end && i >= end && chars_ >= 15 {
+            let full = head.iter().fold(r, |r, &c| push(r, c));
+            if full == 1 {
+                return true;
+            }
+        }
+        if i >= b.len() || chars_ >= 34 {
+            return false;
+        }
+        let c = b[i];
+        if c.is_ascii_uppercase() || c.is_ascii_digit() {
+            r = push(r, c);
+            chars_ += 1;
+            i += 1;
+        } else if (c == b' ' || c == b'-')
+            && b.get(i + 1)
+                .is_some_and(|n| n.is_ascii_uppercase() || n.is_ascii_digit())
+        {
+            i += 1;
+        } else {
+            return false;
+        }
+    }
+}
+
 /// ISO 3166 codes of the countries that use IBANs (SWIFT IBAN registry).
 const IBAN_COUNTRIES: &[&[u8; 2]] = &[
     b"AD", b"AE", b"AL", b"AT", b"AZ", b"BA", b"BE", b"BG", b"BH", b"BI", b"BR", b"BY", b"CH",
@@ -25,6 +75,11 @@ const IBAN_COUNTRIES: &[&[u8; 2]] = &[
 /// upper-case letters or digits reaches a group `CCdd` (country code, check digits) that begins a
 /// word, as in "GB29 NWBK 6016 1331 9268 19".
 fn in_iban(text: &str, start: usize) -> bool {
+    iban_start(text, start).is_some()
+}
+
+/// The byte where the grouped IBAN that `start` lies in begins (its country code), if any.
+fn iban_start(text: &str, start: usize) -> Option<usize> {
     let b = text.as_bytes();
     let mut p = start;
     // An IBAN has at most 34 characters: the country group and at most eight more groups of four.
@@ -46,7 +101,7 @@ fn in_iban(text: &str, start: usize) -> bool {
             }
         }
         if seps == 0 {
-            return false;
+            return None;
         }
         let mut t = q;
         while t > 0 && q - t < 5 && (b[t - 1].is_ascii_uppercase() || b[t - 1].is_ascii_digit()) {
@@ -54,18 +109,18 @@ fn in_iban(text: &str, start: usize) -> bool {
         }
         let group = &b[t..q];
         if group.len() != 4 {
-            return false;
+            return None;
         }
         let begins_word = !chars::char_before(text, t).is_some_and(chars::is_glue);
         if begins_word
             && group[2..].iter().all(u8::is_ascii_digit)
             && IBAN_COUNTRIES.iter().any(|cc| cc[..] == group[..2])
         {
-            return true;
+            return Some(t);
         }
         p = t;
     }
-    false
+    None
 }
 
 /// A UUID (8-4-4-4-12 hex digits) covering the span, even when its groups happen to be all digits.
@@ -289,6 +344,18 @@ mod tests {
         assert!(!in_iban(t, t.find("6016").unwrap()));
         let t = "XGB29 NWBK 6016 1331 9268 19";
         assert!(!in_iban(t, t.find("6016").unwrap()));
+    }
+
+    #[test]
+    fn ibans_that_validate() {
+        let ok = |t: &str| {
+            inside_code_validated(t, t.find("6016").unwrap(), t.find("6016").unwrap() + 4)
+        };
+        assert!(ok("IBAN GB29 NWBK 6016 1331 9268 19 please"));
+        assert!(ok("GB29 NWBK 6016 1331 9268 19 4111 1111 1111 1111"));
+        // One digit changed: no IBAN, so no exception.
+        assert!(!ok("IBAN GB29 NWBK 6016 1331 9268 18"));
+        assert!(!ok("IBAN GB28 NWBK 6016 1331 9268 19"));
     }
 
     #[test]

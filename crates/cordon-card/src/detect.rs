@@ -19,9 +19,16 @@ const MAX_SEP_CHARS: usize = 6;
 const MAX_SEP_MARKS: usize = 3;
 /// Digits kept ahead of the current start: a card (19) and what follows it, to look past its end.
 const LOOKAHEAD: usize = 40;
-/// Groups kept ahead of the current start. A card spans at most 6 groups (the first has 4 digits or
-/// more, the inner ones 3 or more: see [`shape`]), and so does a card looked for just after it.
-const RING: usize = 16;
+/// Groups the ring holds: those ahead of the current start (a card of 19 one-digit groups and what
+/// follows it) and up to [`BEHIND`] before it.
+const RING: usize = 64;
+/// Groups kept behind the current start, for the formats a candidate may sit inside (an order
+/// number, a date, a postal tracking number; see [`exempt`]).
+const BEHIND: usize = 8;
+/// Shortest candidate the issue-17 rule masks whatever its grouping and context ([`must`]).
+const MUST_MIN_LEN: usize = 13;
+/// Most digits an international phone number (E.164) has, country code included.
+const E164_MAX_DIGITS: usize = 15;
 
 /// A card found in the text: byte span, brand and last four digits (ASCII).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +56,8 @@ struct Group {
     /// Values of the first two digits (the second is 0 for a one-digit group).
     first2: [u8; 2],
     joint: Joint,
+    /// Separator characters in the joint (0 for a chain's first group; CR LF counts as one).
+    seps: u8,
     /// The joint is a single dot: `3.1415…`.
     single_dot: bool,
 }
@@ -80,29 +89,41 @@ impl Group {
         n: 0,
         first2: [0; 2],
         joint: Joint::None,
+        seps: 0,
         single_dot: false,
     };
+
+    /// The value of a group of at most four digits.
+    fn value(&self, text: &str) -> u32 {
+        let mut d = [0u8; 4];
+        let n = self.n.min(4);
+        self.read(text, &mut d[..n]);
+        d[..n].iter().fold(0, |v, &x| v * 10 + u32::from(x))
+    }
 }
 
 /// Call `emit` for every card in `text`, in order, without allocating.
 pub(crate) fn scan(text: &str, mut emit: impl FnMut(Hit)) {
     let bytes = text.as_bytes();
     let mut pos = 0;
+    // Made on the first chain that needs it, then reused: most texts never need one.
+    let mut ring: Option<Ring> = None;
     while let Some(p) = skip::next_digit_start(bytes, pos) {
         if chars::digit_at(text, p).is_none() {
             // A lead byte of some other non-ASCII character: step over that character.
             pos = p + chars::char_at(text, p).map_or(1, |(_, len)| len);
             continue;
         }
-        pos = chain(text, p, &mut emit);
+        if let Some(end) = short_chain(text, p) {
+            pos = end;
+            continue;
+        }
+        pos = chain(text, p, ring.get_or_insert_with(Ring::new), &mut emit);
     }
 }
 
 /// Handle the chain whose first digit is at `p`; returns the end of its last digit.
-fn chain(text: &str, p: usize, emit: &mut impl FnMut(Hit)) -> usize {
-    if let Some(end) = short_chain(text, p) {
-        return end;
-    }
+fn chain(text: &str, p: usize, ring: &mut Ring, emit: &mut impl FnMut(Hit)) -> usize {
     let mut parser = Parser {
         text,
         pos: p,
@@ -112,23 +133,26 @@ fn chain(text: &str, p: usize, emit: &mut impl FnMut(Hit)) -> usize {
     };
     let head_glued = context::glued_before(text, p);
     let head_plus = matches!(chars::char_before(text, p), Some('+' | '＋'));
+    // "0049 151 …", "00 49 151 …": the international dialling prefix written for '+'.
+    let head_00 = text.as_bytes().get(p..p + 2) == Some(b"00");
 
-    let mut ring = Ring::new();
+    ring.clear();
     let mut at_head = true; // the front group is the chain's first group
     let mut fresh = true; // …or the first group after a card
     let mut run = FoursRun::default();
     let mut prev_n: Option<usize> = None;
     let mut tail_glued = None;
+    // Digits passed over since the chain's head or the last card, and whether that stretch began
+    // right after a '+'.
+    let mut consumed = 0usize;
+    let mut plus = head_plus || head_00;
+    let dial_prefix = if head_00 { 2 } else { 0 };
     loop {
-        while !parser.done && ring.digits < LOOKAHEAD && ring.len < RING {
-            if let Some(g) = parser.next() {
-                ring.push(g);
-            }
-        }
+        ring.fill(&mut parser, LOOKAHEAD);
         if ring.len == 0 {
             break;
         }
-        let tail_glued = parser.done
+        let glued_end = parser.done
             && *tail_glued.get_or_insert_with(|| context::glued_after(text, parser.last_end));
         let start = Start {
             at_head,
@@ -137,21 +161,47 @@ fn chain(text: &str, p: usize, emit: &mut impl FnMut(Hit)) -> usize {
             head_plus,
             prev_n,
             run: &run,
+            phone: plus && parser.done && consumed + ring.digits <= E164_MAX_DIGITS + dial_prefix,
         };
-        match best_at(text, &ring, &start, parser.done, tail_glued) {
-            Some((last, hit)) => {
+        match best_at(text, ring, &start, parser.done, glued_end) {
+            Some((mut last, mut hit)) => {
+                // Overlapping candidates: a card that starts inside this one and ends after it is
+                // masked with it, as one span ("1234 4111 1111 1111 1111 …").
+                loop {
+                    let need = ring.digits_through(last) + MAX_LEN;
+                    ring.fill(&mut parser, need);
+                    let glued_end = parser.done
+                        && *tail_glued
+                            .get_or_insert_with(|| context::glued_after(text, parser.last_end));
+                    let Some((end, next)) = (1..=last)
+                        .filter_map(|s| overlap(text, ring, s, last, parser.done, glued_end))
+                        .max_by_key(|(end, _)| *end)
+                    else {
+                        break;
+                    };
+                    hit = Hit {
+                        start: hit.start,
+                        ..next
+                    };
+                    last = end;
+                }
                 emit(hit);
                 for _ in 0..=last {
                     ring.pop();
                 }
+                // What follows a card is read as the masked text will be read: a fresh chain.
+                ring.forget_behind();
                 fresh = true;
                 prev_n = None;
                 run = FoursRun::default();
+                consumed = 0;
+                plus = false;
             }
             None => {
                 let Some(g) = ring.pop() else { break };
                 run.push(&g, fresh);
                 prev_n = Some(g.n);
+                consumed += g.n;
                 fresh = false;
             }
         }
@@ -161,8 +211,8 @@ fn chain(text: &str, p: usize, emit: &mut impl FnMut(Hit)) -> usize {
 }
 
 /// Fast path for the common numbers of chat and logs (times, prices, ids, dates): an ASCII chain
-/// can hold a card only if some group of 4 digits or more begins with two digits that begin a card
-/// and is followed by at least 12 digits in all. Returns the chain's end when it cannot hold a card,
+/// can hold a card only if some group begins with a digit (and, in a group of two or more, two
+/// digits) that begin a card and is followed by at least 12 digits in all. Returns the chain's end when it cannot hold a card,
 /// or `None` when a closer look is needed.
 #[inline]
 fn short_chain(text: &str, p: usize) -> Option<usize> {
@@ -179,7 +229,12 @@ fn short_chain(text: &str, p: usize) -> Option<usize> {
         digits += run;
         i += run;
         end = i;
-        if first_start.is_none() && run >= 4 && pan::could_begin2(d0, d1) {
+        let begins = if run > 1 {
+            pan::could_begin2(d0, d1)
+        } else {
+            pan::could_begin1(d0)
+        };
+        if first_start.is_none() && begins {
             first_start = Some(digits - run);
         }
         if first_start.is_some_and(|before| digits - before >= MIN_LEN) {
@@ -188,7 +243,7 @@ fn short_chain(text: &str, p: usize) -> Option<usize> {
         let mut seps = 0;
         loop {
             match bytes.get(i) {
-                Some(b' ' | b'-' | b'.' | b'\t') => {
+                Some(b' ' | b'-' | b'.' | b'\t' | b'/' | b'\n' | b'\r') => {
                     seps += 1;
                     if seps > MAX_SEP_CHARS {
                         break 'chain;
@@ -228,8 +283,9 @@ impl Parser<'_> {
         }
         let mut joint = Joint::None;
         let mut single_dot = false;
+        let mut chars_ = 0usize;
         if self.started {
-            let (mut p, mut chars_, mut marks) = (self.pos, 0, 0);
+            let (mut p, mut marks) = (self.pos, 0);
             while chars_ <= MAX_SEP_CHARS {
                 let Some((kind, len)) = chars::sep_at(self.text, p) else {
                     break;
@@ -256,6 +312,7 @@ impl Parser<'_> {
             }
             self.pos = p;
         }
+        let seps = if self.started { chars_ as u8 } else { 0 };
         let start = self.pos;
         let mut n = 0;
         let mut first2 = [0u8; 2];
@@ -284,17 +341,22 @@ impl Parser<'_> {
             n,
             first2,
             joint,
+            seps,
             single_dot,
         })
     }
 }
 
-/// Fixed-capacity queue of the groups ahead of the current start.
+/// Fixed-capacity queue of the groups ahead of the current start, and of up to [`BEHIND`] groups
+/// of the same chain before it.
 struct Ring {
     slots: [Group; RING],
     head: usize,
+    /// Groups ahead: `get(0)` is the front group.
     len: usize,
-    /// Digits in the queued groups (saturating).
+    /// Groups kept behind the front: `at(-1)` is the one just before it.
+    behind: usize,
+    /// Digits in the groups ahead (saturating).
     digits: usize,
 }
 
@@ -304,10 +366,28 @@ impl Ring {
             slots: [Group::EMPTY; RING],
             head: 0,
             len: 0,
+            behind: 0,
             digits: 0,
         }
     }
+    fn clear(&mut self) {
+        self.head = 0;
+        self.len = 0;
+        self.behind = 0;
+        self.digits = 0;
+    }
+    /// Parses groups until `digits` digits are ahead, the chain ends or the ring is full.
+    fn fill(&mut self, parser: &mut Parser<'_>, digits: usize) {
+        while !parser.done && self.digits < digits && self.len < RING - BEHIND {
+            if let Some(g) = parser.next() {
+                self.push(g);
+            }
+        }
+    }
     fn push(&mut self, g: Group) {
+        if self.len + self.behind == RING {
+            self.behind -= 1;
+        }
         self.digits = self.digits.saturating_add(g.n);
         self.slots[(self.head + self.len) % RING] = g;
         self.len += 1;
@@ -318,6 +398,17 @@ impl Ring {
         }
         Some(&self.slots[(self.head + k) % RING])
     }
+    /// The group `k` places from the front: negative for the groups kept behind it.
+    fn at(&self, k: isize) -> Option<&Group> {
+        if k >= 0 {
+            return self.get(k as usize);
+        }
+        let back = k.unsigned_abs();
+        if back > self.behind {
+            return None;
+        }
+        Some(&self.slots[(self.head + RING - back) % RING])
+    }
     fn pop(&mut self) -> Option<Group> {
         if self.len == 0 {
             return None;
@@ -325,8 +416,17 @@ impl Ring {
         let g = self.slots[self.head];
         self.head = (self.head + 1) % RING;
         self.len -= 1;
+        self.behind = (self.behind + 1).min(BEHIND);
         self.digits = self.digits.saturating_sub(g.n);
         Some(g)
+    }
+    /// Forgets the groups behind the front (after a card: its mask ends the chain there).
+    fn forget_behind(&mut self) {
+        self.behind = 0;
+    }
+    /// Digits in groups `0..=k` ahead.
+    fn digits_through(&self, k: usize) -> usize {
+        (0..=k).filter_map(|j| self.get(j)).map(|g| g.n).sum()
     }
 }
 
@@ -375,6 +475,9 @@ struct Start<'a> {
     /// Digits in the group before the front one, unless that was consumed by a card.
     prev_n: Option<usize>,
     run: &'a FoursRun,
+    /// The chain began right after a '+' (or with `00`) and has at most 15 digits after it: an
+    /// international phone number.
+    phone: bool,
 }
 
 /// Grouping of a candidate: how much like a printed card number it looks.
@@ -414,6 +517,13 @@ pub(crate) fn printed_like_a_card(sizes: &[usize]) -> bool {
 }
 
 /// The longest card that starts at the ring's front group, as (index of its last group, hit).
+///
+/// Two rules, and a card is what either finds:
+/// - [`must`] (issue 17): whole groups joined by one separator character each, 13 to 19 digits, an
+///   issued prefix and length and a valid Luhn digit are a card, whatever the grouping and the words
+///   around, unless the run is one of the formats of [`exempt`];
+/// - the grouping rules of issues 2 and 7 (any separator run, 12 digits too): sure candidates are
+///   always cards, possible ones unless the context says otherwise.
 fn best_at(
     text: &str,
     ring: &Ring,
@@ -422,14 +532,15 @@ fn best_at(
     tail_glued: bool,
 ) -> Option<(usize, Hit)> {
     let first = ring.get(0)?;
-    // Every card grouping starts with 4 digits or more; most numbers fail here or on their first
-    // two digits, before any digits are copied.
-    if first.n < 4 || first.n > MAX_LEN || !pan::could_begin2(first.first2[0], first.first2[1]) {
+    // Most numbers fail here, on their first one or two digits, before any digits are copied.
+    if first.n > MAX_LEN
+        || !pan::could_begin1(first.first2[0])
+        || (first.n > 1 && !pan::could_begin2(first.first2[0], first.first2[1]))
+    {
         return None;
     }
-    if !start_allowed(ring, st) {
-        return None;
-    }
+    // The grouping rules need a first group of 4 digits or more.
+    let grouped = first.n >= 4 && start_allowed(ring, st);
     // Starting right after a dash or dot that binds it to the digits before ("302-1234567-1234567"):
     // the tail of some other number, unless it looks exactly like a card.
     let tight =
@@ -439,35 +550,226 @@ fn best_at(
     let mut len = 0;
     let mut best = None;
     let mut prefix: Option<pan::Prefix> = None;
+    // Every joint so far is one separator character.
+    let mut single = true;
     let mut k = 0;
     while let Some(g) = ring.get(k) {
         if len + g.n > MAX_LEN {
             break;
         }
+        single &= k == 0 || g.seps == 1;
+        if !single && !grouped {
+            break;
+        }
         g.read(text, &mut digits[len..len + g.n]);
         len += g.n;
         sizes[k] = g.n;
-        let is_last = done && k + 1 == ring.len;
-        if len >= MIN_LEN {
+        if prefix.is_none() && len >= 6 {
             // The first six digits decide which lengths can be cards at all.
-            let pf = prefix.get_or_insert_with(|| pan::Prefix::of(&digits[..6]));
-            if pf.lengths() >> len == 0 {
+            let pf = pan::Prefix::of(&digits[..6]);
+            if pf.lengths() == 0 {
                 break;
             }
+            prefix = Some(pf);
         }
-        let pf = prefix.filter(|pf| len >= MIN_LEN && pf.lengths() & (1 << len) != 0);
-        if let Some(pf) = pf.filter(|_| !(is_last && tail_glued)) {
-            if let Some((hit, sure)) = judge(text, &digits[..len], pf, &sizes[..=k], first, g) {
-                let doubt =
-                    tight || runs_on(text, ring, k) || context::says_not_a_card(text, first.start);
-                if sure || !doubt {
-                    best = Some((k, hit));
+        let Some(pf) = prefix else {
+            k += 1;
+            continue;
+        };
+        if pf.lengths() >> len == 0 {
+            break;
+        }
+        let is_last = done && k + 1 == ring.len;
+        if len >= MIN_LEN && pf.lengths() & (1 << len) != 0 && !(is_last && tail_glued) {
+            let glued_head = st.at_head && st.head_glued;
+            let must_hit = (single && len >= MUST_MIN_LEN)
+                .then(|| must(text, ring, 0, k, &digits[..len], pf, glued_head || st.phone))
+                .flatten();
+            if let Some(hit) = must_hit {
+                best = Some((k, hit));
+            } else if grouped {
+                if let Some((hit, sure)) = judge(text, &digits[..len], pf, &sizes[..=k], first, g) {
+                    let doubt = tight
+                        || runs_on(text, ring, k)
+                        || context::says_not_a_card(text, first.start);
+                    if sure || !doubt {
+                        best = Some((k, hit));
+                    }
                 }
             }
         }
         k += 1;
     }
     best
+}
+
+/// The issue-17 rule for the candidate over groups `s..=e` (`digits` are theirs, 13 to 19 of them,
+/// joined by one separator character each): a card when its prefix and length are issued and it
+/// passes Luhn, unless `excluded` (glued to a word before it, or a phone number) or [`exempt`].
+fn must(
+    text: &str,
+    ring: &Ring,
+    s: usize,
+    e: usize,
+    digits: &[u8],
+    pf: pan::Prefix,
+    excluded: bool,
+) -> Option<Hit> {
+    let (brand, _) = pf.brand(digits.len())?;
+    if excluded || !pan::luhn_ok(digits) {
+        return None;
+    }
+    let (first, last) = (ring.get(s)?, ring.get(e)?);
+    if exempt(text, ring, s, e, first.start, last.end) {
+        return None;
+    }
+    Some(Hit {
+        start: first.start,
+        end: last.end,
+        brand,
+        last4: last4_of(digits),
+    })
+}
+
+fn last4_of(digits: &[u8]) -> [u8; 4] {
+    let mut last4 = [b'0'; 4];
+    for (slot, d) in last4.iter_mut().zip(&digits[digits.len() - 4..]) {
+        *slot = b'0' + d;
+    }
+    last4
+}
+
+/// The longest [`must`] card from group `s` that ends after group `after`: a card overlapping the
+/// one found over groups `0..=after`.
+fn overlap(
+    text: &str,
+    ring: &Ring,
+    s: usize,
+    after: usize,
+    done: bool,
+    tail_glued: bool,
+) -> Option<(usize, Hit)> {
+    let first = ring.get(s)?;
+    if first.n > MAX_LEN
+        || !pan::could_begin1(first.first2[0])
+        || (first.n > 1 && !pan::could_begin2(first.first2[0], first.first2[1]))
+    {
+        return None;
+    }
+    let mut digits = [0u8; MAX_LEN];
+    let mut len = 0;
+    let mut best = None;
+    let mut k = s;
+    while let Some(g) = ring.get(k) {
+        if len + g.n > MAX_LEN || (k > s && g.seps != 1) {
+            break;
+        }
+        g.read(text, &mut digits[len..len + g.n]);
+        len += g.n;
+        let is_last = done && k + 1 == ring.len;
+        if k > after && len >= MUST_MIN_LEN && !(is_last && tail_glued) {
+            let pf = pan::Prefix::of(&digits[..6]);
+            if let Some(hit) = must(text, ring, s, k, &digits[..len], pf, false) {
+                best = Some((k, hit));
+            }
+        }
+        k += 1;
+    }
+    best
+}
+
+/// The named formats that are no card though their digits read as one, for the issue-17 rule
+/// ([`must`]); each has a test in `tests` below and a line in docs/CARD-REDACTION.md:
+/// - an IBAN that validates (mod 97), or a UUID: [`context::inside_code`];
+/// - a decimal fraction: one group right after a single `.` that follows 1 to 3 digits;
+/// - dates: every group of the candidate is part of a calendar date (d-m-yyyy, m/d/yyyy,
+///   yyyy-mm-dd, one separator character, the same twice);
+/// - an Amazon-style order number, 3-7-7 digits joined by single hyphens;
+/// - a postal tracking number: 20 or 22 digits in groups of four from a first group that begins
+///   with 9 (USPS IMpb, FedEx SmartPost), joined alike by one separator character.
+///
+/// Two more, checked by the caller: digits glued to a word (`ab4111…`, `…1111x`) and an
+/// international phone number (a chain right after `+`, or after a first group `00…`, with at most
+/// 15 digits after the `+` or the `00`).
+fn exempt(text: &str, ring: &Ring, s: usize, e: usize, start: usize, end: usize) -> bool {
+    let (s, e) = (s as isize, e as isize);
+    context::inside_code_validated(text, start, end)
+        || decimal_fraction(ring, s, e)
+        || (s..=e).all(|i| in_date(text, ring, i))
+        || order_3_7_7(ring, s, e)
+        || postal_tracking(ring, s, e)
+}
+
+/// A decimal number `d.ddddd…` (1 to 3 digits, a single dot, and a fraction not followed by
+/// another group joined the same way) that the candidate lies in.
+fn decimal_fraction(ring: &Ring, s: isize, e: isize) -> bool {
+    (s - 1..=s).filter(|&t| t + 1 >= e).any(|t| {
+        let (Some(int), Some(frac)) = (ring.at(t), ring.at(t + 1)) else {
+            return false;
+        };
+        int.n <= 3 && frac.single_dot && ring.at(t + 2).is_none_or(|next| next.joint != frac.joint)
+    })
+}
+
+/// Whether group `i` belongs to a calendar date of three groups.
+fn in_date(text: &str, ring: &Ring, i: isize) -> bool {
+    (i - 2..=i).any(|t| date_at(text, ring, t))
+}
+
+fn date_at(text: &str, ring: &Ring, t: isize) -> bool {
+    let (Some(a), Some(b), Some(c)) = (ring.at(t), ring.at(t + 1), ring.at(t + 2)) else {
+        return false;
+    };
+    if b.seps != 1 || c.seps != 1 || b.joint != c.joint {
+        return false;
+    }
+    let small = |g: &Group, hi: u32| g.n <= 2 && (1..=hi).contains(&g.value(text));
+    let year = |g: &Group| g.n == 4 && (1900..=2099).contains(&g.value(text));
+    (year(c) && ((small(a, 31) && small(b, 12)) || (small(a, 12) && small(b, 31))))
+        || (year(a) && small(b, 12) && small(c, 31))
+}
+
+fn order_3_7_7(ring: &Ring, s: isize, e: isize) -> bool {
+    let dash = |g: &Group| g.seps == 1 && g.joint == Joint::Only(Sep::Dash);
+    (s - 2..=s).filter(|&t| t + 2 >= e).any(|t| {
+        let (Some(a), Some(b), Some(c)) = (ring.at(t), ring.at(t + 1), ring.at(t + 2)) else {
+            return false;
+        };
+        (a.n, b.n, c.n) == (3, 7, 7)
+            && dash(b)
+            && dash(c)
+            && !dash(a)
+            && ring.at(t + 3).is_none_or(|g| !dash(g))
+    })
+}
+
+fn postal_tracking(ring: &Ring, s: isize, e: isize) -> bool {
+    (s - 6..s).any(|t| {
+        let Some(a) = ring.at(t) else { return false };
+        let Some(b) = ring.at(t + 1) else {
+            return false;
+        };
+        if a.n != 4 || a.first2[0] != 9 || b.seps != 1 {
+            return false;
+        }
+        let mut digits = a.n;
+        let mut j = t + 1;
+        while let Some(g) = ring.at(j) {
+            if g.joint != b.joint || g.seps != 1 || !(g.n == 4 || g.n == 2) {
+                break;
+            }
+            digits += g.n;
+            j += 1;
+            if g.n == 2 {
+                break;
+            }
+        }
+        let last = j - 1;
+        let joined_on = ring
+            .at(j)
+            .is_some_and(|g| g.joint == b.joint && g.seps == 1);
+        (digits == 20 || digits == 22) && last >= e && !joined_on
+    })
 }
 
 /// Whether a candidate of 4-digit groups ending at group `k` runs on into one more 4-digit group
@@ -557,16 +859,12 @@ fn judge(
     if context::inside_code(text, start, end) {
         return None;
     }
-    let mut last4 = [b'0'; 4];
-    for (slot, d) in last4.iter_mut().zip(&digits[digits.len() - 4..]) {
-        *slot = b'0' + d;
-    }
     Some((
         Hit {
             start,
             end,
             brand,
-            last4,
+            last4: last4_of(digits),
         },
         shape == Shape::Card && common_len,
     ))

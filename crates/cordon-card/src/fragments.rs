@@ -26,6 +26,14 @@ pub const MAX_FRAGMENTS: usize = 4;
 /// of 4, so a reply of 1 to 3 digits ("2", "42", a CVV) never starts a held sequence.
 pub const MIN_FIRST_PIECE_DIGITS: usize = 4;
 
+/// Shortest split card that may be grouped any way after its first group (the issue-17 rule).
+const ANY_GROUPING_MIN_LEN: usize = 13;
+
+/// First groups, besides the printed 4, after which a split card may be grouped any way: all of a
+/// card's digits but its last few. Shorter ones (5 to 11 digits) are how zips and phone numbers are
+/// typed, and are never held; an unbroken 16 or more is a whole card, masked as it is.
+const LONG_FIRST_GROUP: std::ops::RangeInclusive<usize> = 12..=15;
+
 /// A fragment's digits, group sizes and the span from its first digit to its last.
 #[derive(Debug)]
 struct Fragment {
@@ -58,7 +66,12 @@ impl Fragment {
                 start.get_or_insert(i);
                 i += len;
                 end = i;
-            } else if let Some((_, len)) = chars::sep_at(text, i) {
+            } else if let Some((kind, len)) = chars::sep_at(text, i) {
+                // A slash joins groups inside one message, but `4111/1111` typed alone is more
+                // likely a date or a ratio than a piece of a card: no fragment.
+                if kind == chars::Sep::Slash {
+                    return None;
+                }
                 in_group = false;
                 i += len;
             } else {
@@ -154,9 +167,18 @@ impl Run {
         true
     }
 
-    /// Whether the breaks typed so far fit a printed grouping of a card of `len` digits: every break
-    /// the grouping has before the digits typed so far end was typed (extra ones are allowed).
+    /// Whether the breaks typed so far fit a card of `len` digits. Issue 17: a card of 13 to 19
+    /// digits may be grouped any way after a first group of 4 (as printed) or of 12 to 15 digits
+    /// (all but its last few digits, as in 12+2 or with the check digit split off). Otherwise
+    /// (a 12-digit card, or another first group), every break of a printed grouping before the
+    /// digits typed so far end must have been typed (extra ones are allowed).
     fn fits(&self, len: usize) -> bool {
+        let first_group = self.breaks.trailing_zeros() as usize;
+        if len >= ANY_GROUPING_MIN_LEN
+            && (first_group == MIN_FIRST_PIECE_DIGITS || LONG_FIRST_GROUP.contains(&first_group))
+        {
+            return true;
+        }
         let typed_before_end = (1u32 << self.digits.len()) - 1;
         printed_groupings(len)
             .into_iter()
@@ -480,11 +502,33 @@ mod tests {
     }
 
     #[test]
-    fn joins_need_the_printed_breaks_and_a_first_piece_of_four() {
-        // No break after the first 4 digits, or after 12 (4-4-4-4) or 10 (4-6-x).
+    fn joins_need_a_first_group_of_four_or_of_twelve_to_fifteen() {
+        // Issue 17: after a first group of 4, any grouping joins, as it does in one message. (Until
+        // issue 17 these three were left as typed: no break after 12, nor after 10.)
+        assert_eq!(
+            texts(&["4111 1111", "11111111"]),
+            ["••••", "[Visa •••• 1111]"]
+        );
+        assert_eq!(
+            texts(&["3782", "82246310005"]),
+            ["••••", "[Amex •••• 0005]"]
+        );
+        assert_eq!(
+            texts(&["4111", "11111111", "11", "11"]),
+            ["••••", "••••", "••••", "[Visa •••• 1111]"]
+        );
+        // 12+2 (Diners) and the check digit split off.
+        assert_eq!(
+            texts(&["305693090259", "04"]),
+            ["••••", "[Diners Club •••• 5904]"]
+        );
+        assert_eq!(
+            texts(&["411111111111111", "1"]),
+            ["••••", "[Visa •••• 1111]"]
+        );
+        // A first group of 5 to 11 digits is how zips and phone numbers are typed: never held, so
+        // never joined (a gap against the single-message rule, documented in CARD-REDACTION.md).
         assert_eq!(texts(&["41111111", "11111111"]), ["41111111", "11111111"]);
-        assert_eq!(texts(&["4111 1111", "11111111"]), ["4111 1111", "11111111"]);
-        assert_eq!(texts(&["3782", "82246310005"]), ["3782", "82246310005"]);
         // A first piece of fewer than four digits is never held, so never joined either.
         assert_eq!(texts(&["378", "2 822463 10005"]), ["378", "2 822463 10005"]);
     }
@@ -502,6 +546,11 @@ mod tests {
             &["4111", "1111", "1111", "1111"], // a 16-digit Visa may have 19
             &["4111 1111 1111 1111"],
             &["3456 7"], // a space inside the second group of four
+            // Issue 17: any grouping after a first group of 4, or a first group of 12 to 15.
+            &["4111 1111", "11111111"],
+            &["4111", "11111111", "11"],
+            &["305693090259"],
+            &["411111111111111"],
         ] {
             assert!(may_still_become_card(held), "{held:?}");
         }
@@ -515,10 +564,9 @@ mod tests {
             &["4155552671"],   // a phone number in one run
             &["415 555 2671"], // …or in groups of three
             &["555 0100"],
-            &["41111111"],              // no break after four digits
-            &["4111111111111111"],      // an unbroken card: complete as it is
-            &["4111 1111", "11111111"], // no break after 12 (4-4-4-4) or 10 (4-6-x)
-            &["3425 195 369 22764"],    // an Amex is 15 digits: complete
+            &["41111111"],           // a first group of 5 to 11 digits
+            &["4111111111111111"],   // an unbroken card: complete as it is
+            &["3425 195 369 22764"], // an Amex is 15 digits: complete
             &["3425", "195", "369", "22764"],
             &["5555 5555 5555 4444"],     // a Mastercard is 16
             &["4111 1111 1111 1111 111"], // 19 digits
@@ -609,9 +657,22 @@ mod tests {
         );
         // A number that cannot begin a card goes at once; what follows starts afresh.
         released(
+            &["4111 1112", "11111111", "3782", "822463", "10005"],
+            &[2, 2, 4, 4, 4],
+            &["4111 1112", "11111111", "••••", "••••", "[Amex •••• 0005]"],
+        );
+        // Issue 17: a 4+8 Visa is a card (until then, released as typed), and is masked once what
+        // follows shows that it has ended.
+        released(
             &["4111 1111", "11111111", "3782", "822463", "10005"],
-            &[1, 1, 4, 4, 4],
-            &["4111 1111", "11111111", "••••", "••••", "[Amex •••• 0005]"],
+            &[2, 2, 4, 4, 4],
+            &[
+                "••••",
+                "[Visa •••• 1111]",
+                "••••",
+                "••••",
+                "[Amex •••• 0005]",
+            ],
         );
     }
 

@@ -156,6 +156,12 @@ pub(crate) fn could_begin2(d0: u8, d1: u8) -> bool {
     FIRST_TWO[usize::from(d0 % 10) * 10 + usize::from(d1 % 10)]
 }
 
+/// Whether some issued PAN starts with this digit.
+#[inline]
+pub(crate) fn could_begin1(d0: u8) -> bool {
+    (0..10).any(|d1| could_begin2(d0, d1))
+}
+
 /// Whether some issued PAN starts with these digits (a prefix of at most [`MAX_LEN`] digits).
 pub(crate) fn could_begin(digits: &[u8]) -> bool {
     if digits.is_empty() {
@@ -263,6 +269,12 @@ mod tests {
                 "{p}"
             );
         }
+    }
+
+    #[test]
+    fn one_digit_prefixes() {
+        let firsts: Vec<u8> = (0..10).filter(|&d| could_begin1(d)).collect();
+        assert_eq!(firsts, [2, 3, 4, 5, 6, 8]);
     }
 
     #[test]

@@ -61,6 +61,13 @@ def is_card(digits):
     return False
 
 
+def masked_if_card(text, number):
+    """A negative, unless its digits are a card: then (issue 17) it is masked whatever the words say,
+    and is labelled as such (class masked/…)."""
+    digits = "".join(ch for ch in number if ch.isdigit())
+    return (text, [digits]) if len(digits) >= 13 and is_card(digits) else text
+
+
 def plausible_card(digits):
     return is_card(digits) and len(digits) in (14, 15, 16)
 
@@ -238,9 +245,10 @@ def phone_numbers():
         for cc, rest in intl:
             r = rest()
             p += [f"+{cc} {r}", f"00{cc} {r}", f"+{cc}{''.join(ch for ch in r if ch.isdigit())}", f"(+{cc}) {r}"]
-            # International digits without '+', with a word that says it is a phone number.
-            p.append(f"call {cc} {r}")
-            p.append(f"whatsapp {cc}{''.join(ch for ch in r if ch.isdigit())}")
+            # International digits without '+', with a word that says it is a phone number. Issue 17:
+            # words never narrow detection, so one whose digits are a card is masked (labelled so).
+            p.append(masked_if_card(f"call {cc} {r}", cc + r))
+            p.append(masked_if_card(f"whatsapp {cc}{''.join(ch for ch in r if ch.isdigit())}", cc + r))
     for _ in range(40):
         p += [f"0{rdigits(2)} {rdigits(4)} {rdigits(4)}", f"0{rdigits(4)} {rdigits(6)}", f"0{rdigits(3)}-{rdigits(4)}-{rdigits(4)}"]
     return p
@@ -281,7 +289,9 @@ def tracking():
         while plausible_card(f15):
             f15 = rdigits(15)
         t += [f"FedEx tracking {f12}", f"fedex {f12[:4]} {f12[4:8]} {f12[8:]}", f"FedEx ground tracking: {f15}"]
-        t += [f"order #{rdigits(12)}", f"Order no. {rdigits(4)} {rdigits(4)} {rdigits(4)}", f"ticket {rdigits(13)}"]
+        t += [f"order #{rdigits(12)}", f"Order no. {rdigits(4)} {rdigits(4)} {rdigits(4)}"]
+        t13 = rdigits(13)
+        t.append(masked_if_card(f"ticket {t13}", t13))
     return t
 
 
@@ -386,6 +396,10 @@ def negatives():
     groups = [("phone", phone_numbers()), ("date-time", dates()), ("tracking-order", tracking()), ("code", codes()), ("number", numbers())]
     for cls, items in groups:
         for x in items:
+            if isinstance(x, tuple):
+                x, cards = x
+                out.append({"class": f"masked/{cls}", "text": R.choice(NEG_TEMPLATES).format(x=x), "cards": cards})
+                continue
             out.append({"class": f"not-card/{cls}", "text": R.choice(NEG_TEMPLATES).format(x=x), "cards": []})
     for cls, x in near_misses():
         if x is None:
@@ -394,8 +408,254 @@ def negatives():
     return out
 
 
+# ---------------------------------------------------------------------------------------------------
+# Issue 17. A second generator (its own seed, so every line above stays as it was): cards typed in
+# irregular groups, and hard negatives, each checked against this file's own reading of the rule.
+
+R2 = random.Random(20261217)
+
+# One separator character between groups (spaces, dashes, dots, slashes of several scripts, line breaks).
+SEP1 = [" ", " ", "-", "-", ".", "/", "\n", "\r\n", "\u00a0", "\u2009", "\u2013", "\u2212", "\uff0f", "\u2028", "\u30fb"]
+SEP1_CHARS = set("".join(SEP1)) | {"\t", "\u2010", "\u2011", "\u2012", "\u2014", "\u2044", "\u2215", "\uff0e", "\u00b7", "\u3000", "\u202f"}
+
+
+def groups_of(text):
+    """Chains of digit groups joined by exactly one separator (CR LF counts as one), as
+    [(digits, start, end, sep_before)] lists."""
+    chains, cur, i = [], [], 0
+    while i < len(text):
+        if text[i].isdigit():
+            j = i
+            while j < len(text) and text[j].isdigit():
+                j += 1
+            d = "".join(str(int(c)) for c in text[i:j])
+            sep = None
+            if cur:
+                between = text[cur[-1][2]:i]
+                if between == "\r\n" or (len(between) == 1 and between in SEP1_CHARS):
+                    sep = "\n" if between == "\r\n" else between
+                else:
+                    chains.append(cur)
+                    cur = []
+            cur.append((d, i, j, sep))
+            i = j
+        else:
+            if cur and not (text[i] in SEP1_CHARS or text[i] == "\r"):
+                chains.append(cur)
+                cur = []
+            i += 1
+    if cur:
+        chains.append(cur)
+    return chains
+
+
+def is_date(chain, k):
+    def small(g, hi):
+        return len(g[0]) <= 2 and 1 <= int(g[0]) <= hi
+
+    def year(g):
+        return len(g[0]) == 4 and 1900 <= int(g[0]) <= 2099
+
+    for t in range(k - 2, k + 1):
+        if t < 0 or t + 2 >= len(chain):
+            continue
+        a, b, c = chain[t], chain[t + 1], chain[t + 2]
+        if b[3] is None or b[3] != c[3]:
+            continue
+        if year(c) and ((small(a, 31) and small(b, 12)) or (small(a, 12) and small(b, 31))):
+            return True
+        if year(a) and small(b, 12) and small(c, 31):
+            return True
+    return False
+
+
+def rule17_readings(text):
+    """Card readings under the issue-17 rule that none of its named exceptions covers."""
+    found = []
+    for chain in groups_of(text):
+        before = text[chain[0][1] - 1] if chain[0][1] > 0 else ""
+        total = sum(len(g[0]) for g in chain)
+        if before == "+" and total <= 15:
+            continue  # E.164 phone number
+        if chain[0][0].startswith("00") and total - 2 <= 15:
+            continue  # phone number after the 00 dialling prefix
+        for s in range(len(chain)):
+            d = ""
+            for e in range(s, len(chain)):
+                d += chain[e][0]
+                if len(d) > 19:
+                    break
+                if not is_card(d):
+                    continue
+                if len(d) < 13 and not (len(chain[s][0]) >= 4 and all(len(g[0]) >= 3 for g in chain[s:e + 1])):
+                    continue  # 12 digits: only the groupings of issues 2 and 7 make a card
+                start, end = chain[s][1], chain[e][2]
+                if (start > 0 and (text[start - 1].isalpha() or text[start - 1] == "_")) or (end < len(text) and (text[end].isalpha() or text[end] == "_")):
+                    continue  # glued to a word
+                if all(is_date(chain, k) for k in range(s, e + 1)):
+                    continue
+                sizes = [len(g[0]) for g in chain]
+                if sizes == [3, 7, 7] and chain[1][3] == chain[2][3] == "-":
+                    continue  # order number 3-7-7
+                if chain[0][0][0] == "9" and all(len(g[0]) == 4 for g in chain[:-1]) and len(chain[-1][0]) in (2, 4) and total in (20, 22) and len({g[3] for g in chain[1:]}) == 1:
+                    continue  # postal tracking number
+                if e <= 1 and len(chain) == 2 and len(chain[0][0]) <= 3 and chain[1][3] == ".":
+                    continue  # decimal number
+                found.append(d)
+    return found
+
+
+def r2digits(n, first=None):
+    s = "".join(R2.choice(string.digits) for _ in range(n))
+    return (first + s[1:]) if first else s
+
+
+def r2card(brand=None, length=None):
+    name, ranges, lengths = brand or R2.choice(BRANDS)
+    length = length or R2.choice([x for x in lengths if x >= 13])
+    lo, hi = R2.choice(ranges)
+    prefix = str(R2.randint(int(lo), int(hi))).zfill(len(lo))
+    return name, complete(prefix + r2digits(length - len(prefix) - 1))
+
+
+def irregular(digits):
+    """The issue's shapes and random ones: 12+2, 8+4+4, 4+8+2+2, 8-8 with the check digit split off,
+    groups of 1 to 7, one separator character each (mixed or not)."""
+    n = len(digits)
+    shapes = [[n - 2, 2], [8, 4, n - 12], [4, 8, 2, n - 14], [8, n - 9, 1], [n - 1, 1], [4] * (n // 4) + ([n % 4] if n % 4 else [])]
+    sizes = R2.choice(shapes) if R2.random() < 0.5 else None
+    if not sizes or min(sizes) <= 0:
+        sizes, left = [], n
+        while left:
+            k = min(left, R2.randint(1, 7))
+            sizes.append(k)
+            left -= k
+    groups = split(digits, sizes)
+    mixed = R2.random() < 0.4
+    sep = R2.choice(SEP1)
+    text = groups[0]
+    for g in groups[1:]:
+        text += (R2.choice(SEP1) if mixed else sep) + g
+    return text
+
+
+SHAPE_TEMPLATES = [
+    "{c}", "my id {c}", "order {c}", "tracking {c}", "ref {c}", "card:\n{c}\nthanks", "the number is {c}",
+    "{p} {c}", "{c} {q}", "id: {c}", "phone {c}", "my card is {c} exp 12/29",
+]
+
+
+def new_shape_positives():
+    out = []
+    for brand in BRANDS:
+        for length in [x for x in brand[2] if x >= 13]:
+            for _ in range(12):
+                _, d = r2card(brand, length)
+                for _ in range(20):
+                    c = irregular(d)
+                    t = R2.choice(SHAPE_TEMPLATES).format(c=c, p=r2digits(4, R2.choice("12345678")), q=r2digits(R2.randint(1, 4)))
+                    if d in rule17_readings(t) or any(d in x or x in d for x in rule17_readings(t)):
+                        break
+                else:
+                    continue
+                out.append({"class": f"card/issue17/{brand[0]}/{length}", "text": t, "cards": [d]})
+    # A card after a run of other digits, and overlapping candidates.
+    for _ in range(60):
+        _, d = r2card(R2.choice([b for b in BRANDS if 16 in b[2]]), 16)
+        lead = r2digits(4, R2.choice("12345678"))
+        t = f"{lead} {' '.join(d[i:i + 4] for i in range(0, 16, 4))}"
+        out.append({"class": "card/issue17/after-digits", "text": t, "cards": [d]})
+    return out
+
+
+def hard_negative_pool():
+    """(class, text) candidates: order numbers, phone numbers of many countries, carrier tracking
+    numbers, dates, amounts."""
+    c = R2.choice
+    d = r2digits
+    items = []
+    for _ in range(400):
+        items += [
+            ("order", f"order #{d(3, c('1234'))}-{d(7)}-{d(7)}"),
+            ("order", f"Order {d(3)}-{d(7)}-{d(7)} has shipped"),
+            ("order", f"eBay order {d(2)}-{d(5)}-{d(5)}"),
+            ("order", f"order no. {d(10, c('123456789'))}"),
+            ("order", f"Walmart order {d(13, '2')}"),
+            ("order", f"#{d(4)}"),
+            ("order", f"SO-{d(4)}-{d(8)}"),
+            ("phone", f"+1 {d(3, c('23456789'))}-{d(3)}-{d(4)}"),
+            ("phone", f"+44 7{d(3)} {d(6)}"),
+            ("phone", f"+49 1{d(2)} {d(8)}"),
+            ("phone", f"0049 1{d(2)} {d(8)}"),
+            ("phone", f"+33 {c('67')} {d(2)} {d(2)} {d(2)} {d(2)}"),
+            ("phone", f"+34 6{d(2)} {d(3)} {d(3)}"),
+            ("phone", f"+39 3{d(2)} {d(7)}"),
+            ("phone", f"+31 6 {d(8)}"),
+            ("phone", f"+46 7{d(1)} {d(3)} {d(2)} {d(2)}"),
+            ("phone", f"+48 {d(3, c('5678'))} {d(3)} {d(3)}"),
+            ("phone", f"+90 5{d(2)} {d(3)} {d(2)} {d(2)}"),
+            ("phone", f"+91 {d(5, c('6789'))} {d(5)}"),
+            ("phone", f"+86 1{d(2)} {d(4)} {d(4)}"),
+            ("phone", f"+81 90-{d(4)}-{d(4)}"),
+            ("phone", f"+82 10-{d(4)}-{d(4)}"),
+            ("phone", f"+62 8{d(2)}-{d(4)}-{d(4)}"),
+            ("phone", f"+63 9{d(2)} {d(3)} {d(4)}"),
+            ("phone", f"+55 11 9{d(4)}-{d(4)}"),
+            ("phone", f"+52 55 {d(4)} {d(4)}"),
+            ("phone", f"+27 {d(2, c('678'))} {d(3)} {d(4)}"),
+            ("phone", f"+234 80{d(1)} {d(3)} {d(4)}"),
+            ("phone", f"+971 5{d(1)} {d(3)} {d(4)}"),
+            ("phone", f"+61 4{d(2)} {d(3)} {d(3)}"),
+            ("phone", f"+7 9{d(2)} {d(3)}-{d(2)}-{d(2)}"),
+            ("phone", f"0{d(3)} {d(3)} {d(4)}"),
+            ("phone", f"({d(3, c('23456789'))}) {d(3)}-{d(4)}"),
+            ("tracking", f"UPS 1Z{''.join(R2.choice(string.ascii_uppercase + string.digits) for _ in range(6))}{d(10)}"),
+            ("tracking", f"FedEx {d(12)}"),
+            ("tracking", f"FedEx {d(4)} {d(4)} {d(4)}"),
+            ("tracking", f"FedEx 96{d(2)} {d(4)} {d(4)} {d(4)} {d(4)}"),
+            ("tracking", f"USPS {c(['9400', '9205', '9361', '9270'])} {d(4)} {d(4)} {d(4)} {d(4)} {d(2)}"),
+            ("tracking", f"USPS {c(['9400', '9205'])}{d(18)}"),
+            ("tracking", f"DHL {d(10)}"),
+            ("tracking", f"DHL JJD{d(18)}"),
+            ("tracking", f"Royal Mail {''.join(R2.choice(string.ascii_uppercase) for _ in range(2))}{d(9)}GB"),
+            ("tracking", f"Amazon TBA{d(12)}"),
+            ("tracking", f"Canada Post {d(4, '7')} {d(4)} {d(4)} {d(4)}"),
+            ("date", f"{R2.randint(1, 28):02}.{R2.randint(1, 12):02}.{R2.randint(1990, 2035)} {R2.randint(1, 28):02}.{R2.randint(1, 12):02}.{R2.randint(1990, 2035)}"),
+            ("date", f"{R2.randint(1, 12)}/{R2.randint(1, 28)}/{R2.randint(1990, 2035)} {R2.randint(1, 12)}/{R2.randint(1, 28)}/{R2.randint(1990, 2035)}"),
+            ("date", f"{R2.randint(1990, 2035)}-{R2.randint(1, 12):02}-{R2.randint(1, 28):02}\n{R2.randint(1990, 2035)}-{R2.randint(1, 12):02}-{R2.randint(1, 28):02}"),
+            ("date", f"{R2.randint(1, 28)}/{R2.randint(1, 12)}/{R2.randint(1990, 2035)}-{R2.randint(1, 28)}/{R2.randint(1, 12)}/{R2.randint(1990, 2035)}"),
+            ("amount", f"${R2.randint(1, 999)},{d(3)},{d(3)}.{d(2)}"),
+            ("amount", f"{R2.randint(1, 999)} {d(3)} {d(3)},{d(2)} €"),
+            ("amount", f"{R2.randint(1, 999)}.{d(3)}.{d(3)},{d(2)} EUR"),
+            ("amount", f"₹{R2.randint(1, 99)},{d(2)},{d(3)}.{d(2)}"),
+            ("amount", f"CHF {R2.randint(1, 999)}'{d(3)}'{d(3)}.{d(2)}"),
+            ("amount", f"{R2.randint(1, 9)}.{d(R2.randint(12, 18))}"),
+        ]
+    return items
+
+
+def hard_negatives(n=600):
+    """`n` hard negatives spread over the classes, each with no card reading under the rule; those that
+    had one are counted (stderr), since the rule masks them."""
+    pool = hard_negative_pool()
+    R2.shuffle(pool)
+    out, masked, per_class = [], {}, {}
+    quota = n // 5
+    for cls, x in pool:
+        if per_class.get(cls, 0) >= quota:
+            continue
+        if rule17_readings(x):
+            masked[cls] = masked.get(cls, 0) + 1
+            continue
+        per_class[cls] = per_class.get(cls, 0) + 1
+        out.append({"class": f"not-card/issue17/{cls}", "text": R2.choice(NEG_TEMPLATES).format(x=x), "cards": []})
+    tried = {k: per_class.get(k, 0) + masked.get(k, 0) for k in set(per_class) | set(masked)}
+    sys.stderr.write("hard negatives: " + ", ".join(f"{k} {per_class.get(k, 0)} kept, {masked.get(k, 0)} of {tried[k]} drawn read as a card" for k in sorted(tried)) + "\n")
+    return out
+
+
 def main():
-    rows = positives() + negatives()
+    rows = positives() + negatives() + new_shape_positives() + hard_negatives()
     for row in rows:
         sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
 

@@ -1,0 +1,169 @@
+//! Issue 17: any run of 13–19 digits in whole groups joined by one separator character each (space,
+//! dash, dot, slash, their Unicode forms, a line break), with an issued prefix and length and a
+//! valid Luhn digit, is masked, whatever its grouping and the words around it, unless it is one of
+//! the named formats below. Each format is tested here on both sides: the format itself, and a
+//! card that only looks a little like it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+fn masked(text: &str) -> bool {
+    !cordon_card::find(text).is_empty()
+}
+
+fn last4s(text: &str) -> Vec<String> {
+    cordon_card::find(text)
+        .into_iter()
+        .map(|f| f.last4)
+        .collect()
+}
+
+#[test]
+fn irregular_groupings_are_cards() {
+    for t in [
+        "3056930902 5904",     // Diners 14 as 10+4
+        "305693090259-04",     // 12+2 with a dash
+        "41111111 1111 1111",  // 8+4+4
+        "4111 11111111 11 11", // 4+8+2+2
+        "41111111-1111111-1",  // groups of 8, the check digit split off
+        "4111 1111-1111.1111", // mixed separators
+        "4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1",
+        "378 282 246 310 005",    // an Amex in groups of three
+        "4111/1111/1111/1111",    // slashes
+        "4111 1111\n1111 1111",   // a line break inside one message
+        "4111 1111\r\n1111 1111", // CR LF
+        "4111\u{2028}1111 1111 1111",
+        "４１１１／１１１１／１１１１／１１１１",
+    ] {
+        let found = cordon_card::find(t);
+        assert_eq!(found.len(), 1, "{t:?}");
+        assert_eq!((found[0].start, found[0].end), (0, t.len()), "{t:?}");
+    }
+}
+
+#[test]
+fn context_words_never_narrow() {
+    for t in [
+        "my id 4539578763621486115",
+        "order 4539 5787 6362 1486 115",
+        "tracking 4111111111111111",
+        "ref 4111-1111-1111-1111",
+        "ticket 4222222222222",
+        "call 4111 1111 1111 1111",
+        "https://x.example/orders/4111111111111111",
+    ] {
+        assert!(masked(t), "{t:?}");
+    }
+}
+
+#[test]
+fn overlapping_candidates_are_masked_together() {
+    let r = cordon_card::redact("1234 4111 1111 1111 1111");
+    assert_eq!(r.text, "1234 [Visa •••• 1111]");
+    // A card that starts inside another and ends after it: one mask over both.
+    let t = "4111 1111 1111 1111 5555 5555 5555 4444";
+    assert_eq!(cordon_card::find(t).len(), 2);
+    let digits: String = cordon_card::redact(t)
+        .text
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    assert!(!digits.contains("41111111"), "{digits}");
+}
+
+fn luhn_ok(d: &str) -> bool {
+    let mut sum = 0;
+    for (i, c) in d.bytes().rev().enumerate() {
+        let mut v = u32::from(c - b'0');
+        if i % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum % 10 == 0
+}
+
+/// `body` with the check digit that makes it pass Luhn.
+fn complete(body: &str) -> String {
+    (0..10)
+        .map(|d| format!("{body}{d}"))
+        .find(|s| luhn_ok(s))
+        .unwrap()
+}
+
+/// The named exceptions: each format is left alone though its digits pass the IIN table and Luhn,
+/// and the same digits outside the format are masked.
+#[test]
+fn the_named_exceptions() {
+    // A date range whose 16 digits are a Diners Club number (301…), and the same digits in fours.
+    let (range, fours) = (1..=12)
+        .flat_map(|m| (1..=28).map(move |d| (m, d)))
+        .map(|(m, d)| {
+            (
+                format!("30.12.2024 {d:02}.{m:02}.2025"),
+                format!("30122024{d:02}{m:02}2025"),
+            )
+        })
+        .find(|(_, digits)| luhn_ok(digits))
+        .map(|(r, d)| {
+            (
+                r,
+                format!("{} {} {} {}", &d[..4], &d[4..8], &d[8..12], &d[12..]),
+            )
+        })
+        .unwrap();
+    let order = complete("3024827361572930");
+    let order_3_7_7 = format!("{}-{}-{}", &order[..3], &order[3..10], &order[10..]);
+    let order_fours = format!(
+        "{} {} {} {} {}",
+        &order[..4],
+        &order[4..8],
+        &order[8..12],
+        &order[12..16],
+        &order[16..]
+    );
+    let cases: Vec<(&str, String, String)> = vec![
+        (
+            "UUID",
+            "55555555-5555-4555-8555-555555554444".into(),
+            "5555-5555-5555-4444".into(),
+        ),
+        (
+            "IBAN that validates",
+            "IBAN GB29 NWBK 6016 1331 9268 19".into(),
+            "XX29 NWBK 6011 1111 1111 1117".into(),
+        ),
+        (
+            "decimal fraction",
+            "3.65870963519942".into(),
+            "3 65870963519942".into(),
+        ),
+        ("date range", range, fours),
+        ("order number 3-7-7", order_3_7_7, order_fours),
+        (
+            "postal tracking",
+            "9400 4111 1111 1111 1111 11".into(),
+            "9400 4111 1111 1111 1111 1".into(),
+        ),
+        (
+            "E.164 phone",
+            "+62 842-3668-2401".into(),
+            "62 842-3668-2401".into(),
+        ),
+        (
+            "phone after 00",
+            "00 49 151 3170 3998".into(),
+            "49 151 3170 3998".into(),
+        ),
+        (
+            "glued to a word",
+            "id_4111111111111111".into(),
+            "id 4111111111111111".into(),
+        ),
+    ];
+    for (name, format, card) in &cases {
+        assert!(!masked(format), "{name}: {format:?} was masked");
+        assert!(masked(card), "{name}: {card:?} was not masked");
+    }
+}
