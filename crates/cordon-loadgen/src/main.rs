@@ -8,6 +8,7 @@ mod cards;
 mod chat;
 mod client;
 mod coord;
+mod exposure;
 mod frames;
 mod idle;
 mod relay;
@@ -58,6 +59,11 @@ enum Cmd {
     Relay(RelayArgs),
     /// Turn result files into BENCHMARKS.md tables and the latency chart.
     Report(report::ReportArgs),
+    /// Write N synthetic visitor sessions (exposure records) straight into a database, with a tampered loader
+    /// served to some tenants inside a window (the 2017 shape).
+    SeedExposure(exposure::SeedArgs),
+    /// Time the asset-hash impact query against a seeded database.
+    ImpactBench(exposure::BenchArgs),
     /// (internal) a worker process; reads its spec on stdin.
     #[command(hide = true)]
     Worker,
@@ -328,6 +334,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Cmd::Worker => worker::main_process(),
         Cmd::Report(args) => report::run(&args),
+        Cmd::SeedExposure(a) => {
+            let summary = runtime(2)?.block_on(exposure::seed(a))?;
+            println!("{summary}");
+            Ok(())
+        }
+        Cmd::ImpactBench(a) => {
+            let result = runtime(2)?.block_on(exposure::bench(a))?;
+            println!("{result}");
+            Ok(())
+        }
         Cmd::Relay(a) => runtime(a.threads)?.block_on(relay::serve(
             a.listen,
             relay::RelayLimits {
