@@ -793,22 +793,28 @@ fn runs_on(text: &str, ring: &Ring, k: usize) -> bool {
     !expiry && !card_starts_at(text, ring, k + 1)
 }
 
-/// Whether some run of whole groups from group `s` has a card's prefix, length, Luhn digit and grouping.
+/// Whether some run of whole groups from group `s` has a card's prefix, length, Luhn digit and
+/// grouping: a grouping of the older rules, or (issue 17) any grouping of 13 digits or more joined
+/// by one separator character each. It may say yes for a run an exception then leaves alone; it
+/// must not say no for a run that is masked, or masking that card would change the answer for the
+/// candidate before it (idempotence).
 fn card_starts_at(text: &str, ring: &Ring, s: usize) -> bool {
     let mut digits = [0u8; MAX_LEN];
     let mut sizes = [0usize; MAX_LEN];
     let mut len = 0;
+    let mut single = true;
     let mut k = s;
     while let Some(g) = ring.get(k) {
         if len + g.n > MAX_LEN {
             return false;
         }
+        single &= k == s || g.seps == 1;
         g.read(text, &mut digits[len..len + g.n]);
         len += g.n;
         sizes[k - s] = g.n;
         if pan::brand_of(&digits[..len]).is_some()
             && pan::luhn_ok(&digits[..len])
-            && shape(&sizes[..=k - s]).is_some()
+            && ((single && len >= MUST_MIN_LEN) || shape(&sizes[..=k - s]).is_some())
         {
             return true;
         }
