@@ -9,13 +9,6 @@ fn masked(text: &str) -> bool {
     !cordon_card::find(text).is_empty()
 }
 
-fn last4s(text: &str) -> Vec<String> {
-    cordon_card::find(text)
-        .into_iter()
-        .map(|f| f.last4)
-        .collect()
-}
-
 #[test]
 fn irregular_groupings_are_cards() {
     for t in [
