@@ -13,6 +13,20 @@ use crate::conversations::{Conversation, ConversationState, SenderKind, Visitor}
 use crate::exposure::is_sha384_hex;
 use crate::{Result, Store, StoreError};
 
+/// Sessions per page of the asset-hash query.
+const PAGE: i64 = 20_000;
+
+/// One session of a page, as the database's JSON array holds it.
+type PageRow = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+);
+
 /// Ids per `IN (…)` list: far below SQLite's 32,766 bound parameters and PostgreSQL's 65,535.
 const IN_CHUNK: usize = 500;
 
@@ -205,20 +219,68 @@ impl Store {
     ) -> Result<Vec<ExposureHit>> {
         let sets = self.asset_sets_with(sha384_hex, window.tenant_id).await?;
         let mut out = Vec::new();
-        // One indexed range per set: `(asset_set_id = ?, started_at < ?)`, in index order.
+        // One range of the covering index per set, in pages. Each page comes back as one JSON array built by
+        // the database: decoding a row through sqlx costs ~4 µs, 15 times what SQLite spends finding it, so
+        // 200,000 rows one by one took 1 s; as arrays of 20,000 they take a fraction of that.
+        let aggregate = match self.backend() {
+            crate::Backend::Sqlite => "json_group_array(json_array(id, tenant_id, visitor_id, node, started_at, ended_at, embed_origin))",
+            crate::Backend::Postgres => "json_agg(json_build_array(id, tenant_id, visitor_id, node, started_at, ended_at, embed_origin))::text",
+        };
         for (set_id, tenant_id) in sets {
-            let rows = sqlx::query(&format!(
-                "SELECT {HIT_COLS} FROM visitor_sessions WHERE asset_set_id = $1 AND started_at < $2 \
-                 AND (ended_at IS NULL OR ended_at >= $3) AND tenant_id = $4 ORDER BY started_at, id"
-            ))
-            .bind(set_id)
-            .bind(window.to)
-            .bind(window.from)
-            .bind(tenant_id)
-            .fetch_all(self.pool())
-            .await?;
-            for r in &rows {
-                out.push(hit_from_row(r)?);
+            let mut after: Option<(i64, String)> = None;
+            loop {
+                let keyset = if after.is_some() {
+                    " AND (started_at, id) > ($5, $6)"
+                } else {
+                    ""
+                };
+                let sql = format!(
+                    "SELECT COUNT(*), {aggregate} FROM (SELECT id, tenant_id, visitor_id, node, started_at, ended_at, \
+                     embed_origin FROM visitor_sessions WHERE asset_set_id = $1 AND started_at < $2 \
+                     AND (ended_at IS NULL OR ended_at >= $3) AND tenant_id = $4{keyset} \
+                     ORDER BY started_at, id LIMIT {PAGE}) AS page"
+                );
+                let mut q = sqlx::query(&sql)
+                    .bind(set_id)
+                    .bind(window.to)
+                    .bind(window.from)
+                    .bind(tenant_id.as_str());
+                if let Some((ts, id)) = &after {
+                    q = q.bind(*ts).bind(id.as_str());
+                }
+                let row = q.fetch_one(self.pool()).await?;
+                let n: i64 = row.try_get(0)?;
+                if n == 0 {
+                    break;
+                }
+                let page: String = row.try_get(1)?;
+                let page: Vec<PageRow> =
+                    serde_json::from_str(&page).map_err(|_| StoreError::Corrupt("impact page"))?;
+                for (session_id, tenant_id, visitor_id, node, started_at, ended_at, embed_origin) in
+                    page
+                {
+                    out.push(ExposureHit {
+                        session_id,
+                        tenant_id,
+                        visitor_id,
+                        node,
+                        started_at,
+                        ended_at,
+                        embed_origin,
+                        asset_set_id: Some(set_id),
+                    });
+                }
+                if n < PAGE {
+                    break;
+                }
+                after = out
+                    .iter()
+                    .rev()
+                    .take(n as usize)
+                    .max_by(|a, b| {
+                        (a.started_at, &a.session_id).cmp(&(b.started_at, &b.session_id))
+                    })
+                    .map(|h| (h.started_at, h.session_id.clone()));
             }
         }
         out.sort_by(|a, b| {

@@ -559,3 +559,64 @@ async fn audit_entries_by_actor_in_a_window_below_a_checkpoint() {
         store.close().await;
     }
 }
+
+#[tokio::test]
+async fn the_asset_hash_query_pages_without_losing_or_repeating_a_session() {
+    for db in all_backends().await {
+        let store = open(&db).await;
+        let t = tenant(&store, "big").await;
+        let mut conn = raw(&db).await;
+        // 45,001 sessions, in runs of 7 sharing a start time, so page boundaries (every 20,000) fall inside
+        // runs of equal started_at and the (started_at, id) keyset has to break the tie.
+        let total = 45_001usize;
+        let json = serde_json::to_string(&[BAD, FRAME]).unwrap();
+        for chunk_start in (0..total).step_by(500) {
+            let rows = (chunk_start..total.min(chunk_start + 500)).collect::<Vec<_>>();
+            let values = rows
+                .iter()
+                .enumerate()
+                .map(|(k, _)| {
+                    let p = k * 4;
+                    format!(
+                        "(${}, $1, ${}, 'n', ${}, ${}, NULL, $2)",
+                        p + 3,
+                        p + 4,
+                        p + 5,
+                        p + 6
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO visitor_sessions (id, tenant_id, visitor_id, node, started_at, ended_at, \
+                 embed_origin, asset_hashes) VALUES {values}"
+            );
+            let mut q = sqlx::query(&sql).bind(t.id.as_str()).bind(json.as_str());
+            for i in rows {
+                let start = FROM + (i / 7) as i64;
+                q = q
+                    .bind(format!("vs_{:06}", (i * 7919) % total))
+                    .bind(format!("v_{i}"))
+                    .bind(start)
+                    .bind(start + 1);
+            }
+            q.execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+        let w = ImpactWindow {
+            tenant_id: None,
+            from: FROM,
+            to: TO,
+        };
+        let hits = store.sessions_by_asset(BAD, w).await.unwrap();
+        let mut seen: Vec<&str> = hits.iter().map(|h| h.session_id.as_str()).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!((hits.len(), seen.len()), (total, total), "{:?}", db.backend);
+        assert_eq!(
+            store.count_sessions_by_asset(BAD, w).await.unwrap(),
+            vec![(t.id.clone(), total as i64)]
+        );
+        store.close().await;
+    }
+}

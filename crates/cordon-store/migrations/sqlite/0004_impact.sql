@@ -32,8 +32,12 @@ UPDATE visitor_sessions SET asset_set_id =
       WHERE s.tenant_id = visitor_sessions.tenant_id AND s.hashes = visitor_sessions.asset_hashes)
     WHERE asset_hashes IS NOT NULL;
 
--- Sessions of a set in start order; the window's upper bound is a range on started_at.
-CREATE INDEX visitor_sessions_asset_set ON visitor_sessions (asset_set_id, started_at);
+-- Sessions of a set in start order, covering everything an impact report reads of a session, so the query
+-- never touches the table rows (each ~600 bytes with its hash list): at 10,000,000 sessions a tampered
+-- loader's 220,000 sessions are 64 ms of index instead of 600 ms of table pages. (asset_set_id, started_at, id)
+-- is the order pages are read in; the window's upper bound is a range on started_at.
+CREATE INDEX visitor_sessions_asset_set ON visitor_sessions
+    (asset_set_id, started_at, id, ended_at, tenant_id, visitor_id, node, embed_origin);
 -- The node component (--node): a node's sessions in start order.
 CREATE INDEX visitor_sessions_node ON visitor_sessions (node, started_at);
 
