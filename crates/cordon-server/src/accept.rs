@@ -24,9 +24,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt as _;
 
-use crate::error::code;
-use crate::metrics::Metrics;
 use crate::Limits;
+use cordon_service::code;
+use cordon_service::metrics::Metrics;
 
 /// Above this many tracked addresses, addresses with nothing open and a full bucket are forgotten.
 const PRUNE_ABOVE: usize = 4096;
@@ -257,7 +257,7 @@ pub(crate) async fn serve(
             Ok(p) => p,
             Err(refusal) => {
                 tracing::debug!(?refusal, "connection refused");
-                metrics.connection_refused(refusal);
+                count_refusal(&metrics, refusal);
                 let _ = tcp.try_write(refusal_response(refusal).as_bytes());
                 continue;
             }
@@ -305,12 +305,10 @@ pub(crate) async fn serve(
 }
 
 /// Where the gate's refusals are counted.
-impl Metrics {
-    pub(crate) fn connection_refused(&self, refusal: Refusal) {
-        match refusal {
-            Refusal::TooManyOpen => self.connections_refused_open.inc(),
-            Refusal::TooFast => self.connections_refused_rate.inc(),
-        }
+fn count_refusal(metrics: &Metrics, refusal: Refusal) {
+    match refusal {
+        Refusal::TooManyOpen => metrics.connections_refused_open.inc(),
+        Refusal::TooFast => metrics.connections_refused_rate.inc(),
     }
 }
 

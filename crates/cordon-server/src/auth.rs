@@ -1,143 +1,20 @@
-//! Who is calling: an agent with a session cookie, or a tenant API key. Every principal belongs to exactly one
-//! tenant, and every handler scopes its work by `principal.tenant_id()`.
+//! Reading who calls off a request: the session cookie (with its CSRF rule) or an `Authorization: Bearer` key.
+//! Who that is, and what it may do, is the service's (cordon_service::access).
 
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
-use cordon_store::{Agent, AgentRole, ApiKey};
+use cordon_service::access::{self, Principal};
+use cordon_service::code;
 
-use crate::error::{code, ApiError};
-use crate::throttle;
+use crate::error::ApiError;
 use crate::AppState;
 
-pub const SESSION_COOKIE: &str = "cordon_session";
+pub(crate) const SESSION_COOKIE: &str = "cordon_session";
 
-/// What a principal may do. API keys carry scopes; agent roles imply them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// Manage settings, agents and keys. Does not read transcripts.
-    Admin,
-    /// Read conversation history.
-    ConversationsRead,
-    /// Read the audit log.
-    AuditRead,
-    /// Take part in chats (agents only, never an API key).
-    Chat,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Admin => "admin",
-            Scope::ConversationsRead => "conversations:read",
-            Scope::AuditRead => "audit:read",
-            Scope::Chat => "chat",
-        }
-    }
-
-    /// Scopes that reach tenant data beyond settings (transcripts, the audit log): granting one needs a tenant
-    /// admin signed in interactively (see [`authorize_grant`]).
-    pub fn is_sensitive(self) -> bool {
-        matches!(self, Scope::ConversationsRead | Scope::AuditRead)
-    }
-
-    /// Scopes an API key may be given.
-    pub fn parse_key_scope(s: &str) -> Option<Scope> {
-        match s {
-            "admin" => Some(Scope::Admin),
-            "conversations:read" => Some(Scope::ConversationsRead),
-            "audit:read" => Some(Scope::AuditRead),
-            _ => None,
-        }
-    }
-}
-
-/// What each role holds. A tenant admin holds every scope, `audit:read` included (the audit log holds ids, never
-/// content, and admins get the audit viewer and the transparency report), so a signed-in admin can grant any
-/// role or key scope; nobody else can grant more than they hold (see [`authorize_grant`]).
-pub fn role_scopes(role: AgentRole) -> &'static [Scope] {
-    match role {
-        AgentRole::Admin => &[
-            Scope::Admin,
-            Scope::Chat,
-            Scope::ConversationsRead,
-            Scope::AuditRead,
-        ],
-        AgentRole::Agent => &[Scope::Chat, Scope::ConversationsRead],
-        AgentRole::Auditor => &[Scope::ConversationsRead, Scope::AuditRead],
-    }
-}
-
-#[derive(Debug, Clone)]
-pub enum Principal {
-    Agent { session_id: String, agent: Agent },
-    ApiKey(ApiKey),
-}
-
-impl Principal {
-    pub fn tenant_id(&self) -> &str {
-        match self {
-            Principal::Agent { agent, .. } => &agent.tenant_id,
-            Principal::ApiKey(k) => &k.tenant_id,
-        }
-    }
-
-    pub fn has(&self, scope: Scope) -> bool {
-        match self {
-            Principal::Agent { agent, .. } => role_scopes(agent.role).contains(&scope),
-            Principal::ApiKey(k) => k.scopes.iter().any(|s| s == scope.as_str()),
-        }
-    }
-
-    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        if self.has(scope) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden())
-        }
-    }
-
-    /// A label for logs: ids only, never names or secrets.
-    pub fn actor(&self) -> String {
-        match self {
-            Principal::Agent { agent, .. } => format!("agent:{}", agent.id),
-            Principal::ApiKey(k) => format!("apikey:{}", k.id),
-        }
-    }
-}
-
-/// The one rule for handing out access, applied to every API key created and every agent role given (and to
-/// setting an agent's password, which hands out that agent's role). The caller may grant `scopes` only if:
-/// 1. it manages the tenant (`admin`), else `403 forbidden`;
-/// 2. for `conversations:read` and `audit:read`, it is an agent signed in with a session (a person at the
-///    console), not an API key, else `403 session_required`: a leaked or over-shared admin key must not be able to
-///    turn itself into a transcript reader;
-/// 3. it holds every scope it grants, else `403 scope_not_held`.
-///
-/// The CLI (the operator, with database access) does not go through this rule.
-pub fn authorize_grant(principal: &Principal, scopes: &[Scope]) -> Result<(), ApiError> {
-    principal.require(Scope::Admin)?;
-    let by_session = matches!(principal, Principal::Agent { .. });
-    if !by_session && scopes.iter().any(|s| s.is_sensitive()) {
-        return Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            code::SESSION_REQUIRED,
-            "granting conversations:read or audit:read needs a tenant admin signed in at the console, not an API key",
-        ));
-    }
-    if let Some(missing) = scopes.iter().find(|s| !principal.has(**s)) {
-        return Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            code::SCOPE_NOT_HELD,
-            format!("you cannot grant {}: you do not hold it", missing.as_str()),
-        ));
-    }
-    Ok(())
-}
-
-pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -167,66 +44,26 @@ fn check_csrf(method: &Method, headers: &HeaderMap, state: &AppState) -> Result<
     }
 }
 
-/// Who is calling. `peer` is the TCP peer's address: bad API keys are throttled by it (throttle.rs).
-pub async fn authenticate(
+/// Who is calling. `peer` is the TCP peer's address: bad API keys back off by it.
+pub(crate) async fn authenticate(
     method: &Method,
     headers: &HeaderMap,
     peer: Option<IpAddr>,
     state: &AppState,
 ) -> Result<Principal, ApiError> {
     if let Some(auth) = headers.get(header::AUTHORIZATION) {
-        // While the address backs off, no key from it is looked up, valid or not: otherwise guessing would
-        // go on at full speed, only with `429` for the misses.
-        let address = throttle::client_address(peer);
-        let limiter = &state.throttle.api_key_address;
-        if let Err(wait) = limiter.check(&address) {
-            return Err(state
-                .throttle
-                .refuse(state, throttle::Kind::ApiKeyAddress, wait));
-        }
-        let key = match auth
+        let token = auth
             .to_str()
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-        {
-            Some(token) => {
-                let hash = cordon_crypto::hash_token(token);
-                state.store.live_api_key(&hash).await?
-            }
-            None => None,
-        };
-        return match key {
-            Some(key) => Ok(Principal::ApiKey(key)),
-            None => {
-                if let Some(backoff) = limiter.fail(address) {
-                    // No tenant is known from a key that matches nothing: the platform log holds it.
-                    let subject = format!("addr:{}", state.keys.address_hash(address));
-                    state
-                        .throttle
-                        .began(
-                            state,
-                            throttle::Kind::ApiKeyAddress,
-                            cordon_store::PLATFORM_LOG,
-                            &subject,
-                            backoff,
-                        )
-                        .await?;
-                }
-                Err(ApiError::unauthenticated())
-            }
-        };
+            .map(str::trim);
+        return Ok(access::principal_for_api_key(&state.service, token, peer).await?);
     }
     let token = cookie_value(headers, SESSION_COOKIE).ok_or_else(ApiError::unauthenticated)?;
-    let hash = cordon_crypto::hash_token(token);
-    let idle = state.config.limits.session_idle.as_millis() as i64;
-    match state.store.live_session(&hash, idle).await? {
-        Some(found) => {
+    match access::principal_for_session(&state.service, token).await? {
+        Some(principal) => {
             check_csrf(method, headers, state)?;
-            Ok(Principal::Agent {
-                session_id: found.session.id,
-                agent: found.agent,
-            })
+            Ok(principal)
         }
         None => Err(ApiError::unauthenticated()),
     }
@@ -248,103 +85,16 @@ impl FromRequestParts<AppState> for Principal {
 }
 
 /// The `Set-Cookie` value for a new session: host-only (no Domain), HttpOnly, SameSite=Strict.
-pub fn session_cookie(token: &str, max_age_secs: u64, secure: bool) -> String {
+pub(crate) fn session_cookie(token: &str, max_age_secs: u64, secure: bool) -> String {
     format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{}",
         if secure { "; Secure" } else { "" }
     )
 }
 
-pub fn clear_session_cookie(secure: bool) -> String {
+pub(crate) fn clear_session_cookie(secure: bool) -> String {
     format!(
         "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
         if secure { "; Secure" } else { "" }
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(scopes: &[&str]) -> Principal {
-        Principal::ApiKey(ApiKey {
-            id: "k_1".into(),
-            tenant_id: "t_1".into(),
-            prefix: "ck_abcde".into(),
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            created_at: 0,
-            expires_at: i64::MAX,
-            revoked_at: None,
-            created_by: String::new(),
-        })
-    }
-
-    fn agent(role: AgentRole) -> Principal {
-        Principal::Agent {
-            session_id: "s_1".into(),
-            agent: Agent {
-                id: "a_1".into(),
-                tenant_id: "t_1".into(),
-                username: "ada".into(),
-                display_name: "Ada".into(),
-                role,
-                capacity: 1,
-                status: cordon_store::AgentStatus::Offline,
-                disabled: false,
-                created_at: 0,
-            },
-        }
-    }
-
-    fn code_of(r: Result<(), ApiError>) -> Option<&'static str> {
-        r.err().map(|e| e.code)
-    }
-
-    #[test]
-    fn nobody_grants_what_they_do_not_hold_and_sensitive_scopes_need_a_session() {
-        let admin_key = key(&["admin"]);
-        assert_eq!(code_of(authorize_grant(&admin_key, &[Scope::Admin])), None);
-        assert_eq!(
-            code_of(authorize_grant(&admin_key, &[Scope::Chat])),
-            Some(code::SCOPE_NOT_HELD)
-        );
-        for sensitive in [Scope::ConversationsRead, Scope::AuditRead] {
-            assert!(sensitive.is_sensitive());
-            assert_eq!(
-                code_of(authorize_grant(&admin_key, &[sensitive])),
-                Some(code::SESSION_REQUIRED)
-            );
-            let holds_it = key(&["admin", sensitive.as_str()]);
-            assert_eq!(
-                code_of(authorize_grant(&holds_it, &[sensitive])),
-                Some(code::SESSION_REQUIRED),
-                "a key never passes on a sensitive scope, even one it holds"
-            );
-        }
-        assert_eq!(
-            code_of(authorize_grant(&key(&["conversations:read"]), &[])),
-            Some(code::FORBIDDEN),
-            "granting at all needs admin"
-        );
-        let admin = agent(AgentRole::Admin);
-        for role in [AgentRole::Admin, AgentRole::Agent, AgentRole::Auditor] {
-            assert_eq!(code_of(authorize_grant(&admin, role_scopes(role))), None);
-            assert_eq!(
-                code_of(authorize_grant(
-                    &agent(AgentRole::Auditor),
-                    role_scopes(role)
-                )),
-                Some(code::FORBIDDEN)
-            );
-        }
-        // The admin role holds every scope, so the rule never stops a signed-in admin.
-        for scope in [
-            Scope::Admin,
-            Scope::Chat,
-            Scope::ConversationsRead,
-            Scope::AuditRead,
-        ] {
-            assert!(admin.has(scope), "{}", scope.as_str());
-        }
-    }
 }

@@ -5,46 +5,10 @@ use std::borrow::Cow;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cordon_store::StoreError;
+use cordon_service::{code, Refusal};
 use serde::Serialize;
 
-/// The stable error codes of the HTTP API and the WebSocket protocol. Documented in docs/PROTOCOL.md.
-pub mod code {
-    pub const BAD_REQUEST: &str = "bad_request";
-    pub const BAD_FRAME: &str = "bad_frame";
-    pub const UNKNOWN_TYPE: &str = "unknown_type";
-    pub const FRAME_TOO_LARGE: &str = "frame_too_large";
-    pub const UNSUPPORTED_VERSION: &str = "unsupported_version";
-    pub const NOT_AUTHENTICATED: &str = "not_authenticated";
-    pub const BAD_CREDENTIALS: &str = "bad_credentials";
-    pub const FORBIDDEN: &str = "forbidden";
-    pub const CSRF: &str = "csrf_rejected";
-    pub const NOT_FOUND: &str = "not_found";
-    pub const UNKNOWN_TENANT: &str = "unknown_tenant";
-    pub const IDENTITY_REQUIRED: &str = "identity_required";
-    pub const IDENTITY_INVALID: &str = "identity_invalid";
-    pub const IDENTITY_EXPIRED: &str = "identity_expired";
-    pub const TEXT_TOO_LONG: &str = "text_too_long";
-    pub const TEXT_EMPTY: &str = "text_empty";
-    pub const INVALID_ID: &str = "invalid_id";
-    /// Too many frames on a socket, or (HTTP `429` with `Retry-After`, and a visitor `hello`) too many failed
-    /// sign-ins, API keys or visitor tokens: wait and retry.
-    pub const RATE_LIMITED: &str = "rate_limited";
-    /// A grant (API key scope, agent role or password) of a scope the caller does not hold itself.
-    pub const SCOPE_NOT_HELD: &str = "scope_not_held";
-    /// Granting `conversations:read` or `audit:read` needs a tenant admin signed in (a session, not an API key).
-    pub const SESSION_REQUIRED: &str = "session_required";
-    pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
-    pub const CONVERSATION_CLOSED: &str = "conversation_closed";
-    pub const NO_CAPACITY: &str = "no_capacity";
-    pub const CONFLICT: &str = "conflict";
-    pub const ALREADY_AUTHENTICATED: &str = "already_authenticated";
-    pub const SESSION_REVOKED: &str = "session_revoked";
-    pub const SLOW_CONSUMER: &str = "slow_consumer";
-    pub const UNAVAILABLE: &str = "unavailable";
-    pub const INTERNAL: &str = "internal";
-}
-
+/// Public because it is the rejection of the request extractor `Principal` (auth.rs).
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -57,12 +21,12 @@ pub struct ApiError {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
+pub(crate) struct ErrorDetail {
     /// Stable, machine-readable code.
     pub code: String,
     /// Human-readable text, safe to show.
@@ -107,39 +71,37 @@ impl ApiError {
             "your role or key scope does not allow this",
         )
     }
+}
 
-    pub fn internal(detail: impl std::fmt::Display) -> Self {
-        ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: code::INTERNAL,
-            message: "internal error".into(),
-            log_detail: Some(detail.to_string()),
-            retry_after_secs: None,
+/// The HTTP status of each refusal code: the one place a use case's answer becomes HTTP.
+fn status_of(code: &str) -> StatusCode {
+    match code {
+        code::BAD_REQUEST
+        | code::BAD_FRAME
+        | code::INVALID_ID
+        | code::TEXT_EMPTY
+        | code::TEXT_TOO_LONG => StatusCode::BAD_REQUEST,
+        code::NOT_AUTHENTICATED | code::BAD_CREDENTIALS => StatusCode::UNAUTHORIZED,
+        code::FORBIDDEN | code::CSRF | code::SCOPE_NOT_HELD | code::SESSION_REQUIRED => {
+            StatusCode::FORBIDDEN
         }
+        code::NOT_FOUND | code::UNKNOWN_TENANT => StatusCode::NOT_FOUND,
+        code::CONFLICT | code::CONVERSATION_CLOSED | code::NO_CAPACITY => StatusCode::CONFLICT,
+        code::RATE_LIMITED | code::TOO_MANY_CONNECTIONS => StatusCode::TOO_MANY_REQUESTS,
+        code::UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::NotFound => ApiError::not_found(),
-            StoreError::Conflict(what) => ApiError::new(StatusCode::CONFLICT, code::CONFLICT, what),
-            StoreError::ConversationClosed => ApiError::new(
-                StatusCode::CONFLICT,
-                code::CONVERSATION_CLOSED,
-                "the conversation is closed",
-            ),
-            StoreError::NoCapacity => ApiError::new(
-                StatusCode::CONFLICT,
-                code::NO_CAPACITY,
-                "the agent has no free capacity",
-            ),
-            StoreError::ShuttingDown => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                code::UNAVAILABLE,
-                "the service is shutting down",
-            ),
-            other => ApiError::internal(other),
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        ApiError {
+            status: status_of(r.code),
+            code: r.code,
+            message: r.message,
+            // The service logged what went wrong inside already; nothing more to log here.
+            log_detail: None,
+            retry_after_secs: r.retry_after_secs,
         }
     }
 }
@@ -165,4 +127,4 @@ impl IntoResponse for ApiError {
     }
 }
 
-pub type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;

@@ -1,21 +1,32 @@
-//! The Cordon service: HTTP API, WebSocket protocol, message pipeline, fan-out and auth.
+//! Cordon's transports: the HTTP API, the two WebSockets, the web assets, and the front door they share. Every
+//! use case behind them is `cordon_service`'s; this crate reads requests and frames, calls one use case, and
+//! writes its answer (docs/ARCHITECTURE.md).
 //!
-//! One message, start to end: socket frame (bounded) → decode and validate (typed error, input never echoed) →
-//! authorise → redact every client string → seal (AEAD bound to tenant, conversation, seq) → group commit →
-//! ack to the sender → fan-out to participants. Nothing flows back up that chain.
+//! One message, start to end: socket frame (bounded, ws/) → decode and validate (typed error, input never
+//! echoed) → the service's message path (check, redact, seal, group commit, publish) → ack to the sender →
+//! fan-out to participants through the hub (ws/delivery.rs). Nothing flows back up that chain.
 #![forbid(unsafe_code)]
 
 mod accept;
-pub mod api;
-pub mod audit;
-pub mod auth;
-pub mod error;
-pub mod exposure;
-pub mod hub;
-pub mod keys;
+mod auth;
+mod error;
+mod http;
 pub mod logging;
-pub mod metrics;
 mod outbound;
+pub mod web;
+mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use cordon_service::Service;
+
+pub use error::ApiError;
+
+/// How one back-off limiter counts failures (part of [`Limits`]).
+pub use cordon_service::throttle::Policy;
 
 /// The listen backlog: bursts of new visitors (thousands per second) overflow the usual 128, and the kernel then
 /// drops SYNs that clients retry only a second later. The kernel caps it at `net.core.somaxconn`.
@@ -32,21 +43,6 @@ pub fn bind_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListene
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
 }
-pub mod ops;
-pub mod pipeline;
-pub mod protocol;
-pub mod throttle;
-pub mod web;
-pub mod ws;
-
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
-
-use axum::Router;
-use cordon_store::Store;
-
-pub use error::ApiError;
 
 /// Limits that protect the service from clients. Defaults are the documented protocol limits.
 #[derive(Debug, Clone)]
@@ -77,13 +73,13 @@ pub struct Limits {
     /// How long a visitor message that may begin a split card number is held for the next fragment.
     pub fragment_window: Duration,
     /// Failed sign-ins per account (agent, or tenant and name when there is no such agent), from any address.
-    pub login_per_account: throttle::Policy,
+    pub login_per_account: Policy,
     /// Failed sign-ins per client address (IPv6 by /64), to any account. Kept apart from the account's limit.
-    pub login_per_address: throttle::Policy,
+    pub login_per_address: Policy,
     /// Unknown, expired or revoked `Authorization: Bearer` keys per client address.
-    pub api_key_per_address: throttle::Policy,
+    pub api_key_per_address: Policy,
     /// Unknown visitor tokens in `hello` per client address.
-    pub visitor_token_per_address: throttle::Policy,
+    pub visitor_token_per_address: Policy,
     /// Time a client has to send a complete HTTP request head (the first one, and each one on a kept-alive
     /// connection). A client that trickles headers is closed after it.
     pub header_read_timeout: Duration,
@@ -114,7 +110,7 @@ impl Default for Limits {
             fragment_window: Duration::from_secs(5),
             // Five wrong passwords, then 1 s, 2 s, 4 s ... at most 15 min: slow enough to stop guessing, never
             // a lock-out, and an attacker cannot hold an account for longer than the cap per failure.
-            login_per_account: throttle::Policy {
+            login_per_account: Policy {
                 failures_before_backoff: 5,
                 first_backoff: Duration::from_secs(1),
                 max_backoff: Duration::from_secs(15 * 60),
@@ -122,14 +118,14 @@ impl Default for Limits {
                 max_entries: 100_000,
             },
             // Offices and carriers put many people behind one address: a higher threshold than per account.
-            login_per_address: throttle::Policy {
+            login_per_address: Policy {
                 failures_before_backoff: 20,
                 first_backoff: Duration::from_secs(1),
                 max_backoff: Duration::from_secs(15 * 60),
                 forget_after: Duration::from_secs(3600),
                 max_entries: 100_000,
             },
-            api_key_per_address: throttle::Policy {
+            api_key_per_address: Policy {
                 failures_before_backoff: 20,
                 first_backoff: Duration::from_secs(1),
                 max_backoff: Duration::from_secs(15 * 60),
@@ -138,7 +134,7 @@ impl Default for Limits {
             },
             // Stale tokens are normal (cleared data, another site's token), so a generous threshold and a short
             // cap: the tokens are 256-bit, the limit is there to stop a flood of look-ups.
-            visitor_token_per_address: throttle::Policy {
+            visitor_token_per_address: Policy {
                 failures_before_backoff: 50,
                 first_backoff: Duration::from_secs(1),
                 max_backoff: Duration::from_secs(5 * 60),
@@ -181,54 +177,65 @@ impl Config {
     }
 }
 
-/// Shared state of one process.
+impl Config {
+    /// What the service's use cases need of this configuration.
+    pub fn service_settings(&self) -> cordon_service::Settings {
+        let l = &self.limits;
+        cordon_service::Settings {
+            node_id: self.node_id.clone(),
+            max_text_chars: l.max_text_chars,
+            session_idle: l.session_idle,
+            session_absolute: l.session_absolute,
+            throttle: cordon_service::throttle::Policies {
+                login_per_account: l.login_per_account,
+                login_per_address: l.login_per_address,
+                api_key_per_address: l.api_key_per_address,
+                visitor_token_per_address: l.visitor_token_per_address,
+            },
+        }
+    }
+}
+
+/// Shared state of one process: the service (store, keys, hub, counters) and what the transports add.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub store: Store,
-    pub keys: Arc<keys::Keys>,
-    pub hub: Arc<hub::Hub>,
-    pub config: Arc<Config>,
-    pub metrics: Arc<metrics::Metrics>,
-    /// Back-off for failed sign-ins, API keys and visitor tokens (this process only).
-    pub throttle: Arc<throttle::Throttles>,
+    service: Service,
+    config: Arc<Config>,
     /// Per-address connection limits, shared by every listener of this process.
     gate: Arc<accept::Gate>,
 }
 
 impl AppState {
-    pub fn new(store: Store, keys: keys::Keys, config: Config) -> Self {
+    /// The transports over `service`, which was made with `config.service_settings()`.
+    pub fn new(service: Service, config: Config) -> Self {
         AppState {
-            store,
-            keys: Arc::new(keys),
-            hub: Arc::new(hub::Hub::default()),
-            metrics: Arc::new(metrics::Metrics::default()),
-            throttle: Arc::new(throttle::Throttles::new(&config.limits)),
+            service,
             gate: accept::Gate::new(&config.limits),
             config: Arc::new(config),
         }
+    }
+
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// The counters `/metrics` shows.
+    pub fn metrics(&self) -> &cordon_service::metrics::Metrics {
+        self.service.metrics()
     }
 }
 
 /// The whole router: API (with its OpenAPI document), sockets, web assets, health and metrics.
 pub fn app(state: AppState) -> Router {
-    let (api_router, openapi) = api::router().split_for_parts();
-    let openapi = Arc::new(openapi);
+    let (api_router, openapi) = http::router().split_for_parts();
     Router::new()
         .merge(api_router)
-        .route(
-            "/api/openapi.json",
-            axum::routing::get(move || {
-                let doc = openapi.clone();
-                async move { axum::Json(doc.as_ref().clone()) }
-            }),
-        )
+        .merge(http::openapi::router(openapi))
         .route("/ws/visitor", axum::routing::get(ws::visitor_upgrade))
         .route("/ws/agent", axum::routing::get(ws::agent_upgrade))
-        .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .route("/readyz", axum::routing::get(api::readyz))
-        .route("/metrics", axum::routing::get(metrics::handler))
+        .merge(http::health::router())
         .merge(web::router())
-        .fallback(api::not_found)
+        .fallback(http::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             web::security_headers,
@@ -238,7 +245,7 @@ pub fn app(state: AppState) -> Router {
 
 /// The OpenAPI document, built by the same registration as the router.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api::router().split_for_parts().1
+    http::router().split_for_parts().1
 }
 
 /// Raise the open-file soft limit to the hard limit (each socket is a file); returns the resulting limit.
@@ -246,16 +253,17 @@ pub fn raise_fd_limit() -> Option<u64> {
     rlimit::increase_nofile_limit(u64::MAX).ok()
 }
 
-/// Bind and serve until `shutdown` resolves. Background tasks (queue assignment, session rechecks) are spawned
-/// by the sockets themselves. Each connection first passes the per-address gate (accept.rs).
+/// Bind and serve until `shutdown` resolves. The service's background work (the checkpoint signer) starts here;
+/// queue assignment and session rechecks are driven by the sockets themselves. Each connection first passes the
+/// per-address gate (accept.rs).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    audit::spawn_checkpointer(state.clone());
+    state.service.spawn_background();
     let gate = state.gate.clone();
     let limits = state.config.limits.clone();
-    let metrics = state.metrics.clone();
+    let metrics = state.service.metrics().clone();
     accept::serve(listener, app(state), &limits, gate, metrics, shutdown).await
 }

@@ -366,6 +366,49 @@ pub async fn consistency_proof(
     nodes.assemble(&hashes).map_err(Refusal::internal)
 }
 
+// ---- the operator's reads (`cordon audit verify`: the CLI, with database access) -------------------------
+
+/// Every log and its size, or only `tenant_id`'s.
+pub async fn operator_logs(svc: &Service, tenant_id: Option<&str>) -> Result<Vec<(String, i64)>> {
+    Ok(match tenant_id {
+        Some(id) => vec![(id.to_string(), svc.store.audit_size(id).await?)],
+        None => svc.store.audit_logs().await?,
+    })
+}
+
+/// Entries `[start, end)` of any log, as (index, exact leaf bytes).
+pub async fn operator_entries(
+    svc: &Service,
+    log: &str,
+    start: i64,
+    end: i64,
+) -> Result<Vec<(i64, Vec<u8>)>> {
+    Ok(svc.store.audit_entries(log, start, end).await?)
+}
+
+/// The stored leaf hashes of entries `[start, end)`, as (index, hash).
+pub async fn operator_leaf_hashes(
+    svc: &Service,
+    log: &str,
+    start: i64,
+    end: i64,
+) -> Result<Vec<(i64, Vec<u8>)>> {
+    Ok(svc.store.audit_leaf_nodes(log, start, end).await?)
+}
+
+/// Every checkpoint of a log, smallest first.
+pub async fn operator_checkpoints(
+    svc: &Service,
+    log: &str,
+) -> Result<Vec<cordon_store::StoredCheckpoint>> {
+    Ok(svc.store.checkpoints(log).await?)
+}
+
+/// The checkpoint signer of a log (its verifier checks the stored notes).
+pub fn operator_signer(svc: &Service, log: &str) -> Option<NoteSigner> {
+    signer(svc.keys.audit_seed(), log)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

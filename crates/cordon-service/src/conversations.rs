@@ -264,6 +264,21 @@ pub async fn messages_after(
     Ok(views)
 }
 
+/// Up to `limit` stored (sealed) messages after `after_seq`, for a caller that opens them one by one
+/// ([`messages::message_view`]) and stops at the first that fails, keeping what it sent (a socket's catch-up).
+pub async fn stored_after(
+    svc: &Service,
+    tenant_id: &str,
+    conversation_id: &str,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<cordon_store::StoredMessage>> {
+    Ok(svc
+        .store
+        .messages_after(tenant_id, conversation_id, after_seq, limit)
+        .await?)
+}
+
 /// An agent's worklist: its own conversations and the tenant's queue.
 pub async fn worklist(svc: &Service, agent: &Agent) -> Result<Vec<Conversation>> {
     Ok(svc

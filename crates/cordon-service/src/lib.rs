@@ -31,8 +31,9 @@ pub mod visitors;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cordon_store::Store;
-
+/// The store handle and its configuration, for what constructs a [`Service`] (the binary's start-up, tests):
+/// only this crate calls the store.
+pub use cordon_store::{Store, StoreConfig};
 pub use error::{code, Refusal};
 
 /// The records the use cases answer with, as the store defines them. Transports read them; only this crate
@@ -85,7 +86,7 @@ impl Service {
     /// Open the database (applying migrations), bind the master key to it, and log the audit signing key's
     /// creation when this process made it.
     pub async fn open(
-        config: &model::StoreConfig,
+        config: &StoreConfig,
         master: cordon_crypto::SecretKey,
         settings: Settings,
     ) -> Result<Service, OpenError> {
@@ -122,6 +123,16 @@ impl Service {
             metrics: Arc::new(metrics::Metrics::default()),
             throttle: Arc::new(throttle::Throttles::new(&settings.throttle)),
             settings: Arc::new(settings),
+        }
+    }
+
+    /// The same service with other settings (the CLI opens the database before it knows the server's
+    /// configuration). Call it before the service is used: the back-off state starts afresh.
+    pub fn with_settings(self, settings: Settings) -> Service {
+        Service {
+            throttle: Arc::new(throttle::Throttles::new(&settings.throttle)),
+            settings: Arc::new(settings),
+            ..self
         }
     }
 

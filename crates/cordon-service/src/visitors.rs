@@ -97,6 +97,11 @@ fn verified_user(
     Ok(Some((proof.user_id.clone(), proof.expires)))
 }
 
+/// The tenant a widget key names, if any (the frame page; a widget key is public, so no audit entry).
+pub async fn tenant_by_widget_key(svc: &Service, widget_key: &str) -> Result<Option<Tenant>> {
+    Ok(svc.store.tenant_by_widget_key(widget_key).await?)
+}
+
 /// The visitor a token names, if any; unknown tokens back off by address.
 async fn known_visitor(
     svc: &Service,

@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail, Context as _};
 use base64::Engine as _;
 use clap::Subcommand;
 use cordon_ledger::{Checkpoint, MemoryTree, NoteVerifier};
-use cordon_store::Store;
+use cordon_service::{audit, management, Service};
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::open;
@@ -77,23 +77,21 @@ struct Tampered {
 }
 
 async fn verify(global: &GlobalArgs, tenant: Option<String>) -> anyhow::Result<()> {
-    let (store, keys) = open(global).await?;
+    let store = open(global).await?;
     let logs: Vec<(String, i64)> = match tenant {
         Some(slug) => {
-            let t = store
-                .tenant_by_slug(&slug)
+            let t = management::tenant_by_slug(&store, &slug)
                 .await?
                 .ok_or_else(|| anyhow!("no tenant with slug {slug:?}"))?;
-            let size = store.audit_size(&t.id).await?;
-            vec![(t.id, size)]
+            audit::operator_logs(&store, Some(&t.id)).await?
         }
-        None => store.audit_logs().await?,
+        None => audit::operator_logs(&store, None).await?,
     };
     let mut problems = Vec::new();
     let mut total = 0;
     for (log, size) in &logs {
         eprintln!("verifying {log}: {size} entries");
-        match verify_log(&store, keys.audit_seed(), log, *size).await? {
+        match verify_log(&store, log, *size).await? {
             Ok(checkpoints) => {
                 total += size;
                 println!("ok  {log}: {size} entries, {checkpoints} checkpoints verified");
@@ -122,8 +120,7 @@ async fn verify(global: &GlobalArgs, tenant: Option<String>) -> anyhow::Result<(
 const PAGE: i64 = 20_000;
 
 async fn verify_log(
-    store: &Store,
-    seed: &[u8; 32],
+    store: &Service,
     log: &str,
     size: i64,
 ) -> anyhow::Result<Result<usize, Tampered>> {
@@ -137,10 +134,8 @@ async fn verify_log(
     let mut tree = MemoryTree::with_capacity(size.max(0) as usize);
     let mut expected: i64 = 0;
     loop {
-        let entries = store.audit_entries(log, expected, expected + PAGE).await?;
-        let leaves = store
-            .audit_leaf_nodes(log, expected, expected + PAGE)
-            .await?;
+        let entries = audit::operator_entries(store, log, expected, expected + PAGE).await?;
+        let leaves = audit::operator_leaf_hashes(store, log, expected, expected + PAGE).await?;
         if entries.is_empty() {
             break;
         }
@@ -169,10 +164,10 @@ async fn verify_log(
             format!("the log claims {size} entries but {expected} are stored"),
         );
     }
-    let signer = cordon_server::audit::signer(seed, log).ok_or_else(|| anyhow!("bad signer"))?;
+    let signer = audit::operator_signer(store, log).ok_or_else(|| anyhow!("bad signer"))?;
     let verifier = signer.verifier();
-    let origin = cordon_server::audit::origin(log);
-    let checkpoints = store.checkpoints(log).await?;
+    let origin = audit::origin(log);
+    let checkpoints = audit::operator_checkpoints(store, log).await?;
     let mut previous: Option<(u64, [u8; 32])> = None;
     let mut good_up_to: i64 = 0;
     for cp in &checkpoints {

@@ -5,14 +5,15 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::{anyhow, Context as _};
-use cordon_server::keys::Keys;
-use cordon_server::ops;
 use cordon_server::AppState;
-use cordon_store::{AgentRole, Store};
+use cordon_service::management::{self, Actor, AgentChange, AgentRequest, TenantChange};
+use cordon_service::model::AgentRole;
+use cordon_service::Service;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
 use crate::demo_store;
+use crate::manage::refused;
 use crate::runtime::{self, open, write_private_file};
 use crate::{DemoArgs, GlobalArgs};
 
@@ -112,7 +113,7 @@ async fn bind_free(ip: std::net::IpAddr, previous: Option<u16>) -> std::io::Resu
 
 /// Bind every demo store's listener, with the store's origin.
 async fn bind_stores(
-    store: &Store,
+    store: &Service,
     mode: StoreListen,
 ) -> anyhow::Result<Vec<(TcpListener, String)>> {
     if let StoreListen::Given(addr) = mode {
@@ -186,8 +187,7 @@ async fn bind_stores(
 }
 
 async fn ensure_tenants(
-    store: &Store,
-    keys: &Keys,
+    store: &Service,
     path: &Path,
     store_origins: &[String],
 ) -> anyhow::Result<Credentials> {
@@ -201,13 +201,19 @@ async fn ensure_tenants(
         widget_keys: Vec::new(),
     };
     for (t, origin) in TENANTS.iter().zip(store_origins) {
-        let tenant = match store.tenant_by_slug(t.slug).await? {
+        let tenant = match management::tenant_by_slug(store, t.slug).await? {
             Some(existing) => existing,
             None => {
-                ops::create_tenant(store, keys, t.slug, t.name, &[origin.clone()], DEMO_ACTOR)
-                    .await
-                    .map_err(|e| anyhow!("{e}"))?
-                    .0
+                management::create_tenant(
+                    store,
+                    t.slug,
+                    t.name,
+                    std::slice::from_ref(origin),
+                    DEMO_ACTOR,
+                )
+                .await
+                .map_err(refused)?
+                .0
             }
         };
         creds
@@ -217,27 +223,35 @@ async fn ensure_tenants(
             [(t.admin, AgentRole::Admin), (t.agent, AgentRole::Agent)]
         {
             let password = cordon_crypto::new_password();
-            match store.agent_credentials(&tenant.id, username).await? {
+            match management::agent_by_username(store, &tenant.id, username).await? {
                 // The credentials file was lost but the agent exists: reset its password so the demo works.
-                Some((agent, _)) => {
-                    let patch = ops::agent_patch(None, None, None, Some(false), Some(&password))
-                        .map_err(|e| anyhow!("{e}"))?;
-                    let audit = [cordon_server::audit::entry(
-                        &tenant.id,
-                        DEMO_ACTOR,
-                        "agent.update",
-                        &format!("agent:{}#{}", agent.id, ops::patch_fields(&patch)),
-                    )];
-                    store
-                        .update_agent(&tenant.id, &agent.id, &patch, &audit)
-                        .await?;
+                Some(agent) => {
+                    let change = AgentChange {
+                        disabled: Some(false),
+                        password: Some(&password),
+                        ..Default::default()
+                    };
+                    let by = Actor::Operator(DEMO_ACTOR);
+                    management::update_agent(store, &tenant.id, &agent.id, change, by)
+                        .await
+                        .map_err(refused)?;
                 }
                 None => {
-                    ops::create_agent(
-                        store, &tenant.id, username, display, role, 3, &password, DEMO_ACTOR,
+                    let request = AgentRequest {
+                        username,
+                        display_name: display,
+                        role,
+                        capacity: 3,
+                        password: &password,
+                    };
+                    management::create_agent(
+                        store,
+                        &tenant.id,
+                        request,
+                        Actor::Operator(DEMO_ACTOR),
                     )
                     .await
-                    .map_err(|e| anyhow!("{e}"))?;
+                    .map_err(refused)?;
                 }
             }
             creds.accounts.push(Credential {
@@ -253,8 +267,8 @@ async fn ensure_tenants(
 }
 
 /// The port of this store's origin in the tenant's allowed origins, if the tenant exists already.
-async fn previous_store_port(store: &Store, t: &DemoTenant) -> Option<u16> {
-    let tenant = store.tenant_by_slug(t.slug).await.ok()??;
+async fn previous_store_port(store: &Service, t: &DemoTenant) -> Option<u16> {
+    let tenant = management::tenant_by_slug(store, t.slug).await.ok()??;
     let prefix = format!("http://{}:", t.store_host);
     tenant
         .allowed_origins
@@ -263,9 +277,9 @@ async fn previous_store_port(store: &Store, t: &DemoTenant) -> Option<u16> {
 }
 
 /// Each demo tenant allows its store's origin (added once; an admin's other origins are kept).
-async fn ensure_store_origins(store: &Store, store_origins: &[String]) -> anyhow::Result<()> {
+async fn ensure_store_origins(store: &Service, store_origins: &[String]) -> anyhow::Result<()> {
     for (t, origin) in TENANTS.iter().zip(store_origins) {
-        let Some(tenant) = store.tenant_by_slug(t.slug).await? else {
+        let Some(tenant) = management::tenant_by_slug(store, t.slug).await? else {
             continue;
         };
         if !tenant.allowed_origins.contains(origin) {
@@ -278,18 +292,13 @@ async fn ensure_store_origins(store: &Store, store_origins: &[String]) -> anyhow
                 .cloned()
                 .collect();
             origins.push(origin.clone());
-            let patch = cordon_store::TenantPatch {
-                display_name: None,
+            let change = TenantChange {
                 allowed_origins: Some(origins),
-                verify_identity: None,
+                ..Default::default()
             };
-            let audit = [cordon_server::audit::entry(
-                &tenant.id,
-                DEMO_ACTOR,
-                "tenant.update",
-                &format!("tenant:{}#allowed_origins", tenant.id),
-            )];
-            store.update_tenant(&tenant.id, &patch, &audit).await?;
+            management::update_tenant(store, &tenant.id, change, Actor::Operator(DEMO_ACTOR))
+                .await
+                .map_err(refused)?;
         }
     }
     Ok(())
@@ -297,8 +306,9 @@ async fn ensure_store_origins(store: &Store, store_origins: &[String]) -> anyhow
 
 pub(crate) async fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<()> {
     cordon_server::logging::init();
-    let (store, keys) = open(global).await?;
+    let store = open(global).await?;
     let bound = runtime::bind(&args.serve).await?;
+    let store = store.with_settings(bound.config.service_settings());
     // The stores: one host each, on 8090 (or free ports when that is taken or the service runs on one).
     let mode = match args.store_listen {
         Some(addr) => StoreListen::Given(addr),
@@ -308,7 +318,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<
     let (store_listeners, store_origins): (Vec<TcpListener>, Vec<String>) =
         bind_stores(&store, mode).await?.into_iter().unzip();
     let path = global.data.join(CREDENTIALS_FILE);
-    let creds = ensure_tenants(&store, &keys, &path, &store_origins).await?;
+    let creds = ensure_tenants(&store, &path, &store_origins).await?;
     ensure_store_origins(&store, &store_origins).await?;
 
     runtime::announce(&bound, &store)?;
@@ -347,7 +357,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<
         banner.push_str(&format!("  widget key of {slug}: {key}\n"));
     }
     println!("{banner}");
-    let state = AppState::new(store.clone(), keys, bound.config);
+    let state = AppState::new(store.clone(), bound.config);
     runtime::run(state, bound.listeners, extra).await?;
     store.close().await;
     Ok(())

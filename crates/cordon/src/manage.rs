@@ -3,9 +3,10 @@
 
 use anyhow::{anyhow, Context as _};
 use clap::Subcommand;
-use cordon_server::audit::{entry, platform_entry, CLI_ACTOR};
-use cordon_server::ops;
-use cordon_store::{AgentRole, Store, Tenant};
+use cordon_service::audit::CLI_ACTOR;
+use cordon_service::management::{self, Actor, AgentChange, AgentRequest};
+use cordon_service::model::{now_ms, AgentRole, Tenant};
+use cordon_service::{code, Refusal, Service};
 use serde_json::json;
 
 use crate::runtime::{database_url, open};
@@ -106,17 +107,10 @@ pub(crate) enum ApikeyCommand {
 
 pub(crate) async fn migrate(global: &GlobalArgs) -> anyhow::Result<()> {
     eprintln!("migrating {}", redact_url(&database_url(global)));
-    let (store, _) = open(global).await?;
-    let version = cordon_store::schema_version(&store).await?;
-    store
-        .append_audit_batch(&[platform_entry(
-            CLI_ACTOR,
-            "schema.migrate",
-            &format!("schema:{version}"),
-        )])
-        .await?;
-    println!("schema is at version {version}");
-    store.close().await;
+    let svc = open(global).await?;
+    let result = management::record_migration(&svc, CLI_ACTOR).await;
+    svc.close().await;
+    println!("schema is at version {}", result.map_err(refused)?);
     Ok(())
 }
 
@@ -134,10 +128,20 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-async fn tenant_by_slug(store: &Store, slug: &str) -> anyhow::Result<Tenant> {
-    store
-        .tenant_by_slug(slug)
-        .await?
+/// A refusal as the operator's one line: a request the service does not accept reads as its message alone;
+/// anything else keeps its code.
+pub(crate) fn refused(r: Refusal) -> anyhow::Error {
+    if r.code == code::BAD_REQUEST {
+        anyhow!("{}", r.message)
+    } else {
+        anyhow!("{r}")
+    }
+}
+
+async fn tenant_by_slug(svc: &Service, slug: &str) -> anyhow::Result<Tenant> {
+    management::tenant_by_slug(svc, slug)
+        .await
+        .map_err(refused)?
         .ok_or_else(|| anyhow!("no tenant with slug {slug:?}"))
 }
 
@@ -146,7 +150,7 @@ fn print_json(v: &serde_json::Value) {
 }
 
 pub(crate) async fn tenant(global: &GlobalArgs, cmd: TenantCommand) -> anyhow::Result<()> {
-    let (store, keys) = open(global).await?;
+    let store = open(global).await?;
     let result = match cmd {
         TenantCommand::Create {
             slug,
@@ -154,9 +158,9 @@ pub(crate) async fn tenant(global: &GlobalArgs, cmd: TenantCommand) -> anyhow::R
             origins,
             json,
         } => {
-            let (t, secret) = ops::create_tenant(&store, &keys, &slug, &name, &origins, CLI_ACTOR)
+            let (t, secret) = management::create_tenant(&store, &slug, &name, &origins, CLI_ACTOR)
                 .await
-                .map_err(|e| anyhow!("{e}"))?;
+                .map_err(refused)?;
             let secret = secret.dangerous_export_hex();
             if json {
                 print_json(&json!({
@@ -173,10 +177,9 @@ pub(crate) async fn tenant(global: &GlobalArgs, cmd: TenantCommand) -> anyhow::R
             Ok(())
         }
         TenantCommand::List { json } => {
-            let tenants = store.list_tenants().await?;
-            store
-                .append_audit_batch(&[platform_entry(CLI_ACTOR, "tenants.list", "tenants")])
-                .await?;
+            let tenants = management::list_tenants(&store, CLI_ACTOR)
+                .await
+                .map_err(refused)?;
             if json {
                 print_json(&serde_json::to_value(&tenants)?);
             } else {
@@ -197,7 +200,7 @@ pub(crate) async fn tenant(global: &GlobalArgs, cmd: TenantCommand) -> anyhow::R
 }
 
 pub(crate) async fn agent(global: &GlobalArgs, cmd: AgentCommand) -> anyhow::Result<()> {
-    let (store, _) = open(global).await?;
+    let store = open(global).await?;
     let result = async {
         match cmd {
             AgentCommand::Create {
@@ -218,11 +221,16 @@ pub(crate) async fn agent(global: &GlobalArgs, cmd: AgentCommand) -> anyhow::Res
                 } else {
                     (cordon_crypto::new_password(), true)
                 };
-                let a = ops::create_agent(
-                    &store, &t.id, &username, &name, role, capacity, &password, CLI_ACTOR,
-                )
+                let request = AgentRequest {
+                    username: &username,
+                    display_name: &name,
+                    role,
+                    capacity,
+                    password: &password,
+                };
+                let a = management::create_agent(&store, &t.id, request, Actor::Operator(CLI_ACTOR))
                     .await
-                    .map_err(|e| anyhow!("{e}"))?;
+                    .map_err(refused)?;
                 if json {
                     let mut v = json!({"id": a.id, "tenant": t.slug, "username": a.username, "display_name": a.display_name, "role": a.role.as_str(), "capacity": a.capacity});
                     if generated {
@@ -239,10 +247,9 @@ pub(crate) async fn agent(global: &GlobalArgs, cmd: AgentCommand) -> anyhow::Res
             }
             AgentCommand::List { tenant, json } => {
                 let t = tenant_by_slug(&store, &tenant).await?;
-                let agents = store.list_agents(&t.id).await?;
-                store
-                    .append_audit_batch(&[entry(&t.id, CLI_ACTOR, "agents.list", "agents")])
-                    .await?;
+                let agents = management::list_agents(&store, &t.id, CLI_ACTOR)
+                    .await
+                    .map_err(refused)?;
                 if json {
                     print_json(&serde_json::to_value(&agents)?);
                 } else {
@@ -261,16 +268,17 @@ pub(crate) async fn agent(global: &GlobalArgs, cmd: AgentCommand) -> anyhow::Res
             }
             AgentCommand::Disable { tenant, username } => {
                 let t = tenant_by_slug(&store, &tenant).await?;
-                let (a, _) = store
-                    .agent_credentials(&t.id, &username)
-                    .await?
+                let a = management::agent_by_username(&store, &t.id, &username)
+                    .await
+                    .map_err(refused)?
                     .ok_or_else(|| anyhow!("no agent {username:?} in {tenant}"))?;
-                let patch = cordon_store::AgentPatch {
+                let change = AgentChange {
                     disabled: Some(true),
                     ..Default::default()
                 };
-                let audit = [entry(&t.id, CLI_ACTOR, "agent.update", &format!("agent:{}#{}", a.id, ops::patch_fields(&patch)))];
-                store.update_agent(&t.id, &a.id, &patch, &audit).await?;
+                management::update_agent(&store, &t.id, &a.id, change, Actor::Operator(CLI_ACTOR))
+                    .await
+                    .map_err(refused)?;
                 println!("disabled {username}; its sessions are revoked");
                 Ok(())
             }
@@ -282,7 +290,7 @@ pub(crate) async fn agent(global: &GlobalArgs, cmd: AgentCommand) -> anyhow::Res
 }
 
 pub(crate) async fn apikey(global: &GlobalArgs, cmd: ApikeyCommand) -> anyhow::Result<()> {
-    let (store, _) = open(global).await?;
+    let store = open(global).await?;
     let result = async {
         match cmd {
             ApikeyCommand::Create {
@@ -294,12 +302,18 @@ pub(crate) async fn apikey(global: &GlobalArgs, cmd: ApikeyCommand) -> anyhow::R
                 let t = tenant_by_slug(&store, &tenant).await?;
                 let days = expires_in
                     .as_deref()
-                    .map(ops::parse_days)
+                    .map(management::parse_days)
                     .transpose()
-                    .map_err(|e| anyhow!("{e}"))?;
-                let (k, token) = ops::create_api_key(&store, &t.id, &scopes, days, CLI_ACTOR)
-                    .await
-                    .map_err(|e| anyhow!("{e}"))?;
+                    .map_err(refused)?;
+                let (k, token) = management::create_api_key(
+                    &store,
+                    &t.id,
+                    &scopes,
+                    days,
+                    Actor::Operator(CLI_ACTOR),
+                )
+                .await
+                .map_err(refused)?;
                 if json {
                     print_json(&json!({"id": k.id, "key": token, "tenant": t.slug, "scopes": k.scopes, "expires_at": k.expires_at}));
                 } else {
@@ -310,17 +324,16 @@ pub(crate) async fn apikey(global: &GlobalArgs, cmd: ApikeyCommand) -> anyhow::R
             }
             ApikeyCommand::List { tenant, json } => {
                 let t = tenant_by_slug(&store, &tenant).await?;
-                let keys = store.list_api_keys(&t.id).await?;
-                store
-                    .append_audit_batch(&[entry(&t.id, CLI_ACTOR, "apikeys.list", "apikeys")])
-                    .await?;
+                let keys = management::list_api_keys(&store, &t.id, CLI_ACTOR)
+                    .await
+                    .map_err(refused)?;
                 if json {
                     print_json(&serde_json::to_value(&keys)?);
                 } else {
                     for k in keys {
                         let state = if k.revoked_at.is_some() {
                             "revoked"
-                        } else if k.expires_at <= cordon_store::now_ms() {
+                        } else if k.expires_at <= now_ms() {
                             "expired"
                         } else {
                             "active"
@@ -332,9 +345,7 @@ pub(crate) async fn apikey(global: &GlobalArgs, cmd: ApikeyCommand) -> anyhow::R
             }
             ApikeyCommand::Revoke { tenant, id } => {
                 let t = tenant_by_slug(&store, &tenant).await?;
-                let audit = [entry(&t.id, CLI_ACTOR, "apikey.revoke", &format!("apikey:{id}"))];
-                store
-                    .revoke_api_key(&t.id, &id, &audit)
+                management::revoke_api_key(&store, &t.id, &id, CLI_ACTOR)
                     .await
                     .map_err(|_| anyhow!("no active key {id:?} in {tenant}"))?;
                 println!("revoked {id}");

@@ -6,9 +6,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context as _};
 use cordon_crypto::SecretKey;
-use cordon_server::keys::Keys;
 use cordon_server::{AppState, Config};
-use cordon_store::{Store, StoreConfig};
+use cordon_service::{OpenError, Service, StoreConfig};
 
 use crate::{GlobalArgs, ServeArgs};
 
@@ -104,8 +103,9 @@ fn master_key(
     }
 }
 
-/// Open the configured database (migrating it) and bind the master key to it.
-pub(crate) async fn open(global: &GlobalArgs) -> anyhow::Result<(Store, Keys)> {
+/// Open the configured database (migrating it) and bind the master key to it. The service starts with the
+/// default settings; `serve` and `demo` give it the server's (`Service::with_settings`) once they know them.
+pub(crate) async fn open(global: &GlobalArgs) -> anyhow::Result<Service> {
     let url = database_url(global);
     if url.starts_with("sqlite:") {
         create_private_data_dir(&global.data)?;
@@ -119,26 +119,18 @@ pub(crate) async fn open(global: &GlobalArgs) -> anyhow::Result<(Store, Keys)> {
         }
         e
     };
-    let store = Store::open(&StoreConfig::new(url))
+    let settings =
+        Config::for_listen(std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).service_settings();
+    Service::open(&StoreConfig::new(url), key, settings)
         .await
-        .context("could not open the database")
-        .map_err(discard)?;
-    let keys = Keys::open(&store, key).await.map_err(|e| discard(match e {
-        cordon_server::keys::KeyError::Crypto(cordon_crypto::CryptoError::WrongMasterKey) => anyhow::anyhow!(
-            "the master key does not match this database (check CORDON_MASTER_KEY or the data dir's master.key)"
-        ),
-        other => anyhow::anyhow!("could not load keys: {other}"),
-    }))?;
-    if keys.created_audit_key {
-        store
-            .append_audit_batch(&[cordon_server::audit::platform_entry(
-                "system",
-                "key.create",
-                "audit_signing_key",
-            )])
-            .await?;
-    }
-    Ok((store, keys))
+        .map_err(|e| {
+            discard(match e {
+                OpenError::WrongMasterKey => anyhow::anyhow!(
+                    "the master key does not match this database (check CORDON_MASTER_KEY or the data dir's master.key)"
+                ),
+                other => anyhow::anyhow!("{other}"),
+            })
+        })
 }
 
 /// The server's configuration. `local` is the bound address: with `--listen HOST:0` the console origin must
@@ -288,12 +280,12 @@ pub(crate) async fn bind(args: &ServeArgs) -> anyhow::Result<Bound> {
 }
 
 /// Log and print where the server listens. Tests and scripts read the first line to find an ephemeral port.
-pub(crate) fn announce(bound: &Bound, store: &Store) -> anyhow::Result<()> {
+pub(crate) fn announce(bound: &Bound, service: &Service) -> anyhow::Result<()> {
     let limit = cordon_server::raise_fd_limit();
     let local = bound.listeners[0].local_addr()?;
     tracing::info!(
         listen = %local,
-        backend = store.backend().name(),
+        backend = service.backend().name(),
         fd_limit = limit.unwrap_or(0),
         connection_capacity = limit.map(|l| l.saturating_sub(64)).unwrap_or(0),
         "cordon serving"
@@ -348,11 +340,12 @@ pub(crate) async fn run(
 /// Run the server.
 pub(crate) async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     cordon_server::logging::init();
-    let (store, keys) = open(global).await?;
+    let service = open(global).await?;
     let bound = bind(args).await?;
-    announce(&bound, &store)?;
-    let state = AppState::new(store.clone(), keys, bound.config);
+    let service = service.with_settings(bound.config.service_settings());
+    announce(&bound, &service)?;
+    let state = AppState::new(service.clone(), bound.config);
     run(state, bound.listeners, Vec::new()).await?;
-    store.close().await;
+    service.close().await;
     Ok(())
 }

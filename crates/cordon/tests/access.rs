@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{Auth, TestServer, PASSWORD};
-use cordon_server::throttle::Policy;
 use cordon_server::Limits;
+use cordon_server::Policy;
 use serde_json::{json, Value};
 
 fn quick(failures_before_backoff: u32) -> Policy {

@@ -556,7 +556,7 @@ async fn verified_identity_is_enforced_for_every_frame() {
         assert_eq!(ws.recv_error().await["code"], "identity_invalid");
         ws.send(hello(Some(identity(&secret, "alice", 1000)))).await;
         assert_eq!(ws.recv_error().await["code"], "identity_expired");
-        for t in cordon_server::protocol::client_frame_types() {
+        for t in cordon_service::protocol::client_frame_types() {
             if t == "hello" || t == "ping" {
                 continue;
             }

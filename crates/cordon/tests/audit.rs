@@ -466,7 +466,12 @@ async fn verify_names_the_first_bad_index_of_each_tampering() {
     .unwrap();
     let forged: Vec<cordon_store::AuditEntry> = (0..6)
         .map(|_| {
-            cordon_server::audit::entry(&tid, "operator:cli", "agent.create", "agent:a_forged")
+            cordon_service::audit::entry(
+                &tid,
+                "operator:cli",
+                cordon_service::audit::Action::AgentCreate,
+                "agent:a_forged",
+            )
         })
         .collect();
     store.append_audit_batch(&forged).await.unwrap();
@@ -534,14 +539,21 @@ async fn watch_catches_a_rewrite_signed_with_the_real_key() {
     )))
     .await
     .unwrap();
-    let keys = cordon_server::keys::Keys::open(&store, common::master_key())
+    let keys = cordon_service::keys::Keys::open(&store, common::master_key())
         .await
         .unwrap();
     let forged: Vec<cordon_store::AuditEntry> = (0..20)
-        .map(|_| cordon_server::audit::entry(&tid, "operator:cli", "tenant.read", "tenant"))
+        .map(|_| {
+            cordon_service::audit::entry(
+                &tid,
+                "operator:cli",
+                cordon_service::audit::Action::TenantRead,
+                "tenant",
+            )
+        })
         .collect();
     store.append_audit_batch(&forged).await.unwrap();
-    cordon_server::audit::checkpoint_due_logs(&store, keys.audit_seed())
+    cordon_service::audit::checkpoint_due_logs(&store, keys.audit_seed())
         .await
         .unwrap();
     store.close().await;

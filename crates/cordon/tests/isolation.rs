@@ -236,7 +236,7 @@ async fn run(srv: &TestServer) {
     // The positive control above revoked B's agent's sessions; it signs in again.
     drop(b_agent);
     let (mut b_agent, _) = srv.agent_ws(&srv.login("tenant-b", "agent").await).await;
-    let types = cordon_server::protocol::client_frame_types();
+    let types = cordon_service::protocol::client_frame_types();
     assert!(types.len() >= 10);
     let a_cookie = srv.login("tenant-a", "agent").await;
     let (mut a_agent, _) = srv.agent_ws(&a_cookie).await;

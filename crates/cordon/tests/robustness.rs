@@ -131,7 +131,7 @@ async fn a_client_that_never_reads_is_disconnected_and_others_continue() {
 
     let text = "x".repeat(4000);
     let mut sent = 0;
-    while srv.state.metrics.slow_consumer_disconnects.get() == 0 && sent < 4000 {
+    while srv.state.metrics().slow_consumer_disconnects.get() == 0 && sent < 4000 {
         for _ in 0..50 {
             sender
                 .send(json!({"type": "message.send", "conversation_id": conv, "client_msg_id": format!("m{sent}"), "text": text}))
@@ -145,7 +145,7 @@ async fn a_client_that_never_reads_is_disconnected_and_others_continue() {
         sender.backlog.clear();
     }
     assert!(
-        srv.state.metrics.slow_consumer_disconnects.get() >= 1,
+        srv.state.metrics().slow_consumer_disconnects.get() >= 1,
         "slow consumer was never disconnected after {sent} messages"
     );
     // The sender, who reads, is fine and keeps going.
@@ -252,9 +252,9 @@ async fn dead_connections_are_reaped() {
     // A client that completes the handshake and hello, then goes silent: it never reads, so it never answers
     // the server's pings.
     let (mut ws, _) = srv.visitor(&fx.tenant.widget_key, None).await;
-    assert_eq!(srv.state.metrics.visitor_connections.get(), 1);
+    assert_eq!(srv.state.metrics().visitor_connections.get(), 1);
     let started = std::time::Instant::now();
-    while srv.state.metrics.visitor_connections.get() > 0 {
+    while srv.state.metrics().visitor_connections.get() > 0 {
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "a silent connection was never reaped"

@@ -5,8 +5,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use cordon_server::keys::Keys;
 use cordon_server::{AppState, Config, Limits};
+use cordon_service::keys::Keys;
+use cordon_service::management::{self, Actor, AgentRequest};
+use cordon_service::Service;
 use cordon_store::testing::TestDatabase;
 use cordon_store::{AgentRole, Store, StoreConfig, Tenant};
 use futures_util::{SinkExt, StreamExt};
@@ -60,7 +62,8 @@ impl TestServer {
         let addr = listener.local_addr().expect("addr");
         let mut config = Config::for_listen(addr);
         config.limits = limits;
-        let state = AppState::new(store, keys, config);
+        let service = Service::new(store, keys, config.service_settings());
+        let state = AppState::new(service, config);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
         let handle = tokio::spawn(async move {
@@ -87,18 +90,21 @@ impl TestServer {
             h.abort();
             let _ = h.await;
         }
-        self.state.store.close().await;
+        self.state.service().close().await;
     }
 
     pub fn store(&self) -> &Store {
-        &self.state.store
+        self.state.service().store()
+    }
+
+    pub fn service(&self) -> &Service {
+        self.state.service()
     }
 
     pub async fn fixture(&self, slug: &str) -> Fixture {
-        let store = self.store();
-        let (tenant, _) = cordon_server::ops::create_tenant(
-            store,
-            &self.state.keys,
+        let svc = self.service();
+        let (tenant, _) = management::create_tenant(
+            svc,
             slug,
             &format!("{slug} Inc"),
             &["https://shop.example".to_string()],
@@ -110,12 +116,17 @@ impl TestServer {
             let tid = tenant.id.clone();
             let name = name.to_string();
             async move {
-                cordon_server::ops::create_agent(
-                    store, &tid, &name, &name, role, 2, PASSWORD, "test",
-                )
-                .await
-                .expect("agent")
-                .id
+                let request = AgentRequest {
+                    username: &name,
+                    display_name: &name,
+                    role,
+                    capacity: 2,
+                    password: PASSWORD,
+                };
+                management::create_agent(svc, &tid, request, Actor::Operator("test"))
+                    .await
+                    .expect("agent")
+                    .id
             }
         };
         Fixture {
@@ -148,10 +159,16 @@ impl TestServer {
 
     pub async fn api_key(&self, tenant: &Tenant, scopes: &[&str]) -> String {
         let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-        cordon_server::ops::create_api_key(self.store(), &tenant.id, &scopes, None, "test")
-            .await
-            .expect("api key")
-            .1
+        management::create_api_key(
+            self.service(),
+            &tenant.id,
+            &scopes,
+            None,
+            Actor::Operator("test"),
+        )
+        .await
+        .expect("api key")
+        .1
     }
 
     pub fn http(&self) -> Http {

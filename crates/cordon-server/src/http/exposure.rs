@@ -12,40 +12,23 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
+use cordon_service::access::{Principal, Scope};
+use cordon_service::model::{is_sha384_hex, now_ms, ExposureQuery};
+use cordon_service::visitors;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_visitor_sessions))
         .routes(routes!(widget_embed))
-}
-
-/// Every read lands in the tenant's audit log, durably, before the data is returned (as in `api`).
-async fn read_audited(
-    state: &AppState,
-    principal: &Principal,
-    action: &str,
-    target: &str,
-) -> ApiResult<()> {
-    crate::audit::record(
-        state,
-        vec![crate::audit::entry(
-            principal.tenant_id(),
-            &principal.actor(),
-            action,
-            target,
-        )],
-    )
-    .await
 }
 
 // ---- exposure record -------------------------------------------------------------------------------------
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct SessionQuery {
+pub(crate) struct SessionQuery {
     /// Start of the time range, unix ms (default: `to` minus 24 hours).
     #[param(nullable = false)]
     pub from: Option<i64>,
@@ -65,7 +48,7 @@ pub struct SessionQuery {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct VisitorSessionView {
+pub(crate) struct VisitorSessionView {
     pub id: String,
     pub visitor_id: String,
     /// The server node that held the session.
@@ -82,7 +65,7 @@ pub struct VisitorSessionView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct VisitorSessionPage {
+pub(crate) struct VisitorSessionPage {
     pub sessions: Vec<VisitorSessionView>,
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -104,7 +87,7 @@ fn parse_asset_hash(s: &str) -> ApiResult<String> {
     } else {
         s.to_ascii_lowercase()
     };
-    if cordon_store::is_sha384_hex(&hex) {
+    if is_sha384_hex(&hex) {
         Ok(hex)
     } else {
         Err(invalid())
@@ -115,7 +98,7 @@ fn parse_cursor(c: &str) -> ApiResult<(i64, String)> {
     let invalid = || ApiError::bad_request("invalid cursor");
     let (ts, id) = c.split_once('.').ok_or_else(invalid)?;
     let ts = ts.parse().map_err(|_| invalid())?;
-    if !crate::protocol::valid_client_id(id) {
+    if !cordon_service::protocol::valid_client_id(id) {
         return Err(invalid());
     }
     Ok((ts, id.to_string()))
@@ -125,7 +108,7 @@ fn parse_cursor(c: &str) -> ApiResult<(i64, String)> {
 /// the hashes of the widget files served to it; optionally only those served one file
 /// (conversations:read or admin).
 #[utoipa::path(get, path = "/api/v1/visitor-sessions", tag = "exposure", params(SessionQuery), security(("session" = []), ("api_key" = [])),
-    responses((status = 200, body = VisitorSessionPage), (status = 400, response = crate::api::BadRequest), (status = 401, response = crate::api::Unauthenticated), (status = 403, response = crate::api::Forbidden), (status = 429, response = crate::api::RateLimited)))]
+    responses((status = 200, body = VisitorSessionPage), (status = 400, response = super::BadRequest), (status = 401, response = super::Unauthenticated), (status = 403, response = super::Forbidden), (status = 429, response = super::RateLimited)))]
 async fn list_visitor_sessions(
     State(state): State<AppState>,
     principal: Principal,
@@ -137,30 +120,20 @@ async fn list_visitor_sessions(
     let Query(q) = q.map_err(|_| {
         ApiError::bad_request("query parameters do not match the documented schema")
     })?;
-    let to = q.to.unwrap_or_else(|| cordon_store::now_ms() + 1);
+    let to = q.to.unwrap_or_else(|| now_ms() + 1);
     let from = q.from.unwrap_or(to - 24 * 3600 * 1000);
     if from > to {
         return Err(ApiError::bad_request("from must not be after to"));
     }
     let limit = q.limit.unwrap_or(200).clamp(1, 1000);
-    let query = cordon_store::ExposureQuery {
+    let query = ExposureQuery {
         from,
         to,
         asset_sha384: q.asset_hash.as_deref().map(parse_asset_hash).transpose()?,
         after: q.cursor.as_deref().map(parse_cursor).transpose()?,
         limit,
     };
-    read_audited(
-        &state,
-        &principal,
-        "visitor_sessions.list",
-        "visitor_sessions",
-    )
-    .await?;
-    let records = state
-        .store
-        .visitor_session_page(principal.tenant_id(), &query)
-        .await?;
+    let records = visitors::session_page(&state.service, &principal, &query).await?;
     let next_cursor = if records.len() as i64 == limit {
         records.last().map(|r| format!("{}.{}", r.started_at, r.id))
     } else {
@@ -188,7 +161,7 @@ async fn list_visitor_sessions(
 // ---- embed snippet ---------------------------------------------------------------------------------------
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct WidgetFile {
+pub(crate) struct WidgetFile {
     /// `loader.js`, `frame.html`, `frame.js` or `frame.css`.
     pub name: String,
     /// Its path on the widget origin (the frame page's path has the widget key in it).
@@ -200,7 +173,7 @@ pub struct WidgetFile {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct WidgetEmbed {
+pub(crate) struct WidgetEmbed {
     pub widget_origin: String,
     pub widget_key: String,
     /// The loader's immutable URL.
@@ -215,15 +188,13 @@ pub struct WidgetEmbed {
 
 /// The tenant's embed snippet, pinned by SRI to the loader this server serves (admin).
 #[utoipa::path(get, path = "/api/v1/widget", tag = "widget", security(("session" = []), ("api_key" = [])),
-    responses((status = 200, body = WidgetEmbed), (status = 401, response = crate::api::Unauthenticated),
-              (status = 403, response = crate::api::Forbidden), (status = 429, response = crate::api::RateLimited)))]
+    responses((status = 200, body = WidgetEmbed), (status = 401, response = super::Unauthenticated),
+              (status = 403, response = super::Forbidden), (status = 429, response = super::RateLimited)))]
 async fn widget_embed(
     State(state): State<AppState>,
     principal: Principal,
 ) -> ApiResult<Json<WidgetEmbed>> {
-    principal.require(Scope::Admin)?;
-    read_audited(&state, &principal, "widget.read", "widget").await?;
-    let tenant = state.store.tenant(principal.tenant_id()).await?;
+    let tenant = visitors::widget_tenant(&state.service, &principal).await?;
     let origin = state.config.widget_origin.clone();
     let (path, integrity) = crate::web::loader();
     Ok(Json(WidgetEmbed {

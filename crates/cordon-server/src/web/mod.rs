@@ -14,17 +14,25 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use base64::Engine as _;
 use sha2::{Digest, Sha384};
 
-use crate::error::{code, ApiError};
+use cordon_service::code;
+
+use crate::error::ApiError;
 use crate::AppState;
+
+mod frame_state;
+mod sites;
+
+use frame_state::*;
+pub use sites::security_headers;
+use sites::*;
 
 /// The default policy for API and JSON responses: nothing may load, nothing may frame them. HTML pages set
 /// their own policy before this runs, and it is kept.
@@ -35,22 +43,22 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 // ---- embedded files --------------------------------------------------------------------------------------
 
-const LOADER_JS: &str = include_str!("../../../web/loader.js");
+const LOADER_JS: &str = include_str!("../../../../web/loader.js");
 /// Every loader ever shipped, served at its original URL forever: embedded snippets pin it by hash
 /// (web/loader-archive/README.md).
 const LOADER_ARCHIVE: &[&str] = &[include_str!(
-    "../../../web/loader-archive/loader-73c777ff295cc46390af.js"
+    "../../../../web/loader-archive/loader-73c777ff295cc46390af.js"
 )];
-const FRAME_HTML: &str = include_str!("../../../web/frame.html");
-const FRAME_JS: &str = include_str!("../../../web/frame.js");
-const FRAME_CSS: &str = include_str!("../../../web/frame.css");
-const CONSOLE_HTML: &str = include_str!("../../../web/console.html");
-const ADMIN_HTML: &str = include_str!("../../../web/admin.html");
-const COMMON_JS: &str = include_str!("../../../web/common.js");
-const CONSOLE_JS: &str = include_str!("../../../web/console.js");
-const ADMIN_JS: &str = include_str!("../../../web/admin.js");
-const CONSOLE_CSS: &str = include_str!("../../../web/console.css");
-const ICON_SVG: &str = include_str!("../../../web/icon.svg");
+const FRAME_HTML: &str = include_str!("../../../../web/frame.html");
+const FRAME_JS: &str = include_str!("../../../../web/frame.js");
+const FRAME_CSS: &str = include_str!("../../../../web/frame.css");
+const CONSOLE_HTML: &str = include_str!("../../../../web/console.html");
+const ADMIN_HTML: &str = include_str!("../../../../web/admin.html");
+const COMMON_JS: &str = include_str!("../../../../web/common.js");
+const CONSOLE_JS: &str = include_str!("../../../../web/console.js");
+const ADMIN_JS: &str = include_str!("../../../../web/admin.js");
+const CONSOLE_CSS: &str = include_str!("../../../../web/console.css");
+const ICON_SVG: &str = include_str!("../../../../web/icon.svg");
 
 /// Which origin serves a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,140 +265,6 @@ pub fn html_escape(s: &str) -> String {
     out
 }
 
-// ---- sites -----------------------------------------------------------------------------------------------
-
-/// `http://Host:80` → `host`, `https://host:8443/` → `host:8443` (lowercase, default ports dropped).
-fn authority_of_origin(origin: &str) -> Option<String> {
-    let (scheme, rest) = origin.split_once("://")?;
-    let rest = rest.split('/').next()?;
-    Some(normalise_authority(scheme, rest))
-}
-
-fn normalise_authority(scheme: &str, authority: &str) -> String {
-    let a = authority.to_ascii_lowercase();
-    let default = if scheme == "https" { ":443" } else { ":80" };
-    match a.strip_suffix(default) {
-        Some(stripped) => stripped.to_string(),
-        None => a,
-    }
-}
-
-fn request_authority(req: &Request, scheme: &str) -> Option<String> {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()))?;
-    Some(normalise_authority(scheme, &host))
-}
-
-/// What a path belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PathKind {
-    /// Widget files and the frame page.
-    WidgetPage,
-    /// Console and admin pages and their files.
-    ConsolePage,
-    /// The API and the agent socket: console origin (or any host that is not the widget's).
-    ConsoleApi,
-    /// Health, metrics and the visitor socket: any host.
-    Neutral,
-}
-
-fn path_kind(path: &str) -> PathKind {
-    if path.starts_with("/w/") {
-        PathKind::WidgetPage
-    } else if path == "/"
-        || path == "/console"
-        || path.starts_with("/console/")
-        || path.starts_with("/c/")
-    {
-        PathKind::ConsolePage
-    } else if path.starts_with("/api/") || path == "/ws/agent" {
-        PathKind::ConsoleApi
-    } else {
-        PathKind::Neutral
-    }
-}
-
-/// Decide whether this host may serve this path. `None` lets it through; otherwise the response to send.
-fn gate(state: &AppState, req: &Request) -> Option<Response> {
-    let cfg = &state.config;
-    let scheme = if cfg.https { "https" } else { "http" };
-    let host = request_authority(req, scheme);
-    let console = authority_of_origin(&cfg.console_origin);
-    let widget = authority_of_origin(&cfg.widget_origin);
-    let on_console = host.is_some() && host == console;
-    let on_widget = host.is_some() && host == widget;
-    let path = req.uri().path();
-    match path_kind(path) {
-        PathKind::Neutral => None,
-        PathKind::WidgetPage if on_widget => None,
-        PathKind::WidgetPage => Some(
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                code::NOT_FOUND,
-                "the chat widget is served only on the widget origin",
-            )
-            .into_response(),
-        ),
-        PathKind::ConsolePage if on_console => None,
-        PathKind::ConsolePage => {
-            // A person who typed another name for the console (e.g. localhost for 127.0.0.1) is sent to it;
-            // the widget origin never serves console pages.
-            if req.method() == Method::GET && (path == "/" || path.starts_with("/console")) {
-                let target = format!("{}{}", cfg.console_origin, path);
-                Some(Redirect::temporary(&target).into_response())
-            } else {
-                Some(ApiError::not_found().into_response())
-            }
-        }
-        PathKind::ConsoleApi if on_widget && !on_console => Some(
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                code::NOT_FOUND,
-                "the API is served only on the console origin",
-            )
-            .into_response(),
-        ),
-        PathKind::ConsoleApi => None,
-    }
-}
-
-pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let mut res = match gate(&state, &req) {
-        Some(refused) => refused,
-        None => next.run(req).await,
-    };
-    let h = res.headers_mut();
-    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(API_CSP),
-        );
-    }
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
-    );
-    if state.config.https {
-        h.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
-        );
-    }
-    res
-}
-
 // ---- routes ----------------------------------------------------------------------------------------------
 
 pub fn router() -> Router<AppState> {
@@ -500,7 +374,7 @@ async fn frame_page(State(state): State<AppState>, Path(widget_key): Path<String
         )
         .into_response();
     }
-    if !crate::protocol::valid_client_id(&widget_key) {
+    if !cordon_service::protocol::valid_client_id(&widget_key) {
         return ApiError::new(
             StatusCode::NOT_FOUND,
             code::UNKNOWN_TENANT,
@@ -508,18 +382,19 @@ async fn frame_page(State(state): State<AppState>, Path(widget_key): Path<String
         )
         .into_response();
     }
-    let tenant = match state.store.tenant_by_widget_key(&widget_key).await {
-        Ok(Some(t)) => t,
-        Ok(None) => {
-            return ApiError::new(
-                StatusCode::NOT_FOUND,
-                code::UNKNOWN_TENANT,
-                "unknown widget key",
-            )
-            .into_response()
-        }
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+    let tenant =
+        match cordon_service::visitors::tenant_by_widget_key(&state.service, &widget_key).await {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                return ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    code::UNKNOWN_TENANT,
+                    "unknown widget key",
+                )
+                .into_response()
+            }
+            Err(e) => return ApiError::from(e).into_response(),
+        };
     let origins: Vec<&str> = tenant
         .allowed_origins
         .iter()
@@ -598,119 +473,6 @@ async fn widget_file(Path(file): Path<String>, headers: HeaderMap) -> Response {
 async fn console_file(Path(file): Path<String>, headers: HeaderMap) -> Response {
     serve_file(Site::Console, &file, &headers)
 }
-
-// ---- the frame's memory ------------------------------------------------------------------------------------
-//
-// The frame keeps the visitor token (and which conversation it shows, and what was read) in its origin's
-// localStorage. Browsers that block third-party storage (Chromium does by default) refuse that to an iframe, so
-// the frame also keeps it in a partitioned cookie (CHIPS): keyed by the embedding site, HttpOnly, sent only to
-// `/w/state`, never in a URL. Only the frame itself can write it (same-origin JSON POST; any other origin is
-// refused) or read it (the response has no CORS headers, and is JSON that no other page can load as script).
-
-const STATE_COOKIE: &str = "cordon_frame";
-
-/// What the frame remembers between page loads.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-struct FrameState {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    visitor_token: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    conversation_id: Option<String>,
-    #[serde(default)]
-    read_seq: i64,
-}
-
-impl FrameState {
-    fn valid(&self) -> bool {
-        let id_ok = |s: &str, prefix: &str, max: usize| {
-            s.len() <= max
-                && s.strip_prefix(prefix).is_some_and(|rest| {
-                    !rest.is_empty()
-                        && rest
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-                })
-        };
-        self.visitor_token
-            .as_deref()
-            .is_none_or(|t| id_ok(t, "cv_", 128))
-            && self
-                .conversation_id
-                .as_deref()
-                .is_none_or(|c| id_ok(c, "c_", 64))
-            && (0..=i64::MAX / 2).contains(&self.read_seq)
-    }
-}
-
-fn no_store_json(body: String) -> Response {
-    let mut res = (StatusCode::OK, body).into_response();
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        "cross-origin-resource-policy",
-        HeaderValue::from_static("same-origin"),
-    );
-    res
-}
-
-async fn frame_state_get(headers: HeaderMap) -> Response {
-    let state = crate::auth::cookie_value(&headers, STATE_COOKIE)
-        .and_then(|v| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(v)
-                .ok()
-        })
-        .and_then(|bytes| serde_json::from_slice::<FrameState>(&bytes).ok())
-        .filter(FrameState::valid)
-        .unwrap_or_default();
-    no_store_json(serde_json::to_string(&state).unwrap_or_else(|_| "{}".into()))
-}
-
-async fn frame_state_put(State(state): State<AppState>, req: Request) -> Response {
-    let headers = req.headers();
-    let same_origin = headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|o| o == state.config.widget_origin);
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.starts_with("application/json"));
-    if !same_origin || !json {
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            code::CSRF,
-            "only the chat frame itself may store its state",
-        )
-        .into_response();
-    }
-    let Ok(bytes) = axum::body::to_bytes(req.into_body(), 1024).await else {
-        return ApiError::bad_request("state too large").into_response();
-    };
-    let Some(fs) = serde_json::from_slice::<FrameState>(&bytes)
-        .ok()
-        .filter(FrameState::valid)
-    else {
-        return ApiError::bad_request("state must match the documented shape").into_response();
-    };
-    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(serde_json::to_vec(&fs).unwrap_or_default());
-    let cookie = format!(
-        "{STATE_COOKIE}={value}; Path=/w/state; Max-Age=31536000; HttpOnly; Secure; SameSite=None; Partitioned"
-    );
-    let mut res = StatusCode::NO_CONTENT.into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        res.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
-}
-
 #[cfg(test)]
 mod tests {
 
@@ -770,28 +532,6 @@ mod tests {
         assert_eq!(path_kind("/api/v1/me"), PathKind::ConsoleApi);
         assert_eq!(path_kind("/ws/visitor"), PathKind::Neutral);
         assert!(!header_safe_origin("https://a.example; script-src *"));
-    }
-
-    #[test]
-    fn frame_state_is_validated() {
-        let ok = FrameState {
-            visitor_token: Some("cv_abc-DEF_123".into()),
-            conversation_id: Some("c_x".into()),
-            read_seq: 4,
-        };
-        assert!(ok.valid());
-        for bad in ["cv_", "cv_a b", "xx_abc", "cv_a;Path=/"] {
-            let s = FrameState {
-                visitor_token: Some(bad.into()),
-                ..Default::default()
-            };
-            assert!(!s.valid(), "{bad}");
-        }
-        assert!(!FrameState {
-            read_seq: -1,
-            ..Default::default()
-        }
-        .valid());
     }
 
     #[test]
