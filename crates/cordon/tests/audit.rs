@@ -1,4 +1,4 @@
-//! The audit ledger end to end: coverage of every route, proofs through the API, tampering of a real
+//! The audit ledger end to end: coverage of every route and of every audited action, proofs through the API, tampering of a real
 //! database file, a forked rewrite signed with the real key (caught by `watch`, not by `verify`), crashes, and
 //! several writers on one PostgreSQL database.
 
@@ -12,6 +12,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use common::{Auth, TestServer};
 use cordon_ledger::{Checkpoint, MemoryTree, NoteVerifier};
+use cordon_server::Limits;
+use cordon_service::audit::Action;
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cordon");
@@ -469,7 +471,7 @@ async fn verify_names_the_first_bad_index_of_each_tampering() {
             cordon_service::audit::entry(
                 &tid,
                 "operator:cli",
-                cordon_service::audit::Action::AgentCreate,
+                Action::AgentCreate,
                 "agent:a_forged",
             )
         })
@@ -543,14 +545,7 @@ async fn watch_catches_a_rewrite_signed_with_the_real_key() {
         .await
         .unwrap();
     let forged: Vec<cordon_store::AuditEntry> = (0..20)
-        .map(|_| {
-            cordon_service::audit::entry(
-                &tid,
-                "operator:cli",
-                cordon_service::audit::Action::TenantRead,
-                "tenant",
-            )
-        })
+        .map(|_| cordon_service::audit::entry(&tid, "operator:cli", Action::TenantRead, "tenant"))
         .collect();
     store.append_audit_batch(&forged).await.unwrap();
     cordon_service::audit::checkpoint_due_logs(&store, keys.audit_seed())
@@ -743,4 +738,233 @@ async fn two_servers_and_the_cli_on_postgres_keep_logs_linear() {
     let v: Value =
         serde_json::from_str(&cordon_ok(data, Some(url), &["tenant", "list", "--json"])).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1);
+}
+
+// ---- every audited action is reachable -----------------------------------------------------------------------
+
+/// Where each audited action is written from. The match is exhaustive: a new `Action` does not compile until it
+/// is placed here, and the test below then has to reach it.
+fn reached_by(action: Action) -> &'static str {
+    match action {
+        Action::TenantCreate | Action::KeyCreate => "command: tenant create",
+        Action::TenantsList => "command: tenant list",
+        Action::SchemaMigrate => "command: migrate",
+        Action::TenantRead => "route: GET /api/v1/tenant",
+        Action::TenantUpdate => "route: PATCH /api/v1/tenant",
+        Action::KeyRotate => "route: POST /api/v1/tenant/identity-secret",
+        Action::AgentCreate => "route: POST /api/v1/agents; command: agent create",
+        Action::AgentUpdate => "route: PATCH /api/v1/agents/{agent_id}; command: agent disable",
+        Action::AgentsList => "route: GET /api/v1/agents; command: agent list",
+        Action::ApiKeyCreate => "route: POST /api/v1/apikeys; command: apikey create",
+        Action::ApiKeyRevoke => "route: DELETE /api/v1/apikeys/{key_id}; command: apikey revoke",
+        Action::ApiKeysList => "route: GET /api/v1/apikeys; command: apikey list",
+        Action::ApiKeyExpire => "the service: a key past its expiry (after apikey create)",
+        Action::ApiKeyThrottled => "route: any, with unknown bearer keys",
+        Action::LoginSuccess | Action::LoginFailure => "route: POST /api/v1/auth/login",
+        Action::LoginThrottled => "route: POST /api/v1/auth/login, failing",
+        Action::SessionRevoke => "route: POST /api/v1/auth/logout",
+        Action::SessionRevokeAll => "route: POST /api/v1/agents/{agent_id}/revoke-sessions",
+        Action::SessionExpire => "the service: a session past its end (after a login)",
+        Action::MeRead => "route: GET /api/v1/me",
+        Action::ConversationsList => "route: GET /api/v1/conversations",
+        Action::ConversationRead => "route: GET /api/v1/conversations/{conversation_id}",
+        Action::TranscriptRead => "route: GET /api/v1/conversations/{conversation_id}/messages",
+        Action::TranscriptOpen => "socket frame: sync from 0 on /ws/agent",
+        Action::VisitorSessionsList => "route: GET /api/v1/visitor-sessions",
+        Action::VisitorTokenThrottled => {
+            "socket frame: hello with unknown visitor tokens on /ws/visitor"
+        }
+        Action::WidgetRead => "route: GET /api/v1/widget",
+    }
+}
+
+/// Every action in every log, by name.
+async fn actions_written(srv: &TestServer) -> std::collections::BTreeSet<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (log, _) in srv.store().audit_logs().await.unwrap() {
+        for e in entries(srv, &log, 0).await {
+            seen.insert(e["action"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command() {
+    let quick = |n| cordon_server::Policy {
+        failures_before_backoff: n,
+        ..Limits::default().login_per_account
+    };
+    let db = cordon_store::testing::sqlite();
+    let (url, data) = (
+        db.url.clone(),
+        db.dir.as_ref().unwrap().path().to_path_buf(),
+    );
+    let srv = TestServer::start_with(
+        db,
+        Limits {
+            login_per_account: quick(2),
+            api_key_per_address: quick(2),
+            visitor_token_per_address: quick(2),
+            ..Limits::default()
+        },
+    )
+    .await;
+
+    // Commands, on the server's database while it runs.
+    let cli = |args: &[&str]| cordon_ok(&data, Some(&url), args);
+    cli(&["migrate"]);
+    cli(&["tenant", "create", "--slug", "cli-co", "--name", "Cli Co"]);
+    cli(&["tenant", "list"]);
+    cli(&[
+        "agent",
+        "create",
+        "--tenant",
+        "cli-co",
+        "--username",
+        "ops",
+        "--name",
+        "Ops",
+    ]);
+    cli(&["agent", "list", "--tenant", "cli-co"]);
+    cli(&[
+        "agent",
+        "disable",
+        "--tenant",
+        "cli-co",
+        "--username",
+        "ops",
+    ]);
+    let key: Value = serde_json::from_str(&cli(&[
+        "apikey", "create", "--tenant", "cli-co", "--scope", "admin", "--json",
+    ]))
+    .unwrap();
+    cli(&["apikey", "list", "--tenant", "cli-co"]);
+    cli(&[
+        "apikey",
+        "revoke",
+        "--tenant",
+        "cli-co",
+        "--id",
+        key["id"].as_str().unwrap(),
+    ]);
+
+    // Every route, as the route coverage test calls them.
+    let fx = srv.fixture("acme").await;
+    let http = srv.http();
+    let admin = http.with(Auth::Cookie(srv.login("acme", "admin").await));
+    let reader = http.with(Auth::Bearer(
+        srv.api_key(&fx.tenant, &["conversations:read", "audit:read"])
+            .await,
+    ));
+    let (mut visitor, _) = srv.visitor(&fx.tenant.widget_key, None).await;
+    let conv = visitor.open().await;
+    visitor.say(&conv, "m1", "hello").await;
+    let spare_key = srv.api_key(&fx.tenant, &["conversations:read"]).await;
+    let spare_id = srv
+        .store()
+        .list_api_keys(&fx.tenant.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| spare_key.starts_with(&k.prefix))
+        .unwrap()
+        .id;
+    let (_, doc) = http.get("/api/openapi.json").await;
+    for (n, (path, item)) in doc["paths"].as_object().unwrap().iter().enumerate() {
+        for method in ["get", "post", "patch", "delete"] {
+            if item.get(method).is_none() || path.starts_with("/api/v1/audit/") {
+                continue;
+            }
+            let m = method.to_uppercase();
+            let url = path
+                .replace("{agent_id}", &fx.agent2_id)
+                .replace("{conversation_id}", &conv)
+                .replace("{key_id}", &spare_id);
+            let client = if path.starts_with("/api/v1/conversations") {
+                reader.clone()
+            } else if path == "/api/v1/auth/logout" {
+                http.with(Auth::Cookie(srv.login("acme", "agent").await))
+            } else {
+                admin.clone()
+            };
+            let (status, body) = client.call(&m, &url, body_for(&m, path, n)).await;
+            assert!((200..300).contains(&status), "{m} {path}: {status} {body}");
+        }
+    }
+
+    // Socket frames: an agent opens a transcript from the start; a visitor brings unknown tokens.
+    let (mut agent, _) = srv.agent_ws(&srv.login("acme", "agent").await).await;
+    agent
+        .send(json!({"type": "sync", "conversation_id": conv, "after_seq": 0}))
+        .await;
+    agent.recv_type("synced").await;
+    for n in 0..2 {
+        let guess = format!("cv_unknown-token-{n}");
+        srv.visitor(&fx.tenant.widget_key, Some(&guess)).await;
+    }
+
+    // Back-offs: wrong passwords for one account, unknown API keys from one address.
+    for _ in 0..2 {
+        let (status, _) = http
+            .call(
+                "POST",
+                "/api/v1/auth/login",
+                Some(json!({"tenant": "acme", "username": "agent2", "password": "wrong password"})),
+            )
+            .await;
+        assert_eq!(status, 401);
+    }
+    let stranger = http.with(Auth::Bearer("ck_not-a-key".into()));
+    for _ in 0..2 {
+        assert_eq!(stranger.get("/api/v1/me").await.0, 401);
+    }
+
+    // Expiries, which the service logs by itself: a session and a key past their ends.
+    let (_, hash) = cordon_crypto::new_token("cs");
+    srv.store()
+        .create_session(
+            "s_ended",
+            &fx.tenant.id,
+            &fx.agent_id,
+            &hash,
+            cordon_store::now_ms() - 1,
+            &[],
+        )
+        .await
+        .unwrap();
+    srv.store()
+        .create_api_key(
+            &fx.tenant.id,
+            cordon_store::NewApiKey {
+                id: "k_ended".into(),
+                key_hash: cordon_crypto::hash_token("ck_ended-key").to_vec(),
+                prefix: "ck_ended".into(),
+                scopes: vec!["admin".into()],
+                expires_at: cordon_store::now_ms() - 1,
+            },
+            &[],
+        )
+        .await
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    let missing = loop {
+        let seen = actions_written(&srv).await;
+        let missing: Vec<String> = Action::ALL
+            .iter()
+            .filter(|a| !seen.contains(a.as_str()))
+            .map(|a| format!("{a} ({})", reached_by(*a)))
+            .collect();
+        if missing.is_empty() || started.elapsed() > Duration::from_secs(10) {
+            break missing;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(missing.is_empty(), "never written: {missing:?}");
+    // And nothing is written that is not an Action.
+    for name in actions_written(&srv).await {
+        assert!(Action::parse(&name).is_some(), "{name} is not an Action");
+    }
+    srv.stop().await;
 }
