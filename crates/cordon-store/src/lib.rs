@@ -14,6 +14,7 @@ mod conversations;
 mod directory;
 mod exposure;
 mod impact;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod writer;
 
