@@ -306,13 +306,13 @@ async fn try_batch(
             match append_each(conn, reqs).await {
                 Ok(results) => results,
                 Err(e) => {
-                    let _ = conn.execute("ROLLBACK").await;
+                    rollback(conn).await;
                     return Err(e);
                 }
             }
         }
         Err(e) => {
-            let _ = conn.execute("ROLLBACK").await;
+            rollback(conn).await;
             return Err(e);
         }
     };
@@ -320,7 +320,7 @@ async fn try_batch(
         g.before_commit().await;
     }
     if let Err(e) = conn.execute("COMMIT").await {
-        let _ = conn.execute("ROLLBACK").await;
+        rollback(conn).await;
         return Err(e.into());
     }
     if let Some(g) = gate {
@@ -496,6 +496,14 @@ async fn append_bulk(
 /// The statement that opens a writer transaction. SQLite: take the write lock now rather than upgrading a read
 /// lock later (which fails at once under WAL when another connection wrote in between, instead of waiting on
 /// busy_timeout).
+/// Roll back after a failed write. A rollback that fails as well is logged rather than dropped: the connection
+/// may still be inside the transaction, and every write after it fails until the connection is replaced.
+async fn rollback(conn: &mut AnyConnection) {
+    if let Err(e) = conn.execute("ROLLBACK").await {
+        tracing::error!(error = %e, "rollback after a failed write failed");
+    }
+}
+
 fn begin_write(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => "BEGIN IMMEDIATE",
@@ -666,7 +674,7 @@ async fn commit_txns(
             }
         }
         Some(reason) => {
-            let _ = conn.execute("ROLLBACK").await;
+            rollback(conn).await;
             tracing::warn!(error = %reason, "write transaction batch failed");
             for deliver in delivers {
                 deliver(Err(StoreError::BatchFailed));
@@ -705,11 +713,11 @@ async fn audit_txn(
     let begin = begin_write(backend);
     conn.execute(begin).await?;
     if let Err(e) = crate::audit::append(conn, entries).await {
-        let _ = conn.execute("ROLLBACK").await;
+        rollback(conn).await;
         return Err(e);
     }
     if let Err(e) = conn.execute("COMMIT").await {
-        let _ = conn.execute("ROLLBACK").await;
+        rollback(conn).await;
         return Err(e.into());
     }
     Ok(())
