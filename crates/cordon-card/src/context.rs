@@ -10,21 +10,121 @@ pub(crate) fn inside_code(text: &str, start: usize, end: usize) -> bool {
     in_iban(text, start) || in_uuid(text.as_bytes(), start, end)
 }
 
-/// Whether the span `start..end` lies inside an IBAN that validates (mod 97) or a UUID: the codes
-/// the issue-17 rule leaves alone.
+/// Whether the span `start..end` starts inside an IBAN that validates (mod 97), or lies inside a
+/// UUID: the codes the issue-17 rule leaves alone. A run that starts inside an IBAN and runs on past
+/// its end is left alone too: whether the IBAN validates must not depend on what follows it, which
+/// masking may change (idempotence).
 pub(crate) fn inside_code_validated(text: &str, start: usize, end: usize) -> bool {
-    iban_start(text, start).is_some_and(|t| iban_validates(text.as_bytes(), t, end))
+    iban_start(text, start).is_some_and(|t| iban_validates(text.as_bytes(), t, start))
         || in_uuid(text.as_bytes(), start, end)
 }
 
-/// Whether some IBAN from byte `t` (its country code) over groups of letters and digits joined by
-/// one space or hyphen, ending at a group's end at or after `end`, passes the mod-97 check.
-fn iban_validates(b: &[u8], t: usize, end: usize) -> bool {
-    // The IBAN moved its first four characters to the end; letters count as two digits (A = 10).
-    let head = &b[t..t + 4];
-    let mut r: u64 = 0;
-    let mut chars_ = 4;
-    let mut i = t + 4;
+/// IBAN lengths by country (SWIFT IBAN registry), for the countries of [`IBAN_COUNTRIES`].
+const IBAN_LENGTHS: &[(&[u8; 2], usize)] = &[
+    (b"AD", 24),
+    (b"AE", 23),
+    (b"AL", 28),
+    (b"AT", 20),
+    (b"AZ", 28),
+    (b"BA", 20),
+    (b"BE", 16),
+    (b"BG", 22),
+    (b"BH", 22),
+    (b"BI", 27),
+    (b"BR", 29),
+    (b"BY", 28),
+    (b"CH", 21),
+    (b"CR", 22),
+    (b"CY", 28),
+    (b"CZ", 24),
+    (b"DE", 22),
+    (b"DJ", 27),
+    (b"DK", 18),
+    (b"DO", 28),
+    (b"EE", 20),
+    (b"EG", 29),
+    (b"ES", 24),
+    (b"FI", 18),
+    (b"FK", 18),
+    (b"FO", 18),
+    (b"FR", 27),
+    (b"GB", 22),
+    (b"GE", 22),
+    (b"GI", 23),
+    (b"GL", 18),
+    (b"GR", 27),
+    (b"GT", 28),
+    (b"HN", 28),
+    (b"HR", 21),
+    (b"HU", 28),
+    (b"IE", 22),
+    (b"IL", 23),
+    (b"IQ", 23),
+    (b"IS", 26),
+    (b"IT", 27),
+    (b"JO", 30),
+    (b"KW", 30),
+    (b"KZ", 20),
+    (b"LB", 28),
+    (b"LC", 32),
+    (b"LI", 21),
+    (b"LT", 20),
+    (b"LU", 20),
+    (b"LV", 21),
+    (b"LY", 25),
+    (b"MC", 27),
+    (b"MD", 24),
+    (b"ME", 22),
+    (b"MK", 19),
+    (b"MN", 20),
+    (b"MR", 27),
+    (b"MT", 31),
+    (b"MU", 30),
+    (b"NI", 28),
+    (b"NL", 18),
+    (b"NO", 15),
+    (b"OM", 23),
+    (b"PK", 24),
+    (b"PL", 28),
+    (b"PS", 29),
+    (b"PT", 25),
+    (b"QA", 29),
+    (b"RO", 24),
+    (b"RS", 22),
+    (b"RU", 33),
+    (b"SA", 24),
+    (b"SC", 31),
+    (b"SD", 18),
+    (b"SE", 24),
+    (b"SI", 19),
+    (b"SK", 24),
+    (b"SM", 27),
+    (b"SO", 23),
+    (b"ST", 25),
+    (b"SV", 28),
+    (b"TL", 23),
+    (b"TN", 24),
+    (b"TR", 26),
+    (b"UA", 29),
+    (b"VA", 22),
+    (b"VG", 24),
+    (b"XK", 20),
+    (b"YE", 30),
+];
+
+/// Whether the IBAN from byte `t` (its country code), printed in groups of four joined by one space
+/// or hyphen, has its country's length, ends at a group's end after `start`, and passes the mod-97
+/// check. The fixed length and grouping keep what follows the IBAN out of the test, so that
+/// masking a card after it cannot change the answer (idempotence).
+fn iban_validates(b: &[u8], t: usize, start: usize) -> bool {
+    let Some(&(_, want)) = IBAN_LENGTHS
+        .iter()
+        .find(|(cc, _)| b.get(t..t + 2) == Some(&cc[..]))
+    else {
+        return false;
+    };
+    let alnum = |c: u8| c.is_ascii_uppercase() || c.is_ascii_digit();
+    // The IBAN moves its first four characters to the end; letters count as two digits (A = 10).
     let push = |r: u64, c: u8| -> u64 {
         if c.is_ascii_digit() {
             (r * 10 + u64::from(c - b'0')) % 97
@@ -32,32 +132,35 @@ fn iban_validates(b: &[u8], t: usize, end: usize) -> bool {
             (r * 100 + u64::from(c - b'A' + 10)) % 97
         }
     };
-    loop {
-        // At a group's end: does the IBAN that ends here validate?
-        let at_end = i >= b.len() || !(b[i].is_ascii_uppercase() || b[i].is_ascii_digit());
-        if at_end && i >= end && chars_ >= 15 {
-            let full = head.iter().fold(r, |r, &c| push(r, c));
-            if full == 1 {
-                return true;
+    let mut r: u64 = 0;
+    let (mut chars_, mut in_group) = (0, 0);
+    let mut i = t;
+    while chars_ < want {
+        let Some(&c) = b.get(i) else { return false };
+        if alnum(c) {
+            if in_group == 4 {
+                return false;
             }
-        }
-        if i >= b.len() || chars_ >= 34 {
-            return false;
-        }
-        let c = b[i];
-        if c.is_ascii_uppercase() || c.is_ascii_digit() {
-            r = push(r, c);
+            if chars_ >= 4 {
+                r = push(r, c);
+            }
             chars_ += 1;
+            in_group += 1;
             i += 1;
         } else if (c == b' ' || c == b'-')
-            && b.get(i + 1)
-                .is_some_and(|n| n.is_ascii_uppercase() || n.is_ascii_digit())
+            && in_group == 4
+            && b.get(i + 1).is_some_and(|&n| alnum(n))
         {
+            in_group = 0;
             i += 1;
         } else {
             return false;
         }
     }
+    if i <= start || b.get(i).is_some_and(|&c| alnum(c)) {
+        return false;
+    }
+    b[t..t + 4].iter().fold(r, |r, &c| push(r, c)) == 1
 }
 
 /// ISO 3166 codes of the countries that use IBANs (SWIFT IBAN registry).
