@@ -59,6 +59,9 @@ pub enum Action {
     VisitorTokenThrottled,
     WidgetRead,
     SchemaMigrate,
+    /// A breach-impact report was computed; written in each affected tenant's log (docs/IMPACT.md).
+    ImpactRun,
+    TransparencyRead,
 }
 
 impl Action {
@@ -92,6 +95,8 @@ impl Action {
         Action::VisitorTokenThrottled,
         Action::WidgetRead,
         Action::SchemaMigrate,
+        Action::ImpactRun,
+        Action::TransparencyRead,
     ];
 
     /// The name written in entries.
@@ -126,6 +131,8 @@ impl Action {
             Action::VisitorTokenThrottled => "visitor_token.throttled",
             Action::WidgetRead => "widget.read",
             Action::SchemaMigrate => "schema.migrate",
+            Action::ImpactRun => "impact.run",
+            Action::TransparencyRead => "transparency.read",
         }
     }
 

@@ -20,12 +20,14 @@ pub mod audit;
 pub mod conversations;
 pub mod error;
 pub mod hub;
+pub mod impact;
 pub mod keys;
 pub mod management;
 pub mod messages;
 pub mod metrics;
 pub mod protocol;
 pub mod throttle;
+pub mod transparency;
 pub mod visitors;
 
 use std::sync::Arc;

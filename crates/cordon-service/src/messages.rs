@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use cordon_crypto::MessagePlace;
-use cordon_store::{AppendOutcome, AppendRequest, SenderKind, StoredMessage};
+use cordon_store::{
+    AppendOutcome, AppendRequest, CardMention, CardMentionSource, SenderKind, StoredMessage,
+};
 
 use crate::conversations::Names;
 use crate::error::{code, Refusal, Result};
@@ -97,6 +99,8 @@ pub async fn send(svc: &Service, sender: &Sender, draft: &Draft) -> Result<Sent>
 pub async fn send_checked(svc: &Service, sender: &Sender, draft: &Draft) -> Result<Sent> {
     let redaction = cordon_card::redact(&draft.text);
     let cards = redaction.findings.len();
+    let mentions = mentions_shown(&redaction.text, &redaction.findings);
+    record_mentions(svc, sender, draft, mentions).await?;
     let prepared = prepare(
         svc,
         sender,
@@ -119,6 +123,11 @@ pub async fn send_released(
     // commit at its first poll, so futures polled in order are committed in order.
     let mut prepared = Vec::with_capacity(released.len());
     for r in released {
+        // Recorded before the append, like a single message's (see `record_mentions`).
+        if let Err(refusal) = record_mentions(svc, sender, &r.draft, r.mentions.clone()).await {
+            prepared.push(Err(refusal));
+            continue;
+        }
         // The hold-back's own redaction counted the cards; the store's counter sees only single-message ones.
         prepared.push(prepare(svc, sender, &r.draft, Arc::from(r.draft.text.as_str()), 0).await);
     }
@@ -139,6 +148,48 @@ pub async fn send_released(
             })
         })
         .collect()
+}
+
+/// The cards a masked text shows as `[Brand •••• 1234]`, as (brand, last four). A card split across messages
+/// has a finding in each piece but its mask only in the last, so it is recorded once, with that message.
+fn mentions_shown(masked: &str, findings: &[cordon_card::Finding]) -> Vec<(&'static str, String)> {
+    findings
+        .iter()
+        .filter(|f| masked.contains(&cordon_card::mask(f.brand, &f.last4)))
+        .map(|f| (f.brand.name(), f.last4.clone()))
+        .collect()
+}
+
+/// Record the card numbers masked in a message (brand and last four each, nothing more: `CardMention::new`
+/// and the table's CHECKs refuse anything else) before the message is appended: a number typed into the chat
+/// was exposed to whatever code ran there even if the message then fails to store. A separate write from the
+/// append, because the group-commit writer batches appends alone; a retry with the same client id adds nothing.
+async fn record_mentions(
+    svc: &Service,
+    sender: &Sender,
+    draft: &Draft,
+    mentions: Vec<(&'static str, String)>,
+) -> Result<()> {
+    if mentions.is_empty() {
+        return Ok(());
+    }
+    let mut checked = Vec::with_capacity(mentions.len());
+    for (brand, last4) in &mentions {
+        checked.push(CardMention::new(brand, last4)?);
+    }
+    svc.store
+        .record_card_mentions(
+            CardMentionSource {
+                tenant_id: sender.tenant_id.clone(),
+                conversation_id: draft.conversation_id.clone(),
+                sender_kind: sender.kind,
+                sender_id: sender.id.clone(),
+                client_msg_id: draft.client_msg_id.clone(),
+            },
+            checked,
+        )
+        .await?;
+    Ok(())
 }
 
 /// A message checked, redacted and ready to seal: everything before the store.
@@ -242,6 +293,8 @@ pub async fn system_message(svc: &Service, tenant_id: &str, conversation_id: &st
 pub struct Release {
     pub draft: Draft,
     pub cards: usize,
+    /// The cards whose mask this piece shows, as (brand, last four), recorded as card mentions.
+    pub mentions: Vec<(&'static str, String)>,
 }
 
 /// What to do with a visitor's message, once the hold-back has seen it.
@@ -307,10 +360,10 @@ impl HoldBack {
     /// Release what can no longer be part of a card, masking any card the held fragments form together.
     fn settle(&mut self) -> Vec<Release> {
         let texts: Vec<&str> = self.held.iter().map(|h| h.text.as_str()).collect();
-        let masked: Vec<(String, usize)> = cordon_card::hold_decision(&texts)
+        let masked: Vec<Masked> = cordon_card::hold_decision(&texts)
             .release
             .into_iter()
-            .map(|r| (r.text.into_owned(), r.findings.len().min(1)))
+            .map(Masked::from)
             .collect();
         let out: Vec<Draft> = self.held.drain(..masked.len()).collect();
         Self::releases(out, masked)
@@ -324,21 +377,43 @@ impl HoldBack {
         }
         let held = std::mem::take(&mut self.held);
         let texts: Vec<&str> = held.iter().map(|h| h.text.as_str()).collect();
-        let masked: Vec<(String, usize)> = cordon_card::redact_fragments(&texts)
+        let masked: Vec<Masked> = cordon_card::redact_fragments(&texts)
             .into_iter()
-            .map(|r| (r.text.into_owned(), r.findings.len().min(1)))
+            .map(Masked::from)
             .collect();
         Self::releases(held, masked)
     }
 
-    fn releases(held: Vec<Draft>, masked: Vec<(String, usize)>) -> Vec<Release> {
+    fn releases(held: Vec<Draft>, masked: Vec<Masked>) -> Vec<Release> {
         held.into_iter()
             .zip(masked)
-            .map(|(mut draft, (text, cards))| {
-                draft.text = text;
-                Release { draft, cards }
+            .map(|(mut draft, m)| {
+                draft.text = m.text;
+                Release {
+                    draft,
+                    cards: m.cards,
+                    mentions: m.mentions,
+                }
             })
             .collect()
+    }
+}
+
+/// One held piece after masking: its text, whether a card was masked in it, the cards it shows.
+struct Masked {
+    text: String,
+    cards: usize,
+    mentions: Vec<(&'static str, String)>,
+}
+
+impl From<cordon_card::Redaction<'_>> for Masked {
+    fn from(r: cordon_card::Redaction<'_>) -> Self {
+        let mentions = mentions_shown(&r.text, &r.findings);
+        Masked {
+            cards: r.findings.len().min(1),
+            mentions,
+            text: r.text.into_owned(),
+        }
     }
 }
 

@@ -100,9 +100,12 @@ impl Store {
             sql.push_str(&format!(" AND tenant_id = ${n}"));
         }
         if hash.is_some() {
-            // The column is a JSON array of hex strings; hex has no LIKE wildcards, and the quotes anchor it.
+            // Through the asset sets of migration 4 (a primary-key range per hash), not a scan of the JSON
+            // column: the sets containing the hash, then each session's `asset_set_id`.
             n += 1;
-            sql.push_str(&format!(" AND asset_hashes LIKE ${n}"));
+            sql.push_str(&format!(
+                " AND asset_set_id IN (SELECT set_id FROM exposure_set_assets WHERE asset_sha384 = ${n})"
+            ));
         }
         if q.after.is_some() {
             sql.push_str(&format!(
@@ -119,7 +122,7 @@ impl Store {
             query = query.bind(t.to_string());
         }
         if let Some(h) = hash {
-            query = query.bind(format!("%\"{h}\"%"));
+            query = query.bind(h.to_string());
         }
         if let Some((ts, id)) = &q.after {
             query = query.bind(*ts).bind(id.clone());

@@ -6,6 +6,8 @@
 //! first one returned, and every read takes the tenant id and filters on it, except the operator-wide ones,
 //! whose names say so.
 
+mod transparency;
+
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
 

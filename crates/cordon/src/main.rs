@@ -4,6 +4,7 @@
 mod audit_cmd;
 mod demo;
 mod demo_store;
+mod impact_cmd;
 mod manage;
 mod redact;
 mod runtime;
@@ -133,6 +134,9 @@ enum Command {
     /// Verify or watch the tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
+    /// Breach impact: which tenants, sessions, visitors and cards a compromised component reached in a window,
+    /// as a signed report (docs/IMPACT.md); `impact verify REPORT` checks one.
+    Impact(impact_cmd::ImpactArgs),
     /// Read text on stdin, write it to stdout with every card number masked.
     Redact(redact::RedactArgs),
 }
@@ -166,6 +170,7 @@ async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Agent(c) => manage::agent(&global, c).await,
         Command::Apikey(c) => manage::apikey(&global, c).await,
         Command::Audit(c) => audit_cmd::run(&global, c).await,
+        Command::Impact(a) => impact_cmd::run(&global, a).await,
         Command::Redact(_) => Ok(()),
     }
 }

@@ -40,9 +40,13 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
         ),
         ("PATCH", "/api/v1/agents/{agent_id}") => Some(json!({"capacity": 4})),
         ("POST", "/api/v1/apikeys") => Some(json!({"scopes": ["conversations:read"]})),
+        ("POST", "/api/v1/impact") => Some(
+            json!({"kind": "platform", "from": "2020-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}),
+        ),
         ("POST", "/api/v1/auth/logout")
         | ("POST", "/api/v1/tenant/identity-secret")
         | ("POST", "/api/v1/agents/{agent_id}/revoke-sessions")
+        | ("POST", "/api/v1/transparency/checkpoint-check")
         | ("DELETE", "/api/v1/apikeys/{key_id}") => None,
         ("GET", _) => None,
         _ => panic!("route {method} {path} has no audit coverage probe"),
@@ -775,6 +779,10 @@ fn reached_by(action: Action) -> &'static str {
             "socket frame: hello with unknown visitor tokens on /ws/visitor"
         }
         Action::WidgetRead => "route: GET /api/v1/widget",
+        Action::ImpactRun => "route: POST /api/v1/impact; command: impact",
+        Action::TransparencyRead => {
+            "route: GET /api/v1/transparency, POST /api/v1/transparency/checkpoint-check"
+        }
     }
 }
 

@@ -23,6 +23,7 @@ mod auth;
 mod conversations;
 mod exposure;
 pub(crate) mod health;
+mod impact;
 pub(crate) mod openapi;
 mod tenant;
 
@@ -119,6 +120,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::get_inclusion))
         .routes(routes!(audit::get_consistency))
         .merge(exposure::router())
+        .merge(impact::router())
 }
 
 pub(crate) async fn not_found() -> ApiError {

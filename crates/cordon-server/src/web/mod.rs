@@ -250,6 +250,22 @@ pub fn widget_files() -> Vec<(&'static str, String, String, String)> {
     out
 }
 
+/// Every widget file a release of this server ever served, as (name, lowercase hex SHA-384): the current
+/// loader, frame page template, frame script and style, and every archived loader (named `… (archived)`). The
+/// transparency report calls a hash outside this list unknown.
+pub fn known_widget_files() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = widget_files()
+        .into_iter()
+        .map(|(name, _, _, sha384)| (name.to_string(), sha384))
+        .collect();
+    for a in ASSETS.list.iter().filter(|a| a.site == Site::Widget) {
+        if !out.iter().any(|(_, h)| h == &a.sha384) {
+            out.push((format!("{} (archived)", a.name), a.sha384.clone()));
+        }
+    }
+    out
+}
+
 pub fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
