@@ -81,7 +81,9 @@ fn status_of(code: &str) -> StatusCode {
         | code::INVALID_ID
         | code::TEXT_EMPTY
         | code::TEXT_TOO_LONG => StatusCode::BAD_REQUEST,
-        code::NOT_AUTHENTICATED | code::BAD_CREDENTIALS => StatusCode::UNAUTHORIZED,
+        code::NOT_AUTHENTICATED | code::BAD_CREDENTIALS | code::SECOND_FACTOR_REQUIRED => {
+            StatusCode::UNAUTHORIZED
+        }
         code::FORBIDDEN | code::CSRF | code::SCOPE_NOT_HELD | code::SESSION_REQUIRED => {
             StatusCode::FORBIDDEN
         }

@@ -220,11 +220,23 @@ fn every_operation_declares_security_and_its_error_responses() {
             .collect();
         let statuses = responses_of(&op);
         let has = |s: &str| statuses.contains(s);
-        if path == "/api/v1/auth/login" {
+        // Operators' routes (issue 12): signing in needs nothing, the rest an operator's bearer token, never a
+        // cookie (so no CSRF refusal either).
+        let operator_route = path.starts_with("/api/v1/operator/");
+        if path == "/api/v1/auth/login"
+            || (operator_route && path == "/api/v1/operator/sessions" && method == "post")
+        {
             assert!(
                 names.is_empty() && security.iter().any(|r| r == &serde_json::json!({})),
                 "{what}: sign-in needs no credentials: {security:?}"
             );
+        } else if operator_route {
+            assert_eq!(
+                names,
+                BTreeSet::from(["operator"]),
+                "{what}: an operator's token"
+            );
+            assert!(has("401"), "{what}: no 401");
         } else {
             assert_eq!(
                 names,
@@ -245,7 +257,7 @@ fn every_operation_declares_security_and_its_error_responses() {
             limited["headers"].get("Retry-After").is_some(),
             "{what}: the 429 has Retry-After: {limited}"
         );
-        let state_changing = method != "get";
+        let state_changing = method != "get" && !operator_route;
         if state_changing {
             assert!(has("403"), "{what}: no 403");
             let denied = response(&op, "403");

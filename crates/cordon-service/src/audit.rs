@@ -62,6 +62,14 @@ pub enum Action {
     /// A breach-impact report was computed; written in each affected tenant's log (docs/IMPACT.md).
     ImpactRun,
     TransparencyRead,
+    // Operators (issue 12), all in the platform log.
+    OperatorCreate,
+    OperatorsList,
+    OperatorLoginSuccess,
+    OperatorLoginFailure,
+    OperatorRecoveryCodeUse,
+    OperatorSessionsList,
+    OperatorSessionRevoke,
 }
 
 impl Action {
@@ -97,6 +105,13 @@ impl Action {
         Action::SchemaMigrate,
         Action::ImpactRun,
         Action::TransparencyRead,
+        Action::OperatorCreate,
+        Action::OperatorsList,
+        Action::OperatorLoginSuccess,
+        Action::OperatorLoginFailure,
+        Action::OperatorRecoveryCodeUse,
+        Action::OperatorSessionsList,
+        Action::OperatorSessionRevoke,
     ];
 
     /// The name written in entries.
@@ -131,6 +146,13 @@ impl Action {
             Action::VisitorTokenThrottled => "visitor_token.throttled",
             Action::WidgetRead => "widget.read",
             Action::SchemaMigrate => "schema.migrate",
+            Action::OperatorCreate => "operator.create",
+            Action::OperatorsList => "operators.list",
+            Action::OperatorLoginSuccess => "operator.login.success",
+            Action::OperatorLoginFailure => "operator.login.failure",
+            Action::OperatorRecoveryCodeUse => "operator.recovery_code.use",
+            Action::OperatorSessionsList => "operator_sessions.list",
+            Action::OperatorSessionRevoke => "operator_session.revoke",
             Action::ImpactRun => "impact.run",
             Action::TransparencyRead => "transparency.read",
         }

@@ -15,6 +15,8 @@ pub mod code {
     pub const UNSUPPORTED_VERSION: &str = "unsupported_version";
     pub const NOT_AUTHENTICATED: &str = "not_authenticated";
     pub const BAD_CREDENTIALS: &str = "bad_credentials";
+    /// An operator (or an account that requires it) signed in without a TOTP or recovery code.
+    pub const SECOND_FACTOR_REQUIRED: &str = "second_factor_required";
     pub const FORBIDDEN: &str = "forbidden";
     pub const CSRF: &str = "csrf_rejected";
     pub const NOT_FOUND: &str = "not_found";

@@ -10,6 +10,7 @@
 //! - [`conversations`]: open, accept, transfer, close, who may see what, views, history reads.
 //! - [`messages`]: check → redact (and the split-card hold-back) → seal → commit → publish.
 //! - [`management`]: tenants, agents and API keys, for the API and the CLI alike.
+//! - [`operators`]: the platform's staff, with TOTP and short sessions; no standing access to tenants.
 //! - [`audit`]: every audited [`audit::Action`], entries, the checkpointer, reads of the log.
 //! - [`hub`]: live fan-out, the one interface a multi-node bridge (NATS) plugs into; [`keys`]: tenant keys.
 #![forbid(unsafe_code)]
@@ -25,6 +26,7 @@ pub mod keys;
 pub mod management;
 pub mod messages;
 pub mod metrics;
+pub mod operators;
 pub mod protocol;
 pub mod throttle;
 pub mod transparency;

@@ -14,6 +14,7 @@ mod conversations;
 mod directory;
 mod exposure;
 mod impact;
+mod operators;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod writer;
@@ -33,6 +34,7 @@ pub use impact::{
     CardMention, CardMentionSource, ExposureHit, ImpactWindow, StoredCardMention,
     CARD_MENTION_BRANDS,
 };
+pub use operators::{NewOperator, Operator, OperatorCredentials, OperatorSession};
 pub use writer::{CommitGate, CommitStats};
 
 /// Which database engine a store runs on.
@@ -107,6 +109,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0003_api_key_creator.sql"),
     ),
     (4, include_str!("../migrations/sqlite/0004_impact.sql")),
+    (5, include_str!("../migrations/sqlite/0005_operators.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -116,6 +119,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0003_api_key_creator.sql"),
     ),
     (4, include_str!("../migrations/postgres/0004_impact.sql")),
+    (5, include_str!("../migrations/postgres/0005_operators.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -6,6 +6,7 @@ mod demo;
 mod demo_store;
 mod impact_cmd;
 mod manage;
+mod operator_cmd;
 mod redact;
 mod runtime;
 
@@ -131,6 +132,9 @@ enum Command {
     /// Manage tenant API keys.
     #[command(subcommand)]
     Apikey(manage::ApikeyCommand),
+    /// Manage the platform's named operator accounts (TOTP required).
+    #[command(subcommand)]
+    Operator(operator_cmd::OperatorCommand),
     /// Verify or watch the tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
@@ -169,6 +173,7 @@ async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Tenant(c) => manage::tenant(&global, c).await,
         Command::Agent(c) => manage::agent(&global, c).await,
         Command::Apikey(c) => manage::apikey(&global, c).await,
+        Command::Operator(c) => operator_cmd::run(&global, c).await,
         Command::Audit(c) => audit_cmd::run(&global, c).await,
         Command::Impact(a) => impact_cmd::run(&global, a).await,
         Command::Redact(_) => Ok(()),

@@ -25,6 +25,7 @@ mod exposure;
 pub(crate) mod health;
 mod impact;
 pub(crate) mod openapi;
+mod operators;
 mod tenant;
 
 #[derive(OpenApi)]
@@ -90,6 +91,11 @@ impl utoipa::Modify for SecuritySchemes {
             "api_key",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        // Operators' own routes (issue 12): `Authorization: Bearer co_…`, an operator session, not a tenant key.
+        components.add_security_scheme(
+            "operator",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
         components.add_security_scheme(
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
@@ -121,6 +127,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::get_consistency))
         .merge(exposure::router())
         .merge(impact::router())
+        .merge(operators::router())
 }
 
 pub(crate) async fn not_found() -> ApiError {
