@@ -84,9 +84,12 @@ fn status_of(code: &str) -> StatusCode {
         code::NOT_AUTHENTICATED | code::BAD_CREDENTIALS | code::SECOND_FACTOR_REQUIRED => {
             StatusCode::UNAUTHORIZED
         }
-        code::FORBIDDEN | code::CSRF | code::SCOPE_NOT_HELD | code::SESSION_REQUIRED => {
-            StatusCode::FORBIDDEN
-        }
+        code::FORBIDDEN
+        | code::CSRF
+        | code::SCOPE_NOT_HELD
+        | code::SESSION_REQUIRED
+        | code::GRANT_REQUIRED
+        | code::SELF_APPROVAL => StatusCode::FORBIDDEN,
         code::NOT_FOUND | code::UNKNOWN_TENANT => StatusCode::NOT_FOUND,
         code::CONFLICT | code::CONVERSATION_CLOSED | code::NO_CAPACITY => StatusCode::CONFLICT,
         code::RATE_LIMITED | code::TOO_MANY_CONNECTIONS => StatusCode::TOO_MANY_REQUESTS,

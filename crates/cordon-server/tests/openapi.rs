@@ -72,6 +72,14 @@ fn expected_query() -> BTreeMap<&'static str, Vec<(&'static str, bool)>> {
             vec![("start", true), ("end", true)],
         ),
         (
+            "/api/v1/operator/tenants/{tenant}/conversations",
+            vec![("limit", false)],
+        ),
+        (
+            "/api/v1/operator/tenants/{tenant}/conversations/{conversation_id}/messages",
+            vec![("after_seq", false), ("limit", false)],
+        ),
+        (
             "/api/v1/audit/proof/inclusion",
             vec![("index", true), ("size", true)],
         ),

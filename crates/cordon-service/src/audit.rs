@@ -70,6 +70,14 @@ pub enum Action {
     OperatorRecoveryCodeUse,
     OperatorSessionsList,
     OperatorSessionRevoke,
+    // Operator grants (issue 12), in the tenant's log.
+    GrantRequest,
+    BreakGlassRequest,
+    GrantsList,
+    GrantApprove,
+    BreakGlassApprove,
+    GrantRevoke,
+    GrantUse,
 }
 
 impl Action {
@@ -112,6 +120,13 @@ impl Action {
         Action::OperatorRecoveryCodeUse,
         Action::OperatorSessionsList,
         Action::OperatorSessionRevoke,
+        Action::GrantRequest,
+        Action::BreakGlassRequest,
+        Action::GrantsList,
+        Action::GrantApprove,
+        Action::BreakGlassApprove,
+        Action::GrantRevoke,
+        Action::GrantUse,
     ];
 
     /// The name written in entries.
@@ -153,6 +168,13 @@ impl Action {
             Action::OperatorRecoveryCodeUse => "operator.recovery_code.use",
             Action::OperatorSessionsList => "operator_sessions.list",
             Action::OperatorSessionRevoke => "operator_session.revoke",
+            Action::GrantRequest => "grant.request",
+            Action::BreakGlassRequest => "grant.break_glass_request",
+            Action::GrantsList => "grants.list",
+            Action::GrantApprove => "grant.approve",
+            Action::BreakGlassApprove => "grant.break_glass_approve",
+            Action::GrantRevoke => "grant.revoke",
+            Action::GrantUse => "grant.use",
             Action::ImpactRun => "impact.run",
             Action::TransparencyRead => "transparency.read",
         }

@@ -17,6 +17,10 @@ pub mod code {
     pub const BAD_CREDENTIALS: &str = "bad_credentials";
     /// An operator (or an account that requires it) signed in without a TOTP or recovery code.
     pub const SECOND_FACTOR_REQUIRED: &str = "second_factor_required";
+    /// An operator reached for a tenant's data without an approved, unexpired grant for it.
+    pub const GRANT_REQUIRED: &str = "grant_required";
+    /// A person approving their own request where a second person must (break-glass, releases).
+    pub const SELF_APPROVAL: &str = "self_approval";
     pub const FORBIDDEN: &str = "forbidden";
     pub const CSRF: &str = "csrf_rejected";
     pub const NOT_FOUND: &str = "not_found";

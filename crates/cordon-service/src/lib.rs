@@ -20,6 +20,7 @@ pub mod agents;
 pub mod audit;
 pub mod conversations;
 pub mod error;
+pub mod grants;
 pub mod hub;
 pub mod impact;
 pub mod keys;
@@ -45,8 +46,8 @@ pub use error::{code, Refusal};
 pub mod model {
     pub use cordon_store::{
         is_sha384_hex, now_ms, Agent, AgentRole, AgentStatus, ApiKey, Backend, Conversation,
-        ConversationFilter, ConversationState, ExposureQuery, SenderKind, StoreConfig,
-        StoredMessage, Tenant, Visitor, VisitorSessionRecord, PLATFORM_LOG,
+        ConversationFilter, ConversationState, ExposureQuery, OperatorGrant, SenderKind,
+        StoreConfig, StoredMessage, Tenant, Visitor, VisitorSessionRecord, PLATFORM_LOG,
     };
 }
 

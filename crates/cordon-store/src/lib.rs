@@ -13,6 +13,7 @@ mod audit;
 mod conversations;
 mod directory;
 mod exposure;
+mod grants;
 mod impact;
 mod operators;
 #[cfg(feature = "testing")]
@@ -30,6 +31,7 @@ pub use conversations::{
     AppendOutcome, AppendRequest, ConversationFilter, NewMessageSealer, StoredMessage,
 };
 pub use exposure::{is_sha384_hex, ExposureQuery};
+pub use grants::{NewGrant, OperatorGrant};
 pub use impact::{
     CardMention, CardMentionSource, ExposureHit, ImpactWindow, StoredCardMention,
     CARD_MENTION_BRANDS,
@@ -110,6 +112,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     ),
     (4, include_str!("../migrations/sqlite/0004_impact.sql")),
     (5, include_str!("../migrations/sqlite/0005_operators.sql")),
+    (
+        6,
+        include_str!("../migrations/sqlite/0006_operator_grants.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -120,6 +126,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     ),
     (4, include_str!("../migrations/postgres/0004_impact.sql")),
     (5, include_str!("../migrations/postgres/0005_operators.sql")),
+    (
+        6,
+        include_str!("../migrations/postgres/0006_operator_grants.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.

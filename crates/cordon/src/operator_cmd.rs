@@ -4,6 +4,7 @@
 use anyhow::Context as _;
 use clap::Subcommand;
 use cordon_service::audit::CLI_ACTOR;
+use cordon_service::grants::{self, GrantState};
 use cordon_service::model::now_ms;
 use cordon_service::operators;
 use serde_json::json;
@@ -44,6 +45,136 @@ pub(crate) enum OperatorCommand {
         #[arg(long)]
         id: String,
     },
+    /// Grants: the only way an operator reaches a tenant's data. These act as the operator whose session token
+    /// is given (from POST /api/v1/operator/sessions, which asks for the second factor).
+    #[command(subcommand)]
+    Grant(GrantCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct OperatorToken {
+    /// The operator's session token (co_…).
+    #[arg(long, env = "CORDON_OPERATOR_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GrantCommand {
+    /// Ask a tenant's admins for access, with a reason they will read; it runs for --hours from approval.
+    Request {
+        #[command(flatten)]
+        who: OperatorToken,
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        reason: String,
+        /// 1-24.
+        #[arg(long, default_value_t = 4)]
+        hours: u32,
+        /// Break-glass: a second operator approves instead of the tenant, who is told at once.
+        #[arg(long)]
+        break_glass: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The calling operator's grants.
+    List {
+        #[command(flatten)]
+        who: OperatorToken,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve another operator's break-glass request (never your own).
+    Approve {
+        #[command(flatten)]
+        who: OperatorToken,
+        #[arg(long)]
+        id: String,
+    },
+    /// Give back your own grant before it ends.
+    Revoke {
+        #[command(flatten)]
+        who: OperatorToken,
+        #[arg(long)]
+        id: String,
+    },
+}
+
+async fn signed_in(
+    svc: &cordon_service::Service,
+    who: &OperatorToken,
+) -> anyhow::Result<operators::OperatorPrincipal> {
+    operators::principal_for_session(svc, &who.token, None)
+        .await
+        .map_err(|_| anyhow::anyhow!("the operator token is not a live session: sign in again"))
+}
+
+fn grant_json(g: &cordon_service::model::OperatorGrant) -> serde_json::Value {
+    json!({
+        "id": g.id, "tenant_id": g.tenant_id, "operator": g.operator_name, "reason": g.reason,
+        "break_glass": g.break_glass, "state": GrantState::of(g, now_ms()).as_str(),
+        "expires_at": g.expires_at, "approved_by": g.approved_by,
+    })
+}
+
+async fn grant(svc: &cordon_service::Service, cmd: GrantCommand) -> anyhow::Result<()> {
+    match cmd {
+        GrantCommand::Request {
+            who,
+            tenant,
+            reason,
+            hours,
+            break_glass,
+            json,
+        } => {
+            let op = signed_in(svc, &who).await?;
+            let g = grants::request(svc, &op, &tenant, &reason, hours, break_glass)
+                .await
+                .map_err(refused)?;
+            if json {
+                print_json(&grant_json(&g));
+            } else {
+                println!("requested grant {} on {tenant} for {hours} h", g.id);
+                if break_glass {
+                    println!("break-glass: a second operator approves it (cordon operator grant approve --id {})", g.id);
+                } else {
+                    println!("a tenant admin approves it in the admin pages (Operator access)");
+                }
+            }
+        }
+        GrantCommand::List { who, json } => {
+            let op = signed_in(svc, &who).await?;
+            let list = grants::own(svc, &op).await.map_err(refused)?;
+            if json {
+                print_json(&serde_json::Value::Array(
+                    list.iter().map(grant_json).collect(),
+                ));
+            } else {
+                for g in &list {
+                    let state = GrantState::of(g, now_ms()).as_str();
+                    println!("{:<28} {:<28} {state}", g.id, g.tenant_id);
+                }
+            }
+        }
+        GrantCommand::Approve { who, id } => {
+            let op = signed_in(svc, &who).await?;
+            let g = grants::approve_break_glass(svc, &op, &id)
+                .await
+                .map_err(refused)?;
+            println!(
+                "approved break-glass grant {} until {}",
+                g.id,
+                g.expires_at.unwrap_or(0)
+            );
+        }
+        GrantCommand::Revoke { who, id } => {
+            let op = signed_in(svc, &who).await?;
+            grants::give_back(svc, &op, &id).await.map_err(refused)?;
+            println!("revoked grant {id}");
+        }
+    }
+    Ok(())
 }
 
 fn print_json(v: &serde_json::Value) {
@@ -130,6 +261,7 @@ pub(crate) async fn run(global: &GlobalArgs, cmd: OperatorCommand) -> anyhow::Re
                 }
                 Ok(())
             }
+            OperatorCommand::Grant(c) => grant(&svc, c).await,
             OperatorCommand::RevokeSession { id } => {
                 operators::revoke_session(&svc, &id, CLI_ACTOR)
                     .await

@@ -44,6 +44,8 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
             json!({"kind": "platform", "from": "2020-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}),
         ),
         ("POST", "/api/v1/auth/logout")
+        | ("POST", "/api/v1/operator-grants/{grant_id}/approve")
+        | ("POST", "/api/v1/operator-grants/{grant_id}/revoke")
         | ("POST", "/api/v1/tenant/identity-secret")
         | ("POST", "/api/v1/agents/{agent_id}/revoke-sessions")
         | ("POST", "/api/v1/transparency/checkpoint-check")
@@ -97,6 +99,7 @@ async fn every_route_is_audited_and_proofs_verify() {
             .unwrap()
             .id;
 
+        let grant_id = srv.pending_grant("acme").await;
         let (_, doc) = http.get("/api/openapi.json").await;
         let mut n = 0;
         for (path, item) in doc["paths"].as_object().unwrap() {
@@ -113,7 +116,8 @@ async fn every_route_is_audited_and_proofs_verify() {
                 let url = path
                     .replace("{agent_id}", &fx.agent2_id)
                     .replace("{conversation_id}", &conv)
-                    .replace("{key_id}", &spare_id);
+                    .replace("{key_id}", &spare_id)
+                    .replace("{grant_id}", &grant_id);
                 let client = if path.starts_with("/api/v1/conversations") {
                     reader.clone()
                 } else if path == "/api/v1/auth/logout" {
@@ -794,6 +798,17 @@ fn reached_by(action: Action) -> &'static str {
         Action::OperatorSessionRevoke => {
             "route: DELETE /api/v1/operator/sessions/{session_id}; command: operator revoke-session"
         }
+        Action::GrantRequest => "route: POST /api/v1/operator/grants; command: operator grant request",
+        Action::BreakGlassRequest => "route: POST /api/v1/operator/grants, break_glass",
+        Action::BreakGlassApprove => {
+            "route: POST /api/v1/operator/grants/{grant_id}/approve; command: operator grant approve"
+        }
+        Action::GrantsList => "route: GET /api/v1/operator-grants",
+        Action::GrantApprove => "route: POST /api/v1/operator-grants/{grant_id}/approve",
+        Action::GrantRevoke => {
+            "route: POST /api/v1/operator-grants/{grant_id}/revoke, POST /api/v1/operator/grants/{grant_id}/revoke"
+        }
+        Action::GrantUse => "route: GET /api/v1/operator/tenants/{tenant}/conversations and …/messages",
         Action::ImpactRun => "route: POST /api/v1/impact; command: impact",
         Action::TransparencyRead => {
             "route: GET /api/v1/transparency, POST /api/v1/transparency/checkpoint-check"
@@ -893,6 +908,7 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
         .find(|k| spare_key.starts_with(&k.prefix))
         .unwrap()
         .id;
+    let grant_id = srv.pending_grant("acme").await;
     let (_, doc) = http.get("/api/openapi.json").await;
     for (n, (path, item)) in doc["paths"].as_object().unwrap().iter().enumerate() {
         for method in ["get", "post", "patch", "delete"] {
@@ -907,7 +923,8 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
             let url = path
                 .replace("{agent_id}", &fx.agent2_id)
                 .replace("{conversation_id}", &conv)
-                .replace("{key_id}", &spare_id);
+                .replace("{key_id}", &spare_id)
+                .replace("{grant_id}", &grant_id);
             let client = if path.starts_with("/api/v1/conversations") {
                 reader.clone()
             } else if path == "/api/v1/auth/logout" {
@@ -947,6 +964,35 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
         with_code["session_id"].as_str().unwrap()
     );
     assert_eq!(operator.call("DELETE", &other, None).await.0, 204);
+    // Grants: a break-glass request approved by a second operator, one use, given back.
+    let (status, g) = operator
+        .call(
+            "POST",
+            "/api/v1/operator/grants",
+            Some(json!({"tenant": "acme", "reason": "outage", "hours": 1, "break_glass": true})),
+        )
+        .await;
+    assert_eq!(status, 201, "{g}");
+    let second: Value =
+        serde_json::from_str(&cli(&["operator", "create", "--name", "cov2", "--json"])).unwrap();
+    let totp2 = totp_rs::TOTP::from_url(second["otpauth_uri"].as_str().unwrap()).unwrap();
+    let (_, s2) = http
+        .call(
+            "POST",
+            "/api/v1/operator/sessions",
+            Some(json!({"name": "cov2", "password": second["password"], "code": totp2.generate_current().unwrap()})),
+        )
+        .await;
+    let operator2 = http.with(Auth::Bearer(s2["token"].as_str().unwrap().into()));
+    let gid = g["id"].as_str().unwrap();
+    let approve = format!("/api/v1/operator/grants/{gid}/approve");
+    assert_eq!(operator2.call("POST", &approve, None).await.0, 200);
+    let (status, _) = operator
+        .get("/api/v1/operator/tenants/acme/conversations")
+        .await;
+    assert_eq!(status, 200);
+    let give_back = format!("/api/v1/operator/grants/{gid}/revoke");
+    assert_eq!(operator.call("POST", &give_back, None).await.0, 204);
     cli(&["operator", "sessions"]);
     cli(&[
         "operator",

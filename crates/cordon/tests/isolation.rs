@@ -51,9 +51,15 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
         }
         ("POST", "/api/v1/apikeys") => Some(json!({"scopes": ["conversations:read"]})),
         ("POST", "/api/v1/auth/logout")
+        | ("POST", "/api/v1/operator-grants/{grant_id}/approve")
+        | ("POST", "/api/v1/operator-grants/{grant_id}/revoke")
         | ("POST", "/api/v1/tenant/identity-secret")
         | ("POST", "/api/v1/agents/{agent_id}/revoke-sessions")
         | ("DELETE", "/api/v1/apikeys/{key_id}") => None,
+        ("POST", "/api/v1/impact") => Some(
+            json!({"kind": "platform", "from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"}),
+        ),
+        ("POST", "/api/v1/transparency/checkpoint-check") => Some(json!({})),
         ("GET", _) => None,
         _ => panic!("route {method} {path} has no isolation probe: add one to body_for"),
     }
@@ -110,6 +116,8 @@ async fn run(srv: &TestServer) {
     ];
 
     // ---- HTTP: every route in the OpenAPI document ----
+    // A pending operator grant on B, which A must neither approve nor revoke (B's admin does, as the control).
+    let b_grant = srv.pending_grant("tenant-b").await;
     let (_, doc) = http.get("/api/openapi.json").await;
     let paths = doc["paths"].as_object().expect("paths");
     assert!(paths.len() >= 10, "the document lists the routes");
@@ -142,6 +150,7 @@ async fn run(srv: &TestServer) {
                 .replace("{agent_id}", &b.agent_id)
                 .replace("{conversation_id}", &b_conv)
                 .replace("{key_id}", &b_key_id)
+                .replace("{grant_id}", &b_grant)
                 + query_for(path);
             for (who, client) in &attackers {
                 let (status, body) = client.call(&m, &concrete, body_for(&m, path, n)).await;
@@ -160,6 +169,10 @@ async fn run(srv: &TestServer) {
                         | ("POST", "/api/v1/auth/logout")
                         | ("GET", "/api/v1/visitor-sessions")
                         | ("GET", "/api/v1/widget")
+                        | ("GET", "/api/v1/operator-grants")
+                        | ("POST", "/api/v1/impact")
+                        | ("GET", "/api/v1/transparency")
+                        | ("POST", "/api/v1/transparency/checkpoint-check")
                 ) || path.starts_with("/api/v1/audit/");
                 if !own_tenant_ok {
                     assert!(
@@ -218,6 +231,7 @@ async fn run(srv: &TestServer) {
                 .replace("{agent_id}", &b.agent_id)
                 .replace("{conversation_id}", &b_conv)
                 .replace("{key_id}", &spare_id)
+                .replace("{grant_id}", &b_grant)
                 + query_for(path);
             let client = if path == "/api/v1/auth/logout" {
                 http.with(Auth::Cookie(srv.login("tenant-b", "agent2").await))

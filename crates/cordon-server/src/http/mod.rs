@@ -22,6 +22,7 @@ mod audit;
 mod auth;
 mod conversations;
 mod exposure;
+mod grants;
 pub(crate) mod health;
 mod impact;
 pub(crate) mod openapi;
@@ -128,6 +129,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(exposure::router())
         .merge(impact::router())
         .merge(operators::router())
+        .merge(grants::router())
 }
 
 pub(crate) async fn not_found() -> ApiError {

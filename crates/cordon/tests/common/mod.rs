@@ -138,6 +138,24 @@ impl TestServer {
         }
     }
 
+    /// A pending operator grant on the tenant `slug`, requested by a fresh operator (issue 12): for the route
+    /// sweeps, whose `{grant_id}` it fills.
+    pub async fn pending_grant(&self, slug: &str) -> String {
+        let svc = self.service();
+        let name = cordon_crypto::new_id("op");
+        let made = cordon_service::operators::create(svc, &name, PASSWORD, "test")
+            .await
+            .expect("operator");
+        let who = cordon_service::operators::OperatorPrincipal {
+            session_id: "os_test".into(),
+            operator: made.operator,
+        };
+        cordon_service::grants::request(svc, &who, slug, "a test", 1, false)
+            .await
+            .expect("grant")
+            .id
+    }
+
     /// Sign in and return the session cookie pair (`cordon_session=...`).
     pub async fn login(&self, slug: &str, username: &str) -> String {
         let res = reqwest::Client::new()
