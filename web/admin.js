@@ -1,4 +1,5 @@
-// Admin pages: tenant settings, identity secret, embed snippet, agents, API keys and the exposure record.
+// Admin pages: tenant settings, identity secret, embed snippet, agents, API keys, the exposure record and the
+// transparency report (with its sessions-by-file chart, drawn as inline SVG).
 // Secrets (a new identity secret, a new API key) are shown once, in a read-only field, and kept nowhere.
 (function () {
   'use strict';
@@ -23,6 +24,7 @@
     // The key list names its creators by agent name, so it waits for the agents (and shows ids if they fail).
     loadAgents().then(loadKeys, loadKeys);
     initExposure();
+    loadTransparency();
   }, function (e) {
     if (e.status === 401) location.assign('/console');
     else C.toast(e.message, true);
@@ -278,5 +280,170 @@
       });
       status('exposure-status', page.sessions.length + ' session(s)' + (page.next_cursor ? ' (first page)' : '') + '.');
     }, function (e) { status('exposure-status', e.message, true); });
+  });
+  // ---- transparency report ------------------------------------------------------------------------------
+
+  var CATEGORY_NAMES = {
+    visitors: 'Visitors', visitor_sessions: 'Chat sessions (exposure record)', conversations: 'Conversations',
+    messages: 'Messages', card_mentions: 'Card mentions', agents: 'Agent accounts', agent_sessions: 'Console sessions',
+    api_keys: 'API keys', audit_entries: 'Audit log entries'
+  };
+  var COLORS = ['#1d4ed8', '#0891b2', '#7c3aed', '#d97706', '#15803d', '#db2777', '#475569'];
+  var SVG = 'http://www.w3.org/2000/svg';
+
+  function svg(tag, attrs) {
+    var el = document.createElementNS(SVG, tag);
+    Object.keys(attrs || {}).forEach(function (k) { el.setAttribute(k, String(attrs[k])); });
+    return el;
+  }
+
+  function fileLabel(f) {
+    return f.release ? f.release : 'unknown file';
+  }
+
+  function loadTransparency() {
+    status('t-status', 'Loading…');
+    C.api('GET', '/api/v1/transparency').then(function (t) {
+      status('t-status', 'Generated ' + C.date(t.generated_at) + ' ' + C.time(t.generated_at) + '.');
+      $('t-retention').textContent = 'Retention: ' + t.retention + '.';
+      var tb = $('t-data');
+      C.clear(tb);
+      t.data.forEach(function (d) {
+        tb.appendChild(h('tr', null,
+          h('td', { text: CATEGORY_NAMES[d.category] || d.category }),
+          h('td', { class: 'muted', text: d.description }),
+          h('td', { class: 'num', text: String(d.count) }),
+          h('td', { class: 'nowrap', text: d.oldest_at ? C.date(d.oldest_at) : '—' })));
+      });
+
+      $('t-lastuse').textContent = 'Last use is ' + t.principals.last_use + '. Operator: ' + t.principals.operator + '.';
+      var pb = $('t-principals');
+      C.clear(pb);
+      t.principals.agents.forEach(function (a) {
+        pb.appendChild(h('tr', null,
+          h('td', null, h('strong', { text: a.display_name }), ' ', h('span', { class: 'muted', text: '(' + a.username + ')' })),
+          h('td', null, h('span', { class: 'pill', text: a.role }), ' ', h('span', { class: 'muted', text: a.scopes.join(', ') })),
+          h('td', { class: 'nowrap', text: C.date(a.created_at) }),
+          h('td', { class: 'nowrap', text: a.last_used_at ? C.date(a.last_used_at) + ' ' + C.time(a.last_used_at) : 'never' }),
+          h('td', { text: a.disabled ? 'disabled' : 'active' })));
+      });
+      t.principals.api_keys.forEach(function (k) {
+        var state = k.revoked_at ? 'revoked' : (k.expires_at < Date.now() ? 'expired' : 'active');
+        pb.appendChild(h('tr', null,
+          h('td', null, 'API key ', h('span', { class: 'mono', text: k.prefix + '…' }),
+            h('div', { class: 'muted', text: 'by ' + creator(k.created_by) })),
+          h('td', null, scopeList({ scopes: k.scopes, sensitive_scopes: k.scopes.filter(function (s) { return s !== 'admin'; }) })),
+          h('td', { class: 'nowrap', text: C.date(k.created_at) }),
+          h('td', { class: 'nowrap', text: k.last_used_at ? C.date(k.last_used_at) + ' ' + C.time(k.last_used_at) : 'never' }),
+          h('td', { text: state })));
+      });
+
+      var sb = $('t-systems');
+      C.clear(sb);
+      t.systems.forEach(function (x) {
+        sb.appendChild(h('tr', null, h('td', { text: x.name }), h('td', { text: x.kind }), h('td', { class: 'muted', text: x.detail })));
+      });
+
+      drawChart(t);
+      var fb = $('t-files');
+      C.clear(fb);
+      t.files.forEach(function (f) {
+        fb.appendChild(h('tr', null,
+          h('td', { text: fileLabel(f) }),
+          h('td', { class: 'mono nowrap', title: f.integrity, text: f.sha384.slice(0, 16) + '…' }),
+          h('td', null, h('span', { class: 'pill ' + (f.known ? 'known' : 'unknown'), text: f.known ? 'known release' : 'NOT a Cordon release' })),
+          h('td', { class: 'num', text: String(f.sessions) }),
+          h('td', { text: f.first_day === f.last_day ? f.first_day : f.first_day + ' – ' + f.last_day })));
+      });
+      if (!t.files.length) fb.appendChild(h('tr', null, h('td', { colspan: '5', class: 'muted', text: 'No chat sessions in the last 90 days.' })));
+
+      var cp = $('t-checkpoint');
+      C.clear(cp);
+      if (!t.checkpoint) {
+        cp.appendChild(h('dt', { text: 'Checkpoint' }));
+        cp.appendChild(h('dd', { text: 'none yet: the first is signed within seconds of the first entry' }));
+        $('t-verify').disabled = true;
+      } else {
+        var c = t.checkpoint;
+        [['Entries', String(c.size)], ['Root hash', c.root_hash], ['Signed', C.date(c.created_at) + ' ' + C.time(c.created_at)],
+         ['Log key', c.verifier_key]].forEach(function (row) {
+          cp.appendChild(h('dt', { text: row[0] }));
+          cp.appendChild(h('dd', { class: row[0] === 'Entries' || row[0] === 'Signed' ? '' : 'mono', text: row[1] }));
+        });
+        cp.appendChild(h('dt', { text: 'Signed note' }));
+        cp.appendChild(h('dd', null, h('pre', { class: 'note mono', text: c.note })));
+        $('t-verify').disabled = false;
+      }
+    }, function (e) { status('t-status', e.message, true); });
+  }
+
+  // Grouped bars: for each day, one bar per widget file, as high as the sessions that ran it (every session runs
+  // all the files of its release, so the bars of a day are equal unless a file changed); unknown files in red.
+  function drawChart(t) {
+    var box = $('t-chart');
+    C.clear(box);
+    if (!t.assets.length) return;
+    var files = t.files.map(function (f) { return f.sha384; });
+    var color = {};
+    t.files.forEach(function (f, i) { color[f.sha384] = f.known ? COLORS[i % COLORS.length] : '#dc2626'; });
+    var byDay = {};
+    var max = 1;
+    t.assets.forEach(function (a) {
+      var d = byDay[a.day] || (byDay[a.day] = {});
+      d[a.sha384] = (d[a.sha384] || 0) + a.sessions;
+      max = Math.max(max, d[a.sha384]);
+    });
+    var days = Object.keys(byDay).sort();
+    var W = 720, H = 200, left = 36, bottom = 22, top = 8;
+    var plotW = W - left - 8, plotH = H - bottom - top;
+    var slot = plotW / Math.max(days.length, 1);
+    var groupW = Math.min(slot * 0.8, 18 * files.length);
+    var barW = Math.max(1, groupW / files.length - 1);
+    var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-labelledby': 't-chart-title' });
+    var title = svg('title', { id: 't-chart-title' });
+    title.textContent = 'Chat sessions per day by widget file, ' + days[0] + ' to ' + days[days.length - 1];
+    root.appendChild(title);
+    root.appendChild(svg('line', { class: 'axis', x1: left, y1: top + plotH, x2: W - 8, y2: top + plotH }));
+    [0, max].forEach(function (v) {
+      var y = top + plotH - (v / max) * plotH;
+      var label = svg('text', { x: left - 6, y: y + 4, 'text-anchor': 'end' });
+      label.textContent = String(v);
+      root.appendChild(label);
+    });
+    days.forEach(function (d, i) {
+      var x0 = left + i * slot + (slot - groupW) / 2;
+      files.forEach(function (f, j) {
+        var n = byDay[d][f] || 0;
+        if (!n) return;
+        var hgt = Math.max((n / max) * plotH, 0.5);
+        var rect = svg('rect', { x: (x0 + j * (barW + 1)).toFixed(1), y: (top + plotH - hgt).toFixed(1), width: barW.toFixed(1), height: hgt.toFixed(1), fill: color[f], rx: 1.5 });
+        var tip = svg('title');
+        tip.textContent = d + ': ' + n + ' session(s) ran ' + f.slice(0, 16) + '…';
+        rect.appendChild(tip);
+        root.appendChild(rect);
+      });
+      if (days.length <= 12 || i === 0 || i === days.length - 1 || i % Math.ceil(days.length / 6) === 0) {
+        var label = svg('text', { x: (x0 + groupW / 2).toFixed(1), y: H - 6, 'text-anchor': 'middle' });
+        label.textContent = d.slice(5);
+        root.appendChild(label);
+      }
+    });
+    box.appendChild(root);
+    var legend = h('ul', { class: 'legend' });
+    t.files.forEach(function (f) {
+      var sw = h('span', { class: 'swatch' });
+      sw.style.background = color[f.sha384];
+      legend.appendChild(h('li', null, sw, h('span', { text: fileLabel(f) + ' ' }), h('span', { class: 'mono muted', text: f.sha384.slice(0, 8) })));
+    });
+    box.appendChild(legend);
+  }
+
+  $('t-verify').addEventListener('click', function () {
+    status('t-verify-status', 'Verifying…');
+    C.api('POST', '/api/v1/transparency/checkpoint-check').then(function (r) {
+      if (!r.present) { status('t-verify-status', 'No checkpoint yet.', true); return; }
+      if (r.ok) status('t-verify-status', '\u2713 Checkpoint of ' + r.size + ' entries verified: the signature is valid and the root matches the stored log.');
+      else status('t-verify-status', 'Checkpoint FAILED: signature ' + (r.signature_valid ? 'valid' : 'INVALID') + ', root ' + (r.root_matches_entries ? 'matches' : 'DOES NOT match') + ' the stored log.', true);
+    }, function (e) { status('t-verify-status', e.message, true); });
   });
 })();

@@ -611,6 +611,41 @@ await group('exposure record: the browser-reported embedding origin and the serv
   await ctx.close();
 });
 
+// ---- transparency report ------------------------------------------------------------------------------------
+
+await group('transparency report: tables, the sessions-by-file chart, the checkpoint verified; desktop and 390 px', async () => {
+  for (const [size, viewport] of [['desktop', DESKTOP], ['390', { width: 390, height: 844 }]]) {
+    const ctx = await context({ viewport });
+    const page = await ctx.newPage();
+    await login(page, 'skyway', 'admin');
+    await page.goto(cfg.console + '/console/admin');
+    await page.locator('#t-files tr').first().waitFor();
+    const files = await page.locator('#t-files tr').allTextContents();
+    assert(files.some((t) => t.includes('loader.js') && t.includes('known release')), `the loader is a known release: ${files}`);
+    assert(files.every((t) => !t.includes('NOT a Cordon release')), `no unknown widget file: ${files}`);
+    assert(await page.locator('#t-chart svg rect').count() > 0, 'the chart has bars');
+    const data = await page.locator('#t-data').textContent();
+    assert(data.includes('Chat sessions') && data.includes('Card mentions'), `data categories: ${data}`);
+    const systems = await page.locator('#t-systems').textContent();
+    assert(systems.includes('SQLite') && systems.includes('none configured'), `systems: ${systems}`);
+    await eventually(async () => !(await page.locator('#t-verify').isDisabled()), 'a checkpoint to verify', 10000);
+    await page.locator('#t-verify').click();
+    await eventually(async () => ((await page.locator('#t-verify-status').textContent()) || '').includes('verified'), 'the checkpoint verified');
+    // The whole page, so the sticky header stays at the top (an element shot scrolls it over the section).
+    await page.screenshot({ path: join(ART, `transparency-${size}.png`), fullPage: true, animations: 'disabled' });
+    await page.locator('#t-chart').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(ART, `transparency-chart-${size}.png`), animations: 'disabled' });
+    const [sw, iw, wide] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth,
+      Array.from(document.querySelectorAll('body *')).filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
+        .filter((e) => !(e.parentElement && e.parentElement.closest('.table-wrap')))
+        .concat(Array.from(document.querySelectorAll('body *')).filter((e) => e.scrollWidth > e.clientWidth + 1
+          && getComputedStyle(e).overflowX === 'visible' && e.clientWidth > 0))
+        .slice(0, 12).map((e) => e.tagName + '#' + e.id + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right))]);
+    assert(sw <= iw, `admin with the transparency report is wider than the ${size} screen: ${sw} > ${iw}: ${wide.join(', ')}`);
+    await ctx.close();
+  }
+});
+
 // ---- 6. accessibility ---------------------------------------------------------------------------------------
 
 async function axe(target, label) {
@@ -651,6 +686,7 @@ await group('6 axe-core: no serious or critical violations on widget, console an
   await login(admin, 'skyway', 'admin');
   await admin.goto(cfg.console + '/console/admin');
   await admin.locator('#agents tr').first().waitFor();
+  await admin.locator('#t-files tr').first().waitFor();
   problems.push(...await axe(admin, 'admin'));
   assert(problems.length === 0, problems.join('\n'));
   await ctx.close();
