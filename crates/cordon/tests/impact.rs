@@ -95,6 +95,34 @@ async fn a_visitor_session_through_the_socket_is_in_the_cli_report_and_the_repor
         (mentions[0].brand.as_str(), mentions[0].last4.as_str()),
         ("Visa", "1111")
     );
+    // A card typed in two pieces is one mention, recorded with the piece that shows its mask.
+    visitor
+        .send(json!({"type": "message.send", "conversation_id": conv, "client_msg_id": "p1", "text": "5555 5555"}))
+        .await;
+    visitor.say(&conv, "p2", "5555 4444").await;
+    let mentions = srv
+        .store()
+        .card_mentions_of_conversations(&fx.tenant.id, std::slice::from_ref(&conv))
+        .await
+        .unwrap();
+    let seen: Vec<(&str, &str)> = mentions
+        .iter()
+        .map(|m| (m.brand.as_str(), m.last4.as_str()))
+        .collect();
+    assert_eq!(seen, [("Visa", "1111"), ("Mastercard", "4444")]);
+    // Nothing in the table holds more than four digits of a card.
+    let pool = sqlx::SqlitePool::connect(&srv.db.url).await.unwrap();
+    let rows: Vec<(String, String, String, String)> =
+        sqlx::query_as("SELECT brand, last4, client_msg_id, sender_id FROM card_mentions")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        let text = format!("{row:?}");
+        assert!(!text.contains("41111") && !text.contains("55555"), "{text}");
+    }
+    pool.close().await;
 
     let (_, loader_sri) = cordon_server::web::loader();
     let dir = tempfile::tempdir().unwrap();
@@ -255,7 +283,12 @@ async fn a_visitor_session_through_the_socket_is_in_the_cli_report_and_the_repor
 
 #[tokio::test]
 async fn an_agent_account_report_lists_exactly_the_conversations_the_agent_read() {
-    let srv = TestServer::start(cordon_store::testing::sqlite()).await;
+    for db in cordon_store::testing::all_backends().await {
+        on_agent_account(TestServer::start(db).await).await;
+    }
+}
+
+async fn on_agent_account(srv: TestServer) {
     let fx = srv.fixture("acme").await;
     let t0 = cordon_store::now_ms();
     let mut read_visitor = visitor_on(&srv, &fx.tenant.widget_key, "https://shop.example").await;
@@ -332,7 +365,12 @@ async fn an_agent_account_report_lists_exactly_the_conversations_the_agent_read(
 
 #[tokio::test]
 async fn one_tenants_impact_and_transparency_never_hold_another_tenants_data() {
-    let srv = TestServer::start(cordon_store::testing::sqlite()).await;
+    for db in cordon_store::testing::all_backends().await {
+        on_isolation(TestServer::start(db).await).await;
+    }
+}
+
+async fn on_isolation(srv: TestServer) {
     let a = srv.fixture("alpha").await;
     let b = srv.fixture("bravo").await;
     let t0 = cordon_store::now_ms();
