@@ -47,6 +47,20 @@ pub async fn sign_in(
     password: &str,
     peer: IpAddr,
 ) -> Result<SignedIn> {
+    sign_in_with_code(svc, tenant_slug, username, password, None, peer).await
+}
+
+/// [`sign_in`] with the second factor, for agents who enrolled one or whose tenant requires one (mfa.rs): once
+/// the password is right, a missing code is answered `second_factor_required` (the console asks for it), a wrong
+/// or replayed one like a wrong password.
+pub async fn sign_in_with_code(
+    svc: &Service,
+    tenant_slug: &str,
+    username: &str,
+    password: &str,
+    code_given: Option<&str>,
+    peer: IpAddr,
+) -> Result<SignedIn> {
     let throttles = &svc.throttle;
     let address = throttle::address_key(peer);
     let by_address = throttles
@@ -78,7 +92,46 @@ pub async fn sign_in(
         None => (None, None),
     };
     let ok = password_matches(password, hash).await;
-    let Some(agent) = agent.filter(|a| ok && !a.disabled) else {
+    let agent = agent.filter(|a| ok && !a.disabled);
+    let second = match &agent {
+        Some(a) => Some(crate::mfa::check_at_sign_in(svc, a, code_given).await?),
+        None => None,
+    };
+    let why = match second {
+        Some(crate::mfa::SignInCheck::Missing) | Some(crate::mfa::SignInCheck::NotEnrolled) => {
+            // The password was right: this attempt counts for nothing, and the person is told what is missing.
+            let enrolled = second == Some(crate::mfa::SignInCheck::Missing);
+            let log_id = tenant.as_ref().map_or(PLATFORM_LOG, |t| t.id.as_str());
+            audit::record(
+                svc,
+                vec![audit::entry(
+                    log_id,
+                    &account,
+                    Action::LoginFailure,
+                    if enrolled {
+                        "session#second_factor_missing"
+                    } else {
+                        "session#second_factor_not_enrolled"
+                    },
+                )],
+            )
+            .await?;
+            drop(by_account);
+            drop(by_address);
+            return Err(Refusal::new(
+                code::SECOND_FACTOR_REQUIRED,
+                if enrolled {
+                    "enter the code from your authenticator app"
+                } else {
+                    "your company requires a second factor and you have none set up: ask an admin"
+                },
+            ));
+        }
+        Some(crate::mfa::SignInCheck::Wrong) => Some("session#totp"),
+        Some(crate::mfa::SignInCheck::Replayed) => Some("session#totp_replayed"),
+        _ => None,
+    };
+    let Some(agent) = agent.filter(|_| why.is_none()) else {
         svc.metrics.error(code::BAD_CREDENTIALS);
         // The tenant's log when there is a tenant, else the platform's.
         let log_id = tenant.as_ref().map_or(PLATFORM_LOG, |t| t.id.as_str());
@@ -86,7 +139,7 @@ pub async fn sign_in(
             log_id,
             &account,
             Action::LoginFailure,
-            "session",
+            why.unwrap_or("session"),
         )];
         // A back-off is audited once, when it begins; the attempts it refuses are not (they would flood the log).
         if let Some(backoff) = by_account.failed() {

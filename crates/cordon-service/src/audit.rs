@@ -78,6 +78,10 @@ pub enum Action {
     BreakGlassApprove,
     GrantRevoke,
     GrantUse,
+    // Tenant people's second factor (issue 12).
+    TotpEnrol,
+    TotpEnable,
+    TotpPolicyUpdate,
 }
 
 impl Action {
@@ -127,6 +131,9 @@ impl Action {
         Action::BreakGlassApprove,
         Action::GrantRevoke,
         Action::GrantUse,
+        Action::TotpEnrol,
+        Action::TotpEnable,
+        Action::TotpPolicyUpdate,
     ];
 
     /// The name written in entries.
@@ -175,6 +182,9 @@ impl Action {
             Action::BreakGlassApprove => "grant.break_glass_approve",
             Action::GrantRevoke => "grant.revoke",
             Action::GrantUse => "grant.use",
+            Action::TotpEnrol => "totp.enrol",
+            Action::TotpEnable => "totp.enable",
+            Action::TotpPolicyUpdate => "tenant.mfa_policy.update",
             Action::ImpactRun => "impact.run",
             Action::TransparencyRead => "transparency.read",
         }

@@ -27,6 +27,7 @@ pub mod keys;
 pub mod management;
 pub mod messages;
 pub mod metrics;
+pub mod mfa;
 pub mod operators;
 pub mod protocol;
 pub mod throttle;

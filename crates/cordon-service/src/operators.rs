@@ -97,7 +97,7 @@ fn totp_context(operator_id: &str) -> String {
     format!("operator-totp:{operator_id}")
 }
 
-fn totp_for(secret: &[u8], account: &str) -> Result<TOTP> {
+pub(crate) fn totp_for(secret: &[u8], account: &str) -> Result<TOTP> {
     TOTP::new(
         Algorithm::SHA1,
         TOTP_DIGITS,
@@ -302,7 +302,7 @@ async fn check_second_factor(
     }
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     u64::try_from(cordon_store::now_ms() / 1000).unwrap_or(0)
 }
 

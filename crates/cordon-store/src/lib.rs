@@ -15,6 +15,7 @@ mod directory;
 mod exposure;
 mod grants;
 mod impact;
+mod mfa;
 mod operators;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -36,6 +37,7 @@ pub use impact::{
     CardMention, CardMentionSource, ExposureHit, ImpactWindow, StoredCardMention,
     CARD_MENTION_BRANDS,
 };
+pub use mfa::AgentTotp;
 pub use operators::{NewOperator, Operator, OperatorCredentials, OperatorSession};
 pub use writer::{CommitGate, CommitStats};
 
@@ -116,6 +118,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../migrations/sqlite/0006_operator_grants.sql"),
     ),
+    (7, include_str!("../migrations/sqlite/0007_agent_totp.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -129,6 +132,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         6,
         include_str!("../migrations/postgres/0006_operator_grants.sql"),
+    ),
+    (
+        7,
+        include_str!("../migrations/postgres/0007_agent_totp.sql"),
     ),
 ];
 

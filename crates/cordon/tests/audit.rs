@@ -50,6 +50,8 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
         | ("POST", "/api/v1/agents/{agent_id}/revoke-sessions")
         | ("POST", "/api/v1/transparency/checkpoint-check")
         | ("DELETE", "/api/v1/apikeys/{key_id}") => None,
+        ("POST", "/api/v1/me/totp") => Some(json!({})),
+        ("PATCH", "/api/v1/tenant/mfa") => Some(json!({"require_totp": false})),
         ("GET", _) => None,
         _ => panic!("route {method} {path} has no audit coverage probe"),
     }
@@ -809,6 +811,9 @@ fn reached_by(action: Action) -> &'static str {
             "route: POST /api/v1/operator-grants/{grant_id}/revoke, POST /api/v1/operator/grants/{grant_id}/revoke"
         }
         Action::GrantUse => "route: GET /api/v1/operator/tenants/{tenant}/conversations and …/messages",
+        Action::TotpEnrol => "route: POST /api/v1/me/totp",
+        Action::TotpEnable => "route: POST /api/v1/me/totp, with the app's code",
+        Action::TotpPolicyUpdate => "route: PATCH /api/v1/tenant/mfa",
         Action::ImpactRun => "route: POST /api/v1/impact; command: impact",
         Action::TransparencyRead => {
             "route: GET /api/v1/transparency, POST /api/v1/transparency/checkpoint-check"
@@ -964,6 +969,21 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
         with_code["session_id"].as_str().unwrap()
     );
     assert_eq!(operator.call("DELETE", &other, None).await.0, 204);
+    // A second factor confirmed (agent2, so the admin still signs in with a password alone below).
+    let person = http.with(Auth::Cookie(srv.login("acme", "agent2").await));
+    let (_, begun) = person
+        .call("POST", "/api/v1/me/totp", Some(json!({})))
+        .await;
+    let app = totp_rs::TOTP::from_url(begun["otpauth_uri"].as_str().unwrap()).unwrap();
+    let (status, body) = person
+        .call(
+            "POST",
+            "/api/v1/me/totp",
+            Some(json!({"code": app.generate_current().unwrap()})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
     // Grants: a break-glass request approved by a second operator, one use, given back.
     let (status, g) = operator
         .call(

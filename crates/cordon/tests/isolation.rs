@@ -60,6 +60,8 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
             json!({"kind": "platform", "from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"}),
         ),
         ("POST", "/api/v1/transparency/checkpoint-check") => Some(json!({})),
+        ("POST", "/api/v1/me/totp") => Some(json!({})),
+        ("PATCH", "/api/v1/tenant/mfa") => Some(json!({"require_totp": false})),
         ("GET", _) => None,
         _ => panic!("route {method} {path} has no isolation probe: add one to body_for"),
     }
@@ -170,6 +172,10 @@ async fn run(srv: &TestServer) {
                         | ("GET", "/api/v1/visitor-sessions")
                         | ("GET", "/api/v1/widget")
                         | ("GET", "/api/v1/operator-grants")
+                        | ("GET", "/api/v1/me/totp")
+                        | ("POST", "/api/v1/me/totp")
+                        | ("GET", "/api/v1/tenant/mfa")
+                        | ("PATCH", "/api/v1/tenant/mfa")
                         | ("POST", "/api/v1/impact")
                         | ("GET", "/api/v1/transparency")
                         | ("POST", "/api/v1/transparency/checkpoint-check")

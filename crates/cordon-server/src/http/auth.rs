@@ -23,6 +23,9 @@ pub(crate) struct LoginRequest {
     pub tenant: String,
     pub username: String,
     pub password: String,
+    /// The authenticator app's code, for people who enrolled one or whose tenant requires one (issue 12).
+    #[serde(default)]
+    pub code: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -35,7 +38,7 @@ pub(crate) struct LoginResponse {
 /// Sign in an agent. Sets the host-only, HttpOnly, SameSite=Strict session cookie.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, security(()),
     responses((status = 200, body = LoginResponse), (status = 400, response = BadRequest),
-        (status = 401, body = ErrorBody, description = "`bad_credentials`: wrong tenant, username or password, or a disabled agent."),
+        (status = 401, body = ErrorBody, description = "`bad_credentials`: wrong tenant, username, password or code, or a disabled agent; `second_factor_required`: the password was right and a code from the authenticator app is needed (or the tenant requires one and none is set up)."),
         (status = 403, body = ErrorBody, description = "`csrf_rejected`: an `Origin` other than the console origin."),
         (status = 429, response = RateLimited)))]
 pub(super) async fn login(
@@ -54,11 +57,12 @@ pub(super) async fn login(
             ));
         }
     }
-    let signed_in = agents::sign_in(
+    let signed_in = agents::sign_in_with_code(
         &state.service,
         &req.tenant,
         &req.username,
         &req.password,
+        req.code.as_deref(),
         peer.ip(),
     )
     .await?;

@@ -25,6 +25,7 @@ mod exposure;
 mod grants;
 pub(crate) mod health;
 mod impact;
+mod mfa;
 pub(crate) mod openapi;
 mod operators;
 mod tenant;
@@ -130,6 +131,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(impact::router())
         .merge(operators::router())
         .merge(grants::router())
+        .merge(mfa::router())
 }
 
 pub(crate) async fn not_found() -> ApiError {
