@@ -25,12 +25,97 @@
     loadAgents().then(loadKeys, loadKeys);
     initExposure();
     loadTransparency();
+    loadMfa();
+    loadGrants();
   }, function (e) {
     if (e.status === 401) location.assign('/console');
     else C.toast(e.message, true);
   });
 
   $('logout').addEventListener('click', function () { C.logout(); });
+
+  // ---- second factor (issue 12) ---------------------------------------------------------------------------
+
+  function loadMfa() {
+    C.api('GET', '/api/v1/me/totp').then(function (t) {
+      $('mfa-state').textContent = t.enabled
+        ? 'Your sign-in asks for a code from your authenticator app.'
+        : 'Your sign-in asks for your password only.';
+      $('mfa-begin').textContent = t.enabled ? 'Move to a new authenticator app' : 'Set up an authenticator app';
+      $('mfa-require').checked = t.required_by_tenant;
+    }, function (e) { status('mfa-status', e.message, true); });
+  }
+
+  $('mfa-begin').addEventListener('click', function () {
+    C.api('POST', '/api/v1/me/totp', {}).then(function (r) {
+      $('mfa-uri').value = r.otpauth_uri;
+      $('mfa-secret').value = r.secret;
+      $('mfa-enrol').hidden = false;
+      $('mfa-code').focus();
+      status('mfa-status', '');
+    }, function (e) { status('mfa-status', e.message, true); });
+  });
+
+  $('mfa-form').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    C.api('POST', '/api/v1/me/totp', { code: $('mfa-code').value.trim() }).then(function () {
+      // The secret is not kept on the page once it is confirmed.
+      $('mfa-uri').value = '';
+      $('mfa-secret').value = '';
+      $('mfa-code').value = '';
+      $('mfa-enrol').hidden = true;
+      status('mfa-status', 'Authenticator app confirmed: sign-in now asks for its code.');
+      loadMfa();
+    }, function (e) { status('mfa-status', e.message, true); });
+  });
+
+  $('mfa-require').addEventListener('change', function () {
+    var on = $('mfa-require').checked;
+    C.api('PATCH', '/api/v1/tenant/mfa', { require_totp: on }).then(function () {
+      status('mfa-status', on ? 'Every agent now needs a second factor to sign in.' : 'A second factor is optional again.');
+    }, function (e) {
+      $('mfa-require').checked = !on;
+      status('mfa-status', e.message, true);
+    });
+  });
+
+  // ---- operator access (issue 12) -------------------------------------------------------------------------
+
+  function loadGrants() {
+    C.api('GET', '/api/v1/operator-grants').then(function (r) {
+      var banner = $('breakglass-banner');
+      banner.hidden = !r.break_glass_active.length;
+      banner.textContent = r.break_glass_active.length
+        ? 'Break-glass: ' + r.break_glass_active.length + ' Cordon operator grant(s) opened by two operators without your ' +
+          'approval are active now. Review them under Operator access; you can revoke them.'
+        : '';
+      var body = $('grants');
+      body.textContent = '';
+      if (!r.grants.length) body.appendChild(h('tr', {}, h('td', { colspan: 5, class: 'muted', text: 'No requests.' })));
+      r.grants.forEach(function (g) {
+        var actions = h('td', { class: 'actions' });
+        if (g.state === 'pending' && !g.break_glass) {
+          actions.appendChild(h('button', { type: 'button', class: 'primary', text: 'Approve', onclick: function () { decide(g, 'approve'); } }));
+        }
+        if (g.state === 'pending' || g.state === 'active') {
+          actions.appendChild(h('button', { type: 'button', class: 'ghost', text: 'Revoke', onclick: function () { decide(g, 'revoke'); } }));
+        }
+        var state = g.state + (g.break_glass ? ' (break-glass)' : '') + (g.state === 'active' ? ' until ' + C.time(g.expires_at) : '');
+        body.appendChild(h('tr', { 'data-grant': g.id },
+          h('td', { text: g.operator_name }), h('td', { text: g.reason }), h('td', { class: 'num', text: String(g.hours) }),
+          h('td', { text: state }), actions));
+      });
+    }, function (e) { status('grants-status', e.message, true); });
+  }
+
+  function decide(g, what) {
+    C.api('POST', '/api/v1/operator-grants/' + encodeURIComponent(g.id) + '/' + what).then(function () {
+      status('grants-status', what === 'approve'
+        ? 'Approved: ' + g.operator_name + ' may read your data for ' + g.hours + ' h.'
+        : 'Revoked: ' + g.operator_name + ' has no access.');
+      loadGrants();
+    }, function (e) { status('grants-status', e.message, true); });
+  }
 
   // ---- tenant settings ----------------------------------------------------------------------------------
 

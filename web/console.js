@@ -54,15 +54,31 @@
     var btn = $('login-submit');
     btn.disabled = true;
     btn.textContent = 'Signing in…';
-    C.api('POST', '/api/v1/auth/login', { tenant: tenant, username: username, password: password })
+    // The code field appears once the server asks for a second factor (issue 12); it is sent only when shown.
+    var body = { tenant: tenant, username: username, password: password };
+    if (!$('login-code-row').hidden) body.code = $('login-code').value.trim();
+    C.api('POST', '/api/v1/auth/login', body)
       .then(function () {
         writePref('tenant', tenant);
         $('login-pass').value = '';
+        $('login-code').value = '';
+        $('login-code-row').hidden = true;
         return C.me().then(start);
       })
       .catch(function (e2) {
+        $('login-code').value = '';
+        if (e2.code === 'second_factor_required' && $('login-code-row').hidden) {
+          // The password was right: keep it and ask for the code.
+          $('login-code-row').hidden = false;
+          err.textContent = e2.message;
+          err.hidden = false;
+          $('login-code').focus();
+          return;
+        }
         err.textContent = e2.code === 'bad_credentials'
-          ? 'Wrong company, username or password. Check them and try again.'
+          ? ($('login-code-row').hidden
+            ? 'Wrong company, username or password. Check them and try again.'
+            : 'Wrong company, username, password or code. Check them and try again.')
           : e2.message;
         err.hidden = false;
         $('login-pass').value = '';

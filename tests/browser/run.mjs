@@ -10,7 +10,7 @@ import { chromium } from 'playwright-core';
 import { readFileSync, mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { gzipSync } from 'node:zlib';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { join } from 'node:path';
 import http from 'node:http';
 
@@ -763,6 +763,100 @@ await group('7 screenshots: widget, console and admin, desktop and phone', async
     await ctx.close();
   }
   console.log(`     saved ${shots.length} screenshots in ${ART}`);
+});
+
+// ---- 8. operator access and a second factor (issue 12) ---------------------------------------------------
+// Last: it gives Skyway's admin a second factor, which later password-only sign-ins would not pass.
+
+// RFC 6238 (SHA-1, 6 digits, 30 s), as an authenticator app computes it, for the secret in base32.
+function totp(base32, offsetSteps = 0) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of base32.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000) + offsetSteps));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const o = mac[mac.length - 1] & 15;
+  return String((mac.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, '0');
+}
+async function apiCall(method, path, body, token) {
+  const res = await fetch(cfg.console + path, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return [res.status, await res.json().catch(() => null)];
+}
+
+await group('8 operator access: an operator asks with a reason, the tenant admin approves it in the admin pages', async () => {
+  const op = (cfg.operators || [])[0];
+  assert(op, 'the demo made an operator');
+  const [s1, session] = await apiCall('POST', '/api/v1/operator/sessions', { name: op.name, password: op.password, code: totp(op.totp_secret) });
+  assert(s1 === 201, `operator sign-in: ${s1} ${JSON.stringify(session)}`);
+  const [s0] = await apiCall('GET', '/api/v1/operator/tenants/skyway/conversations', undefined, session.token);
+  assert(s0 === 403, `no standing access: ${s0}`);
+  const [s2, grant] = await apiCall('POST', '/api/v1/operator/grants',
+    { tenant: 'skyway', reason: 'Ticket 1042: a visitor reports the chat stuck on connecting', hours: 2 }, session.token);
+  assert(s2 === 201, `grant request: ${s2} ${JSON.stringify(grant)}`);
+  const ctx = await context();
+  const page = await ctx.newPage();
+  await login(page, 'skyway', 'admin');
+  await page.goto(cfg.console + '/console/admin');
+  const row = page.locator(`#grants tr[data-grant="${grant.id}"]`);
+  await row.waitFor();
+  assert((await row.innerText()).includes('Ticket 1042'), 'the reason is shown to the admin');
+  await row.scrollIntoViewIfNeeded();
+  await page.locator('#grants-h').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(ART, 'grant-pending.png'), animations: 'disabled' });
+  await row.getByRole('button', { name: 'Approve' }).click();
+  await eventually(async () => (await page.locator(`#grants tr[data-grant="${grant.id}"]`).innerText()).includes('active'), 'the grant to show active');
+  await page.screenshot({ path: join(ART, 'grant-approved.png'), animations: 'disabled' });
+  const [s3] = await apiCall('GET', '/api/v1/operator/tenants/skyway/conversations', undefined, session.token);
+  assert(s3 === 200, `approved: the operator reads through the grant: ${s3}`);
+  // Revoked from the same page: refused at once.
+  await page.locator(`#grants tr[data-grant="${grant.id}"]`).getByRole('button', { name: 'Revoke' }).click();
+  await eventually(async () => (await page.locator(`#grants tr[data-grant="${grant.id}"]`).innerText()).includes('revoked'), 'the grant to show revoked');
+  const [s4] = await apiCall('GET', '/api/v1/operator/tenants/skyway/conversations', undefined, session.token);
+  assert(s4 === 403, `revoked: refused: ${s4}`);
+  await ctx.close();
+});
+
+await group('8 a second factor: the admin enrols an authenticator app, and sign-in then asks for its code', async () => {
+  const ctx = await context();
+  const page = await ctx.newPage();
+  const a = await login(page, 'skyway', 'admin');
+  await page.goto(cfg.console + '/console/admin');
+  await page.locator('#mfa-state').filter({ hasText: 'password only' }).waitFor();
+  await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
+  await page.locator('#mfa-enrol').waitFor({ state: 'visible' });
+  const secret = await page.locator('#mfa-secret').inputValue();
+  assert((await page.locator('#mfa-uri').inputValue()).startsWith('otpauth://totp/'), 'an otpauth URI for the app');
+  await page.locator('#mfa-h').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(ART, 'totp-enrol.png'), animations: 'disabled' });
+  await page.getByLabel('Code', { exact: true }).fill('000000' === totp(secret) ? '111111' : '000000');
+  await page.getByRole('button', { name: 'Confirm' }).click();
+  await page.locator('#mfa-status.error').waitFor();
+  await page.getByLabel('Code', { exact: true }).fill(totp(secret));
+  await page.getByRole('button', { name: 'Confirm' }).click();
+  await page.locator('#mfa-status').filter({ hasText: 'confirmed' }).waitFor();
+  assert(await page.locator('#mfa-secret').inputValue() === '', 'the secret leaves the page once confirmed');
+  await page.screenshot({ path: join(ART, 'totp-enrolled.png'), animations: 'disabled' });
+  // Signed out, the password alone no longer signs in: the console asks for the code.
+  await page.goto(cfg.console + '/console');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.locator('#login-view').waitFor({ state: 'visible' });
+  await page.getByLabel('Company (tenant)').fill(a.tenant);
+  await page.getByLabel('Username').fill(a.username);
+  await page.getByLabel('Password').fill(a.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#login-code-row').waitFor({ state: 'visible' });
+  await page.screenshot({ path: join(ART, 'totp-login.png'), animations: 'disabled' });
+  // The enrolment used this step's code: the app's next one.
+  await page.getByLabel('Code from your authenticator app').fill(totp(secret, 1));
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#app-view').waitFor({ state: 'visible' });
+  await ctx.close();
 });
 
 await group('no uncaught script errors in any page or frame', async () => {

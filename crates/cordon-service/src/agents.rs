@@ -121,9 +121,9 @@ pub async fn sign_in_with_code(
             return Err(Refusal::new(
                 code::SECOND_FACTOR_REQUIRED,
                 if enrolled {
-                    "enter the code from your authenticator app"
+                    "Enter the code from your authenticator app."
                 } else {
-                    "your company requires a second factor and you have none set up: ask an admin"
+                    "Your company requires a second factor and you have none set up: ask an admin."
                 },
             ));
         }

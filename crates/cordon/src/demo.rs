@@ -63,6 +63,54 @@ struct Credential {
 struct Credentials {
     accounts: Vec<Credential>,
     widget_keys: Vec<(String, String)>,
+    /// The demo's operator (issue 12): its password and TOTP secret, kept like the agents' passwords.
+    #[serde(default)]
+    operators: Vec<OperatorCredential>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct OperatorCredential {
+    name: String,
+    password: String,
+    totp_secret: String,
+    otpauth_uri: String,
+}
+
+const DEMO_OPERATOR: &str = "demo-operator";
+
+/// One demo operator, made once. A data dir whose credentials predate operators gains one; an operator that
+/// exists without its credentials (the file was lost) is left alone, since its TOTP secret cannot be shown again.
+async fn ensure_operator(
+    store: &Service,
+    path: &Path,
+    creds: &mut Credentials,
+) -> anyhow::Result<()> {
+    if !creds.operators.is_empty() {
+        return Ok(());
+    }
+    let existing = cordon_service::operators::list(store, DEMO_ACTOR)
+        .await
+        .map_err(refused)?;
+    if existing.iter().any(|o| o.name == DEMO_OPERATOR) {
+        return Ok(());
+    }
+    let password = cordon_crypto::new_password();
+    let made = cordon_service::operators::create(store, DEMO_OPERATOR, &password, DEMO_ACTOR)
+        .await
+        .map_err(refused)?;
+    creds.operators.push(OperatorCredential {
+        name: DEMO_OPERATOR.to_string(),
+        password,
+        totp_secret: made.totp_secret_base32,
+        otpauth_uri: made.otpauth_uri,
+    });
+    // The file exists (written above, mode 0600, never replaced in place): write a new one and move it over.
+    let fresh = path.with_extension("json.new");
+    let _ = std::fs::remove_file(&fresh);
+    write_private_file(&fresh, serde_json::to_string_pretty(&creds)?.as_bytes())?;
+    std::fs::rename(&fresh, path)
+        .with_context(|| format!("could not replace {}", path.display()))?;
+    Ok(())
 }
 
 /// The port the demo stores use by default. When it is taken they fall back to a free port (and say so);
@@ -199,6 +247,7 @@ async fn ensure_tenants(
     let mut creds = Credentials {
         accounts: Vec::new(),
         widget_keys: Vec::new(),
+        operators: Vec::new(),
     };
     for (t, origin) in TENANTS.iter().zip(store_origins) {
         let tenant = match management::tenant_by_slug(store, t.slug).await? {
@@ -318,7 +367,8 @@ pub(crate) async fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<
     let (store_listeners, store_origins): (Vec<TcpListener>, Vec<String>) =
         bind_stores(&store, mode).await?.into_iter().unzip();
     let path = global.data.join(CREDENTIALS_FILE);
-    let creds = ensure_tenants(&store, &path, &store_origins).await?;
+    let mut creds = ensure_tenants(&store, &path, &store_origins).await?;
+    ensure_operator(&store, &path, &mut creds).await?;
     ensure_store_origins(&store, &store_origins).await?;
 
     runtime::announce(&bound, &store)?;
@@ -355,6 +405,12 @@ pub(crate) async fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<
     }
     for (slug, key) in &creds.widget_keys {
         banner.push_str(&format!("  widget key of {slug}: {key}\n"));
+    }
+    for o in &creds.operators {
+        banner.push_str(&format!(
+            "  operator {} password {} TOTP secret {} ({})\n",
+            o.name, o.password, o.totp_secret, o.otpauth_uri
+        ));
     }
     println!("{banner}");
     let state = AppState::new(store.clone(), bound.config);

@@ -148,6 +148,7 @@ fn widget_console_and_admin_in_headless_chromium() {
         "stores": stores,
         "accounts": creds["accounts"],
         "widget_keys": widget_keys,
+        "operators": creds["operators"],
         "artifacts": artifacts,
     });
 
