@@ -422,6 +422,15 @@
           h('td', { class: 'nowrap', text: k.last_used_at ? C.date(k.last_used_at) + ' ' + C.time(k.last_used_at) : 'never' }),
           h('td', { text: state })));
       });
+      (t.principals.operator_grants || []).forEach(function (g) {
+        pb.appendChild(h('tr', null,
+          h('td', null, 'Operator ', h('strong', { text: g.operator_name }),
+            g.break_glass ? h('div', null, h('span', { class: 'pill unknown', text: 'break-glass' })) : null),
+          h('td', { class: 'muted', text: 'grant ' + g.id + (g.expires_at ? ', until ' + C.date(g.expires_at) + ' ' + C.time(g.expires_at) : '') }),
+          h('td', { class: 'nowrap', text: C.date(g.requested_at) }),
+          h('td', { class: 'nowrap', text: g.last_used_at ? C.date(g.last_used_at) + ' ' + C.time(g.last_used_at) : 'never' }),
+          h('td', { text: g.state })));
+      });
 
       var sb = $('t-systems');
       C.clear(sb);

@@ -4,7 +4,8 @@
 //! back: its signature, then every citation against the database.
 //!
 //! Two callers: the operator (the CLI, with database access: every tenant, or one by `--tenant`) and a tenant
-//! admin over HTTP, for their own tenant only (there is no operator principal yet, issue 12).
+//! admin over HTTP, for their own tenant only (operator accounts, issue 12, reach a tenant only through a grant
+//! it approves, so the cross-tenant report stays at the command line).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

@@ -73,7 +73,10 @@ pub struct DataCategory {
 pub struct Principals {
     pub agents: Vec<AgentAccess>,
     pub api_keys: Vec<KeyAccess>,
-    /// The operator's access: today its command line, with database access (no operator principal, issue 12).
+    /// Every operator grant of the tenant (requested, active, expired, revoked; break-glass ones included).
+    pub operator_grants: Vec<GrantAccess>,
+    /// The operator's standing access: its command line, with database access (see `operator_grants` for reads
+    /// over the API, which need a grant).
     pub operator: String,
     /// What `last_used_at` means.
     pub last_use: String,
@@ -102,6 +105,24 @@ pub struct KeyAccess {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
     /// The key's last audited use, unix ms.
+    pub last_used_at: Option<i64>,
+}
+
+/// An operator's grant to read the tenant's data (issue 12). The reason is not repeated here.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GrantAccess {
+    pub id: String,
+    pub operator_id: String,
+    pub operator_name: String,
+    /// `pending`, `active`, `expired` or `revoked`.
+    pub state: String,
+    pub break_glass: bool,
+    pub requested_at: i64,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    /// The operator's last audited action in the tenant's log (e.g. `grant.use`), unix ms.
     pub last_used_at: Option<i64>,
 }
 
@@ -251,11 +272,33 @@ pub async fn report(
             revoked_at: k.revoked_at,
         })
         .collect();
+    let operator_grants = svc
+        .store
+        .tenant_grants(tenant_id)
+        .await?
+        .into_iter()
+        .map(|g| GrantAccess {
+            state: crate::grants::GrantState::of(&g, now).as_str().to_string(),
+            last_used_at: last_use
+                .get(&format!("operator:{}", g.operator_id))
+                .copied(),
+            id: g.id,
+            operator_id: g.operator_id,
+            operator_name: g.operator_name,
+            break_glass: g.break_glass,
+            requested_at: g.requested_at,
+            approved_by: g.approved_by,
+            approved_at: g.approved_at,
+            expires_at: g.expires_at,
+            revoked_at: g.revoked_at,
+        })
+        .collect();
     let principals = Principals {
         agents,
         api_keys,
+        operator_grants,
         operator: "the operator's command line, with database access (every CLI action is in this log as \
-                   operator:cli); no operator accounts or grants exist yet"
+                   operator:cli); operators read over the API only through a grant you approve (below)"
             .to_string(),
         last_use: "the principal's last audited action: every API route and sign-in is audited, so no separate \
                    tracking is written per request"

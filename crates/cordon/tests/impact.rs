@@ -461,6 +461,11 @@ async fn on_isolation(srv: TestServer) {
         .as_str()
         .unwrap()
         .contains(&a.tenant.id));
+    assert_eq!(
+        t["principals"]["operator_grants"],
+        json!([]),
+        "no operator was granted access"
+    );
     let agents = t["principals"]["agents"].as_array().unwrap();
     assert_eq!(agents.len(), 4);
     let admin_row = agents.iter().find(|x| x["username"] == "admin").unwrap();

@@ -1,8 +1,8 @@
 //! Breach impact and the transparency report over HTTP (issue 11, docs/IMPACT.md).
 //!
-//! `POST /api/v1/impact` is the operator's question asked by a tenant admin: there is no operator principal
-//! yet (issue 12), so the operator's path is `cordon impact` at the command line, and over HTTP an admin may run
-//! a report for their own tenant only. `GET /api/v1/transparency` is for the tenant's admins and auditors.
+//! `POST /api/v1/impact` is the operator's question asked by a tenant admin, for their own tenant only. The
+//! operator's cross-tenant path is `cordon impact` at the command line: operator accounts (issue 12) reach a
+//! tenant only through a grant it approves, which a report over every tenant cannot have. `GET /api/v1/transparency` is for the tenant's admins and auditors.
 
 // utoipa's `params(...)` expansion qualifies paths we import; the lint fires on generated code.
 #![allow(unused_qualifications)]
