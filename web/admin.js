@@ -41,7 +41,8 @@
       $('mfa-state').textContent = t.enabled
         ? 'Your sign-in asks for a code from your authenticator app.'
         : 'Your sign-in asks for your password only.';
-      $('mfa-begin').textContent = t.enabled ? 'Move to a new authenticator app' : 'Set up an authenticator app';
+      // A confirmed app is not replaced from here (the service refuses it: a stolen session must not swap it).
+      $('mfa-begin').hidden = t.enabled;
       $('mfa-require').checked = t.required_by_tenant;
     }, function (e) { status('mfa-status', e.message, true); });
   }

@@ -58,6 +58,20 @@ pub async fn status(svc: &Service, principal: &Principal) -> Result<Status> {
 /// Make a new secret for the caller's app and keep it pending until [`confirm`].
 pub async fn begin(svc: &Service, principal: &Principal) -> Result<Enrolment> {
     let agent = person(principal)?;
+    // Replacing a confirmed app would let whoever holds a stolen session cookie take over the second factor
+    // without ever knowing a code; moving to a new app (with the old one's code) is not built yet.
+    if svc
+        .store
+        .agent_totp(&agent.tenant_id, &agent.id)
+        .await?
+        .secret_wrapped
+        .is_some()
+    {
+        return Err(Refusal::new(
+            code::CONFLICT,
+            "an authenticator app is already set up for you",
+        ));
+    }
     let secret = SecretKey::generate();
     // The account label the app shows: the username within the tenant's slug would need a lookup; the id is
     // stable and names no one outside the tenant.

@@ -60,6 +60,9 @@ async fn enrol(srv: &TestServer, user: &str) -> TOTP {
     );
     let (_, s) = me.get("/api/v1/me/totp").await;
     assert_eq!(s["enabled"], true);
+    // Once confirmed, a session alone cannot swap in another app (a stolen cookie would take the factor over).
+    let (status, body) = me.call("POST", "/api/v1/me/totp", Some(json!({}))).await;
+    assert_eq!((status, code_of(&body)), (409, "conflict"), "{body}");
     totp
 }
 
