@@ -284,8 +284,8 @@ fn slow_section(s: &mut String, all: &[Value]) {
         "The same chat, against Cordon with its default front door (512 open connections and 64 new per \
          second per address, 10 s to send a request head), without and with a flood from one other loopback \
          address: each flood socket sends a request line, then a header line every few seconds, never finishing, \
-         and reconnects half a second after each drop or refusal (so the flood is also a stream of new \
-         connections). *Held at once* is the most flood sockets the server held together (accepted, and still \
+         and comes back one trickle period after each drop or refusal, as slowloris does (so the flood is also \
+         a stream of new connections, sockets ÷ trickle per second). *Held at once* is the most flood sockets the server held together (accepted, and still \
          unanswered one trickle period later).\n"
     );
     let _ = writeln!(

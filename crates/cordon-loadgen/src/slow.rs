@@ -1,6 +1,6 @@
 //! A slow-client flood (slowloris) from one source address, run beside a chat scenario: each socket sends a
-//! request line, then one header line every few seconds, never finishing its request head, and reconnects
-//! when the server drops it. It shows whether such a flood starves real chats, and how much of it the server
+//! request line, then one header line every few seconds, never finishing its request head, and comes back one
+//! trickle period after the server drops or refuses it. It shows whether such a flood starves real chats, and how much of it the server
 //! lets in.
 
 use std::net::{IpAddr, SocketAddr};
@@ -68,9 +68,10 @@ impl Flood {
                         _ = one_socket(addr, source, trickle, &counters) => {}
                         _ = stop_rx.wait_for(|s| *s) => return,
                     }
-                    // Dropped or refused: come back, as a persistent attacker does.
+                    // Dropped or refused: come back at the next round, as slowloris does (it re-creates the
+                    // sockets it lost each time it sends its header lines).
                     tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = tokio::time::sleep(trickle) => {}
                         _ = stop_rx.wait_for(|s| *s) => return,
                     }
                 }
