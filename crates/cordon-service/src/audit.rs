@@ -70,6 +70,7 @@ pub enum Action {
     OperatorRecoveryCodeUse,
     OperatorSessionsList,
     OperatorSessionRevoke,
+    OperatorDisable,
     // Operator grants (issue 12), in the tenant's log.
     GrantRequest,
     BreakGlassRequest,
@@ -124,6 +125,7 @@ impl Action {
         Action::OperatorRecoveryCodeUse,
         Action::OperatorSessionsList,
         Action::OperatorSessionRevoke,
+        Action::OperatorDisable,
         Action::GrantRequest,
         Action::BreakGlassRequest,
         Action::GrantsList,
@@ -175,6 +177,7 @@ impl Action {
             Action::OperatorRecoveryCodeUse => "operator.recovery_code.use",
             Action::OperatorSessionsList => "operator_sessions.list",
             Action::OperatorSessionRevoke => "operator_session.revoke",
+            Action::OperatorDisable => "operator.disable",
             Action::GrantRequest => "grant.request",
             Action::BreakGlassRequest => "grant.break_glass_request",
             Action::GrantsList => "grants.list",

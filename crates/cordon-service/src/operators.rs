@@ -553,6 +553,26 @@ pub async fn revoke_own_session(
     Ok(())
 }
 
+/// Disable an operator (the CLI, for a leaver or a lost second factor): it cannot sign in, and every session it
+/// has ends at once. Its grants stay in the record; none can be used, since using one needs a live session.
+pub async fn disable(svc: &Service, name: &str, actor: &str) -> Result<Operator> {
+    validate_username(name)?;
+    let Some(found) = svc.store.operator_by_name(name).await? else {
+        return Err(Refusal::not_found());
+    };
+    Ok(svc
+        .store
+        .disable_operator(
+            name,
+            &[audit::platform_entry(
+                actor,
+                Action::OperatorDisable,
+                &actor_of(&found.id),
+            )],
+        )
+        .await?)
+}
+
 /// Revoke any operator session (the CLI, for a lost laptop or a leaver).
 pub async fn revoke_session(svc: &Service, session_id: &str, actor: &str) -> Result<()> {
     svc.store

@@ -282,6 +282,35 @@ impl Store {
         rows.iter().map(|r| session_from_row(r, 0)).collect()
     }
 
+    /// Disable an operator and revoke all its sessions, in one transaction (a leaver, a lost second factor).
+    /// NotFound if there is no such operator.
+    pub async fn disable_operator(&self, name: &str, audit: &[AuditEntry]) -> Result<Operator> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {OPERATOR_COLS} FROM operators o WHERE o.name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let mut operator = operator_from_row(&row.ok_or(StoreError::NotFound)?, 0)?;
+        let now = now_ms();
+        sqlx::query("UPDATE operators SET disabled = 1 WHERE id = $1")
+            .bind(&operator.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE operator_sessions SET revoked_at = $1 WHERE operator_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(&operator.id)
+        .execute(&mut *tx)
+        .await?;
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        operator.disabled = true;
+        Ok(operator)
+    }
+
     /// Revoke one session (of `operator_id` only, when given). NotFound if there was no live one.
     pub async fn revoke_operator_session(
         &self,

@@ -39,6 +39,11 @@ pub(crate) enum OperatorCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Disable an operator (a leaver, a lost second factor): no more sign-ins, every session ended at once.
+    Disable {
+        #[arg(long)]
+        name: String,
+    },
     /// Revoke an operator session at once.
     RevokeSession {
         /// The session's id (from `operator sessions`).
@@ -262,6 +267,13 @@ pub(crate) async fn run(global: &GlobalArgs, cmd: OperatorCommand) -> anyhow::Re
                 Ok(())
             }
             OperatorCommand::Grant(c) => grant(&svc, c).await,
+            OperatorCommand::Disable { name } => {
+                let o = operators::disable(&svc, &name, CLI_ACTOR)
+                    .await
+                    .map_err(refused)?;
+                println!("disabled operator {} ({}); its sessions are revoked", o.name, o.id);
+                Ok(())
+            }
             OperatorCommand::RevokeSession { id } => {
                 operators::revoke_session(&svc, &id, CLI_ACTOR)
                     .await

@@ -800,6 +800,7 @@ fn reached_by(action: Action) -> &'static str {
         Action::OperatorSessionRevoke => {
             "route: DELETE /api/v1/operator/sessions/{session_id}; command: operator revoke-session"
         }
+        Action::OperatorDisable => "command: operator disable",
         Action::GrantRequest => "route: POST /api/v1/operator/grants; command: operator grant request",
         Action::BreakGlassRequest => "route: POST /api/v1/operator/grants, break_glass",
         Action::BreakGlassApprove => {
@@ -1013,6 +1014,7 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
     assert_eq!(status, 200);
     let give_back = format!("/api/v1/operator/grants/{gid}/revoke");
     assert_eq!(operator.call("POST", &give_back, None).await.0, 204);
+    cli(&["operator", "disable", "--name", "cov2"]);
     cli(&["operator", "sessions"]);
     cli(&[
         "operator",

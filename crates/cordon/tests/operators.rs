@@ -144,6 +144,20 @@ async fn the_cli_creates_a_named_operator_and_shows_its_secrets_once() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(op.get("/api/v1/operator/sessions").await.0, 401);
+    // A leaver: disabled, every session ends at once and the right password and code no longer sign in.
+    let (status, again) = sign_in(&http, "grace", &password, Some(&code(&totp, 1))).await;
+    assert_eq!(status, 201, "{again}");
+    let live = http.with(Auth::Bearer(again["token"].as_str().unwrap().into()));
+    let out = cordon(&data, &url, &["operator", "disable", "--name", "grace"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(live.get("/api/v1/operator/sessions").await.0, 401);
+    let recovery = made["recovery_codes"][0].as_str().unwrap();
+    let (status, _) = sign_in(&http, "grace", &password, Some(recovery)).await;
+    assert_eq!(status, 401, "a disabled operator does not sign in");
     let actions: Vec<String> = platform_entries(&srv)
         .await
         .into_iter()
@@ -155,6 +169,7 @@ async fn the_cli_creates_a_named_operator_and_shows_its_secrets_once() {
         "operator.login.success",
         "operator_sessions.list",
         "operator_session.revoke",
+        "operator.disable",
     ] {
         assert!(actions.iter().any(|x| x == a), "{a} not in {actions:?}");
     }
