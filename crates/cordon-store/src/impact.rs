@@ -373,45 +373,24 @@ impl Store {
         tenant_id: &str,
         ids: &[String],
     ) -> Result<Vec<ExposureHit>> {
-        let mut out = Vec::new();
-        for chunk in ids.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT {HIT_COLS} FROM visitor_sessions WHERE tenant_id = $1 AND id IN ({})",
-                numbered(2, chunk.len())
-            );
-            let mut q = sqlx::query(&sql).bind(tenant_id);
-            for id in chunk {
-                q = q.bind(id.as_str());
-            }
-            for r in q.fetch_all(self.pool()).await? {
-                out.push(hit_from_row(&r)?);
-            }
-        }
-        Ok(out)
+        let select =
+            format!("SELECT {HIT_COLS} FROM visitor_sessions WHERE tenant_id = $1 AND id IN");
+        self.rows_in_chunks(&select, "", tenant_id, ids, hit_from_row)
+            .await
     }
 
     /// A tenant's visitors by id.
     pub async fn visitors_by_id(&self, tenant_id: &str, ids: &[String]) -> Result<Vec<Visitor>> {
-        let mut out = Vec::new();
-        for chunk in ids.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT id, tenant_id, user_id, created_at FROM visitors WHERE tenant_id = $1 AND id IN ({})",
-                numbered(2, chunk.len())
-            );
-            let mut q = sqlx::query(&sql).bind(tenant_id);
-            for id in chunk {
-                q = q.bind(id.as_str());
-            }
-            for r in q.fetch_all(self.pool()).await? {
-                out.push(Visitor {
-                    id: r.try_get(0)?,
-                    tenant_id: r.try_get(1)?,
-                    user_id: r.try_get(2)?,
-                    created_at: r.try_get(3)?,
-                });
-            }
-        }
-        Ok(out)
+        let select = "SELECT id, tenant_id, user_id, created_at FROM visitors WHERE tenant_id = $1 AND id IN";
+        self.rows_in_chunks(select, "", tenant_id, ids, |r| {
+            Ok(Visitor {
+                id: r.try_get(0)?,
+                tenant_id: r.try_get(1)?,
+                user_id: r.try_get(2)?,
+                created_at: r.try_get(3)?,
+            })
+        })
+        .await
     }
 
     /// Every conversation of these visitors of one tenant (index `conversations_visitor`).
@@ -434,28 +413,47 @@ impl Store {
             .await
     }
 
+    /// One tenant-scoped `select … IN (…) suffix` per chunk of `ids` (`$1` is the tenant, the ids follow), each
+    /// row mapped by `map`, in chunk order. Chunks keep the statement within every backend's parameter limit.
+    async fn rows_in_chunks<T>(
+        &self,
+        select: &str,
+        suffix: &str,
+        tenant_id: &str,
+        ids: &[String],
+        map: impl Fn(&AnyRow) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(IN_CHUNK) {
+            let sql = format!("{select} ({}) {suffix}", numbered(2, chunk.len()));
+            let mut q = sqlx::query(&sql).bind(tenant_id);
+            for id in chunk {
+                q = q.bind(id.as_str());
+            }
+            for r in q.fetch_all(self.pool()).await? {
+                out.push(map(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
     async fn conversations_where(
         &self,
         tenant_id: &str,
         column: &'static str,
         ids: &[String],
     ) -> Result<Vec<Conversation>> {
-        let mut out = Vec::new();
-        for chunk in ids.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT {} FROM conversations WHERE tenant_id = $1 AND {column} IN ({}) ORDER BY created_at, id",
-                CONVERSATION_COLS,
-                numbered(2, chunk.len())
-            );
-            let mut q = sqlx::query(&sql).bind(tenant_id);
-            for id in chunk {
-                q = q.bind(id.as_str());
-            }
-            for r in q.fetch_all(self.pool()).await? {
-                out.push(conversation_from_row(&r)?);
-            }
-        }
-        Ok(out)
+        let select = format!(
+            "SELECT {CONVERSATION_COLS} FROM conversations WHERE tenant_id = $1 AND {column} IN"
+        );
+        self.rows_in_chunks(
+            &select,
+            "ORDER BY created_at, id",
+            tenant_id,
+            ids,
+            conversation_from_row,
+        )
+        .await
     }
 
     /// Record the card numbers masked in one message: brand and last four each, in the order they appeared.
@@ -503,29 +501,21 @@ impl Store {
         tenant_id: &str,
         conversation_ids: &[String],
     ) -> Result<Vec<StoredCardMention>> {
-        let mut out = Vec::new();
-        for chunk in conversation_ids.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT id, tenant_id, conversation_id, brand, last4, created_at FROM card_mentions \
-                 WHERE tenant_id = $1 AND conversation_id IN ({}) ORDER BY created_at, id",
-                numbered(2, chunk.len())
-            );
-            let mut q = sqlx::query(&sql).bind(tenant_id);
-            for id in chunk {
-                q = q.bind(id.as_str());
-            }
-            for r in q.fetch_all(self.pool()).await? {
-                out.push(StoredCardMention {
-                    id: r.try_get(0)?,
-                    tenant_id: r.try_get(1)?,
-                    conversation_id: r.try_get(2)?,
-                    brand: r.try_get(3)?,
-                    last4: r.try_get(4)?,
-                    created_at: r.try_get(5)?,
-                });
-            }
-        }
-        Ok(out)
+        let select =
+            "SELECT id, tenant_id, conversation_id, brand, last4, created_at FROM card_mentions \
+                      WHERE tenant_id = $1 AND conversation_id IN";
+        let order = "ORDER BY created_at, id";
+        self.rows_in_chunks(select, order, tenant_id, conversation_ids, |r| {
+            Ok(StoredCardMention {
+                id: r.try_get(0)?,
+                tenant_id: r.try_get(1)?,
+                conversation_id: r.try_get(2)?,
+                brand: r.try_get(3)?,
+                last4: r.try_get(4)?,
+                created_at: r.try_get(5)?,
+            })
+        })
+        .await
     }
 
     /// A log's entries by one actor with `ts` in `[from, to)` and index below `below_size` (the checkpoint the
