@@ -93,7 +93,8 @@ fn status_of(code: &str) -> StatusCode {
         code::NOT_FOUND | code::UNKNOWN_TENANT => StatusCode::NOT_FOUND,
         code::CONFLICT | code::CONVERSATION_CLOSED | code::NO_CAPACITY => StatusCode::CONFLICT,
         code::RATE_LIMITED | code::TOO_MANY_CONNECTIONS => StatusCode::TOO_MANY_REQUESTS,
-        code::UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
+        code::UNKNOWN_RELEASE_KEY | code::BAD_SIGNATURE => StatusCode::UNPROCESSABLE_ENTITY,
+        code::UNAVAILABLE | code::NO_RELEASE => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -203,6 +203,8 @@ pub struct AppState {
     config: Arc<Config>,
     /// Per-address connection limits, shared by every listener of this process.
     gate: Arc<accept::Gate>,
+    /// Signed widget releases on disk (none until [`AppState::with_releases_dir`]: no widget is served).
+    releases: Arc<web::Releases>,
 }
 
 impl AppState {
@@ -212,6 +214,15 @@ impl AppState {
             service,
             gate: accept::Gate::new(&config.limits),
             config: Arc::new(config),
+            releases: Arc::new(web::Releases::new(None)),
+        }
+    }
+
+    /// Serve the widget from the signed, approved releases under `dir` (`DATA/releases/<id>/`).
+    pub fn with_releases_dir(self, dir: std::path::PathBuf) -> Self {
+        AppState {
+            releases: Arc::new(web::Releases::new(Some(dir))),
+            ..self
         }
     }
 

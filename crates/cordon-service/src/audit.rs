@@ -83,6 +83,12 @@ pub enum Action {
     TotpEnrol,
     TotpEnable,
     TotpPolicyUpdate,
+    // Signed widget releases (issue 12): keys, proposals and approvals in the platform log, pins in the
+    // tenant's.
+    ReleaseKeyAdd,
+    ReleasePropose,
+    ReleaseApprove,
+    ReleasePin,
 }
 
 impl Action {
@@ -136,6 +142,10 @@ impl Action {
         Action::TotpEnrol,
         Action::TotpEnable,
         Action::TotpPolicyUpdate,
+        Action::ReleaseKeyAdd,
+        Action::ReleasePropose,
+        Action::ReleaseApprove,
+        Action::ReleasePin,
     ];
 
     /// The name written in entries.
@@ -188,6 +198,10 @@ impl Action {
             Action::TotpEnrol => "totp.enrol",
             Action::TotpEnable => "totp.enable",
             Action::TotpPolicyUpdate => "tenant.mfa_policy.update",
+            Action::ReleaseKeyAdd => "release.key_add",
+            Action::ReleasePropose => "release.propose",
+            Action::ReleaseApprove => "release.approve",
+            Action::ReleasePin => "release.pin",
             Action::ImpactRun => "impact.run",
             Action::TransparencyRead => "transparency.read",
         }

@@ -21,6 +21,14 @@ pub mod code {
     pub const GRANT_REQUIRED: &str = "grant_required";
     /// A person approving their own request where a second person must (break-glass, releases).
     pub const SELF_APPROVAL: &str = "self_approval";
+    /// A release signed by no key the platform (or the monitor) trusts.
+    pub const UNKNOWN_RELEASE_KEY: &str = "unknown_release_key";
+    /// A release signature that claims a trusted key and does not verify.
+    pub const BAD_SIGNATURE: &str = "bad_signature";
+    /// No approved, signed release is live: the widget's files are not served.
+    pub const NO_RELEASE: &str = "no_release";
+    /// A widget file on disk differs from its approved manifest: it is not served (HTTP 500).
+    pub const RELEASE_TAMPERED: &str = "release_tampered";
     pub const FORBIDDEN: &str = "forbidden";
     pub const CSRF: &str = "csrf_rejected";
     pub const NOT_FOUND: &str = "not_found";

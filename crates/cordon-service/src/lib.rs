@@ -11,6 +11,7 @@
 //! - [`messages`]: check → redact (and the split-card hold-back) → seal → commit → publish.
 //! - [`management`]: tenants, agents and API keys, for the API and the CLI alike.
 //! - [`operators`]: the platform's staff, with TOTP and short sessions; no standing access to tenants.
+//! - [`releases`]: signed widget releases, two-operator approval, tenants' pins.
 //! - [`audit`]: every audited [`audit::Action`], entries, the checkpointer, reads of the log.
 //! - [`hub`]: live fan-out, the one interface a multi-node bridge (NATS) plugs into; [`keys`]: tenant keys.
 #![forbid(unsafe_code)]
@@ -30,6 +31,7 @@ pub mod metrics;
 pub mod mfa;
 pub mod operators;
 pub mod protocol;
+pub mod releases;
 pub mod throttle;
 pub mod transparency;
 pub mod visitors;
@@ -47,7 +49,7 @@ pub use error::{code, Refusal};
 pub mod model {
     pub use cordon_store::{
         is_sha384_hex, now_ms, Agent, AgentRole, AgentStatus, ApiKey, Backend, Conversation,
-        ConversationFilter, ConversationState, ExposureQuery, OperatorGrant, SenderKind,
+        ConversationFilter, ConversationState, ExposureQuery, OperatorGrant, Release, SenderKind,
         StoreConfig, StoredMessage, Tenant, Visitor, VisitorSessionRecord, PLATFORM_LOG,
     };
 }

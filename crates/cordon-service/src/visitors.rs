@@ -20,7 +20,8 @@ pub struct Arrival<'a> {
     pub embed_origin: Option<&'a str>,
     /// The TCP peer's address: unknown visitor tokens back off by it.
     pub peer: Option<IpAddr>,
-    /// The hashes of the widget files this server serves, for the session record.
+    /// The hashes of the widget files this node carries: the session record keeps them when no release is live
+    /// (with one, it keeps that release's files and id).
     pub asset_hashes: &'a [String],
 }
 
@@ -162,6 +163,12 @@ pub async fn admit(svc: &Service, arrival: Arrival<'_>) -> Result<Admitted> {
         };
         svc.store.list_conversations(&tenant.id, &filter).await?
     };
+    // The files of the release this tenant's frame is served (its pin, or the latest approved release); with
+    // no live release, the files this node carries (which it then does not serve).
+    let (asset_hashes, release_id) = match crate::releases::for_tenant(svc, &tenant.id).await? {
+        Some(r) => (r.manifest.hashes(), Some(r.id().to_string())),
+        None => (arrival.asset_hashes.to_vec(), None),
+    };
     let record_id = cordon_crypto::new_id("vs");
     let origin = arrival
         .embed_origin
@@ -173,7 +180,8 @@ pub async fn admit(svc: &Service, arrival: Arrival<'_>) -> Result<Admitted> {
         visitor_id: visitor.id.clone(),
         node: svc.settings.node_id.clone(),
         embed_origin: origin.map(str::to_string),
-        asset_hashes: arrival.asset_hashes.to_vec(),
+        asset_hashes,
+        release_id,
     };
     svc.store.start_visitor_session(new_visitor, start).await?;
     Ok(Admitted {

@@ -184,6 +184,8 @@ pub struct VisitorSessionStart {
     pub embed_origin: Option<String>,
     /// SHA-384 hashes of the widget assets this session was served (the exposure record).
     pub asset_hashes: Vec<String>,
+    /// The signed release those files are from (issue 12); `None` when no release was live.
+    pub release_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -198,6 +200,8 @@ pub struct VisitorSessionRecord {
     pub cards_redacted: i64,
     pub embed_origin: Option<String>,
     pub asset_hashes: Vec<String>,
+    /// The signed release the session ran (issue 12), when one was live.
+    pub release_id: Option<String>,
 }
 
 const TENANT_COLS: &str = "id, slug, display_name, widget_key, allowed_origins, verify_identity, identity_secret, created_at";
@@ -825,7 +829,7 @@ impl Store {
                 }
                 sqlx::query(
                     "INSERT INTO visitor_sessions (id, tenant_id, visitor_id, node, started_at, embed_origin, \
-                     asset_hashes) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     asset_hashes, release_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(start.id)
                 .bind(start.tenant_id)
@@ -834,6 +838,7 @@ impl Store {
                 .bind(now_ms())
                 .bind(start.embed_origin)
                 .bind(serde_json::to_string(&start.asset_hashes).unwrap_or_else(|_| "[]".into()))
+                .bind(start.release_id)
                 .execute(&mut *conn)
                 .await?;
                 Ok(())
@@ -881,7 +886,7 @@ impl Store {
     ) -> Result<Vec<VisitorSessionRecord>> {
         let rows = sqlx::query(
             "SELECT id, tenant_id, visitor_id, node, started_at, ended_at, agents, cards_redacted, embed_origin, \
-             asset_hashes FROM visitor_sessions WHERE tenant_id = $1 AND started_at < $3 \
+             asset_hashes, release_id FROM visitor_sessions WHERE tenant_id = $1 AND started_at < $3 \
              AND (ended_at IS NULL OR ended_at >= $2) ORDER BY started_at, id",
         )
         .bind(tenant_id)
@@ -906,6 +911,7 @@ impl Store {
                     asset_hashes: assets
                         .and_then(|a| serde_json::from_str(&a).ok())
                         .unwrap_or_default(),
+                    release_id: r.try_get(10)?,
                 })
             })
             .collect()

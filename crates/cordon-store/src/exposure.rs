@@ -31,7 +31,7 @@ pub fn is_sha384_hex(s: &str) -> bool {
 
 const COLS: &str =
     "id, tenant_id, visitor_id, node, started_at, ended_at, agents, cards_redacted, \
-                    embed_origin, asset_hashes";
+                    embed_origin, asset_hashes, release_id";
 
 fn record_from_row(r: &AnyRow) -> Result<VisitorSessionRecord> {
     let agents: String = r.try_get(6)?;
@@ -49,6 +49,7 @@ fn record_from_row(r: &AnyRow) -> Result<VisitorSessionRecord> {
         asset_hashes: assets
             .and_then(|a| serde_json::from_str(&a).ok())
             .unwrap_or_default(),
+        release_id: r.try_get(10)?,
     })
 }
 

@@ -17,6 +17,7 @@ mod grants;
 mod impact;
 mod mfa;
 mod operators;
+mod releases;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod writer;
@@ -39,6 +40,7 @@ pub use impact::{
 };
 pub use mfa::AgentTotp;
 pub use operators::{NewOperator, Operator, OperatorCredentials, OperatorSession};
+pub use releases::{Release, ReleaseKey};
 pub use writer::{CommitGate, CommitStats};
 
 /// Which database engine a store runs on.
@@ -119,6 +121,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0006_operator_grants.sql"),
     ),
     (7, include_str!("../migrations/sqlite/0007_agent_totp.sql")),
+    (8, include_str!("../migrations/sqlite/0008_releases.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -137,6 +140,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../migrations/postgres/0007_agent_totp.sql"),
     ),
+    (8, include_str!("../migrations/postgres/0008_releases.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -378,6 +378,7 @@ async fn sessions_opened_by_the_store_are_indexed_by_the_trigger() {
                         node: "n1".into(),
                         embed_origin: Some("https://shop.example".into()),
                         asset_hashes: hashes.iter().map(|h| h.to_string()).collect(),
+                        release_id: None,
                     },
                 )
                 .await

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::demo_store;
 use crate::manage::refused;
+use crate::release_cmd;
 use crate::runtime::{self, open, write_private_file};
 use crate::{DemoArgs, GlobalArgs};
 
@@ -77,6 +78,8 @@ struct OperatorCredential {
 }
 
 const DEMO_OPERATOR: &str = "demo-operator";
+/// The second demo operator, who approves the demo's first release (a release needs two people).
+const DEMO_APPROVER: &str = "demo-approver";
 
 /// One demo operator, made once. A data dir whose credentials predate operators gains one; an operator that
 /// exists without its credentials (the file was lost) is left alone, since its TOTP secret cannot be shown again.
@@ -84,22 +87,23 @@ async fn ensure_operator(
     store: &Service,
     path: &Path,
     creds: &mut Credentials,
+    name: &str,
 ) -> anyhow::Result<()> {
-    if !creds.operators.is_empty() {
+    if creds.operators.iter().any(|o| o.name == name) {
         return Ok(());
     }
     let existing = cordon_service::operators::list(store, DEMO_ACTOR)
         .await
         .map_err(refused)?;
-    if existing.iter().any(|o| o.name == DEMO_OPERATOR) {
+    if existing.iter().any(|o| o.name == name) {
         return Ok(());
     }
     let password = cordon_crypto::new_password();
-    let made = cordon_service::operators::create(store, DEMO_OPERATOR, &password, DEMO_ACTOR)
+    let made = cordon_service::operators::create(store, name, &password, DEMO_ACTOR)
         .await
         .map_err(refused)?;
     creds.operators.push(OperatorCredential {
-        name: DEMO_OPERATOR.to_string(),
+        name: name.to_string(),
         password,
         totp_secret: made.totp_secret_base32,
         otpauth_uri: made.otpauth_uri,
@@ -368,7 +372,9 @@ pub(crate) async fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<
         bind_stores(&store, mode).await?.into_iter().unzip();
     let path = global.data.join(CREDENTIALS_FILE);
     let mut creds = ensure_tenants(&store, &path, &store_origins).await?;
-    ensure_operator(&store, &path, &mut creds).await?;
+    ensure_operator(&store, &path, &mut creds, DEMO_OPERATOR).await?;
+    ensure_operator(&store, &path, &mut creds, DEMO_APPROVER).await?;
+    let release = ensure_release(&store, &global.data, &creds).await?;
     ensure_store_origins(&store, &store_origins).await?;
 
     runtime::announce(&bound, &store)?;
@@ -412,9 +418,86 @@ pub(crate) async fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<
             o.name, o.password, o.totp_secret, o.otpauth_uri
         ));
     }
+    if let Some((id, vkey)) = &release {
+        banner.push_str(&format!(
+            "  widget release:   {id} (proposed by {DEMO_OPERATOR}, approved by {DEMO_APPROVER})\n"
+        ));
+        banner.push_str(&format!("  release key:      {vkey}\n"));
+        if let Some((_, key)) = creds.widget_keys.first() {
+            banner.push_str(&format!(
+                "  tamper monitor:   cordon --data {} monitor --url {widget}/w/frame/{key}\n",
+                global.data.display()
+            ));
+        }
+    }
     println!("{banner}");
-    let state = AppState::new(store.clone(), bound.config);
+    let state = AppState::new(store.clone(), bound.config)
+        .with_releases_dir(global.data.join(release_cmd::RELEASES_DIR));
     runtime::run(state, bound.listeners, extra).await?;
     store.close().await;
     Ok(())
+}
+
+/// Sign a demo operator in with its kept password and a code from its TOTP secret.
+async fn demo_sign_in(
+    store: &Service,
+    creds: &Credentials,
+    name: &str,
+) -> anyhow::Result<Option<cordon_service::operators::OperatorPrincipal>> {
+    let Some(c) = creds.operators.iter().find(|o| o.name == name) else {
+        return Ok(None);
+    };
+    let totp = totp_rs::TOTP::from_url(&c.otpauth_uri)
+        .map_err(|_| anyhow::anyhow!("the demo operator's otpauth URI does not parse"))?;
+    let code = totp.generate_current()?;
+    let peer = std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST);
+    let signed = cordon_service::operators::sign_in(store, name, &c.password, Some(&code), peer)
+        .await
+        .map_err(refused)?;
+    let who = cordon_service::operators::principal_for_session(store, &signed.token, None)
+        .await
+        .map_err(refused)?;
+    Ok(Some(who))
+}
+
+/// The demo's first widget release, made once: the widget files this build carries, written to
+/// DATA/releases/<id>/, signed with the demo's release key (DATA/release.key, made and trusted on first use),
+/// proposed by demo-operator and approved by demo-approver. Answers the latest live release and the key.
+async fn ensure_release(
+    store: &Service,
+    data: &Path,
+    creds: &Credentials,
+) -> anyhow::Result<Option<(String, String)>> {
+    let key_path = data.join(release_cmd::DEFAULT_KEY_FILE);
+    let live = cordon_service::releases::live(store).await.map_err(refused)?;
+    if let Some(latest) = live.last() {
+        let vkey = std::fs::read_to_string(key_path.with_extension("pub")).unwrap_or_default();
+        return Ok(Some((latest.id().to_string(), vkey.trim().to_string())));
+    }
+    let (Some(proposer), Some(approver)) = (
+        demo_sign_in(store, creds, DEMO_OPERATOR).await?,
+        demo_sign_in(store, creds, DEMO_APPROVER).await?,
+    ) else {
+        println!("the demo operators' credentials are missing: no widget release made");
+        return Ok(None);
+    };
+    let vkey = if key_path.exists() {
+        release_cmd::read_signer(&key_path)?.verifier().to_string()
+    } else {
+        release_cmd::make_key_file(&key_path)?
+    };
+    cordon_service::releases::trust_key(store, &proposer, &vkey)
+        .await
+        .map_err(refused)?;
+    let signer = release_cmd::read_signer(&key_path)?;
+    let files: Vec<(&'static str, Vec<u8>)> = cordon_server::web::embedded_release_files()
+        .into_iter()
+        .map(|(n, b)| (n, b.to_vec()))
+        .collect();
+    let id = cordon_crypto::new_id("rel");
+    release_cmd::propose_files(store, data, &proposer, &id, &files, &signer).await?;
+    cordon_service::releases::approve(store, &approver, &id)
+        .await
+        .map_err(refused)?;
+    Ok(Some((id, vkey)))
 }

@@ -6,8 +6,10 @@ mod demo;
 mod demo_store;
 mod impact_cmd;
 mod manage;
+mod monitor_cmd;
 mod operator_cmd;
 mod redact;
+mod release_cmd;
 mod runtime;
 
 use clap::{Args, Parser, Subcommand};
@@ -135,6 +137,11 @@ enum Command {
     /// Manage the platform's named operator accounts (TOTP required).
     #[command(subcommand)]
     Operator(operator_cmd::OperatorCommand),
+    /// Signed widget releases: keys, propose, approve (a second operator), list, pin a tenant.
+    #[command(subcommand)]
+    Release(release_cmd::ReleaseCommand),
+    /// The tamper monitor: compare what a deployment serves with its signed releases (exit 2 on a difference).
+    Monitor(monitor_cmd::MonitorArgs),
     /// Verify or watch the tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
@@ -174,6 +181,8 @@ async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Agent(c) => manage::agent(&global, c).await,
         Command::Apikey(c) => manage::apikey(&global, c).await,
         Command::Operator(c) => operator_cmd::run(&global, c).await,
+        Command::Release(c) => release_cmd::run(&global, c).await,
+        Command::Monitor(a) => monitor_cmd::run(&global, a).await,
         Command::Audit(c) => audit_cmd::run(&global, c).await,
         Command::Impact(a) => impact_cmd::run(&global, a).await,
         Command::Redact(_) => Ok(()),

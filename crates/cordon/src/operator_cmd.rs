@@ -106,7 +106,7 @@ pub(crate) enum GrantCommand {
     },
 }
 
-async fn signed_in(
+pub(crate) async fn signed_in(
     svc: &cordon_service::Service,
     who: &OperatorToken,
 ) -> anyhow::Result<operators::OperatorPrincipal> {

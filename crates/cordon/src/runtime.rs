@@ -344,7 +344,8 @@ pub(crate) async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Resu
     let bound = bind(args).await?;
     let service = service.with_settings(bound.config.service_settings());
     announce(&bound, &service)?;
-    let state = AppState::new(service.clone(), bound.config);
+    let state = AppState::new(service.clone(), bound.config)
+        .with_releases_dir(global.data.join(crate::release_cmd::RELEASES_DIR));
     run(state, bound.listeners, Vec::new()).await?;
     service.close().await;
     Ok(())

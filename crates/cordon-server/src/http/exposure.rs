@@ -62,6 +62,8 @@ pub(crate) struct VisitorSessionView {
     pub embed_origin: Option<String>,
     /// SHA-384 (hex) of each widget file served to the session: loader, frame page, frame script and style.
     pub asset_hashes: Vec<String>,
+    /// The signed release those files are from (null when no release was live).
+    pub release_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -152,6 +154,7 @@ async fn list_visitor_sessions(
                 cards_redacted: r.cards_redacted,
                 embed_origin: r.embed_origin,
                 asset_hashes: r.asset_hashes,
+                release_id: r.release_id,
             })
             .collect(),
         next_cursor,
@@ -182,11 +185,14 @@ pub(crate) struct WidgetEmbed {
     pub integrity: String,
     /// The one line to paste into the site.
     pub snippet: String,
-    /// Every widget file this server serves, with its digests.
+    /// Every widget file of the tenant's release, with its digests.
     pub files: Vec<WidgetFile>,
+    /// The signed release the snippet pins (the tenant's pin, or the latest approved); null when no release is
+    /// live, in which case the widget is not served.
+    pub release: Option<String>,
 }
 
-/// The tenant's embed snippet, pinned by SRI to the loader this server serves (admin).
+/// The tenant's embed snippet, pinned by SRI to the loader of the tenant's release (admin).
 #[utoipa::path(get, path = "/api/v1/widget", tag = "widget", security(("session" = []), ("api_key" = [])),
     responses((status = 200, body = WidgetEmbed), (status = 401, response = super::Unauthenticated),
               (status = 403, response = super::Forbidden), (status = 429, response = super::RateLimited)))]
@@ -196,20 +202,53 @@ async fn widget_embed(
 ) -> ApiResult<Json<WidgetEmbed>> {
     let tenant = visitors::widget_tenant(&state.service, &principal).await?;
     let origin = state.config.widget_origin.clone();
-    let (path, integrity) = crate::web::loader();
+    // The tenant's release (its pin, or the latest approved one); with none live, the files this node carries
+    // (which it does not serve until a release is approved).
+    let release = cordon_service::releases::for_tenant(&state.service, &tenant.id).await?;
+    let (path, integrity, files) = match &release {
+        Some(r) => {
+            let loader = r.manifest.file("loader.js");
+            let files = r
+                .manifest
+                .files()
+                .iter()
+                .map(|f| WidgetFile {
+                    name: f.name.to_string(),
+                    path: if f.name == "frame.html" {
+                        "/w/frame/{widget_key}".to_string()
+                    } else {
+                        f.path()
+                    },
+                    integrity: f.integrity(),
+                    sha384: f.sha384.clone(),
+                })
+                .collect();
+            (
+                loader.map(|f| f.path()).unwrap_or_default(),
+                loader.map(|f| f.integrity()).unwrap_or_default(),
+                files,
+            )
+        }
+        None => {
+            let (path, integrity) = crate::web::loader();
+            let files = crate::web::widget_files()
+                .into_iter()
+                .map(|(name, path, integrity, sha384)| WidgetFile {
+                    name: name.to_string(),
+                    path,
+                    integrity,
+                    sha384,
+                })
+                .collect();
+            (path.to_string(), integrity.to_string(), files)
+        }
+    };
     Ok(Json(WidgetEmbed {
         loader_url: format!("{origin}{path}"),
-        integrity: integrity.to_string(),
-        snippet: crate::web::snippet(&origin, &tenant.widget_key),
-        files: crate::web::widget_files()
-            .into_iter()
-            .map(|(name, path, integrity, sha384)| WidgetFile {
-                name: name.to_string(),
-                path,
-                integrity,
-                sha384,
-            })
-            .collect(),
+        snippet: crate::web::snippet_for(&origin, &path, &integrity, &tenant.widget_key),
+        integrity,
+        release: release.map(|r| r.id().to_string()),
+        files,
         widget_origin: origin,
         widget_key: tenant.widget_key,
     }))

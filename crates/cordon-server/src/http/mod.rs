@@ -28,6 +28,7 @@ mod impact;
 mod mfa;
 pub(crate) mod openapi;
 mod operators;
+mod releases;
 mod tenant;
 
 #[derive(OpenApi)]
@@ -132,6 +133,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(operators::router())
         .merge(grants::router())
         .merge(mfa::router())
+        .merge(releases::router())
 }
 
 pub(crate) async fn not_found() -> ApiError {

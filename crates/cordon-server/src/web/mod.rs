@@ -1,5 +1,10 @@
 //! The browser side: security headers for every response, the widget (loader and chat frame) on the widget
-//! origin, and the agent console and admin pages on the console origin. Every file is embedded in the binary.
+//! origin, and the agent console and admin pages on the console origin.
+//!
+//! The widget runs on tenants' pages, so it is served only from signed, approved releases on disk, checked on
+//! every read (release.rs). The console and admin pages never run on a tenant's page and stay embedded in the
+//! binary, as do the widget files this build carries: `cordon demo` releases them, and a session record names
+//! them when no release is live.
 //!
 //! Three sites take part: the tenant's page (runs only the SRI-pinned loader), the widget origin (the chat
 //! frame) and the console origin (console, admin and API). Requests are routed by their `Host`: widget pages
@@ -22,13 +27,15 @@ use axum::Router;
 use base64::Engine as _;
 use sha2::{Digest, Sha384};
 
-use cordon_service::code;
 
 use crate::error::ApiError;
 use crate::AppState;
 
 mod frame_state;
+mod release;
 mod sites;
+
+pub use release::Releases;
 
 use frame_state::*;
 pub use sites::security_headers;
@@ -39,13 +46,13 @@ use sites::*;
 const API_CSP: &str =
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+pub(crate) const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 // ---- embedded files --------------------------------------------------------------------------------------
 
 const LOADER_JS: &str = include_str!("../../../../web/loader.js");
-/// Every loader ever shipped, served at its original URL forever: embedded snippets pin it by hash
-/// (web/loader-archive/README.md).
+/// Every loader ever shipped. Embedded snippets pin a loader by hash, so each stays served at its original URL
+/// for as long as a live release holds it (web/loader-archive/README.md); the transparency report names them.
 const LOADER_ARCHIVE: &[&str] = &[include_str!(
     "../../../../web/loader-archive/loader-73c777ff295cc46390af.js"
 )];
@@ -193,14 +200,30 @@ pub fn loader() -> (&'static str, &'static str) {
     }
 }
 
-/// The one-line embed snippet for a tenant.
+/// The one-line embed snippet for a tenant, with the loader this build carries (the demo's first release).
 pub fn snippet(widget_origin: &str, widget_key: &str) -> String {
     let (path, integrity) = loader();
+    snippet_for(widget_origin, path, integrity, widget_key)
+}
+
+/// The one-line embed snippet for a tenant and one release's loader (its path and SRI value).
+pub fn snippet_for(widget_origin: &str, path: &str, integrity: &str, widget_key: &str) -> String {
     format!(
         "<script src=\"{widget_origin}{path}\" integrity=\"{integrity}\" crossorigin=\"anonymous\" \
          data-widget-key=\"{}\" async></script>",
         html_escape(widget_key)
     )
+}
+
+/// The widget files this build carries, as a release directory holds them (name, bytes): what `cordon demo`
+/// proposes as its first release.
+pub fn embedded_release_files() -> Vec<(&'static str, &'static [u8])> {
+    vec![
+        ("loader.js", LOADER_JS.as_bytes()),
+        ("frame.html", FRAME_HTML.as_bytes()),
+        ("frame.js", FRAME_JS.as_bytes()),
+        ("frame.css", FRAME_CSS.as_bytes()),
+    ]
 }
 
 /// What the exposure record keeps for each visitor session: the SHA-384 (hex) of every widget file this
@@ -289,9 +312,11 @@ pub fn router() -> Router<AppState> {
         .route("/console", get(console_page))
         .route("/console/", get(console_page))
         .route("/console/admin", get(admin_page))
-        .route("/w/frame/{widget_key}", get(frame_page))
+        .route("/w/frame/{widget_key}", get(release::frame_page))
         .route("/w/state", get(frame_state_get).post(frame_state_put))
-        .route("/w/{file}", get(widget_file))
+        .route("/w/releases", get(release::release_log))
+        .route("/w/releases/{id}/{file}", get(release::release_file))
+        .route("/w/{file}", get(release::widget_file))
         .route("/c/{file}", get(console_file))
 }
 
@@ -299,27 +324,8 @@ async fn index() -> Response {
     Redirect::to("/console").into_response()
 }
 
-/// The socket origin matching an http(s) origin: `http://h:p` → `ws://h:p`.
-fn ws_origin(origin: &str) -> String {
-    if let Some(rest) = origin.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if let Some(rest) = origin.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else {
-        origin.to_string()
-    }
-}
-
-/// A strict policy for our own pages: only our own files (which also carry SRI), no inline script or style,
-/// no eval, and DOM sinks that parse HTML refuse strings (Trusted Types, with no policy allowed).
 fn page_csp(self_origin: &str, frame_ancestors: &str) -> String {
-    format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self' {ws}; font-src 'none'; media-src 'none'; object-src 'none'; \
-         base-uri 'none'; form-action 'none'; frame-ancestors {frame_ancestors}; \
-         require-trusted-types-for 'script'; trusted-types 'none'",
-        ws = ws_origin(self_origin)
-    )
+    cordon_release::page_csp(self_origin, frame_ancestors)
 }
 
 fn html_response(body: String, csp: &str, extra: &[(&'static str, &'static str)]) -> Response {
@@ -339,7 +345,7 @@ fn html_response(body: String, csp: &str, extra: &[(&'static str, &'static str)]
     res
 }
 
-const PERMISSIONS: &str = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), \
+pub(crate) const PERMISSIONS: &str = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), \
      serial=(), hid=(), display-capture=(), clipboard-read=()";
 
 async fn console_page(State(state): State<AppState>) -> Response {
@@ -366,71 +372,17 @@ async fn admin_page(State(state): State<AppState>) -> Response {
 
 /// Is the widget on a site of its own? Serving the frame on the console's origin would put visitor-facing
 /// script next to agent sessions, so the frame is refused until the two differ.
-fn widget_origin_is_separate(state: &AppState) -> bool {
+pub(crate) fn widget_origin_is_separate(state: &AppState) -> bool {
     authority_of_origin(&state.config.widget_origin)
         != authority_of_origin(&state.config.console_origin)
 }
 
 /// Only characters an origin may have (validated on input, checked again before it enters a header).
-fn header_safe_origin(o: &str) -> bool {
+pub(crate) fn header_safe_origin(o: &str) -> bool {
     !o.is_empty()
         && o.bytes().all(|b| {
             b.is_ascii_alphanumeric() || matches!(b, b':' | b'/' | b'.' | b'-' | b'[' | b']')
         })
-}
-
-/// The chat frame for one tenant. The widget key is public; the page may be framed only by the tenant's
-/// allowed origins (`frame-ancestors`), and it never receives a token in its URL.
-async fn frame_page(State(state): State<AppState>, Path(widget_key): Path<String>) -> Response {
-    if !widget_origin_is_separate(&state) {
-        return ApiError::new(
-            StatusCode::NOT_FOUND,
-            code::NOT_FOUND,
-            "the widget needs an origin of its own: set --widget-url (or --widget-listen)",
-        )
-        .into_response();
-    }
-    if !cordon_service::protocol::valid_client_id(&widget_key) {
-        return ApiError::new(
-            StatusCode::NOT_FOUND,
-            code::UNKNOWN_TENANT,
-            "unknown widget key",
-        )
-        .into_response();
-    }
-    let tenant =
-        match cordon_service::visitors::tenant_by_widget_key(&state.service, &widget_key).await {
-            Ok(Some(t)) => t,
-            Ok(None) => {
-                return ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    code::UNKNOWN_TENANT,
-                    "unknown widget key",
-                )
-                .into_response()
-            }
-            Err(e) => return ApiError::from(e).into_response(),
-        };
-    let origins: Vec<&str> = tenant
-        .allowed_origins
-        .iter()
-        .map(String::as_str)
-        .filter(|o| header_safe_origin(o))
-        .collect();
-    let ancestors = if origins.is_empty() {
-        "'none'".to_string()
-    } else {
-        origins.join(" ")
-    };
-    let body = ASSETS
-        .render(FRAME_HTML)
-        .replace("{{tenant_name}}", &html_escape(&tenant.display_name))
-        .replace("{{allowed_origins}}", &html_escape(&origins.join(" ")));
-    html_response(
-        body,
-        &page_csp(&state.config.widget_origin, &ancestors),
-        &[("permissions-policy", PERMISSIONS)],
-    )
 }
 
 fn file_response(a: &Asset, headers: &HeaderMap) -> Response {
@@ -482,10 +434,6 @@ fn serve_file(site: Site, file: &str, headers: &HeaderMap) -> Response {
     }
 }
 
-async fn widget_file(Path(file): Path<String>, headers: HeaderMap) -> Response {
-    serve_file(Site::Widget, &file, &headers)
-}
-
 async fn console_file(Path(file): Path<String>, headers: HeaderMap) -> Response {
     serve_file(Site::Console, &file, &headers)
 }
@@ -493,7 +441,7 @@ async fn console_file(Path(file): Path<String>, headers: HeaderMap) -> Response 
 mod tests {
 
     #[test]
-    fn every_shipped_loader_stays_served_and_the_current_one_is_archived() {
+    fn every_shipped_loader_is_known_and_the_current_one_is_archived() {
         let current = ASSETS.get("loader.js").unwrap();
         assert!(
             LOADER_ARCHIVE.iter().any(|a| a.as_bytes() == current.bytes),
@@ -502,7 +450,7 @@ mod tests {
         for text in LOADER_ARCHIVE {
             let (_, hex) = digest(text.as_bytes());
             let path = format!("/w/loader-{}.js", &hex[..20]);
-            assert!(ASSETS.by_path.contains_key(&path), "{path} is not served");
+            assert!(ASSETS.by_path.contains_key(&path), "{path} is not known");
         }
     }
 
