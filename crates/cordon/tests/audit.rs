@@ -816,6 +816,10 @@ fn reached_by(action: Action) -> &'static str {
         Action::TotpEnable => "route: POST /api/v1/me/totp, with the app's code",
         Action::TotpPolicyUpdate => "route: PATCH /api/v1/tenant/mfa",
         Action::ImpactRun => "route: POST /api/v1/impact; command: impact",
+        Action::ReleaseKeyAdd => "command: release keygen, release trust-key",
+        Action::ReleasePropose => "command: release propose",
+        Action::ReleaseApprove => "command: release approve",
+        Action::ReleasePin => "route: PUT /api/v1/tenant/release; command: release pin",
         Action::TransparencyRead => {
             "route: GET /api/v1/transparency, POST /api/v1/transparency/checkpoint-check"
         }
@@ -1014,6 +1018,22 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
     assert_eq!(status, 200);
     let give_back = format!("/api/v1/operator/grants/{gid}/revoke");
     assert_eq!(operator.call("POST", &give_back, None).await.0, 204);
+    // Releases: a key made and trusted, a release proposed by one operator and approved by the other, a pin.
+    let token1 = with_totp["token"].as_str().unwrap().to_string();
+    let token2 = s2["token"].as_str().unwrap().to_string();
+    let key = data.join("cov-release.key");
+    cli(&["release", "keygen", "--token", &token1, "--out", key.to_str().unwrap()]);
+    let files = data.join("cov-widget");
+    std::fs::create_dir_all(&files).unwrap();
+    for (name, bytes) in cordon_server::web::embedded_release_files() {
+        std::fs::write(files.join(name), bytes).unwrap();
+    }
+    cli(&[
+        "release", "propose", "--token", &token1, "--dir", files.to_str().unwrap(),
+        "--key", key.to_str().unwrap(), "--id", "cov-rel",
+    ]);
+    cli(&["release", "approve", "--token", &token2, "--id", "cov-rel"]);
+    cli(&["release", "pin", "--tenant", "acme", "--id", "cov-rel"]);
     cli(&["operator", "disable", "--name", "cov2"]);
     cli(&["operator", "sessions"]);
     cli(&[
