@@ -62,6 +62,7 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
         ("POST", "/api/v1/transparency/checkpoint-check") => Some(json!({})),
         ("POST", "/api/v1/me/totp") => Some(json!({})),
         ("PATCH", "/api/v1/tenant/mfa") => Some(json!({"require_totp": false})),
+        ("PUT", "/api/v1/tenant/release") => Some(json!({"release_id": null})),
         ("GET", _) => None,
         _ => panic!("route {method} {path} has no isolation probe: add one to body_for"),
     }
@@ -176,6 +177,8 @@ async fn run(srv: &TestServer) {
                         | ("POST", "/api/v1/me/totp")
                         | ("GET", "/api/v1/tenant/mfa")
                         | ("PATCH", "/api/v1/tenant/mfa")
+                        | ("GET", "/api/v1/tenant/release")
+                        | ("PUT", "/api/v1/tenant/release")
                         | ("POST", "/api/v1/impact")
                         | ("GET", "/api/v1/transparency")
                         | ("POST", "/api/v1/transparency/checkpoint-check")
