@@ -225,10 +225,13 @@ pub async fn set_status(svc: &Service, agent: &Agent, status: AgentStatus) -> Re
     Ok(())
 }
 
-/// The agent's last console socket in this process closed: stop routing new chats to someone who left. (With
-/// several nodes, another node may still hold a socket; it sets the status again on its next change.)
+/// The agent's last console socket in this process closed: stop routing new chats to someone who left, unless
+/// another node of the cluster still holds one of its sockets.
 pub async fn went_away(svc: &Service, tenant_id: &str, agent_id: &str) {
     if svc.hub.agent_disconnected(agent_id) > 0 {
+        return;
+    }
+    if svc.hub.agent_elsewhere(tenant_id, agent_id).await {
         return;
     }
     if let Err(e) = svc

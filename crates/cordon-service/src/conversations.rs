@@ -437,11 +437,14 @@ pub async fn publish_conversation(svc: &Service, names: &mut Names, c: &Conversa
         agent_id: c.agent_id.as_deref().map(Arc::from),
         frame,
     };
-    svc.hub
-        .publish(&Topic::Conversation(c.id.clone()), event.clone());
-    // Every agent of the tenant is in this room, the assigned one included.
-    svc.hub
-        .publish(&Topic::TenantAgents(c.tenant_id.clone()), event);
+    // Every agent of the tenant is in its room, the assigned one included: one event on both topics.
+    svc.hub.publish_all(
+        &[
+            Topic::Conversation(c.tenant_id.clone(), c.id.clone()),
+            Topic::TenantAgents(c.tenant_id.clone()),
+        ],
+        event,
+    );
 }
 
 /// After capacity frees up or an agent comes online: assign what is queued and announce it.

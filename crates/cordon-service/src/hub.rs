@@ -5,11 +5,16 @@
 //! woken. A lagged connection catches up from storage, which already holds every message it missed (messages
 //! are published only after commit). So delivery is lossless without unbounded buffers.
 //!
-//! This is the seam for multi-node fan-out: a broker bridge (NATS) publishes here what other nodes committed.
+//! This is the one fan-out interface for one node or many. Alone, a node delivers to its own subscribers. In a
+//! cluster (`--broker nats://…`), [`crate::cluster`] attaches an [`Uplink`]: every event published here is also
+//! forwarded to the other nodes, and what they publish is [`Hub::deliver`]ed here, to local subscribers only.
+//! Topics carry the tenant, so an event from the broker reaches only subscriptions of the tenant its subject
+//! names. The broker is at most once; what it loses is repaired like a full mailbox: by the lag flag
+//! ([`Hub::lag_all`]) and the gap-free seq, from storage.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use tokio::sync::{mpsc, Notify};
 
@@ -35,11 +40,40 @@ pub enum Event {
     },
 }
 
+/// What a subscription follows. Every topic names its tenant first.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Topic {
-    Conversation(String),
+    /// (tenant, conversation)
+    Conversation(String, String),
+    /// (tenant): every agent socket of the tenant.
     TenantAgents(String),
-    Agent(String),
+    /// (tenant, agent)
+    Agent(String, String),
+}
+
+impl Topic {
+    pub fn tenant(&self) -> &str {
+        match self {
+            Topic::Conversation(t, _) | Topic::TenantAgents(t) | Topic::Agent(t, _) => t,
+        }
+    }
+}
+
+/// Where a hub forwards what this node publishes, for the other nodes (the NATS bridge). Forwarding never
+/// blocks: an uplink that cannot keep up drops, and makes the other nodes repair from storage.
+pub trait Uplink: Send + Sync + std::fmt::Debug {
+    /// Forward an event published locally on `topics` (all of one tenant).
+    fn forward(&self, topics: &[Topic], event: &Event);
+    /// Is the node connected to the rest of the cluster? (New sockets are refused while it is not.)
+    fn ready(&self) -> bool;
+    /// Does another node hold a socket of this agent? (Asked when its last one here closes.)
+    fn agent_elsewhere<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        agent_id: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>>;
+    /// The uplink's own lines for `/metrics`.
+    fn render_metrics(&self, out: &mut String);
 }
 
 /// A connection's mailbox, shared with the hub.
@@ -98,9 +132,49 @@ pub struct Hub {
     topics: RwLock<HashMap<Topic, Vec<Mailbox>>>,
     /// Open agent sockets per agent in this process.
     agent_sockets: std::sync::Mutex<HashMap<String, usize>>,
+    /// The other nodes, when this one is part of a cluster.
+    uplink: OnceLock<Arc<dyn Uplink>>,
 }
 
 impl Hub {
+    /// Join a cluster: from now on every publish is forwarded too. Only the first uplink is kept.
+    pub fn attach(&self, uplink: Arc<dyn Uplink>) -> bool {
+        self.uplink.set(uplink).is_ok()
+    }
+
+    /// Is this node in a cluster?
+    pub fn clustered(&self) -> bool {
+        self.uplink.get().is_some()
+    }
+
+    /// Can this node serve live traffic? Always alone; in a cluster, while the broker is connected.
+    pub fn ready(&self) -> bool {
+        self.uplink.get().is_none_or(|u| u.ready())
+    }
+
+    /// Does another node of the cluster hold a socket of this agent? (Never, alone.)
+    pub async fn agent_elsewhere(&self, tenant_id: &str, agent_id: &str) -> bool {
+        match self.uplink.get() {
+            Some(u) => u.agent_elsewhere(tenant_id, agent_id).await,
+            None => false,
+        }
+    }
+
+    /// The uplink's lines for `/metrics` (none alone).
+    pub fn render_metrics(&self, out: &mut String) {
+        if let Some(u) = self.uplink.get() {
+            u.render_metrics(out);
+        }
+    }
+
+    /// Open agent sockets of this agent in this process.
+    pub fn agent_sockets(&self, agent_id: &str) -> usize {
+        self.agent_sockets
+            .lock()
+            .map(|m| m.get(agent_id).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
     pub fn agent_connected(&self, agent_id: &str) {
         if let Ok(mut m) = self.agent_sockets.lock() {
             *m.entry(agent_id.to_string()).or_default() += 1;
@@ -145,14 +219,35 @@ impl Hub {
         }
     }
 
-    /// Deliver to every subscriber of `topic` without blocking.
+    /// Publish an event committed (or sent) on this node: to every local subscriber of `topic` without
+    /// blocking, and to the other nodes.
     pub fn publish(&self, topic: &Topic, event: Event) {
+        self.publish_all(std::slice::from_ref(topic), event);
+    }
+
+    /// Publish one event on several topics of one tenant: one copy per subscriber here (a socket on two of them
+    /// sees the same `Arc` twice and forwards it once), one message to the other nodes.
+    pub fn publish_all(&self, topics: &[Topic], event: Event) {
+        if let Some(u) = self.uplink.get() {
+            u.forward(topics, &event);
+        }
+        self.deliver(topics, event);
+    }
+
+    /// Deliver to local subscribers only (what the broker brought from another node).
+    pub fn deliver(&self, topics: &[Topic], event: Event) {
+        for topic in topics {
+            self.deliver_one(topic, &event);
+        }
+    }
+
+    fn deliver_one(&self, topic: &Topic, event: &Event) {
         let Ok(t) = self.topics.read() else { return };
         let Some(subs) = t.get(topic) else { return };
         for m in subs {
             if let Event::Ephemeral {
                 from_connection, ..
-            } = &event
+            } = event
             {
                 if *from_connection == m.id {
                     continue;
@@ -166,6 +261,16 @@ impl Hub {
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
+        }
+    }
+
+    /// Events may have been lost on their way here (the broker was away, or dropped some): mark every
+    /// subscriber lagged, so each catches up from storage and refreshes its conversations.
+    pub fn lag_all(&self) {
+        let Ok(t) = self.topics.read() else { return };
+        for m in t.values().flatten() {
+            m.lagged.store(true, Ordering::Release);
+            m.wake.notify_one();
         }
     }
 
@@ -186,7 +291,7 @@ mod tests {
     async fn full_mailbox_marks_lag_instead_of_blocking_or_growing() {
         let hub = Hub::default();
         let (mb, mut inbox) = mailbox(2);
-        let topic = Topic::Conversation("c".into());
+        let topic = Topic::Conversation("t".into(), "c".into());
         hub.subscribe(topic.clone(), &mb);
         for seq in 1..=5 {
             hub.publish(
@@ -214,7 +319,7 @@ mod tests {
         let hub = Hub::default();
         let (a, mut ia) = mailbox(4);
         let (b, mut ib) = mailbox(4);
-        let topic = Topic::Conversation("c".into());
+        let topic = Topic::Conversation("t".into(), "c".into());
         hub.subscribe(topic.clone(), &a);
         hub.subscribe(topic.clone(), &b);
         hub.publish(

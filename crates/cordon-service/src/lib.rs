@@ -13,12 +13,13 @@
 //! - [`operators`]: the platform's staff, with TOTP and short sessions; no standing access to tenants.
 //! - [`releases`]: signed widget releases, two-operator approval, tenants' pins.
 //! - [`audit`]: every audited [`audit::Action`], entries, the checkpointer, reads of the log.
-//! - [`hub`]: live fan-out, the one interface a multi-node bridge (NATS) plugs into; [`keys`]: tenant keys.
+//! - [`hub`]: live fan-out, one node or many; [`cluster`]: its NATS uplink; [`keys`]: tenant keys.
 #![forbid(unsafe_code)]
 
 pub mod access;
 pub mod agents;
 pub mod audit;
+pub mod cluster;
 pub mod conversations;
 pub mod error;
 pub mod grants;
@@ -160,6 +161,11 @@ impl Service {
     /// Can the database answer? (`/readyz`)
     pub async fn ready(&self) -> bool {
         self.store.ping().await
+    }
+
+    /// Is the broker connected? (Always, without one.) New sockets and `/readyz` wait for it.
+    pub fn broker_ready(&self) -> bool {
+        self.hub.ready()
     }
 
     /// Which database engine the store runs on (for the start-up log).

@@ -242,6 +242,7 @@ async fn prepare(
 /// Append a prepared message (durable when this returns) and publish it.
 async fn store(svc: &Service, m: Prepared) -> Result<Sent> {
     let conversation_id = m.request.conversation_id.clone();
+    let tenant_id = m.request.tenant_id.clone();
     let client_msg_id = m.request.client_msg_id.clone();
     let started = std::time::Instant::now();
     let outcome = svc.store.append_message(m.request).await?;
@@ -258,7 +259,7 @@ async fn store(svc: &Service, m: Prepared) -> Result<Sent> {
             created_at: outcome.created_at,
         });
         svc.hub.publish(
-            &Topic::Conversation(conversation_id.clone()),
+            &Topic::Conversation(tenant_id, conversation_id.clone()),
             Event::Message {
                 conversation_id: Arc::from(conversation_id.as_str()),
                 seq: outcome.seq,

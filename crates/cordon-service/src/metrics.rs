@@ -214,5 +214,32 @@ pub fn render_all(svc: &Service) -> String {
     let mut body = svc.metrics.render();
     render_store(svc.store.commit_stats(), &mut body);
     svc.throttle.render(&mut body);
+    svc.hub.render_metrics(&mut body);
+    if svc.hub.clustered() {
+        // In a cluster, every series names its node (node ids are checked to be label-safe at start).
+        body = with_label(&body, "node", &svc.settings.node_id);
+    }
     body
+}
+
+/// Add `name="value"` to every series line of a rendered body.
+fn with_label(body: &str, name: &str, value: &str) -> String {
+    let value: String = value
+        .chars()
+        .filter(|c| !matches!(c, '"' | '\\' | '\n'))
+        .collect();
+    let mut out = String::with_capacity(body.len() + body.len() / 4);
+    for line in body.lines() {
+        if line.starts_with('#') || line.is_empty() {
+            out.push_str(line);
+        } else if let Some((series, rest)) = line.split_once('{') {
+            out.push_str(&format!("{series}{{{name}=\"{value}\",{rest}"));
+        } else if let Some((series, rest)) = line.split_once(' ') {
+            out.push_str(&format!("{series}{{{name}=\"{value}\"}} {rest}"));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
 }

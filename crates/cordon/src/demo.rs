@@ -362,6 +362,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<
     let store = open(global).await?;
     let bound = runtime::bind(&args.serve).await?;
     let store = store.with_settings(bound.config.service_settings());
+    runtime::join_cluster(global, &args.serve, &store).await?;
     // The stores: one host each, on 8090 (or free ports when that is taken or the service runs on one).
     let mode = match args.store_listen {
         Some(addr) => StoreListen::Given(addr),

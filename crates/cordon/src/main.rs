@@ -59,9 +59,14 @@ pub(crate) struct ServeArgs {
     /// site on loopback); otherwise the widget is reached through --widget-url on the same listener.
     #[arg(long, env = "CORDON_WIDGET_LISTEN")]
     pub(crate) widget_listen: Option<std::net::SocketAddr>,
-    /// Name of this node in session records (default: host name and process id).
+    /// Name of this node in session records, logs, metrics and the cluster: letters, digits, '.', '_', '-'
+    /// (default: the host name and a random suffix).
     #[arg(long, env = "CORDON_NODE_ID")]
     pub(crate) node_id: Option<String>,
+    /// The cluster's NATS broker (nats://HOST:4222): live events reach the sockets of every node on the same
+    /// PostgreSQL database (docs/DEPLOYMENT.md). Without it the node delivers only to its own sockets.
+    #[arg(long, env = "CORDON_BROKER", value_name = "URL")]
+    pub(crate) broker: Option<String>,
     /// Send HSTS: set when clients reach Cordon over HTTPS (e.g. behind a TLS-terminating proxy).
     #[arg(long, env = "CORDON_HTTPS", default_value_t = false)]
     pub(crate) https: bool,

@@ -143,9 +143,10 @@ pub(crate) fn config(args: &ServeArgs, local: std::net::SocketAddr) -> Config {
     if let Some(u) = &args.widget_url {
         config.widget_origin = origin_of(u);
     }
-    if let Some(n) = &args.node_id {
-        config.node_id = n.clone();
-    }
+    config.node_id = match &args.node_id {
+        Some(n) => n.clone(),
+        None => default_node_id(),
+    };
     config.https = args.https;
     // Only positive, finite values replace the defaults (a zero rate would refuse every frame).
     if let Some(r) = args
@@ -170,6 +171,43 @@ pub(crate) fn config(args: &ServeArgs, local: std::net::SocketAddr) -> Config {
     config.limits.new_connections_per_ip_per_sec = rate;
     config.limits.new_connections_per_ip_burst = rate * 4.0;
     config
+}
+
+/// The host name (as far as it is fit for a node id) and a random suffix, so two processes never share one.
+fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .take(48)
+        .collect();
+    let suffix: String = cordon_crypto::new_id("n").chars().skip(2).take(8).collect();
+    if host.is_empty() {
+        format!("node-{suffix}")
+    } else {
+        format!("{host}-{suffix}")
+    }
+}
+
+/// `--broker`: join the cluster (PostgreSQL only: every node must share one database).
+pub(crate) async fn join_cluster(
+    global: &GlobalArgs,
+    args: &ServeArgs,
+    service: &Service,
+) -> anyhow::Result<()> {
+    let Some(url) = &args.broker else {
+        return Ok(());
+    };
+    if database_url(global).starts_with("sqlite:") {
+        bail!("--broker needs --database postgres://…: the nodes of a cluster share one PostgreSQL database");
+    }
+    cordon_service::cluster::join(service, url)
+        .await
+        .context("could not join the cluster")?;
+    Ok(())
 }
 
 /// `http://host:port/path` → `http://host:port`.
@@ -285,6 +323,8 @@ pub(crate) fn announce(bound: &Bound, service: &Service) -> anyhow::Result<()> {
     let local = bound.listeners[0].local_addr()?;
     tracing::info!(
         listen = %local,
+        node = %bound.config.node_id,
+        clustered = service.hub().clustered(),
         backend = service.backend().name(),
         fd_limit = limit.unwrap_or(0),
         connection_capacity = limit.map(|l| l.saturating_sub(64)).unwrap_or(0),
@@ -343,6 +383,10 @@ pub(crate) async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Resu
     let service = open(global).await?;
     let bound = bind(args).await?;
     let service = service.with_settings(bound.config.service_settings());
+    if !cordon_service::cluster::valid_node_id(&bound.config.node_id) {
+        bail!("--node-id must be 1-64 letters, digits, '.', '_' or '-'");
+    }
+    join_cluster(global, args, &service).await?;
     announce(&bound, &service)?;
     let state = AppState::new(service.clone(), bound.config)
         .with_releases_dir(global.data.join(crate::release_cmd::RELEASES_DIR));

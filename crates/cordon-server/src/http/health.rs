@@ -1,5 +1,5 @@
-//! Health and metrics: `/healthz` (the process answers), `/readyz` (the database answers) and Prometheus
-//! `/metrics`.
+//! Health and metrics: `/healthz` (the process answers), `/readyz` (the database answers, and in a cluster the
+//! broker is connected) and Prometheus `/metrics`.
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -17,17 +17,16 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/metrics", axum::routing::get(metrics))
 }
 
+/// Ready when the database answers and, in a cluster, the broker is connected.
 async fn readyz(State(state): State<AppState>) -> Response {
-    if state.service.ready().await {
-        (StatusCode::OK, "ready").into_response()
+    let reason = if !state.service.ready().await {
+        "database unreachable"
+    } else if !state.service.broker_ready() {
+        "broker unreachable"
     } else {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            code::UNAVAILABLE,
-            "database unreachable",
-        )
-        .into_response()
-    }
+        return (StatusCode::OK, "ready").into_response();
+    };
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code::UNAVAILABLE, reason).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

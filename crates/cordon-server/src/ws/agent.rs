@@ -26,12 +26,12 @@ impl Conn {
             Err(r) => return self.refuse(r, None).await,
         };
         self.subscribe(Topic::TenantAgents(agent.tenant_id.clone()));
-        self.subscribe(Topic::Agent(agent.id.clone()));
+        self.subscribe(Topic::Agent(agent.tenant_id.clone(), agent.id.clone()));
         let mut views = Vec::new();
         for c in &worklist {
             if c.agent_id.as_deref() == Some(agent.id.as_str()) {
                 self.assigned.insert(c.id.clone());
-                self.subscribe(Topic::Conversation(c.id.clone()));
+                self.subscribe(Topic::Conversation(c.tenant_id.clone(), c.id.clone()));
             }
             views.push(conversations::conversation_view(&svc, &mut self.names, c).await);
         }

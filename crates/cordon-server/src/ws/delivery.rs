@@ -40,9 +40,9 @@ impl Conn {
         }
     }
 
-    fn publish_ephemeral(&self, conversation_id: String, frame: ServerFrame) {
+    fn publish_ephemeral(&self, tenant_id: String, conversation_id: String, frame: ServerFrame) {
         self.state.service.hub().publish(
-            &Topic::Conversation(conversation_id),
+            &Topic::Conversation(tenant_id, conversation_id),
             Event::Ephemeral {
                 from_connection: self.mailbox_id,
                 frame: Arc::from(frame.to_json()),
@@ -66,7 +66,7 @@ impl Conn {
             Err(r) => return self.refuse(r, None).await,
         };
         self.owns(&conv.id);
-        self.subscribe(Topic::Conversation(conv.id.clone()));
+        self.subscribe(Topic::Conversation(conv.tenant_id.clone(), conv.id.clone()));
         // A cursor beyond the last message would silently skip live messages up to it.
         self.cursors
             .insert(conv.id.clone(), after_seq.clamp(0, conv.last_seq));
@@ -135,7 +135,7 @@ impl Conn {
             from: self.me(),
             active,
         };
-        self.publish_ephemeral(conv.id, frame);
+        self.publish_ephemeral(conv.tenant_id, conv.id, frame);
         Ok(())
     }
 
@@ -149,7 +149,7 @@ impl Conn {
             by: self.me(),
             seq: seq.clamp(0, conv.last_seq),
         };
-        self.publish_ephemeral(conv.id, frame);
+        self.publish_ephemeral(conv.tenant_id, conv.id, frame);
         Ok(())
     }
 
@@ -229,17 +229,30 @@ impl Conn {
             self.recent_updates.pop_front();
         }
         self.recent_updates.push_back(frame.clone());
+        let newly_mine = self.follow_owner(conversation_id, agent_id);
+        self.send_raw(&frame).await?;
+        if newly_mine {
+            // Newly assigned to me: follow it from the start (or from where I already am).
+            self.cursors.entry(conversation_id.to_string()).or_insert(0);
+            return self.catch_up(conversation_id).await;
+        }
+        Ok(())
+    }
+
+    /// A conversation's owner as now known: an agent follows what is assigned to it and stops following what
+    /// moved away; a visitor notes the agents it met. Answers whether it just became this agent's.
+    fn follow_owner(&mut self, conversation_id: &str, agent_id: Option<&str>) -> bool {
+        let Some(tenant_id) = self.tenant_id() else {
+            return false;
+        };
         if let Role::Agent(a) = &self.role {
             let mine = agent_id == Some(a.agent.id.as_str());
             let was_mine = self.assigned.contains(conversation_id);
-            let topic = Topic::Conversation(conversation_id.to_string());
+            let topic = Topic::Conversation(tenant_id, conversation_id.to_string());
             if mine && !was_mine {
-                // Newly assigned to me: follow it from the start (or from where I already am).
                 self.assigned.insert(conversation_id.to_string());
                 self.subscribe(topic);
-                self.send_raw(&frame).await?;
-                self.cursors.entry(conversation_id.to_string()).or_insert(0);
-                return self.catch_up(conversation_id).await;
+                return true;
             }
             if !mine && was_mine {
                 // Moved away from me. A watcher who synced it keeps following it.
@@ -250,15 +263,12 @@ impl Conn {
         } else if let (Role::Visitor(v), Some(agent)) = (&mut self.role, agent_id) {
             v.agents_seen.insert(agent.to_string());
         }
-        self.send_raw(&frame).await
+        false
     }
 
-    /// The hub dropped events for us: refill every followed conversation from storage and refresh state.
+    /// The hub (or the broker) dropped events for us: refresh what changed hands, refill every followed
+    /// conversation from storage, and send each conversation's state as stored now.
     pub(super) async fn on_lag(&mut self) -> Result<(), Exit> {
-        let followed: Vec<String> = self.cursors.keys().cloned().collect();
-        for c in followed {
-            self.catch_up(&c).await?;
-        }
         let Some(tenant_id) = self.tenant_id() else {
             return Ok(());
         };
@@ -277,6 +287,27 @@ impl Conn {
                 out
             }
         };
+        // An agent follows what was assigned to it while events were lost, and catches up on everything it
+        // follows; then it lets go of what is no longer its own (closed or moved away meanwhile).
+        let mut gone: Vec<String> = Vec::new();
+        if let Role::Agent(a) = &self.role {
+            let me = a.agent.id.as_str();
+            let still_mine =
+                |id: &String| convs.iter().any(|c| &c.id == id && c.agent_id.as_deref() == Some(me));
+            gone = self.assigned.iter().filter(|id| !still_mine(id)).cloned().collect();
+            for c in &convs {
+                if self.follow_owner(&c.id, c.agent_id.as_deref()) {
+                    self.cursors.entry(c.id.clone()).or_insert(0);
+                }
+            }
+        }
+        let followed: Vec<String> = self.cursors.keys().cloned().collect();
+        for c in followed {
+            self.catch_up(&c).await?;
+        }
+        for id in gone {
+            self.follow_owner(&id, None);
+        }
         for c in convs {
             let view = conversations::conversation_view(&svc, &mut self.names, &c).await;
             self.send(&ServerFrame::ConversationUpdated { conversation: view })

@@ -82,6 +82,9 @@ pub(crate) async fn visitor_upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> Response {
+    if let Some(refused) = broker_lost(&state) {
+        return refused;
+    }
     configure(ws, &state).on_upgrade(move |socket| async move {
         let metrics = state.service.metrics().clone();
         metrics.visitor_connections.inc();
@@ -101,6 +104,9 @@ pub(crate) async fn agent_upgrade(
     headers: HeaderMap,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> Response {
+    if let Some(refused) = broker_lost(&state) {
+        return refused;
+    }
     // Only the console may open agent sockets: browsers always send Origin on WebSocket handshakes.
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     if origin != Some(state.config.console_origin.as_str()) {
@@ -140,6 +146,19 @@ pub(crate) async fn agent_upgrade(
         .await;
         svc.metrics().agent_connections.dec();
         agents::went_away(&svc, &tenant_id, &agent_id).await;
+    })
+}
+
+/// A node of a cluster that has lost its broker would serve a socket only what it commits itself: it refuses
+/// new ones until the broker is back, so the client (or the load balancer) goes to a node that has it.
+fn broker_lost(state: &AppState) -> Option<Response> {
+    (!state.service.broker_ready()).then(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::UNAVAILABLE,
+            "this node has lost its message broker; retry, or connect to another node",
+        )
+        .into_response()
     })
 }
 

@@ -48,6 +48,7 @@ impl Conn {
             .iter()
             .map(|c| c.id.clone())
             .collect();
+        let tenant_id = admitted.tenant.id.clone();
         if let Role::Visitor(v) = &mut self.role {
             v.owned = ids.iter().cloned().collect();
             v.identity_expires = admitted.identity_expires;
@@ -56,7 +57,7 @@ impl Conn {
             v.session_record = Some(admitted.session_record);
         }
         for id in ids {
-            self.subscribe(Topic::Conversation(id));
+            self.subscribe(Topic::Conversation(tenant_id.clone(), id));
         }
         self.send(&welcome).await
     }
@@ -77,7 +78,7 @@ impl Conn {
             Err(r) => return self.refuse(r, None).await,
         };
         self.owns(&conv.id);
-        self.subscribe(Topic::Conversation(conv.id.clone()));
+        self.subscribe(Topic::Conversation(tenant_id.clone(), conv.id.clone()));
         let view = conversations::conversation_view(&svc, &mut self.names, &conv).await;
         self.send(&ServerFrame::Conversation { conversation: view })
             .await?;
