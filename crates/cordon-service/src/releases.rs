@@ -257,6 +257,8 @@ pub struct TenantReleases {
 pub async fn tenant_view(svc: &Service, principal: &Principal) -> Result<TenantReleases> {
     principal.require(Scope::Admin)?;
     let tenant = principal.tenant_id();
+    // Every access is audited, reads included (docs/AUDIT.md).
+    audit::record_read(svc, principal, Action::TenantRead, "tenant#release").await?;
     Ok(TenantReleases {
         pinned: svc.store.release_pin(tenant).await?,
         current: for_tenant(svc, tenant).await?.map(|r| r.id().to_string()),
