@@ -121,9 +121,7 @@ pub fn match_frame(
                     .ok_or(ReleaseError::FrameMismatch("the markup differs"))?;
                 let value = &rest[..len];
                 if !safe_free_value(value) {
-                    return Err(ReleaseError::FrameMismatch(
-                        "a tenant value holds markup",
-                    ));
+                    return Err(ReleaseError::FrameMismatch("a tenant value holds markup"));
                 }
                 let slot = usize::from(h == "allowed_origins");
                 match &seen[slot] {
@@ -150,7 +148,9 @@ pub fn match_frame(
         }
     }
     if pos != page.len() {
-        return Err(ReleaseError::FrameMismatch("the page has more than its template"));
+        return Err(ReleaseError::FrameMismatch(
+            "the page has more than its template",
+        ));
     }
     let [name, origins] = seen;
     values.tenant_name = name.unwrap_or_default();
@@ -206,7 +206,12 @@ mod tests {
     #[test]
     fn a_rendered_page_matches_its_template() {
         let m = manifest();
-        let page = render_frame(TEMPLATE, &m, "Skyway &amp; Co", "https://a.example https://b.example");
+        let page = render_frame(
+            TEMPLATE,
+            &m,
+            "Skyway &amp; Co",
+            "https://a.example https://b.example",
+        );
         assert!(page.contains(&m.file("frame.js").unwrap().path()));
         assert!(page.contains("content=\"rel-1\""));
         let v = match_frame(TEMPLATE, &m, &page).unwrap();
@@ -243,7 +248,10 @@ mod tests {
         ];
         for bad in cases {
             assert!(
-                matches!(match_frame(TEMPLATE, &m, &bad), Err(ReleaseError::FrameMismatch(_))),
+                matches!(
+                    match_frame(TEMPLATE, &m, &bad),
+                    Err(ReleaseError::FrameMismatch(_))
+                ),
                 "{bad}"
             );
         }

@@ -16,8 +16,8 @@ pub mod manifest;
 
 pub use frame::{match_frame, page_csp, render_frame, ws_origin, FrameValues};
 pub use manifest::{
-    content_path, signer_from_key_string, signer_from_seed, signer_key_string, sri, valid_id, verifier,
-    FileEntry, Manifest, WidgetFile, KEY_NAME, WIDGET_FILES,
+    content_path, signer_from_key_string, signer_from_seed, signer_key_string, sri, valid_id,
+    verifier, FileEntry, Manifest, WidgetFile, KEY_NAME, WIDGET_FILES,
 };
 
 use thiserror::Error;

@@ -193,7 +193,10 @@ impl Manifest {
 
     /// Parse a manifest's text (no signature is checked here: see [`Manifest::open`]).
     pub fn parse(text: &str) -> Result<Manifest, ReleaseError> {
-        let mut lines = text.strip_suffix('\n').ok_or(ReleaseError::Malformed)?.split('\n');
+        let mut lines = text
+            .strip_suffix('\n')
+            .ok_or(ReleaseError::Malformed)?
+            .split('\n');
         if lines.next() != Some(HEADER) {
             return Err(ReleaseError::Malformed);
         }
@@ -205,7 +208,10 @@ impl Manifest {
         let mut files = Vec::new();
         for wf in WIDGET_FILES {
             let line = lines.next().ok_or(ReleaseError::Malformed)?;
-            let mut parts = line.strip_prefix("file ").ok_or(ReleaseError::Malformed)?.split(' ');
+            let mut parts = line
+                .strip_prefix("file ")
+                .ok_or(ReleaseError::Malformed)?
+                .split(' ');
             let (Some(hash), Some(size), Some(name), None) =
                 (parts.next(), parts.next(), parts.next(), parts.next())
             else {
@@ -295,7 +301,8 @@ pub fn signer_key_string(seed: &[u8; 32]) -> Result<String, ReleaseError> {
 
 /// The release signer of a key string, which must be a release key (key name [`KEY_NAME`]).
 pub fn signer_from_key_string(skey: &str) -> Result<NoteSigner, ReleaseError> {
-    let signer = NoteSigner::from_signer_key(skey.trim()).map_err(|_| ReleaseError::MalformedKey)?;
+    let signer =
+        NoteSigner::from_signer_key(skey.trim()).map_err(|_| ReleaseError::MalformedKey)?;
     if signer.name() != KEY_NAME {
         return Err(ReleaseError::MalformedKey);
     }
@@ -365,10 +372,7 @@ mod tests {
             Manifest::build("r", &refs),
             Err(ReleaseError::MissingFile("loader.js"))
         );
-        assert_eq!(
-            Manifest::build("../x", &[]),
-            Err(ReleaseError::InvalidId)
-        );
+        assert_eq!(Manifest::build("../x", &[]), Err(ReleaseError::InvalidId));
     }
 
     #[test]
@@ -399,7 +403,10 @@ mod tests {
     fn key_strings_round_trip_and_only_release_keys_are_accepted() {
         let skey = signer_key_string(&[3u8; 32]).unwrap();
         let signer = signer_from_key_string(&skey).unwrap();
-        assert_eq!(signer.public_key(), signer_from_seed(&[3u8; 32]).unwrap().public_key());
+        assert_eq!(
+            signer.public_key(),
+            signer_from_seed(&[3u8; 32]).unwrap().public_key()
+        );
         let vkey = signer.verifier().to_string();
         assert!(vkey.starts_with("cordon/release+"));
         assert_eq!(verifier(&vkey).unwrap(), signer.verifier());
@@ -428,7 +435,11 @@ mod tests {
             format!("{text}file x 1 y\n"),
             text.replacen(" 6 ", " 6x ", 1),
         ] {
-            assert_eq!(Manifest::parse(&bad), Err(ReleaseError::Malformed), "{bad:?}");
+            assert_eq!(
+                Manifest::parse(&bad),
+                Err(ReleaseError::Malformed),
+                "{bad:?}"
+            );
         }
     }
 }

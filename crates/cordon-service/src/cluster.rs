@@ -305,8 +305,16 @@ impl Uplink for NatsUplink {
         for (name, help, v) in [
             ("published", "Events published to the broker.", &s.published),
             ("received", "Events received from other nodes.", &s.received),
-            ("dropped", "Events not published (queue full or broker error); repaired by a resync.", &s.dropped),
-            ("resyncs", "Times every socket of this node was made to catch up from storage.", &s.resyncs),
+            (
+                "dropped",
+                "Events not published (queue full or broker error); repaired by a resync.",
+                &s.dropped,
+            ),
+            (
+                "resyncs",
+                "Times every socket of this node was made to catch up from storage.",
+                &s.resyncs,
+            ),
             ("disconnects", "Broker disconnections.", &s.disconnects),
         ] {
             let _ = writeln!(
@@ -402,7 +410,12 @@ async fn outbound(up: Arc<NatsUplink>, mut rx: mpsc::Receiver<(String, String)>)
         }
         if up.ready() && up.lost.swap(false, Ordering::AcqRel) {
             let payload = up.node.clone();
-            if up.client.publish(RESYNC_SUBJECT, payload.into()).await.is_err() {
+            if up
+                .client
+                .publish(RESYNC_SUBJECT, payload.into())
+                .await
+                .is_err()
+            {
                 up.lost.store(true, Ordering::Release);
             }
         }
@@ -497,7 +510,10 @@ mod tests {
         let (got, ev) = decode("n2", topic, payload.as_bytes()).expect("decodes");
         assert_eq!(got, topics.to_vec());
         assert!(matches!(ev, Event::Conversation { agent_id: Some(a), .. } if &*a == "a_9"));
-        assert!(decode("n1", conv(), payload.as_bytes()).is_none(), "own echo dropped");
+        assert!(
+            decode("n1", conv(), payload.as_bytes()).is_none(),
+            "own echo dropped"
+        );
     }
 
     #[test]
@@ -528,7 +544,11 @@ mod tests {
         ] {
             assert_eq!(parse_subject(s), None, "{s}");
         }
-        for p in [&b"not json"[..], br#"{"n":"x","k":"m","f":"{}"}"#, br#"{"n":"x","k":"z","f":"{}"}"#] {
+        for p in [
+            &b"not json"[..],
+            br#"{"n":"x","k":"m","f":"{}"}"#,
+            br#"{"n":"x","k":"z","f":"{}"}"#,
+        ] {
             assert!(decode("n1", conv(), p).is_none());
         }
         let bad = Topic::Conversation("t A".into(), "c_1".into());

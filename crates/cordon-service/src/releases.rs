@@ -63,9 +63,7 @@ fn refusal(e: ReleaseError) -> Refusal {
             code::INVALID_ID,
             "a release id is 1-64 of a-z A-Z 0-9 . _ -",
         ),
-        ReleaseError::FileTooLarge { .. } => {
-            Refusal::invalid("a widget file is larger than 1 MiB")
-        }
+        ReleaseError::FileTooLarge { .. } => Refusal::invalid("a widget file is larger than 1 MiB"),
         ReleaseError::MalformedKey => Refusal::invalid("malformed release key"),
         _ => Refusal::invalid("malformed release"),
     }

@@ -470,7 +470,9 @@ async fn ensure_release(
     creds: &Credentials,
 ) -> anyhow::Result<Option<(String, String)>> {
     let key_path = data.join(release_cmd::DEFAULT_KEY_FILE);
-    let live = cordon_service::releases::live(store).await.map_err(refused)?;
+    let live = cordon_service::releases::live(store)
+        .await
+        .map_err(refused)?;
     if let Some(latest) = live.last() {
         let vkey = std::fs::read_to_string(key_path.with_extension("pub")).unwrap_or_default();
         return Ok(Some((latest.id().to_string(), vkey.trim().to_string())));

@@ -11,7 +11,9 @@ use anyhow::{bail, Context as _};
 use clap::Args;
 use cordon_ledger::NoteVerifier;
 use cordon_release::{Manifest, ReleaseError};
-use reqwest::header::{HeaderMap, ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use reqwest::header::{
+    HeaderMap, ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
+};
 
 use crate::audit_cmd::Alert;
 use crate::release_cmd::DEFAULT_PUBLIC_KEY_FILE;
@@ -66,7 +68,10 @@ fn trusted_keys(global: &GlobalArgs, given: Option<&str>) -> anyhow::Result<Vec<
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| cordon_release::verifier(l).map_err(|_| anyhow::anyhow!("not a release public key: {l}")))
+        .map(|l| {
+            cordon_release::verifier(l)
+                .map_err(|_| anyhow::anyhow!("not a release public key: {l}"))
+        })
         .collect::<anyhow::Result<_>>()?;
     if keys.is_empty() {
         bail!("no release key to trust");
@@ -79,12 +84,16 @@ fn split_frame_url(url: &str) -> anyhow::Result<(String, String)> {
     let (scheme, rest) = url
         .split_once("://")
         .filter(|(s, _)| *s == "http" || *s == "https")
-        .ok_or_else(|| anyhow::anyhow!("--url must be http(s)://WIDGET_ORIGIN/w/frame/WIDGET_KEY"))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!("--url must be http(s)://WIDGET_ORIGIN/w/frame/WIDGET_KEY")
+        })?;
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let key = path
         .strip_prefix("w/frame/")
         .filter(|k| !k.is_empty() && !k.contains(['/', '?', '#']))
-        .ok_or_else(|| anyhow::anyhow!("--url must be http(s)://WIDGET_ORIGIN/w/frame/WIDGET_KEY"))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!("--url must be http(s)://WIDGET_ORIGIN/w/frame/WIDGET_KEY")
+        })?;
     Ok((format!("{scheme}://{authority}"), key.to_string()))
 }
 
@@ -105,11 +114,18 @@ impl Client {
         if let Some(o) = &self.origin {
             req = req.header("origin", o).header("referer", format!("{o}/"));
         }
-        let res = req.send().await.with_context(|| format!("could not reach {url}"))?;
+        let res = req
+            .send()
+            .await
+            .with_context(|| format!("could not reach {url}"))?;
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let body = res.bytes().await?.to_vec();
-        Ok(Fetched { status, headers, body })
+        Ok(Fetched {
+            status,
+            headers,
+            body,
+        })
     }
 }
 
@@ -121,14 +137,27 @@ fn header<'a>(h: &'a HeaderMap, name: impl reqwest::header::AsHeaderName) -> &'a
 fn error_code(body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
-        .and_then(|v| v["error"]["code"].as_str().or(v["code"].as_str()).map(str::to_string))
+        .and_then(|v| {
+            v["error"]["code"]
+                .as_str()
+                .or(v["code"].as_str())
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| "no error code".to_string())
 }
 
 /// Every release in the public log that verifies with a pinned key and was approved by a second operator.
-fn verified_releases(log: &serde_json::Value, keys: &[NoteVerifier], f: &mut Findings) -> Vec<Manifest> {
+fn verified_releases(
+    log: &serde_json::Value,
+    keys: &[NoteVerifier],
+    f: &mut Findings,
+) -> Vec<Manifest> {
     let mut out = Vec::new();
-    for r in log["releases"].as_array().map(Vec::as_slice).unwrap_or_default() {
+    for r in log["releases"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         let id = r["id"].as_str().unwrap_or("?");
         let note = r["note"].as_str().unwrap_or("");
         match Manifest::open(note, keys) {
@@ -153,12 +182,19 @@ fn verified_releases(log: &serde_json::Value, keys: &[NoteVerifier], f: &mut Fin
 
 fn check_file(f: &mut Findings, what: &str, got: &Fetched, m: &Manifest, name: &'static str) {
     if got.status != 200 {
-        f.alert(format!("{what}: answered {} ({})", got.status, error_code(&got.body)));
+        f.alert(format!(
+            "{what}: answered {} ({})",
+            got.status,
+            error_code(&got.body)
+        ));
         return;
     }
     match m.check(name, &got.body) {
         Ok(()) => f.pass(format!("{what}: bytes match release {}", m.id())),
-        Err(_) => f.alert(format!("{what}: CHANGED BYTES, not those of signed release {}", m.id())),
+        Err(_) => f.alert(format!(
+            "{what}: CHANGED BYTES, not those of signed release {}",
+            m.id()
+        )),
     }
     if header(&got.headers, "x-content-type-options") != "nosniff" {
         f.alert(format!("{what}: missing X-Content-Type-Options: nosniff"));
@@ -177,17 +213,28 @@ async fn check(args: &MonitorArgs, keys: &[NoteVerifier]) -> anyhow::Result<Find
     let mut f = Findings::default();
     let log = client.get(&format!("{widget}/w/releases"), "empty").await?;
     if log.status != 200 {
-        f.alert(format!("the release log answered {} ({})", log.status, error_code(&log.body)));
+        f.alert(format!(
+            "the release log answered {} ({})",
+            log.status,
+            error_code(&log.body)
+        ));
         return Ok(f);
     }
     let log: serde_json::Value =
         serde_json::from_slice(&log.body).context("the release log is not JSON")?;
     let releases = verified_releases(&log, keys, &mut f);
-    f.pass(format!("release log: {} release(s) signed by a pinned key", releases.len()));
+    f.pass(format!(
+        "release log: {} release(s) signed by a pinned key",
+        releases.len()
+    ));
 
     let frame = client.get(&args.url, "iframe").await?;
     if frame.status != 200 {
-        f.alert(format!("frame page: answered {} ({})", frame.status, error_code(&frame.body)));
+        f.alert(format!(
+            "frame page: answered {} ({})",
+            frame.status,
+            error_code(&frame.body)
+        ));
         return Ok(f);
     }
     let page = String::from_utf8_lossy(&frame.body).to_string();
@@ -203,27 +250,55 @@ async fn check(args: &MonitorArgs, keys: &[NoteVerifier]) -> anyhow::Result<Find
         return Ok(f);
     };
     let template = client
-        .get(&format!("{widget}/w/releases/{}/frame.html", m.id()), "empty")
+        .get(
+            &format!("{widget}/w/releases/{}/frame.html", m.id()),
+            "empty",
+        )
         .await?;
     check_file(&mut f, "frame page template", &template, m, "frame.html");
     let template = String::from_utf8_lossy(&template.body).to_string();
     match cordon_release::match_frame(&template, m, &page) {
         Err(e) => f.alert(format!("frame page: CHANGED: {e}")),
         Ok(values) => {
-            f.pass(format!("frame page: release {}'s template for widget key {widget_key}", m.id()));
-            check_frame_headers(&mut f, &frame.headers, &widget, &values, args.origin.as_deref());
+            f.pass(format!(
+                "frame page: release {}'s template for widget key {widget_key}",
+                m.id()
+            ));
+            check_frame_headers(
+                &mut f,
+                &frame.headers,
+                &widget,
+                &values,
+                args.origin.as_deref(),
+            );
         }
     }
     for name in ["frame.js", "frame.css", "loader.js"] {
         let Some(entry) = m.file(name) else { continue };
-        let dest = if name == "frame.css" { "style" } else { "script" };
-        let got = client.get(&format!("{widget}{}", entry.path()), dest).await?;
+        let dest = if name == "frame.css" {
+            "style"
+        } else {
+            "script"
+        };
+        let got = client
+            .get(&format!("{widget}{}", entry.path()), dest)
+            .await?;
         check_file(&mut f, name, &got, m, name);
-        let want = if name == "frame.css" { "text/css" } else { "text/javascript" };
+        let want = if name == "frame.css" {
+            "text/css"
+        } else {
+            "text/javascript"
+        };
         if got.status == 200 && !header(&got.headers, CONTENT_TYPE).starts_with(want) {
-            f.alert(format!("{name}: served as {:?}, not {want}", header(&got.headers, CONTENT_TYPE)));
+            f.alert(format!(
+                "{name}: served as {:?}, not {want}",
+                header(&got.headers, CONTENT_TYPE)
+            ));
         }
-        if name == "loader.js" && got.status == 200 && header(&got.headers, ACCESS_CONTROL_ALLOW_ORIGIN) != "*" {
+        if name == "loader.js"
+            && got.status == 200
+            && header(&got.headers, ACCESS_CONTROL_ALLOW_ORIGIN) != "*"
+        {
             f.alert("loader.js: no Access-Control-Allow-Origin: * (SRI on the tenant's page would fail)");
         }
     }
@@ -255,7 +330,9 @@ fn check_frame_headers(
     }
     if let Some(o) = origin {
         if !values.allowed_origins.split(' ').any(|a| a == o) {
-            f.alert(format!("frame page: {o} is not among the origins allowed to frame it"));
+            f.alert(format!(
+                "frame page: {o} is not among the origins allowed to frame it"
+            ));
         }
     }
 }
@@ -270,7 +347,10 @@ pub(crate) async fn run(global: &GlobalArgs, args: MonitorArgs) -> anyhow::Resul
         println!("ALERT  {line}");
     }
     if f.alerts.is_empty() {
-        println!("cordon monitor: {} serves exactly its signed release", args.url);
+        println!(
+            "cordon monitor: {} serves exactly its signed release",
+            args.url
+        );
         Ok(())
     } else {
         Err(Alert(format!(

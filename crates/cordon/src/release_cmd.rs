@@ -93,9 +93,12 @@ pub(crate) fn write_new_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()>
         use std::os::unix::fs::OpenOptionsExt as _;
         opts.mode(0o600);
     }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("could not create {} (it must not exist yet)", path.display()))?;
+    let mut f = opts.open(path).with_context(|| {
+        format!(
+            "could not create {} (it must not exist yet)",
+            path.display()
+        )
+    })?;
     f.write_all(bytes)?;
     f.sync_all()?;
     Ok(())
@@ -151,8 +154,12 @@ pub(crate) fn install_files(
     std::fs::create_dir_all(&root)
         .with_context(|| format!("could not create {}", root.display()))?;
     let dir = root.join(id);
-    std::fs::create_dir(&dir)
-        .with_context(|| format!("could not create {} (does the release exist?)", dir.display()))?;
+    std::fs::create_dir(&dir).with_context(|| {
+        format!(
+            "could not create {} (does the release exist?)",
+            dir.display()
+        )
+    })?;
     for (name, bytes) in files {
         std::fs::write(dir.join(name), bytes)?;
     }
@@ -236,26 +243,53 @@ pub(crate) async fn run(global: &GlobalArgs, cmd: ReleaseCommand) -> anyhow::Res
                 let op = signed_in(&svc, &who).await?;
                 let path = out.unwrap_or_else(|| global.data.join(DEFAULT_KEY_FILE));
                 let vkey = make_key_file(&path)?;
-                let (key_id, _) = releases::trust_key(&svc, &op, &vkey).await.map_err(refused)?;
-                println!("release key {key_id} written to {} (keep it secret; it is never shown)", path.display());
+                let (key_id, _) = releases::trust_key(&svc, &op, &vkey)
+                    .await
+                    .map_err(refused)?;
+                println!(
+                    "release key {key_id} written to {} (keep it secret; it is never shown)",
+                    path.display()
+                );
                 println!("public key (tenants pin it in cordon monitor): {vkey}");
             }
             ReleaseCommand::TrustKey { who, public_key } => {
                 let op = signed_in(&svc, &who).await?;
-                let (key_id, added) = releases::trust_key(&svc, &op, &public_key).await.map_err(refused)?;
-                println!("release key {key_id} {}", if added { "trusted" } else { "was trusted already" });
+                let (key_id, added) = releases::trust_key(&svc, &op, &public_key)
+                    .await
+                    .map_err(refused)?;
+                println!(
+                    "release key {key_id} {}",
+                    if added {
+                        "trusted"
+                    } else {
+                        "was trusted already"
+                    }
+                );
             }
-            ReleaseCommand::Propose { who, dir, id, key, json } => {
+            ReleaseCommand::Propose {
+                who,
+                dir,
+                id,
+                key,
+                json,
+            } => {
                 let op = signed_in(&svc, &who).await?;
-                let signer = read_signer(&key.unwrap_or_else(|| global.data.join(DEFAULT_KEY_FILE)))?;
+                let signer =
+                    read_signer(&key.unwrap_or_else(|| global.data.join(DEFAULT_KEY_FILE)))?;
                 let files = read_release_dir(&dir)?;
                 let id = id.unwrap_or_else(|| cordon_crypto::new_id("rel"));
                 let r = propose_files(&svc, &global.data, &op, &id, &files, &signer).await?;
                 if json {
                     print_json(&json!({"id": r.id, "note": r.note, "proposed_by": r.proposed_by}));
                 } else {
-                    println!("proposed release {} (signed by release key {})", r.id, r.key_id);
-                    println!("a second operator approves it: cordon release approve --id {}", r.id);
+                    println!(
+                        "proposed release {} (signed by release key {})",
+                        r.id, r.key_id
+                    );
+                    println!(
+                        "a second operator approves it: cordon release approve --id {}",
+                        r.id
+                    );
                 }
             }
             ReleaseCommand::Approve { who, id } => {

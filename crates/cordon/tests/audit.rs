@@ -1022,15 +1022,30 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
     let token1 = with_totp["token"].as_str().unwrap().to_string();
     let token2 = s2["token"].as_str().unwrap().to_string();
     let key = data.join("cov-release.key");
-    cli(&["release", "keygen", "--token", &token1, "--out", key.to_str().unwrap()]);
+    cli(&[
+        "release",
+        "keygen",
+        "--token",
+        &token1,
+        "--out",
+        key.to_str().unwrap(),
+    ]);
     let files = data.join("cov-widget");
     std::fs::create_dir_all(&files).unwrap();
     for (name, bytes) in cordon_server::web::embedded_release_files() {
         std::fs::write(files.join(name), bytes).unwrap();
     }
     cli(&[
-        "release", "propose", "--token", &token1, "--dir", files.to_str().unwrap(),
-        "--key", key.to_str().unwrap(), "--id", "cov-rel",
+        "release",
+        "propose",
+        "--token",
+        &token1,
+        "--dir",
+        files.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--id",
+        "cov-rel",
     ]);
     cli(&["release", "approve", "--token", &token2, "--id", "cov-rel"]);
     cli(&["release", "pin", "--tenant", "acme", "--id", "cov-rel"]);

@@ -58,14 +58,20 @@ fn nats_url() -> Option<String> {
             panic!("CI=true but CORDON_TEST_NATS is not set: the cluster suite must run in CI")
         }
         _ => {
-            eprintln!("skipping cluster test: set CORDON_TEST_NATS=nats://127.0.0.1:4222 to enable");
+            eprintln!(
+                "skipping cluster test: set CORDON_TEST_NATS=nats://127.0.0.1:4222 to enable"
+            );
             None
         }
     }
 }
 
 fn nats_server_bin() -> Option<String> {
-    for p in ["nats-server", "/usr/sbin/nats-server", "/usr/bin/nats-server"] {
+    for p in [
+        "nats-server",
+        "/usr/sbin/nats-server",
+        "/usr/bin/nats-server",
+    ] {
         if Command::new(p)
             .arg("--version")
             .stdout(Stdio::null())
@@ -171,7 +177,14 @@ impl Node {
         let mut cmd = Command::new(BIN);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(&data)
-            .args(["--database", database, "--broker", broker, "--node-id", name])
+            .args([
+                "--database",
+                database,
+                "--broker",
+                broker,
+                "--node-id",
+                name,
+            ])
             .args(["--max-frames-per-sec", "500", "--frame-burst", "500"]);
         for k in CORDON_ENV {
             cmd.env_remove(k);
@@ -285,8 +298,8 @@ async fn cluster(dir: &Path, database: &str, broker: &str) -> Vec<Node> {
 /// A tenant with `agents` agents (capacity 10), made through the service on the nodes' database.
 async fn tenant(database: &str, slug: &str, agents: usize) -> (String, String, Vec<String>) {
     let key = cordon_crypto::SecretKey::parse(MASTER_KEY_HEX).expect("key");
-    let settings = cordon_server::Config::for_listen("127.0.0.1:0".parse().expect("addr"))
-        .service_settings();
+    let settings =
+        cordon_server::Config::for_listen("127.0.0.1:0".parse().expect("addr")).service_settings();
     let svc = Service::open(&StoreConfig::new(database), key, settings)
         .await
         .expect("open");
@@ -318,8 +331,13 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 #[derive(Debug, Clone)]
 enum Who {
-    Visitor { widget_key: String, token: Option<String> },
-    Agent { cookie: String },
+    Visitor {
+        widget_key: String,
+        token: Option<String>,
+    },
+    Agent {
+        cookie: String,
+    },
 }
 
 /// One chat client that follows conversations, sends messages and resumes after a disconnect as
@@ -375,16 +393,25 @@ impl Client {
     async fn connect(&mut self) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            assert!(Instant::now() < deadline, "{}: no node took the socket", self.name);
+            assert!(
+                Instant::now() < deadline,
+                "{}: no node took the socket",
+                self.name
+            );
             let addr = self.nodes[self.node];
             let (path, headers) = match &self.who {
                 Who::Visitor { .. } => ("visitor", vec![]),
                 Who::Agent { cookie } => (
                     "agent",
-                    vec![("cookie", cookie.clone()), ("origin", format!("http://{addr}"))],
+                    vec![
+                        ("cookie", cookie.clone()),
+                        ("origin", format!("http://{addr}")),
+                    ],
                 ),
             };
-            let mut req = format!("ws://{addr}/ws/{path}").into_client_request().expect("req");
+            let mut req = format!("ws://{addr}/ws/{path}")
+                .into_client_request()
+                .expect("req");
             for (k, v) in headers {
                 req.headers_mut().insert(k, v.parse().expect("header"));
             }
@@ -413,7 +440,11 @@ impl Client {
                 if let (Who::Visitor { token, .. }, Some(t)) =
                     (&mut self.who, w["visitor_token"].as_str())
                 {
-                    assert!(token.is_none(), "{}: the visitor was not recognised", self.name);
+                    assert!(
+                        token.is_none(),
+                        "{}: the visitor was not recognised",
+                        self.name
+                    );
                     *token = Some(t.to_string());
                 }
                 return w;
@@ -456,7 +487,11 @@ impl Client {
             let conv = f["conversation_id"].as_str().expect("conv").to_string();
             let seq = f["seq"].as_i64().expect("seq");
             if let Some(prev) = self.acked.insert(id.clone(), (conv, seq)) {
-                assert_eq!(prev.1, seq, "{}: {id} acked twice with different seqs", self.name);
+                assert_eq!(
+                    prev.1, seq,
+                    "{}: {id} acked twice with different seqs",
+                    self.name
+                );
             }
             self.unacked.retain(|(_, i)| *i != id);
         }
@@ -470,7 +505,10 @@ impl Client {
         'again: loop {
             self.connect().await;
             if matches!(self.who, Who::Agent { .. }) {
-                if !self.raw_send(&json!({"type": "status.set", "status": "online"})).await {
+                if !self
+                    .raw_send(&json!({"type": "status.set", "status": "online"}))
+                    .await
+                {
                     continue;
                 }
             }
@@ -515,7 +553,9 @@ impl Client {
                 loop {
                     let want = id.clone();
                     let got = self
-                        .until(move |f| f["type"] == "message.ack" && f["client_msg_id"] == want.as_str())
+                        .until(move |f| {
+                            f["type"] == "message.ack" && f["client_msg_id"] == want.as_str()
+                        })
                         .await;
                     if got.is_some() || self.acked.contains_key(&id) {
                         break;
@@ -556,7 +596,11 @@ impl Client {
     fn check(&self, convs: &[String], last: &HashMap<String, i64>, from_start: bool) {
         for c in convs {
             let seen = self.seen.get(c).cloned().unwrap_or_default();
-            let first = if from_start { 1 } else { seen.first().copied().unwrap_or(1) };
+            let first = if from_start {
+                1
+            } else {
+                seen.first().copied().unwrap_or(1)
+            };
             let want: Vec<i64> = (first..=last[c]).collect();
             assert_eq!(seen, want, "{}: {c}: a gap or a duplicate", self.name);
         }
@@ -591,13 +635,21 @@ async fn check_storage(
     for c in convs {
         let rows = stored(database, tenant_id, c).await;
         let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
-        assert_eq!(seqs, (1..=rows.len() as i64).collect::<Vec<_>>(), "{c}: stored gap-free");
+        assert_eq!(
+            seqs,
+            (1..=rows.len() as i64).collect::<Vec<_>>(),
+            "{c}: stored gap-free"
+        );
         let by_id: HashMap<&str, i64> = rows.iter().map(|(s, id)| (id.as_str(), *s)).collect();
         assert_eq!(by_id.len(), rows.len(), "{c}: one row per client_msg_id");
         for cl in clients {
             for (id, (conv, seq)) in &cl.acked {
                 if conv == c {
-                    assert_eq!(by_id.get(id.as_str()), Some(seq), "{id}: acked {seq}, stored once");
+                    assert_eq!(
+                        by_id.get(id.as_str()),
+                        Some(seq),
+                        "{id}: acked {seq}, stored once"
+                    );
                 }
             }
         }
@@ -609,19 +661,42 @@ async fn check_storage(
 /// The conversation id a visitor opened, and the agent it went to (from the `conversation` frame).
 async fn open(v: &mut Client) -> (String, Option<String>) {
     assert!(v.raw_send(&json!({"type": "conversation.open"})).await);
-    let f = v.until(|f| f["type"] == "conversation").await.expect("conversation");
+    let f = v
+        .until(|f| f["type"] == "conversation")
+        .await
+        .expect("conversation");
     let conv = f["conversation"]["id"].as_str().expect("id").to_string();
-    let agent = f["conversation"]["agent"]["id"].as_str().map(str::to_string);
+    let agent = f["conversation"]["agent"]["id"]
+        .as_str()
+        .map(str::to_string);
     (conv, agent)
 }
 
-async fn online_agent(node: &Node, nodes: &[SocketAddr], i: usize, slug: &str, name: &str) -> (Client, String) {
+async fn online_agent(
+    node: &Node,
+    nodes: &[SocketAddr],
+    i: usize,
+    slug: &str,
+    name: &str,
+) -> (Client, String) {
     let cookie = node.login(slug, name).await;
-    let mut a = Client::new(name, Who::Agent { cookie: cookie.clone() }, nodes.to_vec(), i);
+    let mut a = Client::new(
+        name,
+        Who::Agent {
+            cookie: cookie.clone(),
+        },
+        nodes.to_vec(),
+        i,
+    );
     let w = a.connect().await;
     let id = w["agent"]["id"].as_str().expect("agent id").to_string();
-    assert!(a.raw_send(&json!({"type": "status.set", "status": "online"})).await);
-    a.until(|f| f["type"] == "notice" && f["code"] == "status").await.expect("online");
+    assert!(
+        a.raw_send(&json!({"type": "status.set", "status": "online"}))
+            .await
+    );
+    a.until(|f| f["type"] == "notice" && f["code"] == "status")
+        .await
+        .expect("online");
     (a, id)
 }
 
@@ -647,7 +722,10 @@ async fn scene(nodes: &[Node], database: &str, slug: &str, visitors: usize) -> S
     let mut agent_convs = vec![Vec::new(); agents.len()];
     let mut vs = Vec::new();
     for v in 0..visitors {
-        let who = Who::Visitor { widget_key: widget_key.clone(), token: None };
+        let who = Who::Visitor {
+            widget_key: widget_key.clone(),
+            token: None,
+        };
         let mut c = Client::new(&format!("v{v}"), who, addrs.clone(), (v + 1) % nodes.len());
         c.connect().await;
         let (conv, agent) = open(&mut c).await;
@@ -662,12 +740,19 @@ async fn scene(nodes: &[Node], database: &str, slug: &str, visitors: usize) -> S
     for (a, convs) in agents.iter_mut().zip(&agent_convs) {
         for c in convs {
             let cc = c.clone();
-            a.until(move |f| f["type"] == "conversation.updated" && f["conversation"]["id"] == cc.as_str())
-                .await
-                .unwrap_or_else(|| panic!("{}: not told of {c}", a.name));
+            a.until(move |f| {
+                f["type"] == "conversation.updated" && f["conversation"]["id"] == cc.as_str()
+            })
+            .await
+            .unwrap_or_else(|| panic!("{}: not told of {c}", a.name));
         }
     }
-    Scene { tenant_id, agents, agent_convs, visitors: vs }
+    Scene {
+        tenant_id,
+        agents,
+        agent_convs,
+        visitors: vs,
+    }
 }
 
 /// Run every client's chat at once; `during` runs meanwhile (the fault). Then settle and check everything.
@@ -715,7 +800,9 @@ async fn run_traffic<F: std::future::Future<Output = ()>>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_deliver_live_across_nodes() {
-    let Some((db, nats)) = services().await else { return };
+    let Some((db, nats)) = services().await else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let nodes = cluster(dir.path(), &db.url, &nats).await;
     let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.addr).collect();
@@ -723,14 +810,19 @@ async fn three_nodes_deliver_live_across_nodes() {
     // A visitor on node 1, the tenant's only agent on node 2.
     let (_, wk, names) = tenant(&db.url, "solo", 1).await;
     let (mut agent, agent_id) = online_agent(&nodes[1], &addrs, 1, "solo", &names[0]).await;
-    let who = Who::Visitor { widget_key: wk, token: None };
+    let who = Who::Visitor {
+        widget_key: wk,
+        token: None,
+    };
     let mut visitor = Client::new("visitor", who, addrs.clone(), 0);
     visitor.connect().await;
     let (conv, assigned) = open(&mut visitor).await;
     assert_eq!(assigned.as_deref(), Some(agent_id.as_str()));
     let cc = conv.clone();
     agent
-        .until(move |f| f["type"] == "conversation.updated" && f["conversation"]["id"] == cc.as_str())
+        .until(move |f| {
+            f["type"] == "conversation.updated" && f["conversation"]["id"] == cc.as_str()
+        })
         .await
         .expect("the agent on node 2 hears of the assignment made on node 1");
     // Another tenant's agent on node 3 follows its own tenant: it must hear nothing of this one.
@@ -743,22 +835,39 @@ async fn three_nodes_deliver_live_across_nodes() {
         let want = visitor.acked[&format!("visitor-{}", i + 1)].1;
         let cc = conv.clone();
         agent
-            .until(move |f| f["type"] == "message" && f["conversation_id"] == cc.as_str() && f["seq"] == want)
+            .until(move |f| {
+                f["type"] == "message" && f["conversation_id"] == cc.as_str() && f["seq"] == want
+            })
             .await
             .expect("the visitor's message reaches node 2 live");
         agent.chat(&convs, 1, Duration::ZERO).await;
         let want = agent.acked[&format!("{}-{}", agent.name, agent.sent)].1;
         let cc = conv.clone();
         visitor
-            .until(move |f| f["type"] == "message" && f["conversation_id"] == cc.as_str() && f["seq"] == want)
+            .until(move |f| {
+                f["type"] == "message" && f["conversation_id"] == cc.as_str() && f["seq"] == want
+            })
             .await
             .expect("the agent's reply reaches node 1 live");
     }
     // Typing crosses nodes too.
-    assert!(visitor.raw_send(&json!({"type": "typing", "conversation_id": conv, "active": true})).await);
-    agent.until(|f| f["type"] == "typing").await.expect("typing on node 2");
+    assert!(
+        visitor
+            .raw_send(&json!({"type": "typing", "conversation_id": conv, "active": true}))
+            .await
+    );
+    agent
+        .until(|f| f["type"] == "typing")
+        .await
+        .expect("typing on node 2");
 
-    let last = check_storage(&db.url, &visitor_tenant(&db.url, &conv).await, &convs, &[&visitor, &agent]).await;
+    let last = check_storage(
+        &db.url,
+        &visitor_tenant(&db.url, &conv).await,
+        &convs,
+        &[&visitor, &agent],
+    )
+    .await;
     visitor.settle(&last, &convs).await;
     agent.settle(&last, &convs).await;
     visitor.check(&convs, &last, true);
@@ -771,25 +880,50 @@ async fn three_nodes_deliver_live_across_nodes() {
         Who::Agent { cookie } => cookie.clone(),
         Who::Visitor { .. } => unreachable!(),
     };
-    let mut second = Client::new("agent-again", Who::Agent { cookie: cookie.clone() }, addrs.clone(), 2);
+    let mut second = Client::new(
+        "agent-again",
+        Who::Agent {
+            cookie: cookie.clone(),
+        },
+        addrs.clone(),
+        2,
+    );
     second.connect().await;
     drop(agent);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(nodes[0].me(&cookie).await["agent"]["status"], "online", "held by node 3's socket");
+    assert_eq!(
+        nodes[0].me(&cookie).await["agent"]["status"],
+        "online",
+        "held by node 3's socket"
+    );
     drop(second);
     let deadline = Instant::now() + Duration::from_secs(10);
     while nodes[0].me(&cookie).await["agent"]["status"] != "offline" {
-        assert!(Instant::now() < deadline, "the agent's last socket closed: offline");
+        assert!(
+            Instant::now() < deadline,
+            "the agent's last socket closed: offline"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     // Health: ready, and every series names its node.
     for (i, n) in nodes.iter().enumerate() {
         assert_eq!(n.readyz().await.0, 200);
-        let m = reqwest::get(format!("{}/metrics", n.base)).await.unwrap().text().await.unwrap();
+        let m = reqwest::get(format!("{}/metrics", n.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         let label = format!("node=\"n{}\"", i + 1);
-        assert!(m.contains(&format!("cordon_broker_connected{{{label}}} 1")), "{m}");
-        for line in m.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        assert!(
+            m.contains(&format!("cordon_broker_connected{{{label}}} 1")),
+            "{m}"
+        );
+        for line in m
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        {
             assert!(line.contains(&label), "unlabelled series: {line}");
         }
     }
@@ -811,7 +945,9 @@ async fn visitor_tenant(database: &str, conv: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_killed_mid_traffic_loses_and_repeats_nothing() {
-    let Some((db, nats)) = services().await else { return };
+    let Some((db, nats)) = services().await else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let mut nodes = cluster(dir.path(), &db.url, &nats).await;
     let scene = scene(&nodes, &db.url, "crash", 6).await;
@@ -822,7 +958,11 @@ async fn a_node_killed_mid_traffic_loses_and_repeats_nothing() {
     })
     .await;
     // Node 2's clients (agent1; visitors v0 and v3) moved to another node.
-    let moved: Vec<&str> = clients.iter().filter(|c| c.reconnects > 0).map(|c| c.name.as_str()).collect();
+    let moved: Vec<&str> = clients
+        .iter()
+        .filter(|c| c.reconnects > 0)
+        .map(|c| c.name.as_str())
+        .collect();
     assert!(moved.len() >= 3, "node 2's clients reconnected: {moved:?}");
     // The checkpoint signer lease moves on with the nodes that are left, and the log stays one log.
     let out = Command::new(BIN)
@@ -830,12 +970,18 @@ async fn a_node_killed_mid_traffic_loses_and_repeats_nothing() {
         .env("CORDON_MASTER_KEY", MASTER_KEY_HEX)
         .output()
         .expect("audit verify");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_broker_restarted_mid_traffic_loses_nothing() {
-    let Some((db, _)) = services().await else { return };
+    let Some((db, _)) = services().await else {
+        return;
+    };
     let Some(bin) = nats_server_bin() else { return };
     let mut broker = Broker::start(&bin);
     let dir = tempfile::tempdir().expect("tempdir");
@@ -849,7 +995,10 @@ async fn the_broker_restarted_mid_traffic_loses_nothing() {
         // Without the broker a node is not ready and refuses new sockets, typed.
         let deadline = Instant::now() + Duration::from_secs(10);
         while nodes_ref[0].readyz().await.0 != 503 {
-            assert!(Instant::now() < deadline, "readyz still 200 without the broker");
+            assert!(
+                Instant::now() < deadline,
+                "readyz still 200 without the broker"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert!(nodes_ref[0].readyz().await.1.contains("broker"));

@@ -43,7 +43,8 @@ fn ok(data: &Path, args: &[&str]) -> String {
 }
 
 async fn operator_token(data: &Path, console: &str, name: &str) -> String {
-    let op: Value = serde_json::from_str(&ok(data, &["operator", "create", "--name", name, "--json"])).unwrap();
+    let op: Value =
+        serde_json::from_str(&ok(data, &["operator", "create", "--name", name, "--json"])).unwrap();
     let totp = totp_rs::TOTP::from_url(op["otpauth_uri"].as_str().unwrap()).unwrap();
     let res: Value = reqwest::Client::new()
         .post(format!("{console}/api/v1/operator/sessions"))
@@ -114,7 +115,17 @@ async fn releases_two_people_signed_bytes_only_and_the_monitor() {
     let a = operator_token(&data, &console, "rel-a").await;
     let b = operator_token(&data, &console, "rel-b").await;
     let key = dir.path().join("a.key");
-    ok(&data, &["release", "keygen", "--token", &a, "--out", key.to_str().unwrap()]);
+    ok(
+        &data,
+        &[
+            "release",
+            "keygen",
+            "--token",
+            &a,
+            "--out",
+            key.to_str().unwrap(),
+        ],
+    );
     let files = dir.path().join("widget");
     std::fs::create_dir_all(&files).unwrap();
     for (name, bytes) in cordon_server::web::embedded_release_files() {
@@ -127,28 +138,70 @@ async fn releases_two_people_signed_bytes_only_and_the_monitor() {
     let (fdir, k) = (files.to_str().unwrap(), key.to_str().unwrap());
     // An unknown (untrusted) key is refused.
     let rogue = dir.path().join("rogue.key");
-    std::fs::write(&rogue, cordon_release::signer_key_string(&[9u8; 32]).unwrap()).unwrap();
-    let out = cordon(&data, &["release", "propose", "--token", &a, "--dir", fdir, "--key", rogue.to_str().unwrap(), "--id", "r-rogue"]);
+    std::fs::write(
+        &rogue,
+        cordon_release::signer_key_string(&[9u8; 32]).unwrap(),
+    )
+    .unwrap();
+    let out = cordon(
+        &data,
+        &[
+            "release",
+            "propose",
+            "--token",
+            &a,
+            "--dir",
+            fdir,
+            "--key",
+            rogue.to_str().unwrap(),
+            "--id",
+            "r-rogue",
+        ],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown_release_key"));
-    ok(&data, &["release", "propose", "--token", &a, "--dir", fdir, "--key", k, "--id", "r2"]);
+    ok(
+        &data,
+        &[
+            "release", "propose", "--token", &a, "--dir", fdir, "--key", k, "--id", "r2",
+        ],
+    );
     // Its proposer cannot approve it.
     let out = cordon(&data, &["release", "approve", "--token", &a, "--id", "r2"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("self_approval"));
     // Unapproved: not served.
     let css = std::fs::read(files.join("frame.css")).unwrap();
-    let m = cordon_release::Manifest::build("r2", &[("loader.js", b"".as_slice()), ("frame.html", b""), ("frame.js", b""), ("frame.css", &css)]).unwrap();
+    let m = cordon_release::Manifest::build(
+        "r2",
+        &[
+            ("loader.js", b"".as_slice()),
+            ("frame.html", b""),
+            ("frame.js", b""),
+            ("frame.css", &css),
+        ],
+    )
+    .unwrap();
     let css_path = m.file("frame.css").unwrap().path();
-    assert_eq!(get(&format!("{widget}{css_path}")).await.0, 404, "an unapproved release is not served");
+    assert_eq!(
+        get(&format!("{widget}{css_path}")).await.0,
+        404,
+        "an unapproved release is not served"
+    );
     // A second operator approves it: served, and once skyway pins it, its frame uses it.
     ok(&data, &["release", "approve", "--token", &b, "--id", "r2"]);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(get(&format!("{widget}{css_path}")).await.0, 200);
-    ok(&data, &["release", "pin", "--tenant", "skyway", "--id", "r2"]);
+    ok(
+        &data,
+        &["release", "pin", "--tenant", "skyway", "--id", "r2"],
+    );
     let (status, page) = get(&frame_url).await;
     assert_eq!(status, 200);
-    assert!(page.contains("content=\"r2\"") && page.contains(&css_path), "the pinned release's frame");
+    assert!(
+        page.contains("content=\"r2\"") && page.contains(&css_path),
+        "the pinned release's frame"
+    );
 
     // A monitor that pinned only the demo's key: r2 is signed by an unknown key.
     let out = cordon(&data, &["monitor", "--url", &frame_url]);
@@ -163,18 +216,41 @@ async fn releases_two_people_signed_bytes_only_and_the_monitor() {
     );
     std::fs::write(&both, keys).unwrap();
     let bk = both.to_str().unwrap();
-    ok(&data, &["monitor", "--url", &frame_url, "--release-key", bk]);
+    ok(
+        &data,
+        &["monitor", "--url", &frame_url, "--release-key", bk],
+    );
 
     // One byte of a served file changed on disk: refused, and the monitor alerts.
     let js = data.join("releases/r2/frame.js");
     let mut bytes = std::fs::read(&js).unwrap();
     bytes[20] ^= 0x01;
     std::fs::write(&js, bytes).unwrap();
-    let js_path = m.file("frame.js").map(|_| ()).and(page.split("src=\"").nth(1).and_then(|s| s.split('"').next())).unwrap().to_string();
+    let js_path = m
+        .file("frame.js")
+        .map(|_| ())
+        .and(
+            page.split("src=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next()),
+        )
+        .unwrap()
+        .to_string();
     let (status, body) = get(&format!("{widget}{js_path}")).await;
     assert_eq!(status, 500);
-    assert!(body.contains("release_tampered") && !body.contains("function"), "{body}");
-    let out = cordon(&data, &["monitor", "--url", &frame_url, "--release-key", bk]);
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        body.contains("release_tampered") && !body.contains("function"),
+        "{body}"
+    );
+    let out = cordon(
+        &data,
+        &["monitor", "--url", &frame_url, "--release-key", bk],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("frame.js"));
 }

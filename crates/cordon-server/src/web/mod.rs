@@ -27,7 +27,6 @@ use axum::Router;
 use base64::Engine as _;
 use sha2::{Digest, Sha384};
 
-
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -345,7 +344,8 @@ fn html_response(body: String, csp: &str, extra: &[(&'static str, &'static str)]
     res
 }
 
-pub(crate) const PERMISSIONS: &str = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), \
+pub(crate) const PERMISSIONS: &str =
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), \
      serial=(), hid=(), display-capture=(), clipboard-read=()";
 
 async fn console_page(State(state): State<AppState>) -> Response {

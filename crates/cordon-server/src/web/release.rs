@@ -23,7 +23,9 @@ use cordon_service::code;
 use cordon_service::releases::{self, LiveRelease};
 use serde_json::json;
 
-use super::{header_safe_origin, html_escape, html_response, widget_origin_is_separate, PERMISSIONS};
+use super::{
+    header_safe_origin, html_escape, html_response, widget_origin_is_separate, PERMISSIONS,
+};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -104,7 +106,12 @@ fn tampered() -> Response {
 }
 
 fn unknown_key() -> Response {
-    ApiError::new(StatusCode::NOT_FOUND, code::UNKNOWN_TENANT, "unknown widget key").into_response()
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        code::UNKNOWN_TENANT,
+        "unknown widget key",
+    )
+    .into_response()
 }
 
 /// The chat frame for one tenant, from its release's template. The widget key is public; the page may be

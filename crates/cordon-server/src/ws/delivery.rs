@@ -292,9 +292,17 @@ impl Conn {
         let mut gone: Vec<String> = Vec::new();
         if let Role::Agent(a) = &self.role {
             let me = a.agent.id.as_str();
-            let still_mine =
-                |id: &String| convs.iter().any(|c| &c.id == id && c.agent_id.as_deref() == Some(me));
-            gone = self.assigned.iter().filter(|id| !still_mine(id)).cloned().collect();
+            let still_mine = |id: &String| {
+                convs
+                    .iter()
+                    .any(|c| &c.id == id && c.agent_id.as_deref() == Some(me))
+            };
+            gone = self
+                .assigned
+                .iter()
+                .filter(|id| !still_mine(id))
+                .cloned()
+                .collect();
             for c in &convs {
                 if self.follow_owner(&c.id, c.agent_id.as_deref()) {
                     self.cursors.entry(c.id.clone()).or_insert(0);
