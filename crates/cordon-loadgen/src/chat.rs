@@ -92,6 +92,8 @@ struct Shared {
     delivery_held: Mutex<Hist>,
     ack_after_card: Mutex<Hist>,
     delivery_after_card: Mutex<Hist>,
+    /// Ordinary messages whose visitor and agent are on different nodes of a cluster (a subset of `delivery`).
+    delivery_cross: Mutex<Hist>,
     errors: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -101,6 +103,8 @@ const HISTS: [(&str, &str); 3] = [
     ("ack_held", "delivery_held"),
     ("ack_after_card", "delivery_after_card"),
 ];
+/// The cross-node histogram's name in the tally.
+const CROSS: &str = "delivery_cross";
 
 impl Shared {
     fn error(&self, code: &str) {
@@ -136,7 +140,7 @@ impl Shared {
         ] {
             c.store(0, Ordering::SeqCst);
         }
-        for h in self.hists() {
+        for h in self.hists().into_iter().chain([&self.delivery_cross]) {
             if let Ok(mut h) = h.lock() {
                 h.reset();
             }
@@ -187,7 +191,9 @@ impl Shared {
             }
         }
         let names = HISTS.iter().flat_map(|(a, d)| [*a, *d]);
-        for (name, h) in names.zip(self.hists()) {
+        let names = names.chain([CROSS]);
+        let hists = self.hists().into_iter().chain([&self.delivery_cross]);
+        for (name, h) in names.zip(hists) {
             if let Ok(h) = h.lock() {
                 t.set_hist(name, &h);
             }
@@ -274,7 +280,9 @@ struct AgentReport {
 struct Ctx {
     shared: Arc<Shared>,
     clock: Clock,
-    target: Target,
+    /// The nodes of the target (one unless a cluster is under test). Visitor i is on node i mod n, agent j on
+    /// node (j + 1) mod n.
+    nodes: Vec<Target>,
     kind: ServerKind,
     check: bool,
     text: Arc<str>,
@@ -292,13 +300,20 @@ pub(crate) async fn run(
     mut commands: mpsc::Receiver<Command>,
     reports: mpsc::Sender<Report>,
 ) -> anyhow::Result<()> {
-    let target = Target::parse(&spec.target)?;
+    let mut nodes = spec
+        .nodes
+        .iter()
+        .map(|n| Target::parse(n))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if nodes.is_empty() {
+        nodes.push(Target::parse(&spec.target)?);
+    }
     let clock = Clock::new(spec.epoch_unix_us);
     let shared = Arc::new(Shared::default());
     let ctx = Arc::new(Ctx {
         shared: shared.clone(),
         clock,
-        target,
+        nodes,
         kind: spec.kind,
         check: job.drops.is_some(),
         text: Arc::from(frames::filler(job.message_size)),
@@ -325,6 +340,7 @@ pub(crate) async fn run(
             agent_drops.push(dtx);
             agents.push(tokio::spawn(agent_task(
                 ctx.clone(),
+                (n + 1) % ctx.nodes.len(),
                 a.clone(),
                 t.widget_key.clone(),
                 source(n),
@@ -570,6 +586,8 @@ async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) {
 // ---- visitors ------------------------------------------------------------------------------------------------
 
 struct VisitorConn {
+    /// The node it connects to (and reconnects to: a test of a lost node kills the process instead).
+    node: usize,
     widget_key: String,
     source: Option<IpAddr>,
     conversation: String,
@@ -632,7 +650,7 @@ fn next_turn(
 }
 
 async fn visitor_setup(ctx: &Ctx, v: &mut VisitorConn) -> anyhow::Result<(Ws, bool)> {
-    let mut ws = client::connect(&ctx.target, "/ws/visitor", &[], v.source).await?;
+    let mut ws = client::connect(&ctx.nodes[v.node], "/ws/visitor", &[], v.source).await?;
     client::send_text(&mut ws, frames::hello(Some(&v.widget_key), None)).await?;
     let token = client::wait_for(&mut ws, FRAME_TIMEOUT, |f| {
         (f.kind == "welcome").then(|| f.visitor_token.as_deref().map(str::to_string))
@@ -685,6 +703,7 @@ async fn visitor_task(
 ) -> VisitorReport {
     let shared = ctx.shared.clone();
     let mut v = VisitorConn {
+        node: idx as usize % ctx.nodes.len(),
         widget_key,
         source,
         conversation: String::new(),
@@ -894,7 +913,7 @@ async fn visitor_reconnect(ctx: &Ctx, v: &mut VisitorConn) -> anyhow::Result<Ws>
             tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt.min(10)))).await;
         }
         let r = async {
-            let mut ws = client::connect(&ctx.target, "/ws/visitor", &[], v.source).await?;
+            let mut ws = client::connect(&ctx.nodes[v.node], "/ws/visitor", &[], v.source).await?;
             client::send_text(
                 &mut ws,
                 frames::hello(Some(&v.widget_key), v.token.as_deref()),
@@ -925,15 +944,17 @@ async fn visitor_reconnect(ctx: &Ctx, v: &mut VisitorConn) -> anyhow::Result<Ws>
 
 async fn agent_connect(
     ctx: &Ctx,
+    node: usize,
     fixture: &AgentFixture,
     widget_key: &str,
     source: Option<IpAddr>,
 ) -> anyhow::Result<(Ws, Vec<(String, bool)>)> {
-    let mut headers = vec![("Origin", ctx.target.base.clone())];
+    let target = &ctx.nodes[node];
+    let mut headers = vec![("Origin", target.base.clone())];
     if !fixture.cookie.is_empty() {
         headers.push(("Cookie", fixture.cookie.clone()));
     }
-    let mut ws = client::connect(&ctx.target, "/ws/agent", &headers, source).await?;
+    let mut ws = client::connect(target, "/ws/agent", &headers, source).await?;
     // On Cordon the cookie names the agent; the relay reads the tenant from the widget key.
     let key = (ctx.kind == ServerKind::Relay).then_some(widget_key);
     client::send_text(&mut ws, frames::hello(key, None)).await?;
@@ -964,6 +985,7 @@ async fn agent_connect(
 
 async fn agent_task(
     ctx: Arc<Ctx>,
+    node: usize,
     fixture: AgentFixture,
     widget_key: String,
     source: Option<IpAddr>,
@@ -972,7 +994,7 @@ async fn agent_task(
 ) -> AgentReport {
     let shared = ctx.shared.clone();
     let mut report = AgentReport::default();
-    let mut ws = match agent_connect(&ctx, &fixture, &widget_key, source).await {
+    let mut ws = match agent_connect(&ctx, node, &fixture, &widget_key, source).await {
         Ok((ws, _)) => ws,
         Err(e) => {
             eprintln!("agent {}: {e:#}", fixture.username);
@@ -991,7 +1013,7 @@ async fn agent_task(
                 match msg {
                     Some(Ok(Message::Text(t))) => {
                         if let Some(f) = frames::parse(t.as_str()) {
-                            on_agent_frame(&ctx, &mut report, &f);
+                            on_agent_frame(&ctx, node, &mut report, &f);
                         }
                     }
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
@@ -1011,7 +1033,7 @@ async fn agent_task(
             for attempt in 0..20u64 {
                 tokio::time::sleep(Duration::from_millis(50 * attempt.min(10))).await;
                 if let Ok((mut new_ws, convs)) =
-                    agent_connect(&ctx, &fixture, &widget_key, source).await
+                    agent_connect(&ctx, node, &fixture, &widget_key, source).await
                 {
                     let mut sent = true;
                     for (c, mine) in convs {
@@ -1046,7 +1068,7 @@ async fn agent_task(
     report
 }
 
-fn on_agent_frame(ctx: &Ctx, report: &mut AgentReport, f: &In<'_>) {
+fn on_agent_frame(ctx: &Ctx, node: usize, report: &mut AgentReport, f: &In<'_>) {
     let shared = &ctx.shared;
     match f.kind.as_ref() {
         "message" => {
@@ -1076,7 +1098,14 @@ fn on_agent_frame(ctx: &Ctx, report: &mut AgentReport, f: &In<'_>) {
                     if m.class.is_piece() {
                         shared.held_delivered.fetch_add(1, Ordering::Relaxed);
                     }
-                    shared.record(m.class, false, now.saturating_sub(m.intended_us));
+                    let latency = now.saturating_sub(m.intended_us);
+                    shared.record(m.class, false, latency);
+                    let visitor_node = m.conn as usize % ctx.nodes.len();
+                    if visitor_node != node && !m.class.is_piece() {
+                        if let Ok(mut h) = shared.delivery_cross.lock() {
+                            h.record_us(latency);
+                        }
+                    }
                 }
                 if let Class::Piece { index, of } = m.class {
                     check_piece(

@@ -18,14 +18,31 @@ use crate::worker::{
 #[derive(Debug, Clone)]
 pub(crate) struct Common {
     pub(crate) target: Target,
+    /// Every node of the target (the first is `target`); one unless a cluster is under test.
+    pub(crate) nodes: Vec<Target>,
     pub(crate) kind: ServerKind,
     pub(crate) admin: Admin,
     pub(crate) processes: usize,
     pub(crate) threads: usize,
     pub(crate) sources: usize,
-    pub(crate) server_pid: Option<u32>,
+    pub(crate) server_pids: Vec<u32>,
     pub(crate) label: String,
     pub(crate) quiet: bool,
+}
+
+impl Common {
+    /// The (first) server's process id, for its memory.
+    pub(crate) fn server_pid(&self) -> Option<u32> {
+        self.server_pids.first().copied()
+    }
+}
+
+/// CPU seconds used by all the server processes together (a cluster's nodes); none if any cannot be read.
+fn servers_cpu_seconds(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|p| cpu_seconds(*p)).sum()
 }
 
 /// Running workers.
@@ -36,7 +53,7 @@ struct Workers {
     quiet: bool,
     progress_keys: &'static [&'static str],
     title: String,
-    server_pid: Option<u32>,
+    server_pids: Vec<u32>,
 }
 
 impl Workers {
@@ -60,6 +77,7 @@ impl Workers {
             let spec = WorkerSpec {
                 index: i as u32,
                 target: common.target.base.clone(),
+                nodes: common.nodes.iter().map(|n| n.base.clone()).collect(),
                 kind: common.kind,
                 epoch_unix_us,
                 sources: mine,
@@ -79,7 +97,7 @@ impl Workers {
             quiet: common.quiet,
             progress_keys,
             title: String::new(),
-            server_pid: common.server_pid,
+            server_pids: common.server_pids.clone(),
         })
     }
 
@@ -187,7 +205,7 @@ impl Workers {
         drain: Duration,
         title: String,
     ) -> anyhow::Result<(Tally, u64)> {
-        let server_cpu0 = self.server_pid.and_then(cpu_seconds);
+        let server_cpu0 = servers_cpu_seconds(&self.server_pids);
         let own_cpu0 = self.own_cpu();
         let start_us = self.now_us() + 500_000;
         for (link, rate) in self.links.iter().zip(shares) {
@@ -210,7 +228,7 @@ impl Workers {
                 _ => None,
             })
             .await?;
-        if let (Some(a), Some(b)) = (server_cpu0, self.server_pid.and_then(cpu_seconds)) {
+        if let (Some(a), Some(b)) = (server_cpu0, servers_cpu_seconds(&self.server_pids)) {
             t.add("cpu.server_ms", ((b - a) * 1000.0).round() as u64);
         }
         t.add(
@@ -240,18 +258,26 @@ impl Workers {
 
 /// Check that the target answers, and is the kind of server the flags say.
 pub(crate) async fn preflight(common: &Common) -> anyhow::Result<()> {
-    let (status, body) = client::get(&common.target, "/healthz")
-        .await
-        .map_err(|e| anyhow!("{} is not answering: {e:#}", common.target.base))?;
-    if status != 200 {
-        bail!("{}/healthz answered HTTP {status}", common.target.base);
+    for node in &common.nodes {
+        let (status, body) = client::get(node, "/healthz")
+            .await
+            .map_err(|e| anyhow!("{} is not answering: {e:#}", node.base))?;
+        if status != 200 {
+            bail!("{}/healthz answered HTTP {status}", node.base);
+        }
+        let is_relay = body.trim() == "relay";
+        match (common.kind, is_relay) {
+            (ServerKind::Cordon, true) => bail!("{} is the relay: pass --server relay", node.base),
+            (ServerKind::Relay, false) => {
+                bail!("{} is not the relay: pass --server cordon", node.base)
+            }
+            _ => {}
+        }
     }
-    let is_relay = body.trim() == "relay";
-    match (common.kind, is_relay) {
-        (ServerKind::Cordon, true) => bail!("the target is the relay: pass --server relay"),
-        (ServerKind::Relay, false) => bail!("the target is not the relay: pass --server cordon"),
-        _ => Ok(()),
+    if common.kind == ServerKind::Relay && common.nodes.len() > 1 {
+        bail!("the relay is one process: pass one --target");
     }
+    Ok(())
 }
 
 /// Split `total` into `parts` near-equal shares.
@@ -323,6 +349,7 @@ fn envelope(common: &Common, scenario: &str, params: Value) -> Value {
         "scenario": scenario,
         "server": common.kind.name(),
         "target": common.target.base,
+        "nodes": common.nodes.len(),
         "label": common.label,
         "unix_time": worker::unix_us() / 1_000_000,
         "machine": machine(),
@@ -378,7 +405,7 @@ pub(crate) async fn idle(common: &Common, p: &IdleParams) -> anyhow::Result<Valu
     w.ready(Duration::from_secs(60)).await?;
     // Let the server settle, then read its memory before any connection.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = common.server_pid.and_then(rss);
+    let before = common.server_pid().and_then(rss);
     let t0 = w.now_us();
     let (opened, start_us) = w
         .step(
@@ -391,7 +418,7 @@ pub(crate) async fn idle(common: &Common, p: &IdleParams) -> anyhow::Result<Valu
         .await?;
     let open_s = opened.get("last_open_us").saturating_sub(start_us.max(t0)) as f64 / 1e6;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after_open = common.server_pid.and_then(rss);
+    let after_open = common.server_pid().and_then(rss);
     let (held, _) = w
         .step(
             1,
@@ -401,7 +428,7 @@ pub(crate) async fn idle(common: &Common, p: &IdleParams) -> anyhow::Result<Valu
             format!("idle: holding for {}s", p.hold.as_secs()),
         )
         .await?;
-    let after_hold = common.server_pid.and_then(rss);
+    let after_hold = common.server_pid().and_then(rss);
     w.stop().await?;
     let n = opened.get("opened");
     let per_conn = |a: Option<(u64, u64)>| -> Option<f64> {
@@ -745,6 +772,15 @@ fn chat_row(rate: f64, p: &ChatParams, t: &Tally, start_us: u64) -> Value {
         "ok": ok,
         "loadavg": loadavg(),
     });
+    let cross = t.hist("delivery_cross").summary();
+    if cross.count > 0 {
+        // In a cluster: the messages whose visitor and agent were on different nodes (NATS in the path).
+        row["cross_node"] = json!({
+            "delivered": cross.count,
+            "share": cross.count as f64 / del.count.max(1) as f64,
+            "visitor_to_agent": summary_json(&cross),
+        });
+    }
     if p.card_fragment_share > 0.0 {
         row["held"] = json!({
             "sent": t.get("held.sent"),
@@ -909,6 +945,7 @@ mod tests {
 
     fn common(target: Target) -> Common {
         Common {
+            nodes: vec![target.clone()],
             target,
             kind: ServerKind::Relay,
             admin: Admin {
@@ -919,7 +956,7 @@ mod tests {
             processes: 1,
             threads: 2,
             sources: 2,
-            server_pid: Some(std::process::id()),
+            server_pids: vec![std::process::id()],
             label: "test".into(),
             quiet: true,
         }

@@ -158,6 +158,8 @@ impl Class {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct MsgId {
     pub(crate) step: u32,
+    /// The sending visitor's index in its worker (which also says the node it is on).
+    pub(crate) conn: u32,
     /// The intended send time, µs since the run's epoch.
     pub(crate) intended_us: u64,
     pub(crate) class: Class,
@@ -178,6 +180,7 @@ pub(crate) fn msg_id(step: u32, conn: u32, n: u64, intended_us: u64, class: Clas
 pub(crate) fn parse_msg_id(id: &str) -> Option<MsgId> {
     let rest = id.strip_prefix('m')?;
     let (step, rest) = rest.split_once('c')?;
+    let (conn, rest) = rest.split_once('n')?;
     let (_, rest) = rest.split_once('t')?;
     let (time, class) = if let Some(t) = rest.strip_suffix('r') {
         (t, Class::AfterCard)
@@ -193,6 +196,7 @@ pub(crate) fn parse_msg_id(id: &str) -> Option<MsgId> {
     };
     Some(MsgId {
         step: step.parse().ok()?,
+        conn: conn.parse().ok()?,
         intended_us: time.parse().ok()?,
         class,
     })
@@ -249,6 +253,7 @@ mod tests {
                 parse_msg_id(&id),
                 Some(MsgId {
                     step: 12,
+                    conn: 4_095,
                     intended_us: 987_654_321_012,
                     class
                 }),

@@ -13,6 +13,7 @@ mod frames;
 mod idle;
 mod relay;
 mod report;
+mod report_cluster;
 mod setup;
 mod slow;
 mod stats;
@@ -71,7 +72,9 @@ enum Cmd {
 
 #[derive(Debug, Clone, Args)]
 struct CommonArgs {
-    /// The server's base URL (loopback only).
+    /// The server's base URL (loopback only). A comma-separated list names the nodes of one cluster: setup
+    /// uses the first; chat spreads visitors over all of them and puts each agent on another node than the
+    /// visitors beside it, so most messages cross nodes (docs/DEPLOYMENT.md).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     target: String,
     /// What runs there: cordon (tenants and agents are made with the cordon CLI) or the relay.
@@ -86,9 +89,10 @@ struct CommonArgs {
     /// The server's database URL (passed to `cordon --database`).
     #[arg(long)]
     database: Option<String>,
-    /// The server's process id, to read its memory from /proc (idle).
-    #[arg(long)]
-    server_pid: Option<u32>,
+    /// The server's process id, to read its memory and CPU time from /proc; a comma-separated list for a
+    /// cluster (CPU is summed over them).
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
     /// Worker processes holding the sockets (0: as many as the socket count needs, ~9,000 each).
     #[arg(long, default_value_t = 0)]
     processes: usize,
@@ -272,7 +276,12 @@ struct RelayArgs {
 }
 
 fn common(a: &CommonArgs) -> anyhow::Result<Common> {
-    let target = client::Target::parse(&a.target)?;
+    let nodes = a
+        .target
+        .split(',')
+        .map(|t| client::Target::parse(t.trim()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let target = nodes[0].clone();
     let bin = match &a.cordon_bin {
         Some(b) => b.clone(),
         None => std::env::current_exe()
@@ -286,6 +295,7 @@ fn common(a: &CommonArgs) -> anyhow::Result<Common> {
     }
     Ok(Common {
         target,
+        nodes,
         kind: a.server,
         admin: Admin {
             bin,
@@ -295,7 +305,7 @@ fn common(a: &CommonArgs) -> anyhow::Result<Common> {
         processes: a.processes,
         threads: a.threads,
         sources: a.sources,
-        server_pid: a.server_pid,
+        server_pids: a.server_pid.clone(),
         label: a.label.clone(),
         quiet: a.quiet,
     })

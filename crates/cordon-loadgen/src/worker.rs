@@ -21,6 +21,9 @@ use crate::stats::Tally;
 pub(crate) struct WorkerSpec {
     pub(crate) index: u32,
     pub(crate) target: String,
+    /// Every node of the target (chat spreads its sockets over them); empty means `target` alone.
+    #[serde(default)]
+    pub(crate) nodes: Vec<String>,
     pub(crate) kind: ServerKind,
     /// The run's time origin (µs since the Unix epoch); every process measures against it.
     pub(crate) epoch_unix_us: u64,
