@@ -3,10 +3,12 @@
 //!
 //! A *fragment* is a message made only of digit groups and separators. Up to [`MAX_FRAGMENTS`]
 //! consecutive fragments are read as one number when, together, they are a card: an issued prefix
-//! and length, a valid Luhn digit, a first piece of at least 4 digits, and breaks that fit a printed
-//! card's grouping (4-4-4-4…, 4-6-x): every space of the printed grouping was typed, as a separator
-//! or as the end of a message, while extra breaks inside a printed group (Amex `3425` / `195` /
-//! `369` / `22764`) are allowed. The last fragment then shows the mask and every earlier one shows
+//! and length, a valid Luhn digit, a first piece of at least 4 digits, and breaks that fit. Since
+//! issue 17, a card of 13 to 19 digits may be broken anywhere after a first group of 4 digits or
+//! more, except a first group of exactly 5 or 10 (zips and phone numbers); otherwise the breaks
+//! must fit a printed card's grouping (4-4-4-4…, 4-6-x): every space of the printed grouping was
+//! typed, as a separator or as the end of a message, while extra breaks inside a printed group
+//! (Amex `3425` / `195` / `369` / `22764`) are allowed. The last fragment then shows the mask and every earlier one shows
 //! `••••`, so only the last four digits survive. Two unrelated numbers sent one after the other (an
 //! order number, then a phone number) fail at least one of these tests, nearly always several.
 //!
@@ -29,10 +31,23 @@ pub const MIN_FIRST_PIECE_DIGITS: usize = 4;
 /// Shortest split card that may be grouped any way after its first group (the issue-17 rule).
 const ANY_GROUPING_MIN_LEN: usize = 13;
 
-/// First groups, besides the printed 4, after which a split card may be grouped any way: all of a
-/// card's digits but its last few. Shorter ones (5 to 11 digits) are how zips and phone numbers are
-/// typed, and are never held; an unbroken 16 or more is a whole card, masked as it is.
-const LONG_FIRST_GROUP: std::ops::RangeInclusive<usize> = 12..=15;
+/// First groups of 4 digits or more after which a split card may still *not* be grouped any way: a
+/// first group of exactly 5 digits is how a zip code (`30301`, `30301-1234`) is typed, and exactly 10
+/// how a phone number without its country code is (`4155552671`). Most of them begin an issued
+/// range (`303` is Diners Club, `4` Visa), so holding them would delay nearly every zip and phone
+/// number sent alone; they are the one gap left between the split rule and the single-message rule
+/// (docs/CARD-REDACTION.md). Removing a size here holds and joins it like the others.
+const ZIP_AND_PHONE_FIRST_GROUPS: [usize; 2] = [5, 10];
+
+/// Whether a split card whose first group (the digits before the first separator or message end)
+/// has `n` digits may be grouped any way after it (issue 17): 4, as every printed card begins, or
+/// more, bar [`ZIP_AND_PHONE_FIRST_GROUPS`]. That takes in the long first groups of a card typed in
+/// halves (`41111111` / `11111111`), with its last digits split off (`305693090259` / `04`), or
+/// whole and then lengthened (`4111111111111111` / `111`). Shorter first groups (`37 82`) keep the
+/// printed-breaks rule.
+fn any_grouping_after(n: usize) -> bool {
+    n >= MIN_FIRST_PIECE_DIGITS && !ZIP_AND_PHONE_FIRST_GROUPS.contains(&n)
+}
 
 /// A fragment's digits, group sizes and the span from its first digit to its last.
 #[derive(Debug)]
@@ -168,15 +183,14 @@ impl Run {
     }
 
     /// Whether the breaks typed so far fit a card of `len` digits. Issue 17: a card of 13 to 19
-    /// digits may be grouped any way after a first group of 4 (as printed) or of 12 to 15 digits
-    /// (all but its last few digits, as in 12+2 or with the check digit split off). Otherwise
-    /// (a 12-digit card, or another first group), every break of a printed grouping before the
-    /// digits typed so far end must have been typed (extra ones are allowed).
+    /// digits may be grouped any way after a first group of 4 or more digits, bar the zip and phone
+    /// sizes ([`any_grouping_after`]). Otherwise (a 12-digit card, or another first group), every
+    /// break of a printed grouping before the digits typed so far end must have been typed (extra
+    /// ones are allowed).
     fn fits(&self, len: usize) -> bool {
+        // Every pushed fragment sets the bit after its last digit, so a run with digits has a break.
         let first_group = self.breaks.trailing_zeros() as usize;
-        if len >= ANY_GROUPING_MIN_LEN
-            && (first_group == MIN_FIRST_PIECE_DIGITS || LONG_FIRST_GROUP.contains(&first_group))
-        {
+        if len >= ANY_GROUPING_MIN_LEN && self.breaks != 0 && any_grouping_after(first_group) {
             return true;
         }
         let typed_before_end = (1u32 << self.digits.len()) - 1;
@@ -210,8 +224,10 @@ fn printed_groupings(len: usize) -> [Option<u32>; 2] {
 /// typed after them, which is when a chat server holds them back:
 /// - (a) the first piece carries at least [`MIN_FIRST_PIECE_DIGITS`] digits;
 /// - (b) the digits so far begin a range of the IIN table that issues numbers longer than them;
-/// - (c) for one such longer length, the breaks typed so far fit a printed grouping (see
-///   [`printed_groupings`]), however the messages and separators cut its groups.
+/// - (c) for one such longer length, the breaks typed so far fit: any grouping after a first group
+///   of 4 or more digits other than 5 and 10 (the zip and phone sizes, [`any_grouping_after`]), or
+///   else a printed grouping (see [`printed_groupings`]), however the messages and separators cut
+///   its groups.
 ///
 /// The masking of [`redact_fragments`] asks the same of a complete card (with its own length), so a
 /// card completed from held fragments is masked.
@@ -502,7 +518,7 @@ mod tests {
     }
 
     #[test]
-    fn joins_need_a_first_group_of_four_or_of_twelve_to_fifteen() {
+    fn joins_need_a_first_group_of_four_or_more_bar_zips_and_phones() {
         // Issue 17: after a first group of 4, any grouping joins, as it does in one message. (Until
         // issue 17 these three were left as typed: no break after 12, nor after 10.)
         assert_eq!(
@@ -526,9 +542,35 @@ mod tests {
             texts(&["411111111111111", "1"]),
             ["••••", "[Visa •••• 1111]"]
         );
-        // A first group of 5 to 11 digits is how zips and phone numbers are typed: never held, so
-        // never joined (a gap against the single-message rule, documented in CARD-REDACTION.md).
-        assert_eq!(texts(&["41111111", "11111111"]), ["41111111", "11111111"]);
+        // A card typed in halves, or whole and then lengthened: any first group of 4 digits or more
+        // (issue 17, closing the gap against the single-message rule).
+        for (a, b) in [
+            ("41111111", "11111111"),
+            ("411111", "1111111111"),
+            ("4111111", "111111111"),
+            ("411111111", "1111111"),
+            ("41111111111", "11111"),
+            ("41111111", "1111 1111"),
+        ] {
+            assert_eq!(texts(&[a, b]), ["••••", "[Visa •••• 1111]"], "{a} / {b}");
+        }
+        assert_eq!(
+            texts(&["4111111111111111", "003"]),
+            ["••••", "[Visa •••• 1003]"]
+        );
+        assert_eq!(
+            texts(&["3056930", "90259", "04"]),
+            ["••••", "••••", "[Diners Club •••• 5904]"]
+        );
+        // The one gap left: a first group of exactly 5 (a zip) or 10 digits (a phone number) is never
+        // held, so never joined.
+        assert_eq!(texts(&["41111", "11111111111"]), ["41111", "11111111111"]);
+        assert_eq!(texts(&["4111111111", "111111"]), ["4111111111", "111111"]);
+        // A whole card followed by digits that make no longer one: masked on its own, as `redact` does.
+        assert_eq!(
+            texts(&["4111111111111111", "111"]),
+            ["[Visa •••• 1111]", "111"]
+        );
         // A first piece of fewer than four digits is never held, so never joined either.
         assert_eq!(texts(&["378", "2 822463 10005"]), ["378", "2 822463 10005"]);
     }
@@ -551,6 +593,15 @@ mod tests {
             &["4111", "11111111", "11"],
             &["305693090259"],
             &["411111111111111"],
+            // …and any other first group of 4 or more, bar 5 and 10, when it begins a card.
+            &["41111111"],
+            &["411111"],
+            &["30301123"], // an 8-digit number that begins a Diners Club range
+            &["55555555"],
+            &["41111111111"],
+            &["4111111111111111"], // a whole Visa may have 19 digits
+            &["6011111111111117"], // so may a Discover
+            &["41111111", "111"],
         ] {
             assert!(may_still_become_card(held), "{held:?}");
         }
@@ -564,8 +615,16 @@ mod tests {
             &["4155552671"],   // a phone number in one run
             &["415 555 2671"], // …or in groups of three
             &["555 0100"],
-            &["41111111"],           // a first group of 5 to 11 digits
-            &["4111111111111111"],   // an unbroken card: complete as it is
+            &["30301-1234"],   // a zip and its +4
+            &["41111 111111"], // a first group of 5…
+            &["4111111111 1"], // …or of 10 digits
+            &["10001"],        // 1, 7, 9 and 0 begin no card, whatever the length
+            &["12345678"],
+            &["70112345"],
+            &["940010001"],
+            &["01712345678"],
+            &["5555555555554444"],   // a Mastercard is 16: complete as it is
+            &["378282246310005"],    // an Amex is 15
             &["3425 195 369 22764"], // an Amex is 15 digits: complete
             &["3425", "195", "369", "22764"],
             &["5555 5555 5555 4444"],     // a Mastercard is 16
@@ -674,6 +733,49 @@ mod tests {
                 "[Amex •••• 0005]",
             ],
         );
+    }
+
+    #[test]
+    fn the_hold_back_holds_a_long_first_group_that_begins_a_card() {
+        // Issue 17: a card typed in halves is held, then masked (a Visa may grow to 19: held to the
+        // end of the sequence; a Mastercard cannot: released at once).
+        released(
+            &["41111111", "11111111"],
+            &[2, 2],
+            &["••••", "[Visa •••• 1111]"],
+        );
+        released(
+            &["55555555", "55554444"],
+            &[1, 1],
+            &["••••", "[Mastercard •••• 4444]"],
+        );
+        // A whole Visa, then the three digits of a 19-digit one, which cannot grow: released at once.
+        released(
+            &["4111111111111111", "003"],
+            &[1, 1],
+            &["••••", "[Visa •••• 1003]"],
+        );
+        // The cost: an 8-digit number that begins a card is held until the next piece shows it is
+        // none (19 digits that fail Luhn cannot grow), then released as typed.
+        released(
+            &["30301123", "99999999999"],
+            &[1, 1],
+            &["30301123", "99999999999"],
+        );
+        // …or until the sequence ends, while it still may become one.
+        released(&["41111111", "1234"], &[2, 2], &["41111111", "1234"]);
+        // Zips and phone numbers (a first group of 5 or 10) and numbers no card begins with are never
+        // held.
+        for answer in [
+            "30301",
+            "55401",
+            "4155552671",
+            "10001",
+            "12345678",
+            "94001000",
+        ] {
+            released(&[answer], &[0], &[answer]);
+        }
     }
 
     #[test]

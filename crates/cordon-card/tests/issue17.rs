@@ -198,6 +198,8 @@ fn the_hold_back_still_never_holds_zips_and_phone_numbers() {
         &["4111", "11111111", "11", "11"],
         &["305693090259", "04"],
         &["411111111111111", "1"],
+        &["41111111", "11111111"],
+        &["4111111111111111", "003"],
     ] {
         assert!(
             cordon_card::may_still_become_card(&pieces[..1]),
@@ -211,4 +213,84 @@ fn the_hold_back_still_never_holds_zips_and_phone_numbers() {
             .collect();
         assert_eq!(shown.len(), 4, "{pieces:?} -> {shown}");
     }
+}
+
+/// The split-across-messages hold applies the single-message rule: a card typed in pieces whose
+/// first piece opens with a run of 6 to 9, 11, or 16 to 18 digits is held and joined, as the same
+/// digits in one message are masked. A first run of exactly 5 digits (a zip) or 10 (a phone number)
+/// is the one shape still left as typed (docs/CARD-REDACTION.md).
+#[test]
+fn split_cards_with_a_long_first_run_are_held_and_joined() {
+    let visa = "4111111111111111";
+    let visa19 = complete("411111111111111100");
+    let diners = complete("3056930902590");
+    let discover = complete("601100000000000000");
+    let cases: Vec<Vec<String>> = vec![
+        vec![visa[..8].into(), visa[8..].into()],
+        vec![visa[..6].into(), visa[6..].into()],
+        vec![visa[..7].into(), visa[7..12].into(), visa[12..].into()],
+        vec![visa[..9].into(), visa[9..].into()],
+        vec![visa[..11].into(), visa[11..].into()],
+        vec![visa.into(), visa19[16..].into()],
+        vec![visa19[..17].into(), visa19[17..].into()],
+        vec![visa19[..18].into(), visa19[18..].into()],
+        vec![
+            diners[..8].into(),
+            format!("{} {}", &diners[8..12], &diners[12..]),
+        ],
+        vec![discover[..9].into(), discover[9..].into()],
+    ];
+    for pieces in &cases {
+        let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+        let whole: String = refs.concat().chars().filter(char::is_ascii_digit).collect();
+        assert!(
+            masked(&refs.join(" ")),
+            "{refs:?} is no card in one message"
+        );
+        assert!(
+            cordon_card::may_still_become_card(&refs[..1]),
+            "{refs:?}: the first piece is not held"
+        );
+        let out = cordon_card::redact_fragments(&refs);
+        let shown: String = out
+            .iter()
+            .flat_map(|r| r.text.chars())
+            .filter(char::is_ascii_digit)
+            .collect();
+        assert_eq!(shown, whole[whole.len() - 4..], "{refs:?}");
+        assert!(out.iter().all(|r| r.findings.len() == 1), "{refs:?}");
+    }
+    // Not held: a first run of exactly 5 or 10 digits, whatever its prefix (303 is Diners Club,
+    // 55 Mastercard, 4 Visa); and numbers no card begins with (0, 1, 7, 9), whatever their length.
+    for answer in [
+        "30301",
+        "55401",
+        "30301-1234",
+        "4155552671",
+        "5551234567 0",
+        "10001",
+        "90210",
+        "02134",
+        "70112345",
+        "12345678",
+        "940011189",
+        "17000000001",
+    ] {
+        assert!(!cordon_card::may_still_become_card(&[answer]), "{answer:?}");
+        let d = cordon_card::hold_decision(&[answer]);
+        assert_eq!((d.release.len(), d.keep), (1, 0), "{answer:?} was held");
+        assert_eq!(d.release[0].text, answer);
+    }
+    // …so a card whose first piece is such a run is still left as typed (the gap that is left).
+    let left = cordon_card::redact_fragments(&[&visa[..5], &visa[5..]]);
+    assert_eq!(left[0].text, &visa[..5]);
+    let left = cordon_card::redact_fragments(&[&visa[..10], &visa[10..]]);
+    assert_eq!(left[0].text, &visa[..10]);
+    // The cost: a number that begins a card is held until the next piece shows it is none.
+    let held = ["30301123"];
+    assert_eq!(cordon_card::hold_decision(&held).keep, 1);
+    let d = cordon_card::hold_decision(&["30301123", "99999999999"]);
+    assert_eq!(d.keep, 0);
+    let texts: Vec<&str> = d.release.iter().map(|r| r.text.as_ref()).collect();
+    assert_eq!(texts, ["30301123", "99999999999"]);
 }
