@@ -248,7 +248,12 @@ fn short_chain(text: &str, p: usize) -> Option<usize> {
                     if seps > MAX_SEP_CHARS {
                         break 'chain;
                     }
-                    i += 1;
+                    // CR LF is one separator character, as the parser counts it (`chars::sep_at`).
+                    i += if bytes.get(i..i + 2) == Some(b"\r\n") {
+                        2
+                    } else {
+                        1
+                    };
                 }
                 Some(b) if b.is_ascii_digit() => continue 'chain,
                 // A non-ASCII digit or separator needs the full parser; anything else ends the chain.
@@ -318,20 +323,31 @@ impl Parser<'_> {
         let mut first2 = [0u8; 2];
         let bytes = self.text.as_bytes();
         loop {
-            // ASCII digits inline; anything else through the Unicode tables.
-            let (d, len) = match bytes.get(self.pos) {
-                Some(&b) if b.is_ascii_digit() => (b - b'0', 1),
+            // A run of ASCII digits eight bytes at a time (most groups are all ASCII)…
+            let run = skip::ascii_digit_run(bytes, self.pos);
+            for (slot, b) in first2
+                .iter_mut()
+                .skip(n)
+                .zip(&bytes[self.pos..self.pos + run])
+            {
+                *slot = b - b'0';
+            }
+            n += run;
+            self.pos += run;
+            // …then one non-ASCII digit through the Unicode tables, if one follows.
+            match bytes.get(self.pos) {
                 Some(&b) if b >= 0x80 => match chars::digit_at(self.text, self.pos) {
-                    Some(x) => x,
+                    Some((d, len)) => {
+                        if let Some(slot) = first2.get_mut(n) {
+                            *slot = d;
+                        }
+                        n += 1;
+                        self.pos += len;
+                    }
                     None => break,
                 },
                 _ => break,
-            };
-            if let Some(slot) = first2.get_mut(n) {
-                *slot = d;
             }
-            n += 1;
-            self.pos += len;
         }
         self.started = true;
         self.last_end = self.pos;

@@ -74,11 +74,45 @@ pub(crate) const IIN_TABLE: &[IinRange] = &[
     row(Brand::Maestro, 2, 56, 69, bits(12, 19), bits(16, 19)),
 ];
 
+/// For each two-digit prefix, the rows of [`IIN_TABLE`] (bit `k` for row `k`) whose range holds a
+/// number starting with it: [`Prefix::of`] tests only these (one to three rows) instead of all.
+static ROWS_BY_FIRST2: [u32; 100] = {
+    let mut t = [0u32; 100];
+    let mut k = 0;
+    while k < IIN_TABLE.len() {
+        let r = IIN_TABLE[k];
+        // The two-digit prefixes the row covers: its bounds cut (or widened) to two digits.
+        let (mut lo, mut hi) = (r.lo, r.hi);
+        let mut d = r.digits;
+        while d > 2 {
+            lo /= 10;
+            hi /= 10;
+            d -= 1;
+        }
+        if d == 1 {
+            lo *= 10;
+            hi = hi * 10 + 9;
+        }
+        let mut p = lo;
+        while p <= hi {
+            t[p as usize] |= 1 << k;
+            p += 1;
+        }
+        k += 1;
+    }
+    t
+};
+
+/// Every row of [`IIN_TABLE`], as a mask like those of [`ROWS_BY_FIRST2`].
+const ALL_ROWS: u32 = (1 << IIN_TABLE.len()) - 1;
+// The row masks are `u32`s: the table must keep fewer than 32 rows.
+const _: () = assert!(IIN_TABLE.len() < 32);
+
 /// The first six digits of a candidate, read once for all the lengths tried from one start.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Prefix {
-    /// `by_len[k]`: the first `k` digits as a number.
-    by_len: [u32; 7],
+    /// The rows of [`IIN_TABLE`] whose range holds this prefix (bit `k` for row `k`).
+    rows: u32,
     /// Lengths issued for this prefix by any row (bit `n` for `n` digits).
     lengths: u32,
 }
@@ -90,27 +124,43 @@ impl Prefix {
         for (k, d) in first6.iter().take(6).enumerate() {
             by_len[k + 1] = by_len[k] * 10 + u32::from(*d);
         }
-        let lengths = IIN_TABLE
-            .iter()
-            .filter(|r| (r.lo..=r.hi).contains(&by_len[usize::from(r.digits)]))
-            .fold(0, |m, r| m | r.lengths);
-        Prefix { by_len, lengths }
+        // Digit values are 0–9, so the index is below 100; were it not, all rows are tested.
+        let mut maybe = ROWS_BY_FIRST2
+            .get(by_len[2] as usize)
+            .copied()
+            .unwrap_or(ALL_ROWS);
+        let (mut rows, mut lengths) = (0, 0);
+        while maybe != 0 {
+            let k = maybe.trailing_zeros() as usize;
+            maybe &= maybe - 1;
+            let r = &IIN_TABLE[k];
+            if (r.lo..=r.hi).contains(&by_len[usize::from(r.digits)]) {
+                rows |= 1 << k;
+                lengths |= r.lengths;
+            }
+        }
+        Prefix { rows, lengths }
     }
 
     pub(crate) fn lengths(self) -> u32 {
         self.lengths
     }
 
-    /// The brand for a PAN of `len` digits with this prefix, and whether `len` is a common length.
+    /// The brand for a PAN of `len` digits with this prefix, and whether `len` is a common length:
+    /// the first row, in table order, whose prefix and length match.
     pub(crate) fn brand(self, len: usize) -> Option<(Brand, bool)> {
         if self.lengths & (1 << len) == 0 {
             return None;
         }
-        IIN_TABLE.iter().find_map(|r| {
-            (r.lengths & (1 << len) != 0
-                && (r.lo..=r.hi).contains(&self.by_len[usize::from(r.digits)]))
-            .then_some((r.brand, r.common & (1 << len) != 0))
-        })
+        let mut rows = self.rows;
+        while rows != 0 {
+            let r = &IIN_TABLE[rows.trailing_zeros() as usize];
+            rows &= rows - 1;
+            if r.lengths & (1 << len) != 0 {
+                return Some((r.brand, r.common & (1 << len) != 0));
+            }
+        }
+        None
     }
 }
 
@@ -127,39 +177,29 @@ pub(crate) fn brand_of(digits: &[u8]) -> Option<(Brand, bool)> {
 /// Whether some issued PAN starts with these two digits: a table lookup for the hot path.
 #[inline]
 pub(crate) fn could_begin2(d0: u8, d1: u8) -> bool {
-    static FIRST_TWO: [bool; 100] = {
-        let mut t = [false; 100];
-        let mut k = 0;
-        while k < IIN_TABLE.len() {
-            let r = IIN_TABLE[k];
-            // The two-digit prefixes a row covers: its bounds cut to two digits.
-            let (mut lo, mut hi) = (r.lo, r.hi);
-            let mut d = r.digits;
-            while d > 2 {
-                lo /= 10;
-                hi /= 10;
-                d -= 1;
-            }
-            if d == 1 {
-                lo *= 10;
-                hi = hi * 10 + 9;
-            }
-            let mut p = lo;
-            while p <= hi {
-                t[p as usize] = true;
-                p += 1;
-            }
-            k += 1;
-        }
-        t
-    };
-    FIRST_TWO[usize::from(d0 % 10) * 10 + usize::from(d1 % 10)]
+    // Digit values are 0–9, so the index is below 100. Past the table (never passed), say yes: the
+    // callers use this only to skip numbers, and a yes means a closer look.
+    ROWS_BY_FIRST2
+        .get(usize::from(d0) * 10 + usize::from(d1))
+        .is_none_or(|&rows| rows != 0)
 }
 
 /// Whether some issued PAN starts with this digit.
 #[inline]
 pub(crate) fn could_begin1(d0: u8) -> bool {
-    (0..10).any(|d1| could_begin2(d0, d1))
+    static FIRST_ONE: [bool; 10] = {
+        let mut t = [false; 10];
+        let mut p = 0;
+        while p < 100 {
+            if ROWS_BY_FIRST2[p] != 0 {
+                t[p / 10] = true;
+            }
+            p += 1;
+        }
+        t
+    };
+    // As in `could_begin2`: a value past the table (never passed) means a closer look.
+    FIRST_ONE.get(usize::from(d0)).is_none_or(|&b| b)
 }
 
 /// Whether some issued PAN starts with these digits (a prefix of at most [`MAX_LEN`] digits).
@@ -202,12 +242,20 @@ pub(crate) fn issued_lengths(digits: &[u8]) -> u32 {
 
 /// The Luhn (mod 10) check over digit values.
 pub(crate) fn luhn_ok(digits: &[u8]) -> bool {
-    // Doubling table: 2d, minus 9 when that has two digits.
-    const DOUBLED: [u8; 10] = [0, 2, 4, 6, 8, 1, 3, 5, 7, 9];
+    // 2d, minus 9 when that has two digits; arithmetic rather than a table, so no index to check.
+    let doubled = |d: u8| {
+        let d = u32::from(d);
+        2 * d - if d > 4 { 9 } else { 0 }
+    };
+    // From the right, two digits at a time: the last one as it is, the one before it doubled.
+    let mut pairs = digits.rchunks_exact(2);
     let mut sum = 0u32;
-    for (k, d) in digits.iter().rev().enumerate() {
-        let d = usize::from(*d % 10);
-        sum += u32::from(if k % 2 == 1 { DOUBLED[d] } else { d as u8 });
+    for pair in &mut pairs {
+        sum += u32::from(pair[1]) + doubled(pair[0]);
+    }
+    // An odd count leaves the first digit, an even distance from the last: not doubled.
+    if let [first] = pairs.remainder() {
+        sum += u32::from(*first);
     }
     sum % 10 == 0
 }
@@ -218,6 +266,33 @@ mod tests {
 
     fn ds(s: &str) -> Vec<u8> {
         s.bytes().map(|b| b - b'0').collect()
+    }
+
+    #[test]
+    fn luhn_agrees_with_the_textbook_loop() {
+        let textbook = |digits: &[u8]| {
+            let mut sum = 0u32;
+            for (k, d) in digits.iter().rev().enumerate() {
+                let mut v = u32::from(*d);
+                if k % 2 == 1 {
+                    v *= 2;
+                    if v > 9 {
+                        v -= 9;
+                    }
+                }
+                sum += v;
+            }
+            sum % 10 == 0
+        };
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 21) as usize;
+            let digits: Vec<u8> = (0..len).map(|k| ((x >> (k * 3)) % 10) as u8).collect();
+            assert_eq!(luhn_ok(&digits), textbook(&digits), "{digits:?}");
+        }
     }
 
     #[test]
@@ -268,6 +343,37 @@ mod tests {
                 could_begin(&[p / 10, p % 10]),
                 "{p}"
             );
+        }
+    }
+
+    #[test]
+    fn prefix_lookup_agrees_with_the_whole_table() {
+        // The rows found through ROWS_BY_FIRST2 are the rows of a plain scan: for every four-digit
+        // prefix (each row but one has four digits or fewer) at both ends of its range, and for every
+        // six-digit prefix under 62 (the six-digit row, 622126–622925).
+        let prefixes = (0..10_000u32)
+            .flat_map(|p| [p * 100, p * 100 + 99])
+            .chain(620_000..630_000);
+        for p in prefixes {
+            let d: Vec<u8> = format!("{p:06}").bytes().map(|b| b - b'0').collect();
+            let pf = Prefix::of(&d);
+            let by_len: Vec<u32> = (0..=6).map(|k| p / 10u32.pow(6 - k)).collect();
+            let (mut rows, mut lengths) = (0u32, 0u32);
+            for (k, r) in IIN_TABLE.iter().enumerate() {
+                if (r.lo..=r.hi).contains(&by_len[usize::from(r.digits)]) {
+                    rows |= 1 << k;
+                    lengths |= r.lengths;
+                }
+            }
+            assert_eq!((pf.rows, pf.lengths), (rows, lengths), "{p:06}");
+            for len in MIN_LEN..=MAX_LEN {
+                let want = IIN_TABLE.iter().find_map(|r| {
+                    (r.lengths & (1 << len) != 0
+                        && (r.lo..=r.hi).contains(&by_len[usize::from(r.digits)]))
+                    .then_some((r.brand, r.common & (1 << len) != 0))
+                });
+                assert_eq!(pf.brand(len), want, "{p:06} {len}");
+            }
         }
     }
 

@@ -294,3 +294,33 @@ fn split_cards_with_a_long_first_run_are_held_and_joined() {
     let texts: Vec<&str> = d.release.iter().map(|r| r.text.as_ref()).collect();
     assert_eq!(texts, ["30301123", "99999999999"]);
 }
+
+/// CR LF is one separator character everywhere, also in the scan's fast path for chains that
+/// cannot hold a card: a card whose groups are joined by three line breaks and a space is masked
+/// the same whether the breaks are LF or CR LF (the fast path once counted CR LF as two, cut the
+/// chain there and left the card unmasked).
+#[test]
+fn cr_lf_is_one_separator_in_every_path() {
+    for (lf, crlf) in [
+        (
+            "4111 1111\n\n\n 1111 1111",
+            "4111 1111\r\n\r\n\r\n 1111 1111",
+        ),
+        (
+            "x 4111\n\n\n 1111 1111 1111 y",
+            "x 4111\r\n\r\n\r\n 1111 1111 1111 y",
+        ),
+        // Four line breaks are more than a separator run may hold: no card either way.
+        (
+            "4111 1111\n\n\n\n1111 1111",
+            "4111 1111\r\n\r\n\r\n\r\n1111 1111",
+        ),
+    ] {
+        let (a, b) = (cordon_card::find(lf), cordon_card::find(crlf));
+        assert_eq!(a.len(), b.len(), "{lf:?} / {crlf:?}");
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!((x.brand, &x.last4), (y.brand, &y.last4), "{crlf:?}");
+        }
+    }
+    assert!(masked("4111 1111\r\n\r\n\r\n 1111 1111"));
+}
