@@ -162,6 +162,8 @@ pub struct Config {
     /// Send HSTS (only when served over TLS, directly or behind a terminating proxy).
     pub https: bool,
     pub limits: Limits,
+    /// How webhooks are sent (private targets, attempts).
+    pub webhooks: cordon_service::webhooks::WebhookSettings,
 }
 
 impl Config {
@@ -173,6 +175,7 @@ impl Config {
             node_id: format!("node-{}", std::process::id()),
             https: false,
             limits: Limits::default(),
+            webhooks: Default::default(),
         }
     }
 }
@@ -192,6 +195,7 @@ impl Config {
                 api_key_per_address: l.api_key_per_address,
                 visitor_token_per_address: l.visitor_token_per_address,
             },
+            webhooks: self.webhooks.clone(),
         }
     }
 }

@@ -89,6 +89,12 @@ pub enum Action {
     ReleasePropose,
     ReleaseApprove,
     ReleasePin,
+    // Webhooks (issue 16), in the tenant's log.
+    WebhookCreate,
+    WebhookDelete,
+    WebhooksList,
+    WebhookDeliveriesList,
+    WebhookRedeliver,
 }
 
 impl Action {
@@ -146,6 +152,11 @@ impl Action {
         Action::ReleasePropose,
         Action::ReleaseApprove,
         Action::ReleasePin,
+        Action::WebhookCreate,
+        Action::WebhookDelete,
+        Action::WebhooksList,
+        Action::WebhookDeliveriesList,
+        Action::WebhookRedeliver,
     ];
 
     /// The name written in entries.
@@ -202,6 +213,11 @@ impl Action {
             Action::ReleasePropose => "release.propose",
             Action::ReleaseApprove => "release.approve",
             Action::ReleasePin => "release.pin",
+            Action::WebhookCreate => "webhook.create",
+            Action::WebhookDelete => "webhook.delete",
+            Action::WebhooksList => "webhooks.list",
+            Action::WebhookDeliveriesList => "webhook_deliveries.list",
+            Action::WebhookRedeliver => "webhook.redeliver",
             Action::ImpactRun => "impact.run",
             Action::TransparencyRead => "transparency.read",
         }

@@ -13,6 +13,7 @@
 //! - [`operators`]: the platform's staff, with TOTP and short sessions; no standing access to tenants.
 //! - [`releases`]: signed widget releases, two-operator approval, tenants' pins.
 //! - [`audit`]: every audited [`audit::Action`], entries, the checkpointer, reads of the log.
+//! - [`webhooks`]: endpoints, signed requests and the deliverer that drains the durable outbox.
 //! - [`hub`]: live fan-out, one node or many; [`cluster`]: its NATS uplink; [`keys`]: tenant keys.
 #![forbid(unsafe_code)]
 
@@ -36,6 +37,7 @@ pub mod releases;
 pub mod throttle;
 pub mod transparency;
 pub mod visitors;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,6 +69,8 @@ pub struct Settings {
     pub session_absolute: Duration,
     /// Back-off for failed sign-ins, API keys and visitor tokens.
     pub throttle: throttle::Policies,
+    /// How webhooks are sent.
+    pub webhooks: webhooks::WebhookSettings,
 }
 
 /// Everything the use cases share in one process: the store, the keys, the hub, the counters. Cheap to clone.
@@ -78,6 +82,8 @@ pub struct Service {
     metrics: Arc<metrics::Metrics>,
     throttle: Arc<throttle::Throttles>,
     settings: Arc<Settings>,
+    /// Wakes the webhook deliverer (a redelivery asked for now).
+    webhook_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Why the service could not start on a database.
@@ -132,6 +138,7 @@ impl Service {
             metrics: Arc::new(metrics::Metrics::default()),
             throttle: Arc::new(throttle::Throttles::new(&settings.throttle)),
             settings: Arc::new(settings),
+            webhook_wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -183,9 +190,11 @@ impl Service {
         self.store.close().await;
     }
 
-    /// Start the background work of one process: the checkpoint signer (while it holds the lease).
+    /// Start the background work of one process: the checkpoint signer (while it holds the lease) and the
+    /// webhook deliverer.
     pub fn spawn_background(&self) {
         audit::spawn_checkpointer(self.clone());
+        webhooks::spawn_deliverer(self.clone());
     }
 
     /// The store itself and the keys, for tests that look behind the use cases.

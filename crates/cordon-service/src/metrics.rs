@@ -105,6 +105,9 @@ pub struct Metrics {
     pub connections_refused_rate: Counter,
     /// Connections closed because the request head did not arrive in time.
     pub header_read_timeouts: Counter,
+    /// Webhook attempts (issue 16): answered 2xx, and failed (any other answer, or none).
+    pub webhooks_delivered: Counter,
+    pub webhooks_failed: Counter,
     pub commit_latency: Histogram,
     errors: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -150,6 +153,17 @@ impl Metrics {
             self.connections_refused_rate.get()
         );
         let _ = writeln!(out, "# HELP cordon_header_read_timeouts_total Connections closed for not sending a request head in time.\n# TYPE cordon_header_read_timeouts_total counter\ncordon_header_read_timeouts_total {}", self.header_read_timeouts.get());
+        let _ = writeln!(out, "# HELP cordon_webhook_attempts_total Webhook requests sent, by outcome.\n# TYPE cordon_webhook_attempts_total counter");
+        let _ = writeln!(
+            out,
+            "cordon_webhook_attempts_total{{outcome=\"delivered\"}} {}",
+            self.webhooks_delivered.get()
+        );
+        let _ = writeln!(
+            out,
+            "cordon_webhook_attempts_total{{outcome=\"failed\"}} {}",
+            self.webhooks_failed.get()
+        );
         self.commit_latency.render(
             "cordon_message_commit_seconds",
             "Time from accepting a message to its durable commit.",

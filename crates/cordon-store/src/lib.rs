@@ -20,6 +20,7 @@ mod operators;
 mod releases;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod webhooks;
 mod writer;
 
 use std::sync::Arc;
@@ -41,6 +42,10 @@ pub use impact::{
 pub use mfa::AgentTotp;
 pub use operators::{NewOperator, Operator, OperatorCredentials, OperatorSession};
 pub use releases::{Release, ReleaseKey};
+pub use webhooks::{
+    ClaimedDelivery, DeliveryState, NewWebhookEndpoint, WebhookDelivery, WebhookEndpoint,
+    WEBHOOK_EVENTS,
+};
 pub use writer::{CommitGate, CommitStats};
 
 /// Which database engine a store runs on.
@@ -122,6 +127,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     ),
     (7, include_str!("../migrations/sqlite/0007_agent_totp.sql")),
     (8, include_str!("../migrations/sqlite/0008_releases.sql")),
+    (9, include_str!("../migrations/sqlite/0009_webhooks.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -141,6 +147,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0007_agent_totp.sql"),
     ),
     (8, include_str!("../migrations/postgres/0008_releases.sql")),
+    (9, include_str!("../migrations/postgres/0009_webhooks.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -92,6 +92,18 @@ pub(crate) struct ServeArgs {
         default_value_t = 10_000
     )]
     pub(crate) header_timeout_ms: u64,
+    /// Let webhook endpoints be on loopback, private, link-local and other non-public addresses (and plain
+    /// http). Off by default: a tenant admin could otherwise make Cordon call into the operator's network.
+    #[arg(long, env = "CORDON_WEBHOOKS_ALLOW_PRIVATE")]
+    pub(crate) webhooks_allow_private: bool,
+    /// Attempts before a webhook delivery goes to the dead letters (retries back off from 5 s to 4 h).
+    #[arg(
+        long,
+        env = "CORDON_WEBHOOK_MAX_ATTEMPTS",
+        value_name = "N",
+        default_value_t = 8
+    )]
+    pub(crate) webhook_max_attempts: u32,
     /// Open connections one IP address may hold (0: no limit). Behind a load balancer, limit there and set 0.
     #[arg(
         long,

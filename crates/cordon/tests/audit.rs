@@ -51,6 +51,11 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
         | ("POST", "/api/v1/transparency/checkpoint-check")
         | ("DELETE", "/api/v1/apikeys/{key_id}") => None,
         ("POST", "/api/v1/me/totp") => Some(json!({})),
+        ("POST", "/api/v1/webhooks") => {
+            Some(json!({"url": "http://127.0.0.1:9/sweep", "events": ["conversation.closed"]}))
+        }
+        ("POST", "/api/v1/webhooks/deliveries/{delivery_id}/redeliver")
+        | ("DELETE", "/api/v1/webhooks/{webhook_id}") => None,
         ("PATCH", "/api/v1/tenant/mfa") => Some(json!({"require_totp": false})),
         ("GET", _) => None,
         _ => panic!("route {method} {path} has no audit coverage probe"),
@@ -76,6 +81,7 @@ async fn every_route_is_audited_and_proofs_verify() {
         let tid = fx.tenant.id.clone();
         let http = srv.http();
         let admin_cookie = srv.login("acme", "admin").await;
+        let admin_cookie_for_fixture = admin_cookie.clone();
         let admin = http.with(Auth::Cookie(admin_cookie));
         let reader_key = srv
             .api_key(&fx.tenant, &["conversations:read", "audit:read"])
@@ -102,6 +108,9 @@ async fn every_route_is_audited_and_proofs_verify() {
             .id;
 
         let grant_id = srv.pending_grant("acme").await;
+        let (webhook_id, delivery_id) = srv
+            .webhook_fixture(&admin_cookie_for_fixture, &fx.tenant.widget_key)
+            .await;
         let (_, doc) = http.get("/api/openapi.json").await;
         let mut n = 0;
         for (path, item) in doc["paths"].as_object().unwrap() {
@@ -119,7 +128,9 @@ async fn every_route_is_audited_and_proofs_verify() {
                     .replace("{agent_id}", &fx.agent2_id)
                     .replace("{conversation_id}", &conv)
                     .replace("{key_id}", &spare_id)
-                    .replace("{grant_id}", &grant_id);
+                    .replace("{grant_id}", &grant_id)
+                    .replace("{webhook_id}", &webhook_id)
+                    .replace("{delivery_id}", &delivery_id);
                 let client = if path.starts_with("/api/v1/conversations") {
                     reader.clone()
                 } else if path == "/api/v1/auth/logout" {
@@ -823,6 +834,11 @@ fn reached_by(action: Action) -> &'static str {
         Action::TransparencyRead => {
             "route: GET /api/v1/transparency, POST /api/v1/transparency/checkpoint-check"
         }
+        Action::WebhookCreate => "route: POST /api/v1/webhooks",
+        Action::WebhookDelete => "route: DELETE /api/v1/webhooks/{webhook_id}",
+        Action::WebhooksList => "route: GET /api/v1/webhooks",
+        Action::WebhookDeliveriesList => "route: GET /api/v1/webhooks/deliveries",
+        Action::WebhookRedeliver => "route: POST /api/v1/webhooks/deliveries/{delivery_id}/redeliver",
     }
 }
 
@@ -919,6 +935,10 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
         .unwrap()
         .id;
     let grant_id = srv.pending_grant("acme").await;
+    let admin_cookie = srv.login("acme", "admin").await;
+    let (webhook_id, delivery_id) = srv
+        .webhook_fixture(&admin_cookie, &fx.tenant.widget_key)
+        .await;
     let (_, doc) = http.get("/api/openapi.json").await;
     for (n, (path, item)) in doc["paths"].as_object().unwrap().iter().enumerate() {
         for method in ["get", "post", "patch", "delete"] {
@@ -934,7 +954,9 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
                 .replace("{agent_id}", &fx.agent2_id)
                 .replace("{conversation_id}", &conv)
                 .replace("{key_id}", &spare_id)
-                .replace("{grant_id}", &grant_id);
+                .replace("{grant_id}", &grant_id)
+                .replace("{webhook_id}", &webhook_id)
+                .replace("{delivery_id}", &delivery_id);
             let client = if path.starts_with("/api/v1/conversations") {
                 reader.clone()
             } else if path == "/api/v1/auth/logout" {

@@ -63,6 +63,11 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
         ("POST", "/api/v1/me/totp") => Some(json!({})),
         ("PATCH", "/api/v1/tenant/mfa") => Some(json!({"require_totp": false})),
         ("PUT", "/api/v1/tenant/release") => Some(json!({"release_id": null})),
+        ("POST", "/api/v1/webhooks") => {
+            Some(json!({"url": "http://127.0.0.1:9/probe", "events": ["conversation.closed"]}))
+        }
+        ("POST", "/api/v1/webhooks/deliveries/{delivery_id}/redeliver")
+        | ("DELETE", "/api/v1/webhooks/{webhook_id}") => None,
         ("GET", _) => None,
         _ => panic!("route {method} {path} has no isolation probe: add one to body_for"),
     }
@@ -121,6 +126,11 @@ async fn run(srv: &TestServer) {
     // ---- HTTP: every route in the OpenAPI document ----
     // A pending operator grant on B, which A must neither approve nor revoke (B's admin does, as the control).
     let b_grant = srv.pending_grant("tenant-b").await;
+    // B's webhook endpoint with a dead delivery, which A must neither list, redeliver nor delete.
+    let b_admin_cookie = srv.login("tenant-b", "admin").await;
+    let (b_webhook, b_delivery) = srv
+        .webhook_fixture(&b_admin_cookie, &b.tenant.widget_key)
+        .await;
     let (_, doc) = http.get("/api/openapi.json").await;
     let paths = doc["paths"].as_object().expect("paths");
     assert!(paths.len() >= 10, "the document lists the routes");
@@ -154,6 +164,8 @@ async fn run(srv: &TestServer) {
                 .replace("{conversation_id}", &b_conv)
                 .replace("{key_id}", &b_key_id)
                 .replace("{grant_id}", &b_grant)
+                .replace("{webhook_id}", &b_webhook)
+                .replace("{delivery_id}", &b_delivery)
                 + query_for(path);
             for (who, client) in &attackers {
                 let (status, body) = client.call(&m, &concrete, body_for(&m, path, n)).await;
@@ -182,6 +194,9 @@ async fn run(srv: &TestServer) {
                         | ("POST", "/api/v1/impact")
                         | ("GET", "/api/v1/transparency")
                         | ("POST", "/api/v1/transparency/checkpoint-check")
+                        | ("GET", "/api/v1/webhooks")
+                        | ("POST", "/api/v1/webhooks")
+                        | ("GET", "/api/v1/webhooks/deliveries")
                 ) || path.starts_with("/api/v1/audit/");
                 if !own_tenant_ok {
                     assert!(
@@ -241,6 +256,8 @@ async fn run(srv: &TestServer) {
                 .replace("{conversation_id}", &b_conv)
                 .replace("{key_id}", &spare_id)
                 .replace("{grant_id}", &b_grant)
+                .replace("{webhook_id}", &b_webhook)
+                .replace("{delivery_id}", &b_delivery)
                 + query_for(path);
             let client = if path == "/api/v1/auth/logout" {
                 http.with(Auth::Cookie(srv.login("tenant-b", "agent2").await))

@@ -30,6 +30,7 @@ pub(crate) mod openapi;
 mod operators;
 mod releases;
 mod tenant;
+mod webhooks;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -134,6 +135,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(grants::router())
         .merge(mfa::router())
         .merge(releases::router())
+        .merge(webhooks::router())
 }
 
 pub(crate) async fn not_found() -> ApiError {

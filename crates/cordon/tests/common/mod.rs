@@ -52,6 +52,14 @@ impl TestServer {
     }
 
     pub async fn start_with(db: TestDatabase, limits: Limits) -> TestServer {
+        Self::start_configured(db, |c| c.limits = limits).await
+    }
+
+    /// A server whose configuration `configure` adjusts (limits, webhooks, …) before it starts.
+    pub async fn start_configured(
+        db: TestDatabase,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestServer {
         let mut cfg = StoreConfig::new(&db.url);
         cfg.max_connections = 4;
         let store = Store::open(&cfg).await.expect("open store");
@@ -61,7 +69,11 @@ impl TestServer {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut config = Config::for_listen(addr);
-        config.limits = limits;
+        // Tests' webhook receivers are on loopback (the SSRF tests turn this off again), and a failed delivery
+        // goes to the dead letters at once, so route sweeps have one to redeliver.
+        config.webhooks.allow_private_targets = true;
+        config.webhooks.max_attempts = 1;
+        configure(&mut config);
         let service = Service::new(store, keys, config.service_settings());
         let state = AppState::new(service, config);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -187,6 +199,37 @@ impl TestServer {
         .await
         .expect("api key")
         .1
+    }
+
+    /// A webhook endpoint of the tenant (its admin signed in as `admin_cookie`) at a loopback port where nothing
+    /// listens, and one dead delivery of it: (webhook id, delivery id). For route sweeps.
+    pub async fn webhook_fixture(&self, admin_cookie: &str, widget_key: &str) -> (String, String) {
+        let admin = self.http().with(Auth::Cookie(admin_cookie.to_string()));
+        let (status, created) = admin
+            .call(
+                "POST",
+                "/api/v1/webhooks",
+                Some(
+                    json!({"url": "http://127.0.0.1:9/hooks", "events": ["conversation.created"]}),
+                ),
+            )
+            .await;
+        assert_eq!(status, 201, "webhook fixture: {created}");
+        let webhook_id = created["webhook"]["id"].as_str().expect("id").to_string();
+        let (mut visitor, _) = self.visitor(widget_key, None).await;
+        visitor.open().await;
+        let started = std::time::Instant::now();
+        loop {
+            let (_, dead) = admin.get("/api/v1/webhooks/deliveries?state=dead").await;
+            if let Some(id) = dead[0]["id"].as_str() {
+                return (webhook_id, id.to_string());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no dead delivery: {dead}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     pub fn http(&self) -> Http {
