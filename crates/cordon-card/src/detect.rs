@@ -278,7 +278,7 @@ fn short_chain(text: &str, p: usize) -> Option<usize> {
     // table and Luhn, no chain the parser reads inside this span has one either, and the whole span
     // can be skipped.
     if first_start.is_some_and(|before| digits - before >= MIN_LEN)
-        && luhn_candidate_in(bytes, p, end)
+        && luhn_candidate_in(bytes, p, end, digits)
     {
         return None;
     }
@@ -289,8 +289,9 @@ fn short_chain(text: &str, p: usize) -> Option<usize> {
 /// has 12 to 19 digits, a prefix and length of the IIN table and a valid Luhn digit. Every card
 /// either rule finds is such a run of its chain ([`must`] and [`judge`] ask for all three), and the
 /// chains the parser reads inside the span are runs of its groups, so when none is, the span holds
-/// no card. Only the starts that [`best_at`] would try are tried.
-fn luhn_candidate_in(bytes: &[u8], p: usize, end: usize) -> bool {
+/// no card. Only the starts that [`best_at`] would try are tried, and only while at least 12 of
+/// the chain's `digits` are left from them.
+fn luhn_candidate_in(bytes: &[u8], p: usize, end: usize, digits: usize) -> bool {
     let next_group = |mut i: usize| {
         while i < end && !bytes[i].is_ascii_digit() {
             i += 1;
@@ -298,7 +299,8 @@ fn luhn_candidate_in(bytes: &[u8], p: usize, end: usize) -> bool {
         i
     };
     let mut s = p;
-    while s < end {
+    let mut left = digits; // digits from `s` to the chain's end
+    while s < end && left >= MIN_LEN {
         let n0 = skip::ascii_digit_run(bytes, s);
         let begins = match bytes[s..s + n0] {
             [d0, d1, ..] => pan::could_begin2(d0 - b'0', d1 - b'0'),
@@ -306,7 +308,7 @@ fn luhn_candidate_in(bytes: &[u8], p: usize, end: usize) -> bool {
             [] => false,
         };
         if n0 <= MAX_LEN && begins {
-            let mut digits = [0u8; MAX_LEN];
+            let mut run = [0u8; MAX_LEN];
             let (mut len, mut i) = (0, s);
             let mut lengths = None;
             while i < end {
@@ -314,18 +316,18 @@ fn luhn_candidate_in(bytes: &[u8], p: usize, end: usize) -> bool {
                 if len + n > MAX_LEN {
                     break;
                 }
-                for (slot, b) in digits[len..len + n].iter_mut().zip(&bytes[i..i + n]) {
+                for (slot, b) in run[len..len + n].iter_mut().zip(&bytes[i..i + n]) {
                     *slot = b - b'0';
                 }
                 len += n;
                 if lengths.is_none() && len >= 6 {
-                    lengths = Some(pan::Prefix::of(&digits[..6]).lengths());
+                    lengths = Some(pan::Prefix::of(&run[..6]).lengths());
                 }
                 if let Some(l) = lengths {
                     if l >> len == 0 {
                         break; // no issued number is this long or longer
                     }
-                    if len >= MIN_LEN && l & (1 << len) != 0 && pan::luhn_ok(&digits[..len]) {
+                    if len >= MIN_LEN && l & (1 << len) != 0 && pan::luhn_ok(&run[..len]) {
                         return true;
                     }
                 }
@@ -333,6 +335,7 @@ fn luhn_candidate_in(bytes: &[u8], p: usize, end: usize) -> bool {
             }
         }
         s = next_group(s + n0);
+        left -= n0;
     }
     false
 }
