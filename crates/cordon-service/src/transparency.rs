@@ -309,24 +309,62 @@ pub async fn report(
         cordon_store::Backend::Sqlite => "SQLite",
         cordon_store::Backend::Postgres => "PostgreSQL",
     };
-    let systems = vec![
+    let broker = if svc.hub.clustered() {
+        SystemView {
+            name: "NATS".into(),
+            kind: "broker".into(),
+            detail: "fans live events out between Cordon's nodes: the redacted frames your clients receive, on \
+                     subjects named by tenant and conversation; it stores nothing"
+                .into(),
+        }
+    } else {
+        SystemView {
+            name: "none configured".into(),
+            kind: "broker".into(),
+            detail: "no message broker: each node delivers live to its own clients".into(),
+        }
+    };
+    let mut systems = vec![
         SystemView {
             name: backend.to_string(),
             kind: "database".into(),
             detail: "holds every record above; message bodies sealed under the tenant's key, which the master key wraps"
                 .into(),
         },
-        SystemView {
-            name: "none configured".into(),
-            kind: "broker".into(),
-            detail: "no message broker: each node delivers live to its own clients".into(),
-        },
-        SystemView {
+        broker,
+    ];
+    // Your webhook endpoints receive what their events carry (docs/WEBHOOKS.md): ids, states and, for
+    // message.created, the redacted text.
+    let endpoints = svc.store.webhook_endpoints(tenant_id).await?;
+    if endpoints.is_empty() {
+        systems.push(SystemView {
             name: "none configured".into(),
             kind: "webhooks".into(),
             detail: "no webhook endpoints exist".into(),
-        },
-    ];
+        });
+    }
+    for e in endpoints {
+        let carries_text = e.events.iter().any(|ev| ev == "message.created");
+        systems.push(SystemView {
+            name: e.url,
+            kind: "webhooks".into(),
+            detail: format!(
+                "{} endpoint added by {}; receives {}{}",
+                if e.enabled {
+                    "an enabled"
+                } else {
+                    "a disabled"
+                },
+                e.created_by,
+                e.events.join(", "),
+                if carries_text {
+                    " (message events carry the redacted message text)"
+                } else {
+                    " (ids and states, no message text)"
+                }
+            ),
+        });
+    }
 
     let known_by_hash: HashMap<&str, &str> = known
         .iter()

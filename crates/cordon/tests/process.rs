@@ -2567,3 +2567,60 @@ async fn two_servers_on_one_postgres_database() {
     let (sa, sb) = tokio::join!(a.terminate(), b.terminate());
     assert!(sa.success() && sb.success(), "{sa} {sb}");
 }
+
+/// Issue 16: a server SIGKILLed while it still owes webhook deliveries sends them after it restarts: the outbox
+/// row was committed with the event, so nothing in memory was needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_deliveries_owed_at_a_sigkill_are_sent_after_the_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut spec = Spec::serve(&dir.path().join("data"), &dir.path().join("logs"));
+    spec.extra = vec!["--webhooks-allow-private".into()];
+    let cli = spec.cli();
+    let rx = common::receiver::Receiver::start(&dir.path().join("receiver"), "fail");
+    let mut srv = spec.start().await;
+    let t = cli.tenant("acme").await;
+    cli.agent("acme", "boss", "admin", 3).await;
+    let admin = srv
+        .http()
+        .with(Auth::Cookie(srv.login("acme", "boss", PASSWORD).await));
+    let (status, created) = admin
+        .call(
+            "POST",
+            "/api/v1/webhooks",
+            Some(json!({"url": rx.url, "events": ["conversation.created"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    rx.set("secret", created["secret"].as_str().expect("secret"));
+    let (mut visitor, _) = srv
+        .visitor(t["widget_key"].as_str().expect("key"), None)
+        .await;
+    visitor.send(json!({"type": "conversation.open"})).await;
+    let conv = visitor.recv_type("conversation").await["conversation"]["id"]
+        .as_str()
+        .expect("conversation id")
+        .to_string();
+    // The first attempt fails (the receiver answers 500); the retry is due 5 s later. Kill the server now.
+    rx.wait_for(Duration::from_secs(20), |r| !r.is_empty())
+        .await;
+    // Let the attempt's outcome commit (a kill before it leaves the row claimed: it is then sent when its
+    // 60-second lease ends, which this test does not wait for).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    srv.kill();
+    rx.set("mode", "ok");
+    let srv = spec.start().await;
+    let reqs = rx
+        .wait_for(Duration::from_secs(30), |r| {
+            r.iter().any(|x| x["answered"] == 200)
+        })
+        .await;
+    let ok: Vec<&Value> = reqs.iter().filter(|r| r["answered"] == 200).collect();
+    assert_eq!(ok.len(), 1, "delivered once after the restart: {reqs:?}");
+    assert_eq!(ok[0]["verified"], true);
+    assert_eq!(ok[0]["body"]["data"]["conversation_id"], conv.as_str());
+    assert_eq!(
+        ok[0]["id"], reqs[0]["id"],
+        "the same webhook-id as the attempt before the kill"
+    );
+    drop(srv);
+}

@@ -2,6 +2,8 @@
 //! clients that speak to it as browsers and integrators do: HTTP with cookies or bearer keys, WebSockets.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod receiver;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
