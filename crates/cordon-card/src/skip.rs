@@ -55,6 +55,14 @@ pub(crate) fn ascii_digit_run(bytes: &[u8], from: usize) -> usize {
 #[inline]
 pub(crate) fn next_digit_start(bytes: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
+    // One word first: in digit-dense text, and in scripts whose every character stops the scan,
+    // the next stop is usually within eight bytes, and the four words below would be read for one.
+    if i + 8 <= bytes.len() {
+        if let Some(p) = first_in(bytes, i, candidates(word(bytes, i))) {
+            return Some(p);
+        }
+        i += 8;
+    }
     // 32 bytes per round while there is room: one branch for four words.
     while i + 32 <= bytes.len() {
         let (a, b, c, d) = (
