@@ -116,7 +116,7 @@ fn scan_with(text: &str, fast_path: bool, mut emit: impl FnMut(Hit)) {
     // Made on the first chain that needs it, then reused: most texts never need one.
     let mut ring: Option<Ring> = None;
     while let Some(p) = skip::next_digit_start(bytes, pos) {
-        if chars::digit_at(text, p).is_none() {
+        if !bytes[p].is_ascii_digit() && chars::digit_at(text, p).is_none() {
             // A lead byte of some other non-ASCII character: step over that character.
             pos = p + chars::char_at(text, p).map_or(1, |(_, len)| len);
             continue;
@@ -503,6 +503,12 @@ impl Ring {
         self.digits = self.digits.saturating_sub(g.n);
         Some(g)
     }
+    /// `k`, or the first index [`Ring::at`] has a group for when `k` lies further behind: the
+    /// formats' windows start there, since a window that starts on no group matches nothing.
+    fn first_at(&self, k: isize) -> isize {
+        // `behind` is at most BEHIND (8), so it fits an isize.
+        k.max(-(self.behind as isize))
+    }
     /// Forgets the groups behind the front (after a card: its mask ends the chain there).
     fn forget_behind(&mut self) {
         self.behind = 0;
@@ -789,7 +795,7 @@ fn exempt(text: &str, ring: &Ring, s: usize, e: usize, start: usize, end: usize)
 /// another group joined the same way) that the candidate lies in: its validity depends only on
 /// whether the group after it is joined by a dot, which masking cannot make true.
 fn decimal_fraction(ring: &Ring, s: isize, e: isize) -> bool {
-    (s - 1..=s).filter(|&t| t + 1 >= e).any(|t| {
+    (ring.first_at(s - 1)..=s).filter(|&t| t + 1 >= e).any(|t| {
         let (Some(int), Some(frac)) = (ring.at(t), ring.at(t + 1)) else {
             return false;
         };
@@ -799,7 +805,7 @@ fn decimal_fraction(ring: &Ring, s: isize, e: isize) -> bool {
 
 /// Whether group `i` belongs to a calendar date of three groups (the candidate starts in it).
 fn in_date(text: &str, ring: &Ring, i: isize) -> bool {
-    (i - 2..=i).any(|t| date_at(text, ring, t))
+    (ring.first_at(i - 2)..=i).any(|t| date_at(text, ring, t))
 }
 
 fn date_at(text: &str, ring: &Ring, t: isize) -> bool {
@@ -817,7 +823,7 @@ fn date_at(text: &str, ring: &Ring, t: isize) -> bool {
 
 fn order_3_7_7(ring: &Ring, s: isize) -> bool {
     let dash = |g: &Group| g.seps == 1 && g.joint == Joint::Only(Sep::Dash);
-    (s - 2..=s).any(|t| {
+    (ring.first_at(s - 2)..=s).any(|t| {
         let (Some(a), Some(b), Some(c)) = (ring.at(t), ring.at(t + 1), ring.at(t + 2)) else {
             return false;
         };
@@ -830,7 +836,7 @@ fn order_3_7_7(ring: &Ring, s: isize) -> bool {
 }
 
 fn postal_tracking(ring: &Ring, s: isize) -> bool {
-    (s - 6..s).any(|t| {
+    (ring.first_at(s - 6)..s).any(|t| {
         let Some(a) = ring.at(t) else { return false };
         let Some(b) = ring.at(t + 1) else {
             return false;
