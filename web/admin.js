@@ -1,4 +1,4 @@
-// Admin pages: tenant settings, identity secret, embed snippet, agents, API keys, the exposure record and the
+// Admin pages: tenant settings, identity secret, embed snippet, agents, API keys, webhooks, the exposure record and the
 // transparency report (with its sessions-by-file chart, drawn as inline SVG).
 // Secrets (a new identity secret, a new API key) are shown once, in a read-only field, and kept nowhere.
 (function () {
@@ -22,11 +22,13 @@
     loadTenant();
     loadSnippet();
     // The key list names its creators by agent name, so it waits for the agents (and shows ids if they fail).
-    loadAgents().then(loadKeys, loadKeys);
+    var afterAgents = function () { loadKeys(); loadHooks(); };
+    loadAgents().then(afterAgents, afterAgents);
     initExposure();
     loadTransparency();
     loadMfa();
     loadGrants();
+    loadDeliveries();
   }, function (e) {
     if (e.status === 401) location.assign('/console');
     else C.toast(e.message, true);
@@ -283,6 +285,95 @@
       });
     }, function (e) { status('keys-status', e.message, true); });
   }
+
+  // ---- webhooks (issue 16) ------------------------------------------------------------------------------
+
+  function loadHooks() {
+    C.api('GET', '/api/v1/webhooks').then(function (list) {
+      var tb = $('hooks');
+      C.clear(tb);
+      if (!list.length) tb.appendChild(h('tr', null, h('td', { colspan: '5', class: 'muted', text: 'No endpoints yet.' })));
+      list.forEach(function (w) {
+        var del = h('button', { type: 'button', class: 'danger', text: 'Delete', 'aria-label': 'Delete endpoint ' + w.url });
+        del.addEventListener('click', function () {
+          C.api('DELETE', '/api/v1/webhooks/' + encodeURIComponent(w.id)).then(function () {
+            status('hooks-status', 'Endpoint deleted; its undelivered events are dropped.');
+            loadHooks();
+            loadDeliveries();
+          }, function (e) { status('hooks-status', e.message, true); });
+        });
+        var events = h('span', { class: 'scopes' });
+        w.events.forEach(function (ev) {
+          events.appendChild(h('span', { class: 'pill', text: ev }));
+          events.appendChild(document.createTextNode(' '));
+        });
+        tb.appendChild(h('tr', null,
+          h('td', null, h('span', { class: 'mono break', text: w.url }), w.description ? h('div', { class: 'hint', text: w.description }) : null),
+          h('td', null, events),
+          h('td', { text: creator(w.created_by) }),
+          h('td', { text: C.date(w.created_at) }),
+          h('td', null, del)));
+      });
+    }, function (e) { status('hooks-status', e.message, true); });
+  }
+
+  function loadDeliveries() {
+    var state = $('d-state').value;
+    var q = '?limit=50' + (state ? '&state=' + encodeURIComponent(state) : '');
+    C.api('GET', '/api/v1/webhooks/deliveries' + q).then(function (list) {
+      var tb = $('deliveries');
+      C.clear(tb);
+      if (!list.length) tb.appendChild(h('tr', null, h('td', { colspan: '6', class: 'muted', text: 'No deliveries.' })));
+      list.forEach(function (d) {
+        var pill = d.state === 'delivered' ? 'assigned' : d.state === 'dead' ? 'closed' : 'queued';
+        var label = d.state === 'dead' ? 'failed' : d.state;
+        var last = d.last_status ? 'HTTP ' + d.last_status : '';
+        if (d.last_error && d.state !== 'delivered') last = d.last_error;
+        if (d.state === 'pending' && d.next_attempt_at) last += (last ? '; ' : '') + 'next try ' + C.time(d.next_attempt_at);
+        var again = d.state === 'pending' ? null
+          : h('button', { type: 'button', class: d.state === 'dead' ? 'primary' : 'ghost', text: 'Redeliver', 'aria-label': 'Redeliver ' + d.event + ' ' + d.id });
+        if (again) {
+          again.addEventListener('click', function () {
+            C.api('POST', '/api/v1/webhooks/deliveries/' + encodeURIComponent(d.id) + '/redeliver').then(function () {
+              status('deliveries-status', 'Queued again: ' + d.event + '.');
+              loadDeliveries();
+            }, function (e) { status('deliveries-status', e.message, true); });
+          });
+        }
+        tb.appendChild(h('tr', null,
+          h('td', null, h('span', { class: 'mono', text: d.event }), h('div', { class: 'hint mono', text: d.id })),
+          h('td', { text: C.time(d.created_at) }),
+          h('td', null, h('span', { class: 'pill ' + pill, text: label })),
+          h('td', { class: 'num', text: String(d.attempts) }),
+          h('td', { class: 'break', text: last || '—' }),
+          h('td', null, again)));
+      });
+    }, function (e) { status('deliveries-status', e.message, true); });
+  }
+
+  $('d-state').addEventListener('change', loadDeliveries);
+  $('d-refresh').addEventListener('click', loadDeliveries);
+
+  $('hook-form').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    var events = Array.prototype.filter.call(document.getElementsByName('hook-event'), function (c) { return c.checked; })
+      .map(function (c) { return c.value; });
+    if (!events.length) { status('hooks-status', 'Choose at least one event.', true); return; }
+    C.api('POST', '/api/v1/webhooks', { url: $('h-url').value.trim(), events: events, description: $('h-desc').value.trim() })
+      .then(function (r) {
+        $('hook-secret').value = r.secret;
+        $('hook-box').hidden = false;
+        $('hook-secret').focus();
+        $('hook-secret').select();
+        $('h-url').value = '';
+        $('h-desc').value = '';
+        status('hooks-status', 'Endpoint added.');
+        loadHooks();
+      }, function (e) { status('hooks-status', e.message, true); });
+  });
+  $('hook-copy').addEventListener('click', function () {
+    C.copy($('hook-secret').value, $('hook-secret'), $('hooks-status'));
+  });
 
   // Each scope as a pill; those that reach transcripts or the audit log are marked.
   function scopeList(k) {

@@ -646,6 +646,83 @@ await group('transparency report: tables, the sessions-by-file chart, the checkp
   }
 });
 
+// ---- webhooks (issue 16) -------------------------------------------------------------------------------------
+
+// A receiver in this script (Node's crypto, apart from Cordon's Rust): it checks each Standard Webhooks signature
+// with the secret the admin page showed once, and answers the first attempt of each id with 500.
+const hooks = { secret: '', seen: new Set(), requests: [] };
+const hookServer = http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks);
+    const id = req.headers['webhook-id'] || '';
+    const ts = req.headers['webhook-timestamp'] || '';
+    const key = Buffer.from(hooks.secret.replace(/^whsec_/, ''), 'base64');
+    const want = createHmac('sha256', key).update(`${id}.${ts}.`).update(body).digest('base64');
+    const verified = String(req.headers['webhook-signature'] || '').split(' ').some((p) => p === `v1,${want}`);
+    const first = !hooks.seen.has(id);
+    hooks.seen.add(id);
+    hooks.requests.push({ id, verified, first, body: body.toString('utf8') });
+    res.writeHead(first ? 500 : 200);
+    res.end(first ? 'try again' : 'ok');
+  });
+});
+await new Promise((resolve) => hookServer.listen(0, '127.0.0.1', resolve));
+const hookUrl = `http://127.0.0.1:${hookServer.address().port}/cordon`;
+
+await group('webhooks: an admin adds an endpoint, events arrive signed, a failed attempt is retried; desktop and 390 px', async () => {
+  const ctx = await context();
+  const admin = await ctx.newPage();
+  await login(admin, 'skyway', 'admin');
+  await admin.goto(cfg.console + '/console/admin');
+  await admin.locator('#hooks tr').first().waitFor();
+  await admin.getByLabel('URL').fill(hookUrl);
+  await admin.getByLabel('message.created (redacted text)').check();
+  await admin.getByLabel('Description (optional)').fill('CRM sync');
+  await admin.getByRole('button', { name: 'Add endpoint' }).click();
+  await admin.locator('#hook-box').waitFor({ state: 'visible' });
+  hooks.secret = await admin.locator('#hook-secret').inputValue();
+  assert(hooks.secret.startsWith('whsec_'), `the secret is shown once: ${hooks.secret.slice(0, 6)}`);
+  await eventually(async () => ((await admin.locator('#hooks').textContent()) || '').includes(hookUrl), 'the endpoint listed');
+
+  // A visitor chats and types a card: the events reach the receiver, the card masked.
+  const store = await openStore(ctx, 'skyway');
+  const frame = await openWidget(store);
+  await say(frame, `webhook check, card ${CARD}`);
+  await bubbles(frame, 'webhook check').waitFor();
+  await eventually(async () => hooks.requests.some((r) => !r.first && r.body.includes('webhook check')),
+    'the message event delivered on its retry', 30000);
+  assert(hooks.requests.every((r) => r.verified), 'every request verifies with the secret the page showed');
+  assert(hooks.requests.every((r) => !r.body.includes(CARD) && !r.body.includes(CARD.replace(/ /g, ''))), 'no card number in any request');
+  const types = new Set(hooks.requests.map((r) => JSON.parse(r.body).type));
+  assert(types.has('conversation.created') && types.has('message.created'), `event types: ${[...types]}`);
+
+  for (const [size, viewport] of [['desktop', DESKTOP], ['390', { width: 390, height: 844 }]]) {
+    const page = size === 'desktop' ? admin : await (await context({ viewport })).newPage();
+    if (size !== 'desktop') {
+      await login(page, 'skyway', 'admin');
+      await page.goto(cfg.console + '/console/admin');
+    }
+    await page.locator('#d-state').selectOption('delivered');
+    await eventually(async () => ((await page.locator('#deliveries').textContent()) || '').includes('message.created'),
+      'the delivered events listed');
+    const rows = await page.locator('#deliveries tr').allTextContents();
+    assert(rows.every((t) => t.includes('delivered')), `delivered rows: ${rows}`);
+    // The sticky header covers the top 70 px: scroll each part below it.
+    for (const [part, sel] of [['', '#hooks-h'], ['-deliveries', '#d-state']]) {
+      await page.locator(sel).evaluate((e) => { e.scrollIntoView(); window.scrollBy(0, -70); });
+      await page.screenshot({ path: join(ART, `webhooks${part}-${size}.png`), animations: 'disabled' });
+    }
+    const [sw, iw] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert(sw <= iw, `admin with webhooks is wider than the ${size} screen: ${sw} > ${iw}`);
+  }
+  // Delete the endpoint again, so the screenshots and checks below see the demo as it was.
+  await admin.getByRole('button', { name: 'Delete endpoint ' + hookUrl }).click();
+  await eventually(async () => ((await admin.locator('#hooks').textContent()) || '').includes('No endpoints yet'), 'the endpoint deleted');
+  await ctx.close();
+});
+
 // ---- 6. accessibility ---------------------------------------------------------------------------------------
 
 async function axe(target, label) {

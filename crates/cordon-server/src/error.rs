@@ -95,6 +95,7 @@ fn status_of(code: &str) -> StatusCode {
         code::RATE_LIMITED | code::TOO_MANY_CONNECTIONS => StatusCode::TOO_MANY_REQUESTS,
         code::UNKNOWN_RELEASE_KEY | code::BAD_SIGNATURE => StatusCode::UNPROCESSABLE_ENTITY,
         code::UNAVAILABLE | code::NO_RELEASE => StatusCode::SERVICE_UNAVAILABLE,
+        code::DATA_SHREDDED => StatusCode::GONE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -95,6 +95,8 @@ pub enum Action {
     WebhooksList,
     WebhookDeliveriesList,
     WebhookRedeliver,
+    /// A tenant crypto-shredded (issue 16): in its own log and the platform's.
+    TenantShred,
 }
 
 impl Action {
@@ -157,6 +159,7 @@ impl Action {
         Action::WebhooksList,
         Action::WebhookDeliveriesList,
         Action::WebhookRedeliver,
+        Action::TenantShred,
     ];
 
     /// The name written in entries.
@@ -218,6 +221,7 @@ impl Action {
             Action::WebhooksList => "webhooks.list",
             Action::WebhookDeliveriesList => "webhook_deliveries.list",
             Action::WebhookRedeliver => "webhook.redeliver",
+            Action::TenantShred => "tenant.shred",
             Action::ImpactRun => "impact.run",
             Action::TransparencyRead => "transparency.read",
         }

@@ -55,6 +55,8 @@ pub mod code {
     pub const SLOW_CONSUMER: &str = "slow_consumer";
     pub const UNAVAILABLE: &str = "unavailable";
     pub const INTERNAL: &str = "internal";
+    /// The tenant was crypto-shredded (`cordon tenant shred`): what its keys sealed cannot be read or written.
+    pub const DATA_SHREDDED: &str = "data_shredded";
 }
 
 /// A use case's refusal: a stable code (`code::*`), a fixed message safe to show, and for `rate_limited` how
@@ -144,6 +146,12 @@ impl From<StoreError> for Refusal {
 
 impl From<crate::keys::KeyError> for Refusal {
     fn from(err: crate::keys::KeyError) -> Self {
+        if let crate::keys::KeyError::Store(StoreError::NotFound) = err {
+            return Refusal::new(
+                code::DATA_SHREDDED,
+                "this tenant's data was erased: its keys were destroyed",
+            );
+        }
         tracing::error!(error = %err, "key failure");
         Refusal::new(code::INTERNAL, "internal error")
     }

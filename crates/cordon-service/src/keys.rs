@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use cordon_crypto::{CryptoError, DataKey, MasterKey, SecretKey};
 use cordon_store::{Store, StoreError};
@@ -29,9 +30,14 @@ pub struct Keys {
     audit_seed: SecretKey,
     /// True when this process created the audit signing key (it logs that key operation).
     pub created_audit_key: bool,
-    data_keys: RwLock<HashMap<(String, u32), Arc<DataKey>>>,
+    /// Unwrapped data keys and when each was last read from the database.
+    data_keys: RwLock<HashMap<(String, u32), (Arc<DataKey>, Instant)>>,
     current: RwLock<HashMap<String, u32>>,
 }
+
+/// How long an unwrapped data key is used before the database is asked again whether it still exists: a
+/// tenant shredded by any process (the CLI, another node) becomes unreadable everywhere within this time.
+pub const KEY_RECHECK: Duration = Duration::from_secs(2);
 
 /// Wrapping contexts bind each wrapped key to its owner and purpose.
 pub fn data_key_context(tenant_id: &str, key_id: u32) -> String {
@@ -100,7 +106,15 @@ impl Keys {
             .ok()
             .and_then(|m| m.get(tenant_id).copied());
         if let Some(key_id) = known {
-            return self.data_key(store, tenant_id, key_id).await;
+            match self.data_key(store, tenant_id, key_id).await {
+                Err(KeyError::Store(StoreError::NotFound)) => {
+                    // Shredded, or rotated away: forget it and ask the database which key is current.
+                    if let Ok(mut m) = self.current.write() {
+                        m.remove(tenant_id);
+                    }
+                }
+                other => return other,
+            }
         }
         let (key_id, wrapped) = store.current_data_key(tenant_id).await?;
         let key = Arc::new(DataKey::new(
@@ -109,7 +123,10 @@ impl Keys {
                 .unwrap_key(&data_key_context(tenant_id, key_id), &wrapped)?,
         ));
         if let Ok(mut m) = self.data_keys.write() {
-            m.insert((tenant_id.to_string(), key_id), key.clone());
+            m.insert(
+                (tenant_id.to_string(), key_id),
+                (key.clone(), Instant::now()),
+            );
         }
         if let Ok(mut m) = self.current.write() {
             m.insert(tenant_id.to_string(), key_id);
@@ -129,17 +146,30 @@ impl Keys {
             .read()
             .ok()
             .and_then(|m| m.get(&(tenant_id.to_string(), key_id)).cloned());
-        if let Some(k) = cached {
-            return Ok(k);
+        if let Some((k, read_at)) = cached {
+            if read_at.elapsed() < KEY_RECHECK {
+                return Ok(k);
+            }
         }
-        let wrapped = store.data_key(tenant_id, key_id).await?;
+        let wrapped = match store.data_key(tenant_id, key_id).await {
+            Ok(w) => w,
+            Err(e) => {
+                if let Ok(mut m) = self.data_keys.write() {
+                    m.remove(&(tenant_id.to_string(), key_id));
+                }
+                return Err(e.into());
+            }
+        };
         let key = Arc::new(DataKey::new(
             key_id,
             self.master
                 .unwrap_key(&data_key_context(tenant_id, key_id), &wrapped)?,
         ));
         if let Ok(mut m) = self.data_keys.write() {
-            m.insert((tenant_id.to_string(), key_id), key.clone());
+            m.insert(
+                (tenant_id.to_string(), key_id),
+                (key.clone(), Instant::now()),
+            );
         }
         Ok(key)
     }

@@ -242,6 +242,21 @@ pub async fn update_tenant(
 }
 
 /// Replace the tenant's identity-verification secret; returns the new one (to show once).
+/// Crypto-shred a tenant (the operator's command line, issue 16): destroy its data keys, so every message it
+/// ever sealed is unreadable from now on, on every node within `keys::KEY_RECHECK`; new messages are refused
+/// (`data_shredded`). The audit log stays whole and verifiable (it is signed with the platform's audit key,
+/// not the tenant's): `tenant.shred` is written to the tenant's log and the platform's, with the number of keys
+/// destroyed. Answers that number (0: already shredded).
+pub async fn shred_tenant(svc: &Service, tenant_id: &str, actor: &str) -> Result<u64> {
+    svc.store.tenant(tenant_id).await?;
+    let target = format!("tenant:{tenant_id}#data_keys");
+    let audit = [
+        audit::entry(tenant_id, actor, Action::TenantShred, &target),
+        audit::platform_entry(actor, Action::TenantShred, &target),
+    ];
+    Ok(svc.store.shred_tenant_keys(tenant_id, &audit).await?)
+}
+
 pub async fn rotate_identity_secret(svc: &Service, principal: &Principal) -> Result<SecretKey> {
     principal.require(Scope::Admin)?;
     let secret = SecretKey::generate();

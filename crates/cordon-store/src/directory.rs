@@ -400,6 +400,27 @@ impl Store {
         Ok((id as u32, row.try_get(1)?))
     }
 
+    /// Crypto-shred a tenant: destroy every data key it has (what they sealed can never be opened again) and the
+    /// message events still waiting for its webhooks (their text can no longer be read), with `audit` in the same
+    /// transaction. Answers how many keys were destroyed; 0 when the tenant was shredded already.
+    pub async fn shred_tenant_keys(&self, tenant_id: &str, audit: &[AuditEntry]) -> Result<u64> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query("DELETE FROM tenant_keys WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "DELETE FROM webhook_outbox WHERE tenant_id = $1 AND event = 'message.created' \
+             AND delivered_at IS NULL",
+        )
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await?;
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     /// A specific data key, for opening older ciphertexts after rotation. `NotFound` once shredded.
     pub async fn data_key(&self, tenant_id: &str, key_id: u32) -> Result<Vec<u8>> {
         let row =

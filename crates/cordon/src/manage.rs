@@ -1,7 +1,7 @@
 //! Management commands: migrate, tenant, agent and apikey. They work beside running servers on the same
 //! database, because every decision lives in the database.
 
-use anyhow::{anyhow, Context as _};
+use anyhow::{anyhow, bail, Context as _};
 use clap::Subcommand;
 use cordon_service::audit::CLI_ACTOR;
 use cordon_service::management::{self, Actor, AgentChange, AgentRequest};
@@ -32,6 +32,16 @@ pub(crate) enum TenantCommand {
     List {
         #[arg(long)]
         json: bool,
+    },
+    /// Crypto-shred a tenant: destroy its data keys, so every message it ever stored becomes unreadable at once,
+    /// on every node. Cannot be undone. Asks for the slug again on a terminal; elsewhere pass --confirm SLUG.
+    Shred {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        /// The slug again, to confirm without a prompt.
+        #[arg(long)]
+        confirm: Option<String>,
     },
 }
 
@@ -145,6 +155,42 @@ async fn tenant_by_slug(svc: &Service, slug: &str) -> anyhow::Result<Tenant> {
         .ok_or_else(|| anyhow!("no tenant with slug {slug:?}"))
 }
 
+/// `cordon tenant shred`: the slug typed twice (flag or prompt), then the keys destroyed.
+async fn shred(svc: &Service, slug: &str, confirm: Option<String>) -> anyhow::Result<()> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    let t = tenant_by_slug(svc, slug).await?;
+    let typed = match confirm {
+        Some(c) => c,
+        None if std::io::stdin().is_terminal() => {
+            eprint!(
+                "This destroys the data keys of {} ({}): every message it stored becomes unreadable, for good.\n\
+                 Type the tenant's slug to confirm: ",
+                t.display_name, t.slug
+            );
+            std::io::stderr().flush()?;
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            line.trim().to_string()
+        }
+        None => bail!("pass --confirm {slug} to shred without a terminal"),
+    };
+    if typed != t.slug {
+        bail!("the confirmation does not match the slug {slug:?}; nothing was shredded");
+    }
+    let n = management::shred_tenant(svc, &t.id, CLI_ACTOR)
+        .await
+        .map_err(refused)?;
+    if n == 0 {
+        println!("tenant {slug} was shredded already: it has no data keys");
+    } else {
+        println!(
+            "shredded tenant {slug}: {n} data key(s) destroyed; its messages are unreadable on every node within {} s",
+            cordon_service::keys::KEY_RECHECK.as_secs()
+        );
+    }
+    Ok(())
+}
+
 fn print_json(v: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
@@ -176,6 +222,7 @@ pub(crate) async fn tenant(global: &GlobalArgs, cmd: TenantCommand) -> anyhow::R
             }
             Ok(())
         }
+        TenantCommand::Shred { tenant, confirm } => shred(&store, &tenant, confirm).await,
         TenantCommand::List { json } => {
             let tenants = management::list_tenants(&store, CLI_ACTOR)
                 .await

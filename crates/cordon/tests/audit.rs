@@ -834,6 +834,7 @@ fn reached_by(action: Action) -> &'static str {
         Action::TransparencyRead => {
             "route: GET /api/v1/transparency, POST /api/v1/transparency/checkpoint-check"
         }
+        Action::TenantShred => "command: tenant shred",
         Action::WebhookCreate => "route: POST /api/v1/webhooks",
         Action::WebhookDelete => "route: DELETE /api/v1/webhooks/{webhook_id}",
         Action::WebhooksList => "route: GET /api/v1/webhooks",
@@ -911,6 +912,14 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
         "cli-co",
         "--id",
         key["id"].as_str().unwrap(),
+    ]);
+    cli(&[
+        "tenant",
+        "shred",
+        "--tenant",
+        "cli-co",
+        "--confirm",
+        "cli-co",
     ]);
 
     // Every route, as the route coverage test calls them.

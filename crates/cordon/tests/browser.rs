@@ -77,7 +77,14 @@ fn widget_console_and_admin_in_headless_chromium() {
     let log = std::fs::File::create(&log_path).expect("log file");
     let mut demo = Killed(
         Command::new(env!("CARGO_BIN_EXE_cordon"))
-            .args(["demo", "--listen", "127.0.0.1:0", "--data"])
+            // The webhook check's receiver is on loopback.
+            .args([
+                "demo",
+                "--webhooks-allow-private",
+                "--listen",
+                "127.0.0.1:0",
+                "--data",
+            ])
             .arg(data.path().join("data"))
             .env("RUST_LOG", "warn")
             .env_remove("CORDON_DATABASE")
