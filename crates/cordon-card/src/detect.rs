@@ -321,7 +321,7 @@ fn luhn_candidate_in(bytes: &[u8], p: usize, end: usize, digits: usize) -> bool 
                 }
                 len += n;
                 if lengths.is_none() && len >= 6 {
-                    lengths = Some(pan::Prefix::of(&run[..6]).lengths());
+                    lengths = Some(pan::lengths_of(&run[..6]));
                 }
                 if let Some(l) = lengths {
                     if l >> len == 0 {

@@ -103,6 +103,46 @@ static ROWS_BY_FIRST2: [u32; 100] = {
     t
 };
 
+/// For each two-digit prefix whose rows all have prefixes of one or two digits (so that the two
+/// digits decide them: `4…`, `5…`, `34`, `37`…), the lengths they issue. 0 where longer prefixes
+/// must be read (`30`, `22`, `60`, `62`…) or no row matches (`1…`); [`lengths_of`] then asks
+/// [`Prefix::of`]. Every row issues some length, so 0 never stands for a decided prefix.
+static LENGTHS_BY_FIRST2: [u32; 100] = {
+    let mut t = [0u32; 100];
+    let mut p = 0;
+    while p < 100 {
+        let (mut rows, mut lengths, mut short) = (ROWS_BY_FIRST2[p], 0, true);
+        while rows != 0 {
+            let k = rows.trailing_zeros() as usize;
+            rows &= rows - 1;
+            short &= IIN_TABLE[k].digits <= 2;
+            lengths |= IIN_TABLE[k].lengths;
+        }
+        if short {
+            t[p] = lengths;
+        }
+        p += 1;
+    }
+    t
+};
+
+/// The lengths issued for a number that starts with these six digit values: [`Prefix::lengths`],
+/// from one lookup when the first two digits decide it.
+#[inline]
+pub(crate) fn lengths_of(first6: &[u8]) -> u32 {
+    let fast = match first6 {
+        [d0, d1, ..] => LENGTHS_BY_FIRST2
+            .get(usize::from(*d0) * 10 + usize::from(*d1))
+            .copied()
+            .unwrap_or(0),
+        _ => 0,
+    };
+    if fast != 0 {
+        return fast;
+    }
+    Prefix::of(first6).lengths()
+}
+
 /// Every row of [`IIN_TABLE`], as a mask like those of [`ROWS_BY_FIRST2`].
 const ALL_ROWS: u32 = (1 << IIN_TABLE.len()) - 1;
 // The row masks are `u32`s: the table must keep fewer than 32 rows.
@@ -366,6 +406,7 @@ mod tests {
                 }
             }
             assert_eq!((pf.rows, pf.lengths), (rows, lengths), "{p:06}");
+            assert_eq!(lengths_of(&d), lengths, "{p:06}");
             for len in MIN_LEN..=MAX_LEN {
                 let want = IIN_TABLE.iter().find_map(|r| {
                     (r.lengths & (1 << len) != 0
