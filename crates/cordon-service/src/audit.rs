@@ -97,6 +97,9 @@ pub enum Action {
     WebhookRedeliver,
     /// A tenant crypto-shredded (issue 16): in its own log and the platform's.
     TenantShred,
+    /// A visitor's data exported or deleted by a tenant admin (issue 16).
+    VisitorExport,
+    VisitorDelete,
 }
 
 impl Action {
@@ -160,6 +163,8 @@ impl Action {
         Action::WebhookDeliveriesList,
         Action::WebhookRedeliver,
         Action::TenantShred,
+        Action::VisitorExport,
+        Action::VisitorDelete,
     ];
 
     /// The name written in entries.
@@ -222,6 +227,8 @@ impl Action {
             Action::WebhookDeliveriesList => "webhook_deliveries.list",
             Action::WebhookRedeliver => "webhook.redeliver",
             Action::TenantShred => "tenant.shred",
+            Action::VisitorExport => "visitor.export",
+            Action::VisitorDelete => "visitor.delete",
             Action::ImpactRun => "impact.run",
             Action::TransparencyRead => "transparency.read",
         }

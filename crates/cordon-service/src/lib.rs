@@ -27,6 +27,7 @@ pub mod grants;
 pub mod hub;
 pub mod impact;
 pub mod keys;
+pub mod lifecycle;
 pub mod management;
 pub mod messages;
 pub mod metrics;

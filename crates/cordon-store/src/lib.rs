@@ -15,6 +15,7 @@ mod directory;
 mod exposure;
 mod grants;
 mod impact;
+mod lifecycle;
 mod mfa;
 mod operators;
 mod releases;
@@ -39,6 +40,7 @@ pub use impact::{
     CardMention, CardMentionSource, ExposureHit, ImpactWindow, StoredCardMention,
     CARD_MENTION_BRANDS,
 };
+pub use lifecycle::{DeletedCounts, OTHER_TABLES, VISITOR_TABLES};
 pub use mfa::AgentTotp;
 pub use operators::{NewOperator, Operator, OperatorCredentials, OperatorSession};
 pub use releases::{Release, ReleaseKey};

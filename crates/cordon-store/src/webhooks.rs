@@ -18,7 +18,37 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
     "conversation.transferred",
     "conversation.closed",
     "message.created",
+    "visitor_request.completed",
 ];
+
+/// Queue `event` for every enabled endpoint of the tenant that subscribes to it, inside the caller's transaction
+/// (for events that no trigger writes: a visitor request).
+pub(crate) async fn enqueue_event(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    tenant_id: &str,
+    event: &str,
+    data: &serde_json::Value,
+) -> Result<()> {
+    let id = match backend {
+        Backend::Sqlite => "'wh_' || lower(hex(randomblob(12)))",
+        Backend::Postgres => "'wh_' || replace(gen_random_uuid()::text, '-', '')",
+    };
+    let now = now_ms();
+    sqlx::query(&format!(
+        "INSERT INTO webhook_outbox (id, tenant_id, endpoint_id, event, data, created_at, next_attempt_at) \
+         SELECT {id}, $1, e.id, $2, $3, $4, $4 FROM webhook_endpoints e \
+         WHERE e.tenant_id = $1 AND e.enabled = 1 AND e.events LIKE $5"
+    ))
+    .bind(tenant_id)
+    .bind(event)
+    .bind(data.to_string())
+    .bind(now)
+    .bind(format!("% {event} %"))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct WebhookEndpoint {

@@ -54,6 +54,8 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
         ("POST", "/api/v1/webhooks") => {
             Some(json!({"url": "http://127.0.0.1:9/sweep", "events": ["conversation.closed"]}))
         }
+        ("POST", "/api/v1/visitor-requests/export") => Some(json!({"user_id": "sweep-export"})),
+        ("POST", "/api/v1/visitor-requests/delete") => Some(json!({"user_id": "sweep-delete"})),
         ("POST", "/api/v1/webhooks/deliveries/{delivery_id}/redeliver")
         | ("DELETE", "/api/v1/webhooks/{webhook_id}") => None,
         ("PATCH", "/api/v1/tenant/mfa") => Some(json!({"require_totp": false})),
@@ -111,6 +113,7 @@ async fn every_route_is_audited_and_proofs_verify() {
         let (webhook_id, delivery_id) = srv
             .webhook_fixture(&admin_cookie_for_fixture, &fx.tenant.widget_key)
             .await;
+        srv.sweep_visitors(&tid).await;
         let (_, doc) = http.get("/api/openapi.json").await;
         let mut n = 0;
         for (path, item) in doc["paths"].as_object().unwrap() {
@@ -835,6 +838,8 @@ fn reached_by(action: Action) -> &'static str {
             "route: GET /api/v1/transparency, POST /api/v1/transparency/checkpoint-check"
         }
         Action::TenantShred => "command: tenant shred",
+        Action::VisitorExport => "route: POST /api/v1/visitor-requests/export",
+        Action::VisitorDelete => "route: POST /api/v1/visitor-requests/delete",
         Action::WebhookCreate => "route: POST /api/v1/webhooks",
         Action::WebhookDelete => "route: DELETE /api/v1/webhooks/{webhook_id}",
         Action::WebhooksList => "route: GET /api/v1/webhooks",
@@ -948,6 +953,7 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
     let (webhook_id, delivery_id) = srv
         .webhook_fixture(&admin_cookie, &fx.tenant.widget_key)
         .await;
+    srv.sweep_visitors(&fx.tenant.id).await;
     let (_, doc) = http.get("/api/openapi.json").await;
     for (n, (path, item)) in doc["paths"].as_object().unwrap().iter().enumerate() {
         for method in ["get", "post", "patch", "delete"] {

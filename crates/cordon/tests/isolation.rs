@@ -66,6 +66,8 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
         ("POST", "/api/v1/webhooks") => {
             Some(json!({"url": "http://127.0.0.1:9/probe", "events": ["conversation.closed"]}))
         }
+        ("POST", "/api/v1/visitor-requests/export") => Some(json!({"user_id": "sweep-export"})),
+        ("POST", "/api/v1/visitor-requests/delete") => Some(json!({"user_id": "sweep-delete"})),
         ("POST", "/api/v1/webhooks/deliveries/{delivery_id}/redeliver")
         | ("DELETE", "/api/v1/webhooks/{webhook_id}") => None,
         ("GET", _) => None,
@@ -131,6 +133,8 @@ async fn run(srv: &TestServer) {
     let (b_webhook, b_delivery) = srv
         .webhook_fixture(&b_admin_cookie, &b.tenant.widget_key)
         .await;
+    // B's visitors with verified user ids, which A's visitor requests must not reach (A has none with them).
+    srv.sweep_visitors(&b.tenant.id).await;
     let (_, doc) = http.get("/api/openapi.json").await;
     let paths = doc["paths"].as_object().expect("paths");
     assert!(paths.len() >= 10, "the document lists the routes");

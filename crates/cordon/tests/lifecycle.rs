@@ -145,3 +145,211 @@ async fn a_shredded_tenant_is_unreadable_on_two_nodes_and_its_audit_log_still_ve
         node1.stop().await;
     }
 }
+
+/// Every table of the schema is either one that holds visitor data (exported and deleted with the visitor) or
+/// one named, with why, as holding none: a new table without lifecycle handling fails here.
+#[tokio::test]
+async fn every_table_has_lifecycle_handling() {
+    for db in cordon_store::testing::all_backends().await {
+        let backend = db.backend;
+        let srv = TestServer::start(db).await;
+        let tables = srv.store().table_names().await.expect("tables");
+        assert!(tables.len() >= 25, "{tables:?}");
+        for t in &tables {
+            let known = cordon_store::VISITOR_TABLES.iter().any(|(v, _)| v == t)
+                || cordon_store::OTHER_TABLES.iter().any(|(o, _)| o == t);
+            assert!(
+                known,
+                "{backend:?}: table {t} has no lifecycle handling: add it to VISITOR_TABLES (exported and \
+                 deleted with a visitor) or OTHER_TABLES (with why it holds no visitor's data) in \
+                 crates/cordon-store/src/lifecycle.rs"
+            );
+        }
+        for (t, _) in cordon_store::VISITOR_TABLES
+            .iter()
+            .chain(cordon_store::OTHER_TABLES)
+        {
+            assert!(
+                tables.iter().any(|x| x == t),
+                "{backend:?}: {t} is listed but not in the schema"
+            );
+        }
+        srv.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visitor() {
+    for db in cordon_store::testing::all_backends().await {
+        let backend = db.backend;
+        let srv = TestServer::start(db).await;
+        let fx = srv.fixture("acme").await;
+        let admin_cookie = srv.login("acme", "admin").await;
+        let admin = srv.http().with(Auth::Cookie(admin_cookie.clone()));
+        // A webhook endpoint, so the visitor's events sit in the outbox too (nothing listens: they stay).
+        let (_, _) = srv
+            .webhook_fixture(&admin_cookie, &fx.tenant.widget_key)
+            .await;
+        let (status, _) = admin
+            .call(
+                "POST",
+                "/api/v1/webhooks",
+                Some(serde_json::json!({"url": "http://127.0.0.1:9/all"})),
+            )
+            .await;
+        assert_eq!(status, 201);
+
+        let (mut agent, _) = srv.online_agent("acme", "agent").await;
+        let (mut visitor, welcome) = srv.visitor(&fx.tenant.widget_key, None).await;
+        let vid = welcome["visitor_id"]
+            .as_str()
+            .expect("visitor id")
+            .to_string();
+        let conv = visitor.open().await;
+        visitor
+            .say(&conv, "m1", "my card 4111 1111 1111 1111, booking XYZ")
+            .await;
+        agent.recv_where(|f| f["type"] == "message").await;
+        drop(visitor);
+        // Another visitor, who must be untouched.
+        let (mut other, other_welcome) = srv.visitor(&fx.tenant.widget_key, None).await;
+        let other_id = other_welcome["visitor_id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        let other_conv = other.open().await;
+        other.say(&other_conv, "o1", "keep me").await;
+
+        // Export: every visitor table has the visitor's rows, with no secret, sealed byte or card number.
+        let body = serde_json::json!({"visitor_id": vid});
+        let (status, export) = admin
+            .call(
+                "POST",
+                "/api/v1/visitor-requests/export",
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, 200, "{backend:?}: {export}");
+        assert_eq!(export["visitor_ids"], serde_json::json!([vid]));
+        let started = Instant::now();
+        for (table, _) in cordon_store::VISITOR_TABLES {
+            let rows = export["tables"][*table]
+                .as_array()
+                .expect("a list per table");
+            assert!(
+                !rows.is_empty(),
+                "{backend:?}: the export has no {table} rows: {export}"
+            );
+        }
+        let text = export.to_string();
+        assert!(
+            text.contains("booking XYZ") && text.contains("•••• 1111"),
+            "messages opened, redacted"
+        );
+        for needle in [
+            "4111 1111 1111 1111",
+            "4111111111111111",
+            "token_hash",
+            "\"body\"",
+        ] {
+            assert!(
+                !text.contains(needle),
+                "{backend:?}: {needle} in the export"
+            );
+        }
+        assert!(
+            !text.contains(&other_id) && !text.contains(&other_conv),
+            "another visitor in the export"
+        );
+        assert!(started.elapsed() < Duration::from_secs(60));
+
+        // Delete: nothing of the visitor is left in any table; the other visitor is whole.
+        let (status, deleted) = admin
+            .call(
+                "POST",
+                "/api/v1/visitor-requests/delete",
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, 200, "{backend:?}: {deleted}");
+        assert!(
+            deleted["deleted"]["messages"].as_u64() >= Some(2),
+            "{deleted}"
+        );
+        let left = srv
+            .store()
+            .visitor_rows(&fx.tenant.id, std::slice::from_ref(&vid))
+            .await
+            .expect("rows");
+        for (table, rows) in &left {
+            assert!(
+                rows.is_empty(),
+                "{backend:?}: {table} still holds the visitor: {rows:?}"
+            );
+        }
+        let kept = srv
+            .store()
+            .visitor_rows(&fx.tenant.id, std::slice::from_ref(&other_id))
+            .await
+            .expect("rows");
+        for (table, rows) in &kept {
+            if *table != "card_mentions" {
+                assert!(
+                    !rows.is_empty(),
+                    "{backend:?}: the other visitor lost its {table}"
+                );
+            }
+        }
+        let (status, _) = admin
+            .call("POST", "/api/v1/visitor-requests/export", Some(body))
+            .await;
+        assert_eq!(status, 404, "gone");
+        // The request is announced to the tenant's webhooks, and audited with ids only.
+        let (_, pending) = admin.get("/api/v1/webhooks/deliveries").await;
+        assert!(
+            pending.to_string().contains("visitor_request.completed"),
+            "{backend:?}: {pending}"
+        );
+        let size = srv.store().audit_size(&fx.tenant.id).await.expect("size");
+        let log: Vec<String> = srv
+            .store()
+            .audit_entries(&fx.tenant.id, 0, size)
+            .await
+            .expect("entries")
+            .iter()
+            .map(|(_, e)| String::from_utf8_lossy(e).into_owned())
+            .collect();
+        assert!(log
+            .iter()
+            .any(|e| e.contains("\"visitor.export\"") && e.contains(&vid)));
+        assert!(log
+            .iter()
+            .any(|e| e.contains("\"visitor.delete\"") && e.contains(&vid)));
+        // Bad requests are typed: neither or both subjects, another tenant's visitor.
+        for bad in [
+            serde_json::json!({}),
+            serde_json::json!({"visitor_id": "v_x", "user_id": "u"}),
+        ] {
+            let (status, body) = admin
+                .call("POST", "/api/v1/visitor-requests/delete", Some(bad))
+                .await;
+            assert_eq!(
+                (status, body["error"]["code"].as_str()),
+                (400, Some("bad_request"))
+            );
+        }
+        let other_tenant = srv.fixture("globex").await;
+        let globex = srv
+            .http()
+            .with(Auth::Cookie(srv.login("globex", "admin").await));
+        let (status, _) = globex
+            .call(
+                "POST",
+                "/api/v1/visitor-requests/delete",
+                Some(serde_json::json!({"visitor_id": other_id})),
+            )
+            .await;
+        assert_eq!(status, 404, "{other_tenant:?}");
+        srv.stop().await;
+    }
+}

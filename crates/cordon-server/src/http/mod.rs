@@ -30,6 +30,7 @@ pub(crate) mod openapi;
 mod operators;
 mod releases;
 mod tenant;
+mod visitors;
 mod webhooks;
 
 #[derive(OpenApi)]
@@ -136,6 +137,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(mfa::router())
         .merge(releases::router())
         .merge(webhooks::router())
+        .merge(visitors::router())
 }
 
 pub(crate) async fn not_found() -> ApiError {

@@ -234,6 +234,18 @@ impl TestServer {
         }
     }
 
+    /// Two visitors of the tenant with the verified user ids `sweep-export` and `sweep-delete`, for route sweeps
+    /// of `POST /api/v1/visitor-requests/export` and `/delete` (each sweep's body names one of them).
+    pub async fn sweep_visitors(&self, tenant_id: &str) {
+        for user in ["sweep-export", "sweep-delete"] {
+            let (_, hash) = cordon_crypto::new_token("cv");
+            self.store()
+                .create_visitor(&cordon_crypto::new_id("v"), tenant_id, &hash, Some(user))
+                .await
+                .expect("sweep visitor");
+        }
+    }
+
     pub fn http(&self) -> Http {
         Http {
             base: self.base.clone(),
