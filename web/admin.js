@@ -340,8 +340,8 @@
             }, function (e) { status('deliveries-status', e.message, true); });
           });
         }
-        tb.appendChild(h('tr', null,
-          h('td', null, h('span', { class: 'mono', text: d.event }), h('div', { class: 'hint mono', text: d.id })),
+        tb.appendChild(h('tr', { title: 'webhook-id ' + d.id },
+          h('td', null, h('span', { class: 'nowrap', text: d.event })),
           h('td', { text: C.time(d.created_at) }),
           h('td', null, h('span', { class: 'pill ' + pill, text: label })),
           h('td', { class: 'num', text: String(d.attempts) }),
@@ -373,6 +373,48 @@
   });
   $('hook-copy').addEventListener('click', function () {
     C.copy($('hook-secret').value, $('hook-secret'), $('hooks-status'));
+  });
+
+  // ---- visitor requests (issue 16) -------------------------------------------------------------------------
+
+  function visitorSubject() {
+    var id = $('vr-id').value.trim();
+    if (!id) return null;
+    var body = {};
+    body[$('vr-kind').value] = id;
+    return body;
+  }
+
+  $('vr-form').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    var body = visitorSubject();
+    if (!body) return;
+    C.api('POST', '/api/v1/visitor-requests/export', body).then(function (r) {
+      var text = JSON.stringify(r, null, 2);
+      var a = h('a', { href: URL.createObjectURL(new Blob([text], { type: 'application/json' })),
+        download: 'visitor-' + r.visitor_ids[0] + '.json' });
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      var rows = Object.keys(r.tables).reduce(function (n, t) { return n + r.tables[t].length; }, 0);
+      status('vr-status', 'Exported ' + r.visitor_ids.length + ' visitor(s): ' + rows + ' records, downloaded as JSON.');
+    }, function (e) { status('vr-status', e.status === 404 ? 'No visitor of yours has this id.' : e.message, true); });
+  });
+  $('vr-delete').addEventListener('click', function () {
+    if (!visitorSubject()) { status('vr-status', 'Enter the visitor\'s id first.', true); return; }
+    $('vr-confirm-text').textContent = 'This deletes everything held of ' + $('vr-id').value.trim() + ', for good.';
+    $('vr-confirm').hidden = false;
+    $('vr-yes').focus();
+  });
+  $('vr-no').addEventListener('click', function () { $('vr-confirm').hidden = true; $('vr-delete').focus(); });
+  $('vr-yes').addEventListener('click', function () {
+    $('vr-confirm').hidden = true;
+    C.api('POST', '/api/v1/visitor-requests/delete', visitorSubject()).then(function (r) {
+      var parts = Object.keys(r.deleted).filter(function (t) { return r.deleted[t] > 0; })
+        .map(function (t) { return r.deleted[t] + ' ' + t.replace(/_/g, ' '); });
+      status('vr-status', 'Deleted ' + r.visitor_ids.length + ' visitor(s): ' + (parts.join(', ') || 'nothing else held') + '.');
+      $('vr-id').value = '';
+    }, function (e) { status('vr-status', e.status === 404 ? 'No visitor of yours has this id.' : e.message, true); });
   });
 
   // Each scope as a pill; those that reach transcripts or the audit log are marked.

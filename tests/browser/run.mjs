@@ -717,6 +717,26 @@ await group('webhooks: an admin adds an endpoint, events arrive signed, a failed
     const [sw, iw] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
     assert(sw <= iw, `admin with webhooks is wider than the ${size} screen: ${sw} > ${iw}`);
   }
+  // A visitor request in the admin page: export the webhook-check visitor (a JSON download), then delete them.
+  const convs = await (await admin.request.get(cfg.console + '/api/v1/conversations?limit=200')).json();
+  const list = Array.isArray(convs) ? convs : convs.conversations;
+  const mine = hooks.requests.map((r) => JSON.parse(r.body)).find((b) => b.type === 'conversation.created');
+  const conv = list.find((c) => c.id === mine.data.conversation_id);
+  assert(conv && conv.visitor_id, `the webhook-check conversation is listed: ${JSON.stringify(list).slice(0, 300)}`);
+  await admin.getByLabel('Id', { exact: true }).fill(conv.visitor_id);
+  const [download] = await Promise.all([admin.waitForEvent('download'), admin.getByRole('button', { name: 'Export' }).click()]);
+  const exported = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  assert(exported.visitor_ids[0] === conv.visitor_id && exported.tables.messages.length >= 1, 'the export holds the visitor and messages');
+  assert(!JSON.stringify(exported).includes(CARD.replace(/ /g, '')) && !JSON.stringify(exported).includes(CARD), 'no card number in the export');
+  await eventually(async () => ((await admin.locator('#vr-status').textContent()) || '').includes('Exported 1 visitor'), 'the export reported');
+  await admin.getByRole('button', { name: 'Delete…' }).click();
+  await admin.locator('#vr-h').evaluate((e) => { e.scrollIntoView(); window.scrollBy(0, -70); });
+  await admin.screenshot({ path: join(ART, 'visitor-request-desktop.png'), animations: 'disabled' });
+  await admin.getByRole('button', { name: 'Yes, delete' }).click();
+  await eventually(async () => ((await admin.locator('#vr-status').textContent()) || '').includes('Deleted 1 visitor'), 'the deletion reported');
+  const gone = await admin.request.get(cfg.console + '/api/v1/conversations/' + conv.id);
+  assert(gone.status() === 404, `the conversation is gone: ${gone.status()}`);
+
   // Delete the endpoint again, so the screenshots and checks below see the demo as it was.
   await admin.getByRole('button', { name: 'Delete endpoint ' + hookUrl }).click();
   await eventually(async () => ((await admin.locator('#hooks').textContent()) || '').includes('No endpoints yet'), 'the endpoint deleted');
