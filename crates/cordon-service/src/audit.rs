@@ -100,6 +100,9 @@ pub enum Action {
     /// A visitor's data exported or deleted by a tenant admin (issue 16).
     VisitorExport,
     VisitorDelete,
+    /// Retention (issue 16): the periods changed by an admin; a purge by the service, with counts.
+    RetentionUpdate,
+    RetentionPurge,
 }
 
 impl Action {
@@ -165,6 +168,8 @@ impl Action {
         Action::TenantShred,
         Action::VisitorExport,
         Action::VisitorDelete,
+        Action::RetentionUpdate,
+        Action::RetentionPurge,
     ];
 
     /// The name written in entries.
@@ -229,6 +234,8 @@ impl Action {
             Action::TenantShred => "tenant.shred",
             Action::VisitorExport => "visitor.export",
             Action::VisitorDelete => "visitor.delete",
+            Action::RetentionUpdate => "tenant.retention.update",
+            Action::RetentionPurge => "retention.purge",
             Action::ImpactRun => "impact.run",
             Action::TransparencyRead => "transparency.read",
         }

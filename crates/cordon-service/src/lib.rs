@@ -53,8 +53,9 @@ pub use error::{code, Refusal};
 pub mod model {
     pub use cordon_store::{
         is_sha384_hex, now_ms, Agent, AgentRole, AgentStatus, ApiKey, Backend, Conversation,
-        ConversationFilter, ConversationState, ExposureQuery, OperatorGrant, Release, SenderKind,
-        StoreConfig, StoredMessage, Tenant, Visitor, VisitorSessionRecord, PLATFORM_LOG,
+        ConversationFilter, ConversationState, ExposureQuery, OperatorGrant, Release, Retention,
+        SenderKind, StoreConfig, StoredMessage, Tenant, Visitor, VisitorSessionRecord,
+        PLATFORM_LOG,
     };
 }
 
@@ -191,11 +192,12 @@ impl Service {
         self.store.close().await;
     }
 
-    /// Start the background work of one process: the checkpoint signer (while it holds the lease) and the
-    /// webhook deliverer.
+    /// Start the background work of one process: the checkpoint signer (while it holds the lease), the
+    /// webhook deliverer and the retention purge.
     pub fn spawn_background(&self) {
         audit::spawn_checkpointer(self.clone());
         webhooks::spawn_deliverer(self.clone());
+        lifecycle::spawn_purger(self.clone());
     }
 
     /// The store itself and the keys, for tests that look behind the use cases.

@@ -4,6 +4,9 @@
 //! to the tenant's webhooks as `visitor_request.completed`. Crypto-shredding a whole tenant is
 //! `management::shred_tenant`.
 
+use std::time::Duration;
+
+use cordon_store::{Purged, Retention};
 use serde_json::{json, Map, Value};
 
 use crate::access::{Principal, Scope};
@@ -118,4 +121,139 @@ pub async fn delete(svc: &Service, principal: &Principal, subject: Subject<'_>) 
         .map(|(t, n)| (t.to_string(), json!(n)))
         .collect();
     Ok(json!({"visitor_ids": ids, "deleted": deleted}))
+}
+
+// ---- retention ------------------------------------------------------------------------------------------------
+
+/// Longest retention period that can be set, in days (ten years).
+pub const MAX_RETENTION_DAYS: i64 = 3650;
+/// Rows one purge transaction removes at most, so a purge never holds the writer for long.
+const PURGE_BATCH: i64 = 200;
+/// Purge transactions per tenant per round; the next round goes on where this one stopped.
+const PURGE_STEPS: usize = 50;
+/// How often each node purges.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
+/// The tenant's retention periods (admin). Audited as a read of the tenant (`tenant.read`, `tenant#retention`).
+pub async fn retention(svc: &Service, principal: &Principal) -> Result<Retention> {
+    principal.require(Scope::Admin)?;
+    let r = svc.store.retention(principal.tenant_id()).await?;
+    svc.store
+        .append_audit_batch(&[audit::by(principal, Action::TenantRead, "tenant#retention")])
+        .await?;
+    Ok(r)
+}
+
+/// Set the periods (admin), in days; `None` keeps records until deleted on request. Audited
+/// `tenant.retention.update` with the new periods.
+pub async fn set_retention(
+    svc: &Service,
+    principal: &Principal,
+    transcript_days: Option<i64>,
+    exposure_days: Option<i64>,
+) -> Result<Retention> {
+    principal.require(Scope::Admin)?;
+    for d in [transcript_days, exposure_days].into_iter().flatten() {
+        if !(1..=MAX_RETENTION_DAYS).contains(&d) {
+            return Err(Refusal::invalid(
+                "a retention period is 1 to 3650 days, or null to keep",
+            ));
+        }
+    }
+    let show = |d: Option<i64>| d.map(|d| d.to_string()).unwrap_or_else(|| "keep".into());
+    let target = format!(
+        "tenant#transcript_days={},exposure_days={}",
+        show(transcript_days),
+        show(exposure_days)
+    );
+    let entry = audit::by(principal, Action::RetentionUpdate, &target);
+    svc.store
+        .set_retention(
+            principal.tenant_id(),
+            transcript_days,
+            exposure_days,
+            &principal.actor(),
+            &[entry],
+        )
+        .await?;
+    Ok(svc.store.retention(principal.tenant_id()).await?)
+}
+
+/// What the transparency report says of a tenant's retention.
+pub fn describe(r: &Retention) -> String {
+    match (r.transcript_days, r.exposure_days) {
+        (None, None) => {
+            "no retention period is set: records are kept until deleted on request (visitor \
+                         requests) or the tenant is shredded"
+                .into()
+        }
+        (t, e) => {
+            let part = |d: Option<i64>, what: &str, from: &str| match d {
+                Some(d) => format!("{what} are deleted {d} days after they {from}"),
+                None => format!("{what} are kept until deleted on request"),
+            };
+            format!(
+                "{}; {} (a background purge, each run audited with counts)",
+                part(t, "closed conversations with their messages", "close"),
+                part(e, "exposure records", "end")
+            )
+        }
+    }
+}
+
+/// One purge round at `now`: for each tenant with a period, bounded transactions until nothing more is due (or
+/// the round's budget is spent); each transaction that removed something writes `retention.purge` with its
+/// counts (never content) in the tenant's log. Answers what was removed, per tenant.
+pub async fn purge_expired(svc: &Service, now: i64) -> Result<Vec<(String, Purged)>> {
+    let mut out = Vec::new();
+    for (tenant_id, retention) in svc.store.tenants_with_retention().await? {
+        let mut total = Purged::default();
+        for _ in 0..PURGE_STEPS {
+            let step = svc
+                .store
+                .purge_step(&tenant_id, &retention, now, PURGE_BATCH, |p| {
+                    vec![audit::entry(
+                        &tenant_id,
+                        audit::SYSTEM_ACTOR,
+                        Action::RetentionPurge,
+                        &format!(
+                            "retention#conversations={},messages={},exposure_records={}",
+                            p.conversations, p.messages, p.exposure_records
+                        ),
+                    )]
+                })
+                .await?;
+            let done = step.conversations < PURGE_BATCH as u64
+                && step.exposure_records < PURGE_BATCH as u64;
+            total.conversations += step.conversations;
+            total.messages += step.messages;
+            total.exposure_records += step.exposure_records;
+            if done {
+                break;
+            }
+        }
+        if total != Purged::default() {
+            out.push((tenant_id, total));
+        }
+    }
+    Ok(out)
+}
+
+/// The purge of one process: a round a minute (the first a few seconds after start).
+pub fn spawn_purger(svc: Service) {
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        loop {
+            match purge_expired(&svc, cordon_store::now_ms()).await {
+                Ok(done) => {
+                    for (tenant, p) in done {
+                        tracing::info!(tenant = %tenant, conversations = p.conversations, messages = p.messages,
+                            exposure_records = p.exposure_records, "retention purge");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "retention purge failed"),
+            }
+            tokio::time::sleep(PURGE_EVERY).await;
+        }
+    });
 }

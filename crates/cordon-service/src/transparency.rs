@@ -16,9 +16,22 @@ use crate::Service;
 pub const ASSET_DAYS: i64 = 90;
 const DAY_MS: i64 = 86_400_000;
 
-/// What is said of retention: there is no retention policy yet, and the report says so.
-pub const RETENTION: &str =
-    "no retention policy yet: records are kept until the tenant is deleted (deleting its data key shreds messages)";
+/// What is said of one category's retention under the tenant's periods.
+fn category_retention(category: &str, r: &cordon_store::Retention) -> String {
+    let days = match category {
+        "conversations" | "messages" | "card_mentions" => r.transcript_days.map(|d| (d, "closes")),
+        "visitor_sessions" => r.exposure_days.map(|d| (d, "ends")),
+        "audit_entries" => {
+            return "kept whole: the log is verifiable and holds ids and actions, no personal data"
+                .into()
+        }
+        _ => None,
+    };
+    match days {
+        Some((d, from)) => format!("deleted {d} days after the conversation or session {from}"),
+        None => "kept until deleted on request (visitor requests) or the tenant is shredded".into(),
+    }
+}
 
 /// A widget file the operator ships (the transport knows which files it serves).
 #[derive(Debug, Clone)]
@@ -215,6 +228,7 @@ pub async fn report(
     let tenant_id = principal.tenant_id();
     audit::record_read(svc, principal, Action::TransparencyRead, "transparency").await?;
     let tenant = svc.store.tenant(tenant_id).await?;
+    let retention = svc.store.retention(tenant_id).await?;
     let now = cordon_store::now_ms();
 
     let data = svc
@@ -227,7 +241,7 @@ pub async fn report(
             description: describe(name).to_string(),
             count,
             oldest_at: oldest,
-            retention: RETENTION.to_string(),
+            retention: category_retention(name, &retention),
         })
         .collect();
 
@@ -438,7 +452,7 @@ pub async fn report(
         },
         generated_at: now,
         data,
-        retention: RETENTION.to_string(),
+        retention: crate::lifecycle::describe(&retention),
         principals,
         systems,
         assets,

@@ -40,7 +40,7 @@ pub use impact::{
     CardMention, CardMentionSource, ExposureHit, ImpactWindow, StoredCardMention,
     CARD_MENTION_BRANDS,
 };
-pub use lifecycle::{DeletedCounts, OTHER_TABLES, VISITOR_TABLES};
+pub use lifecycle::{DeletedCounts, Purged, Retention, OTHER_TABLES, VISITOR_TABLES};
 pub use mfa::AgentTotp;
 pub use operators::{NewOperator, Operator, OperatorCredentials, OperatorSession};
 pub use releases::{Release, ReleaseKey};
@@ -130,6 +130,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/sqlite/0007_agent_totp.sql")),
     (8, include_str!("../migrations/sqlite/0008_releases.sql")),
     (9, include_str!("../migrations/sqlite/0009_webhooks.sql")),
+    (10, include_str!("../migrations/sqlite/0010_retention.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -150,6 +151,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     ),
     (8, include_str!("../migrations/postgres/0008_releases.sql")),
     (9, include_str!("../migrations/postgres/0009_webhooks.sql")),
+    (
+        10,
+        include_str!("../migrations/postgres/0010_retention.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.

@@ -76,7 +76,27 @@ pub const OTHER_TABLES: &[(&str, &str)] = &[
     ("releases", "signed widget releases"),
     ("release_pins", "a tenant's pinned release"),
     ("webhook_endpoints", "the tenant's webhook endpoints"),
+    ("tenant_retention", "the tenant's retention periods"),
 ];
+
+/// A tenant's retention periods, in days; `None` keeps the records until they are deleted on request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Retention {
+    pub transcript_days: Option<i64>,
+    pub exposure_days: Option<i64>,
+    pub updated_by: Option<String>,
+    pub updated_at: Option<i64>,
+}
+
+/// What one purge round removed for one tenant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub conversations: u64,
+    pub messages: u64,
+    pub exposure_records: u64,
+}
+
+const DAY_MS: i64 = 86_400_000;
 
 /// What deleting a visitor removed, per table.
 pub type DeletedCounts = Vec<(&'static str, u64)>;
@@ -253,6 +273,148 @@ impl Store {
         tx.commit().await?;
         counts.reverse();
         Ok(counts)
+    }
+
+    pub async fn retention(&self, tenant_id: &str) -> Result<Retention> {
+        let row = sqlx::query(
+            "SELECT transcript_days, exposure_days, updated_by, updated_at FROM tenant_retention WHERE tenant_id = $1",
+        )
+        .bind(tenant_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(match row {
+            Some(r) => Retention {
+                transcript_days: r.try_get(0)?,
+                exposure_days: r.try_get(1)?,
+                updated_by: r.try_get(2)?,
+                updated_at: r.try_get(3)?,
+            },
+            None => Retention::default(),
+        })
+    }
+
+    pub async fn set_retention(
+        &self,
+        tenant_id: &str,
+        transcript_days: Option<i64>,
+        exposure_days: Option<i64>,
+        updated_by: &str,
+        audit: &[AuditEntry],
+    ) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM tenant_retention WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO tenant_retention (tenant_id, transcript_days, exposure_days, updated_by, updated_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(tenant_id)
+        .bind(transcript_days)
+        .bind(exposure_days)
+        .bind(updated_by)
+        .bind(crate::now_ms())
+        .execute(&mut *tx)
+        .await?;
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Tenants with a retention period set.
+    pub async fn tenants_with_retention(&self) -> Result<Vec<(String, Retention)>> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, transcript_days, exposure_days FROM tenant_retention \
+             WHERE transcript_days IS NOT NULL OR exposure_days IS NOT NULL ORDER BY tenant_id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    Retention {
+                        transcript_days: r.try_get(1)?,
+                        exposure_days: r.try_get(2)?,
+                        ..Retention::default()
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// One bounded purge step for a tenant at `now`: at most `limit` closed conversations closed before the
+    /// transcript cutoff (with their messages, card mentions and undelivered webhook events), and at most
+    /// `limit` exposure records started before the exposure cutoff, in one transaction with `audit(purged)`
+    /// (written only when something was removed). Open conversations are never purged.
+    pub async fn purge_step(
+        &self,
+        tenant_id: &str,
+        retention: &Retention,
+        now: i64,
+        limit: i64,
+        audit: impl FnOnce(&Purged) -> Vec<AuditEntry>,
+    ) -> Result<Purged> {
+        let mut purged = Purged::default();
+        let mut tx = self.pool().begin().await?;
+        if let Some(days) = retention.transcript_days {
+            let cutoff = now - days * DAY_MS;
+            let rows = sqlx::query(
+                "SELECT id FROM conversations WHERE tenant_id = $1 AND closed_at IS NOT NULL AND closed_at < $2 \
+                 ORDER BY closed_at LIMIT $3",
+            )
+            .bind(tenant_id)
+            .bind(cutoff)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in &rows {
+                let conv: String = r.try_get(0)?;
+                for table in ["card_mentions", "webhook_outbox"] {
+                    sqlx::query(&format!(
+                        "DELETE FROM {table} WHERE tenant_id = $1 AND conversation_id = $2"
+                    ))
+                    .bind(tenant_id)
+                    .bind(&conv)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                purged.messages += sqlx::query(
+                    "DELETE FROM messages WHERE tenant_id = $1 AND conversation_id = $2",
+                )
+                .bind(tenant_id)
+                .bind(&conv)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                purged.conversations +=
+                    sqlx::query("DELETE FROM conversations WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant_id)
+                        .bind(&conv)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+            }
+        }
+        if let Some(days) = retention.exposure_days {
+            let cutoff = now - days * DAY_MS;
+            purged.exposure_records = sqlx::query(
+                "DELETE FROM visitor_sessions WHERE id IN (SELECT id FROM visitor_sessions \
+                 WHERE tenant_id = $1 AND COALESCE(ended_at, started_at) < $2 ORDER BY started_at LIMIT $3)",
+            )
+            .bind(tenant_id)
+            .bind(cutoff)
+            .bind(limit)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        if purged != Purged::default() {
+            append_audit(&mut tx, &audit(&purged)).await?;
+        }
+        tx.commit().await?;
+        Ok(purged)
     }
 
     /// The schema's tables (for the test that every table has lifecycle handling).

@@ -54,6 +54,10 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
         ("POST", "/api/v1/webhooks") => {
             Some(json!({"url": "http://127.0.0.1:9/sweep", "events": ["conversation.closed"]}))
         }
+        ("PUT", "/api/v1/tenant/release") => Some(json!({"release_id": null})),
+        ("PUT", "/api/v1/tenant/retention") => {
+            Some(json!({"transcript_days": 3650, "exposure_days": 3650}))
+        }
         ("POST", "/api/v1/visitor-requests/export") => Some(json!({"user_id": "sweep-export"})),
         ("POST", "/api/v1/visitor-requests/delete") => Some(json!({"user_id": "sweep-delete"})),
         ("POST", "/api/v1/webhooks/deliveries/{delivery_id}/redeliver")
@@ -121,7 +125,7 @@ async fn every_route_is_audited_and_proofs_verify() {
             if path.starts_with("/api/v1/audit/") || path.starts_with("/api/v1/operator/") {
                 continue;
             }
-            for method in ["get", "post", "patch", "delete"] {
+            for method in ["get", "post", "patch", "put", "delete"] {
                 if item.get(method).is_none() {
                     continue;
                 }
@@ -840,6 +844,8 @@ fn reached_by(action: Action) -> &'static str {
         Action::TenantShred => "command: tenant shred",
         Action::VisitorExport => "route: POST /api/v1/visitor-requests/export",
         Action::VisitorDelete => "route: POST /api/v1/visitor-requests/delete",
+        Action::RetentionUpdate => "route: PUT /api/v1/tenant/retention",
+        Action::RetentionPurge => "the service: a purge past a retention period (after PUT /api/v1/tenant/retention)",
         Action::WebhookCreate => "route: POST /api/v1/webhooks",
         Action::WebhookDelete => "route: DELETE /api/v1/webhooks/{webhook_id}",
         Action::WebhooksList => "route: GET /api/v1/webhooks",
@@ -956,7 +962,7 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
     srv.sweep_visitors(&fx.tenant.id).await;
     let (_, doc) = http.get("/api/openapi.json").await;
     for (n, (path, item)) in doc["paths"].as_object().unwrap().iter().enumerate() {
-        for method in ["get", "post", "patch", "delete"] {
+        for method in ["get", "post", "patch", "put", "delete"] {
             // Operators' routes take an operator's token, not a tenant's: driven below.
             if item.get(method).is_none()
                 || path.starts_with("/api/v1/audit/")
@@ -1149,6 +1155,22 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
         )
         .await
         .unwrap();
+
+    // Retention: the sweep set ten years; a closed conversation is purged by a round run as if it were later.
+    let (mut leaving, _) = srv.visitor(&fx.tenant.widget_key, None).await;
+    let gone = leaving.open().await;
+    srv.store()
+        .close_conversation(&fx.tenant.id, &gone)
+        .await
+        .unwrap();
+    let later = cordon_store::now_ms() + 3651 * 86_400_000;
+    let purged = cordon_service::lifecycle::purge_expired(srv.service(), later)
+        .await
+        .unwrap();
+    assert!(
+        !purged.is_empty(),
+        "the purge removed the closed conversation"
+    );
 
     let started = std::time::Instant::now();
     let missing = loop {

@@ -438,7 +438,7 @@ async fn on_isolation(srv: TestServer) {
     assert!(t["retention"]
         .as_str()
         .unwrap()
-        .starts_with("no retention policy yet"));
+        .starts_with("no retention period is set"));
     let kinds: Vec<&str> = t["systems"]
         .as_array()
         .unwrap()

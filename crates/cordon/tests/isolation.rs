@@ -66,6 +66,9 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
         ("POST", "/api/v1/webhooks") => {
             Some(json!({"url": "http://127.0.0.1:9/probe", "events": ["conversation.closed"]}))
         }
+        ("PUT", "/api/v1/tenant/retention") => {
+            Some(json!({"transcript_days": 3650, "exposure_days": 3650}))
+        }
         ("POST", "/api/v1/visitor-requests/export") => Some(json!({"user_id": "sweep-export"})),
         ("POST", "/api/v1/visitor-requests/delete") => Some(json!({"user_id": "sweep-delete"})),
         ("POST", "/api/v1/webhooks/deliveries/{delivery_id}/redeliver")
@@ -198,6 +201,8 @@ async fn run(srv: &TestServer) {
                         | ("POST", "/api/v1/impact")
                         | ("GET", "/api/v1/transparency")
                         | ("POST", "/api/v1/transparency/checkpoint-check")
+                        | ("GET", "/api/v1/tenant/retention")
+                        | ("PUT", "/api/v1/tenant/retention")
                         | ("GET", "/api/v1/webhooks")
                         | ("POST", "/api/v1/webhooks")
                         | ("GET", "/api/v1/webhooks/deliveries")

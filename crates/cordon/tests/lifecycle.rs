@@ -353,3 +353,156 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
         srv.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_purges_exactly_what_is_past_its_period_and_audits_counts() {
+    const DAY: i64 = 86_400_000;
+    for db in cordon_store::testing::all_backends().await {
+        let backend = db.backend;
+        let srv = TestServer::start(db).await;
+        let fx = srv.fixture("acme").await;
+        let other = srv.fixture("globex").await;
+        let admin = srv
+            .http()
+            .with(Auth::Cookie(srv.login("acme", "admin").await));
+        for bad in [
+            serde_json::json!({"transcript_days": 0}),
+            serde_json::json!({"transcript_days": 3651}),
+            serde_json::json!({"keep": true}),
+        ] {
+            let (status, _) = admin
+                .call("PUT", "/api/v1/tenant/retention", Some(bad))
+                .await;
+            assert_eq!(status, 400);
+        }
+        let (status, r) = admin
+            .call(
+                "PUT",
+                "/api/v1/tenant/retention",
+                Some(serde_json::json!({"transcript_days": 30, "exposure_days": 10})),
+            )
+            .await;
+        assert_eq!(status, 200, "{r}");
+        assert!(
+            r["description"].as_str().unwrap_or("").contains("30 days"),
+            "{r}"
+        );
+
+        // A closed conversation with messages, an open one, and another tenant's closed one.
+        let (mut v, _) = srv.visitor(&fx.tenant.widget_key, None).await;
+        let closed = v.open().await;
+        v.say(&closed, "m1", "old news").await;
+        drop(v);
+        let closed_row = srv
+            .store()
+            .close_conversation(&fx.tenant.id, &closed)
+            .await
+            .expect("close");
+        let closed_at = closed_row.closed_at.expect("closed_at");
+        let (mut w, _) = srv.visitor(&fx.tenant.widget_key, None).await;
+        let open = w.open().await;
+        w.say(&open, "o1", "still talking").await;
+        let (mut g, _) = srv.visitor(&other.tenant.widget_key, None).await;
+        let theirs = g.open().await;
+        g.say(&theirs, "g1", "globex keeps all").await;
+        srv.store()
+            .close_conversation(&other.tenant.id, &theirs)
+            .await
+            .expect("close");
+
+        let svc = srv.service();
+        // At exactly 30 days after closing, nothing is due; a millisecond later, the closed one is.
+        let at_edge = cordon_service::lifecycle::purge_expired(svc, closed_at + 30 * DAY)
+            .await
+            .expect("purge");
+        let acme_at_edge = at_edge.iter().find(|(t, _)| t == &fx.tenant.id);
+        assert!(
+            acme_at_edge.is_none_or(|(_, p)| p.conversations == 0),
+            "{backend:?}: purged at the boundary: {at_edge:?}"
+        );
+        let past = cordon_service::lifecycle::purge_expired(svc, closed_at + 30 * DAY + 1)
+            .await
+            .expect("purge");
+        let (_, p) = past
+            .iter()
+            .find(|(t, _)| t == &fx.tenant.id)
+            .expect("acme purged");
+        assert_eq!(
+            (p.conversations, p.messages),
+            (1, 1),
+            "{backend:?}: the conversation with its message"
+        );
+        // Exposure records (10 days) were past their period in both rounds: the first took them.
+        let exposure = acme_at_edge.map_or(0, |(_, e)| e.exposure_records) + p.exposure_records;
+        assert!(
+            exposure >= 2,
+            "{backend:?}: exposure records past 10 days: {at_edge:?} {p:?}"
+        );
+        assert!(
+            past.iter().all(|(t, _)| t != &other.tenant.id),
+            "globex has no retention"
+        );
+        let store = srv.store();
+        assert!(
+            store.conversation(&fx.tenant.id, &closed).await.is_err(),
+            "the closed conversation is gone"
+        );
+        assert_eq!(
+            store
+                .message_count(&fx.tenant.id, &closed)
+                .await
+                .expect("count"),
+            0
+        );
+        assert!(
+            store.conversation(&fx.tenant.id, &open).await.is_ok(),
+            "an open conversation is never purged"
+        );
+        assert_eq!(
+            store
+                .message_count(&fx.tenant.id, &open)
+                .await
+                .expect("count"),
+            1
+        );
+        assert!(store.conversation(&other.tenant.id, &theirs).await.is_ok());
+        // Nothing more is due: a second round removes nothing and writes nothing.
+        let size_before = store.audit_size(&fx.tenant.id).await.expect("size");
+        let again = cordon_service::lifecycle::purge_expired(svc, closed_at + 30 * DAY + 1)
+            .await
+            .expect("purge");
+        assert!(again.iter().all(|(t, _)| t != &fx.tenant.id), "{again:?}");
+        assert_eq!(
+            store.audit_size(&fx.tenant.id).await.expect("size"),
+            size_before
+        );
+        // The purge is audited with counts, never content.
+        let entries = store
+            .audit_entries(&fx.tenant.id, 0, size_before)
+            .await
+            .expect("entries");
+        let purge: Vec<String> = entries
+            .iter()
+            .map(|(_, e)| String::from_utf8_lossy(e).into_owned())
+            .filter(|e| e.contains("\"retention.purge\""))
+            .collect();
+        assert!(
+            purge
+                .iter()
+                .any(|e| e.contains("conversations=1,messages=1")),
+            "{purge:?}"
+        );
+        assert!(purge.iter().all(|e| !e.contains("old news")));
+        // The transparency report says what is kept and for how long.
+        let (_, t) = admin.get("/api/v1/transparency").await;
+        assert!(
+            t["retention"]
+                .as_str()
+                .unwrap_or("")
+                .contains("deleted 30 days"),
+            "{}",
+            t["retention"]
+        );
+        srv.stop().await;
+    }
+}

@@ -25,12 +25,12 @@ mod exposure;
 mod grants;
 pub(crate) mod health;
 mod impact;
+mod lifecycle;
 mod mfa;
 pub(crate) mod openapi;
 mod operators;
 mod releases;
 mod tenant;
-mod visitors;
 mod webhooks;
 
 #[derive(OpenApi)]
@@ -137,7 +137,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(mfa::router())
         .merge(releases::router())
         .merge(webhooks::router())
-        .merge(visitors::router())
+        .merge(lifecycle::router())
 }
 
 pub(crate) async fn not_found() -> ApiError {
