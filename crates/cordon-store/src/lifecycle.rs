@@ -369,32 +369,42 @@ impl Store {
             .bind(limit)
             .fetch_all(&mut *tx)
             .await?;
-            for r in &rows {
-                let conv: String = r.try_get(0)?;
-                for table in ["card_mentions", "webhook_outbox"] {
-                    sqlx::query(&format!(
-                        "DELETE FROM {table} WHERE tenant_id = $1 AND conversation_id = $2"
-                    ))
-                    .bind(tenant_id)
-                    .bind(&conv)
-                    .execute(&mut *tx)
-                    .await?;
+            let ids: Vec<String> = rows
+                .iter()
+                .map(|r| r.try_get::<String, _>(0))
+                .collect::<std::result::Result<_, _>>()?;
+            if !ids.is_empty() {
+                // The ids are fixed first: on PostgreSQL each statement would otherwise see conversations closed
+                // meanwhile, and delete a conversation whose messages the statement before it did not.
+                let list: Vec<String> = (0..ids.len()).map(|i| ph(self.backend(), i + 2)).collect();
+                let list = list.join(", ");
+                let mut removed = [0u64; 4];
+                for (i, table) in [
+                    "card_mentions",
+                    "webhook_outbox",
+                    "messages",
+                    "conversations",
+                ]
+                .iter()
+                .enumerate()
+                {
+                    let column = if *table == "conversations" {
+                        "id"
+                    } else {
+                        "conversation_id"
+                    };
+                    let sql = format!(
+                        "DELETE FROM {table} WHERE tenant_id = {} AND {column} IN ({list})",
+                        ph(self.backend(), 1)
+                    );
+                    let mut q = sqlx::query(&sql).bind(tenant_id);
+                    for id in &ids {
+                        q = q.bind(id);
+                    }
+                    removed[i] = q.execute(&mut *tx).await?.rows_affected();
                 }
-                purged.messages += sqlx::query(
-                    "DELETE FROM messages WHERE tenant_id = $1 AND conversation_id = $2",
-                )
-                .bind(tenant_id)
-                .bind(&conv)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                purged.conversations +=
-                    sqlx::query("DELETE FROM conversations WHERE tenant_id = $1 AND id = $2")
-                        .bind(tenant_id)
-                        .bind(&conv)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
+                purged.messages = removed[2];
+                purged.conversations = removed[3];
             }
         }
         if let Some(days) = retention.exposure_days {
