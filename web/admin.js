@@ -29,6 +29,7 @@
     loadMfa();
     loadGrants();
     loadDeliveries();
+    loadRetention();
   }, function (e) {
     if (e.status === 401) location.assign('/console');
     else C.toast(e.message, true);
@@ -415,6 +416,21 @@
       status('vr-status', 'Deleted ' + r.visitor_ids.length + ' visitor(s): ' + (parts.join(', ') || 'nothing else held') + '.');
       $('vr-id').value = '';
     }, function (e) { status('vr-status', e.status === 404 ? 'No visitor of yours has this id.' : e.message, true); });
+  });
+
+  function loadRetention() {
+    C.api('GET', '/api/v1/tenant/retention').then(function (r) {
+      $('ret-t').value = r.transcript_days || '';
+      $('ret-e').value = r.exposure_days || '';
+      status('ret-status', r.description.charAt(0).toUpperCase() + r.description.slice(1) + '.');
+    }, function (e) { status('ret-status', e.message, true); });
+  }
+  $('ret-form').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    var days = function (id) { var v = $(id).value.trim(); return v ? parseInt(v, 10) : null; };
+    C.api('PUT', '/api/v1/tenant/retention', { transcript_days: days('ret-t'), exposure_days: days('ret-e') }).then(function (r) {
+      status('ret-status', 'Saved. ' + r.description.charAt(0).toUpperCase() + r.description.slice(1) + '.');
+    }, function (e) { status('ret-status', e.message, true); });
   });
 
   // Each scope as a pill; those that reach transcripts or the audit log are marked.

@@ -737,6 +737,16 @@ await group('webhooks: an admin adds an endpoint, events arrive signed, a failed
   const gone = await admin.request.get(cfg.console + '/api/v1/conversations/' + conv.id);
   assert(gone.status() === 404, `the conversation is gone: ${gone.status()}`);
 
+  // Retention in the admin page: saved, stated back, then cleared again (the demo keeps everything).
+  await admin.getByLabel('Closed conversations (days)').fill('400');
+  await admin.getByRole('button', { name: 'Save retention' }).click();
+  await eventually(async () => ((await admin.locator('#ret-status').textContent()) || '').includes('400 days'), 'retention saved');
+  const ret = await (await admin.request.get(cfg.console + '/api/v1/tenant/retention')).json();
+  assert(ret.transcript_days === 400 && ret.exposure_days === null, `retention: ${JSON.stringify(ret)}`);
+  await admin.getByLabel('Closed conversations (days)').fill('');
+  await admin.getByRole('button', { name: 'Save retention' }).click();
+  await eventually(async () => ((await admin.locator('#ret-status').textContent()) || '').includes('no retention period'), 'retention cleared');
+
   // Delete the endpoint again, so the screenshots and checks below see the demo as it was.
   await admin.getByRole('button', { name: 'Delete endpoint ' + hookUrl }).click();
   await eventually(async () => ((await admin.locator('#hooks').textContent()) || '').includes('No endpoints yet'), 'the endpoint deleted');
