@@ -5,8 +5,8 @@
 //!
 //! Break-glass (the tenant's admins cannot be reached and something is on fire): a grant requested as
 //! break-glass is approved by a second, distinct operator instead of the tenant. It is written to the tenant's
-//! log at once and shown to the tenant's admins as a banner (`active_break_glass`); webhooks do not exist yet, so
-//! there is no push notification.
+//! log at once, shown to the tenant's admins as a banner (`active_break_glass`), and pushed to the tenant's
+//! webhooks (`operator_access.break_glass_requested` and `…_approved`, written by triggers with the grant).
 
 use cordon_store::{ConversationFilter, NewGrant, OperatorGrant};
 

@@ -131,6 +131,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/sqlite/0008_releases.sql")),
     (9, include_str!("../migrations/sqlite/0009_webhooks.sql")),
     (10, include_str!("../migrations/sqlite/0010_retention.sql")),
+    (
+        11,
+        include_str!("../migrations/sqlite/0011_break_glass_events.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -154,6 +158,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         10,
         include_str!("../migrations/postgres/0010_retention.sql"),
+    ),
+    (
+        11,
+        include_str!("../migrations/postgres/0011_break_glass_events.sql"),
     ),
 ];
 

@@ -19,6 +19,8 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
     "conversation.closed",
     "message.created",
     "visitor_request.completed",
+    "operator_access.break_glass_requested",
+    "operator_access.break_glass_approved",
 ];
 
 /// Queue `event` for every enabled endpoint of the tenant that subscribes to it, inside the caller's transaction

@@ -281,6 +281,22 @@ async fn break_glass_needs_a_second_operator_and_the_tenant_sees_it_at_once() {
     let alice = operator(&srv, "alice").await;
     let bob = operator(&srv, "bob").await;
     let convs = "/api/v1/operator/tenants/acme/conversations";
+    // The tenant's webhook receiver hears of the break-glass request and its approval at once (issue 16).
+    let tmp = tempfile::tempdir().expect("tmp");
+    let rx = common::receiver::Receiver::start(tmp.path(), "ok");
+    let hook_admin = srv
+        .http()
+        .with(Auth::Cookie(srv.login("acme", "admin").await));
+    let (status, hook) = hook_admin
+        .call(
+            "POST",
+            "/api/v1/webhooks",
+            Some(json!({"url": rx.url, "events": [
+                "operator_access.break_glass_requested", "operator_access.break_glass_approved"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{hook}");
+    rx.set("secret", hook["secret"].as_str().unwrap());
     let (status, g) = alice
         .call(
             "POST",
@@ -319,6 +335,22 @@ async fn break_glass_needs_a_second_operator_and_the_tenant_sees_it_at_once() {
         .as_str()
         .unwrap()
         .starts_with("operator:"));
+    let pushed = rx
+        .wait_for(std::time::Duration::from_secs(15), |r| r.len() >= 2)
+        .await;
+    let types: Vec<&str> = pushed.iter().filter_map(|r| r["type"].as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "operator_access.break_glass_requested",
+            "operator_access.break_glass_approved"
+        ],
+        "{pushed:?}"
+    );
+    assert!(pushed
+        .iter()
+        .all(|r| r["verified"] == true && r["body"]["data"]["grant_id"] == gid.as_str()));
+    assert_eq!(pushed[0]["body"]["data"]["reason"], "outage: queue stuck");
     let log = tenant_log(&srv, &fx.tenant.id).await;
     for action in [
         "grant.break_glass_request",
