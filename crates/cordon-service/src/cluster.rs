@@ -439,11 +439,10 @@ async fn inbound(svc: Service, up: Arc<NatsUplink>, mut sub: async_nats::Subscri
                     }
                 }
             }
-            Some(Addressed::Resync) => {
-                if msg.payload.as_ref() != up.node.as_bytes() {
-                    up.resync(svc.hub());
-                }
+            Some(Addressed::Resync) if msg.payload.as_ref() != up.node.as_bytes() => {
+                up.resync(svc.hub());
             }
+            Some(Addressed::Resync) => {}
             None => {}
         }
     }

@@ -24,6 +24,9 @@ pub enum KeyError {
 /// Name of the keyring row holding the wrapped Ed25519 seed that signs audit checkpoints.
 const AUDIT_SEED: &str = "audit_signing_seed";
 
+/// An unwrapped data key and when it was last read from the database.
+type CachedKey = (Arc<DataKey>, Instant);
+
 #[derive(Debug)]
 pub struct Keys {
     master: MasterKey,
@@ -31,7 +34,7 @@ pub struct Keys {
     /// True when this process created the audit signing key (it logs that key operation).
     pub created_audit_key: bool,
     /// Unwrapped data keys and when each was last read from the database.
-    data_keys: RwLock<HashMap<(String, u32), (Arc<DataKey>, Instant)>>,
+    data_keys: RwLock<HashMap<(String, u32), CachedKey>>,
     current: RwLock<HashMap<String, u32>>,
 }
 

@@ -474,42 +474,62 @@ async fn attempt(svc: &Service, c: &ClaimedDelivery) -> Attempt {
 
 /// One round: claim what is due, send it (a few at a time), settle each. Answers how many were claimed.
 pub async fn deliver_due(svc: &Service) -> Result<usize> {
-    let claimed = svc
+    let mut claimed = svc
         .store
         .claim_webhook_deliveries(CLAIM_BATCH, LEASE_MS)
         .await?;
     let n = claimed.len();
-    let max_attempts = i64::from(svc.settings.webhooks.max_attempts.max(1));
-    let mut sends = futures_util::stream::iter(claimed.into_iter().map(|c| async move {
-        let outcome = attempt(svc, &c).await;
-        (c, outcome)
-    }))
-    .buffer_unordered(8);
-    use futures_util::StreamExt as _;
-    while let Some((c, outcome)) = sends.next().await {
-        let d = &c.delivery;
-        let settled = match outcome {
-            Attempt::Delivered(status) => {
-                svc.metrics.webhooks_delivered.inc();
-                svc.store.webhook_delivered(&d.id, i64::from(status)).await
-            }
-            Attempt::Failed(status, why) => {
-                svc.metrics.webhooks_failed.inc();
-                let failures = d.attempts + 1;
-                let retry_at = (failures < max_attempts)
-                    .then(|| cordon_store::now_ms() + backoff(failures as u32).as_millis() as i64);
-                tracing::info!(delivery = %d.id, endpoint = %d.endpoint_id, attempt = failures,
-                    dead = retry_at.is_none(), error = %why, "webhook delivery failed");
-                svc.store
-                    .webhook_failed(&d.id, status.map(i64::from), &why, retry_at)
-                    .await
-            }
-        };
-        if let Err(e) = settled {
-            tracing::warn!(error = %e, delivery = %d.id, "could not record a webhook attempt");
+    // One endpoint's deliveries go one after another, oldest event first, so a receiver sees them in order
+    // while nothing fails (a retry comes later, out of order: each body carries its event's time); different
+    // endpoints are sent to at once.
+    claimed.sort_by(|a, b| {
+        (&a.delivery.endpoint_id, a.delivery.created_at)
+            .cmp(&(&b.delivery.endpoint_id, b.delivery.created_at))
+    });
+    let mut by_endpoint: Vec<Vec<ClaimedDelivery>> = Vec::new();
+    for c in claimed {
+        match by_endpoint.last_mut() {
+            Some(group) if group[0].delivery.endpoint_id == c.delivery.endpoint_id => group.push(c),
+            _ => by_endpoint.push(vec![c]),
         }
     }
+    use futures_util::StreamExt as _;
+    futures_util::stream::iter(by_endpoint.into_iter().map(|group| async move {
+        for c in group {
+            let outcome = attempt(svc, &c).await;
+            settle(svc, &c, outcome).await;
+        }
+    }))
+    .buffer_unordered(8)
+    .collect::<Vec<()>>()
+    .await;
     Ok(n)
+}
+
+/// Record one attempt's outcome: delivered, or failed with the next try (or the dead letters).
+async fn settle(svc: &Service, c: &ClaimedDelivery, outcome: Attempt) {
+    let max_attempts = i64::from(svc.settings.webhooks.max_attempts.max(1));
+    let d = &c.delivery;
+    let settled = match outcome {
+        Attempt::Delivered(status) => {
+            svc.metrics.webhooks_delivered.inc();
+            svc.store.webhook_delivered(&d.id, i64::from(status)).await
+        }
+        Attempt::Failed(status, why) => {
+            svc.metrics.webhooks_failed.inc();
+            let failures = d.attempts + 1;
+            let retry_at = (failures < max_attempts)
+                .then(|| cordon_store::now_ms() + backoff(failures as u32).as_millis() as i64);
+            tracing::info!(delivery = %d.id, endpoint = %d.endpoint_id, attempt = failures,
+                dead = retry_at.is_none(), error = %why, "webhook delivery failed");
+            svc.store
+                .webhook_failed(&d.id, status.map(i64::from), &why, retry_at)
+                .await
+        }
+    };
+    if let Err(e) = settled {
+        tracing::warn!(error = %e, delivery = %d.id, "could not record a webhook attempt");
+    }
 }
 
 /// The deliverer of one process: a round every second (at once after a redelivery), more rounds at once while

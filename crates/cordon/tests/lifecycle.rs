@@ -1,6 +1,7 @@
 //! Data lifecycle (issue 16): crypto-shredding a tenant with the operator's command line, while two nodes serve
 //! it from one database: both stop reading its history within the key re-check time, new messages are refused,
 //! other tenants are untouched, and the audit log still verifies.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 

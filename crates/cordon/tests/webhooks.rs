@@ -3,6 +3,7 @@
 //! standard library) that checks every signature, retries after a 500, the dead letters and redelivery, tenant
 //! isolation, no card number in any request, and SSRF targets refused. A server SIGKILLed with deliveries
 //! still owed is in tests/process.rs.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 

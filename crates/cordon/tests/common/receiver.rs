@@ -1,5 +1,6 @@
 //! The webhook receiver of the tests: tests/support/webhook_receiver.py, written apart from Cordon (Python's
 //! standard library), run as a child process in a folder of its own (port, secret, mode, requests.jsonl).
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a panic is a failure report
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
