@@ -72,6 +72,10 @@ fn expected_query() -> BTreeMap<&'static str, Vec<(&'static str, bool)>> {
             vec![("start", true), ("end", true)],
         ),
         (
+            "/api/v1/webhooks/deliveries",
+            vec![("state", false), ("limit", false)],
+        ),
+        (
             "/api/v1/operator/tenants/{tenant}/conversations",
             vec![("limit", false)],
         ),

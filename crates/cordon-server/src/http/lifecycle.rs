@@ -141,7 +141,7 @@ pub(super) async fn export_visitor(
 #[utoipa::path(post, path = "/api/v1/visitor-requests/delete", tag = "visitors", request_body = VisitorRequest,
     security(("session" = []), ("api_key" = [])),
     responses((status = 200, body = Object), (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated), (status = 403, response = Forbidden),
+        (status = 401, response = Unauthenticated), (status = 403, response = ForbiddenOrCsrf),
         (status = 404, response = NotFound), (status = 429, response = RateLimited)))]
 pub(super) async fn delete_visitor(
     State(state): State<AppState>,

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::{
     query, BadRequest, Forbidden, ForbiddenOrCsrf, JsonBody, NotFound, RateLimited, Unauthenticated,
 };
-use crate::error::ApiResult;
+use crate::error::{ApiResult, ErrorBody};
 use crate::AppState;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -90,7 +90,7 @@ pub(crate) struct WebhookCreated {
     security(("session" = []), ("api_key" = [])),
     responses((status = 201, body = WebhookCreated), (status = 400, response = BadRequest),
         (status = 401, response = Unauthenticated), (status = 403, response = ForbiddenOrCsrf),
-        (status = 409, description = "`conflict`: the tenant has 20 endpoints already"),
+        (status = 409, body = ErrorBody, description = "`conflict`: the tenant has 20 endpoints already"),
         (status = 429, response = RateLimited)))]
 pub(super) async fn create_webhook(
     State(state): State<AppState>,
@@ -131,6 +131,7 @@ pub(super) async fn delete_webhook(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct DeliveryQuery {
     /// `pending`, `delivered` or `dead` (the dead letters); absent: all.
     pub state: Option<String>,
@@ -212,7 +213,7 @@ pub(super) async fn list_deliveries(
     params(("delivery_id" = String, Path, description = "The delivery's id (its webhook-id).")),
     responses((status = 202, description = "Queued for delivery."), (status = 401, response = Unauthenticated),
         (status = 403, response = ForbiddenOrCsrf), (status = 404, response = NotFound),
-        (status = 409, description = "`conflict`: the delivery is still pending"),
+        (status = 409, body = ErrorBody, description = "`conflict`: the delivery is still pending"),
         (status = 429, response = RateLimited)))]
 pub(super) async fn redeliver(
     State(state): State<AppState>,
