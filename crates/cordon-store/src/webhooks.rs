@@ -317,6 +317,19 @@ impl Store {
         lease_ms: i64,
     ) -> Result<Vec<ClaimedDelivery>> {
         let now = now_ms();
+        // A read first: the claim is a write, and on SQLite a write every second, even one that changes nothing,
+        // takes the database's write lock from under the message writer (its commits then wait on the busy
+        // handler; measured: p99 at 500 msg/s 6 -> 36 ms). Nothing is due most of the time.
+        let due = sqlx::query(
+            "SELECT 1 FROM webhook_outbox WHERE delivered_at IS NULL AND dead_at IS NULL \
+             AND next_attempt_at <= $1 AND claimed_until <= $1 LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         // PostgreSQL: SKIP LOCKED so two nodes never claim one row; the outer recheck of claimed_until covers a
         // row whose claim committed between the subquery's snapshot and the update. SQLite has one writer.
         let lock = match self.backend() {
