@@ -4,6 +4,7 @@
 //! to the tenant's webhooks as `visitor_request.completed`. Crypto-shredding a whole tenant is
 //! `management::shred_tenant`.
 
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use cordon_store::{Purged, Retention};
@@ -71,20 +72,40 @@ pub async fn export(svc: &Service, principal: &Principal, subject: Subject<'_>) 
     let mut out = Map::new();
     for (table, mut rows) in tables {
         if table == "messages" {
+            // The texts, opened one conversation at a time in pages (not a query per message).
+            let convs: BTreeSet<String> = rows
+                .iter()
+                .filter_map(|r| r["conversation_id"].as_str().map(str::to_string))
+                .collect();
+            let mut texts: HashMap<(String, i64), String> = HashMap::new();
+            for conv in convs {
+                let mut after = 0;
+                loop {
+                    let page = svc
+                        .store
+                        .messages_after(tenant_id, &conv, after, 1000)
+                        .await?;
+                    let Some(last) = page.last().map(|m| m.seq) else {
+                        break;
+                    };
+                    for m in &page {
+                        let view =
+                            crate::messages::message_view(svc, &mut names, tenant_id, m).await?;
+                        texts.insert((conv.clone(), m.seq), view.text);
+                    }
+                    after = last;
+                }
+            }
             for row in &mut rows {
-                let (Some(conv), Some(seq)) =
-                    (row["conversation_id"].as_str(), row["seq"].as_i64())
-                else {
-                    continue;
-                };
-                let found = svc
-                    .store
-                    .messages_after(tenant_id, conv, seq - 1, 1)
-                    .await?;
-                if let Some(m) = found.into_iter().find(|m| m.seq == seq) {
-                    let view =
-                        crate::messages::message_view(svc, &mut names, tenant_id, &m).await?;
-                    row["text"] = json!(view.text);
+                let key = (
+                    row["conversation_id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    row["seq"].as_i64().unwrap_or_default(),
+                );
+                if let Some(text) = texts.remove(&key) {
+                    row["text"] = json!(text);
                 }
             }
         }

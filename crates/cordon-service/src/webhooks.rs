@@ -252,7 +252,7 @@ pub async fn create_endpoint(
             "a webhook's URL and description may not hold a card number",
         ));
     }
-    if svc.store.webhook_endpoint_count(Some(tenant_id)).await? >= MAX_ENDPOINTS {
+    if svc.store.webhook_endpoint_count(tenant_id).await? >= MAX_ENDPOINTS {
         return Err(Refusal::new(
             code::CONFLICT,
             "a tenant has at most 20 webhook endpoints",
@@ -379,10 +379,10 @@ async fn body(svc: &Service, d: &WebhookDelivery) -> std::result::Result<Vec<u8>
     if let (Some(conv), Some(seq)) = (&d.conversation_id, d.seq) {
         let found = svc
             .store
-            .messages_after(&d.tenant_id, conv, seq - 1, 1)
+            .message_at(&d.tenant_id, conv, seq)
             .await
             .map_err(|_| "could not read the message".to_string())?;
-        let Some(m) = found.into_iter().find(|m| m.seq == seq) else {
+        let Some(m) = found else {
             return Err("the message is gone".into());
         };
         let mut names = crate::conversations::Names::default();

@@ -581,6 +581,24 @@ impl Store {
         rows.iter().map(message_from_row).collect()
     }
 
+    /// One message of a conversation by its seq, if it is stored.
+    pub async fn message_at(
+        &self,
+        tenant_id: &str,
+        conversation_id: &str,
+        seq: i64,
+    ) -> Result<Option<StoredMessage>> {
+        let row = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLS} FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND seq = $3"
+        ))
+        .bind(tenant_id)
+        .bind(conversation_id)
+        .bind(seq)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(message_from_row).transpose()
+    }
+
     /// Total number of card numbers ever counted for a conversation is kept on session records; this counts
     /// stored messages, for tests and metrics.
     pub async fn message_count(&self, tenant_id: &str, conversation_id: &str) -> Result<i64> {

@@ -244,21 +244,12 @@ impl Store {
         rows.iter().map(endpoint_from_row).collect()
     }
 
-    /// How many endpoints exist (all tenants), for the transparency page's systems list and the deliverer.
-    pub async fn webhook_endpoint_count(&self, tenant_id: Option<&str>) -> Result<i64> {
-        let row = match tenant_id {
-            Some(t) => {
-                sqlx::query("SELECT COUNT(*) FROM webhook_endpoints WHERE tenant_id = $1")
-                    .bind(t)
-                    .fetch_one(self.pool())
-                    .await?
-            }
-            None => {
-                sqlx::query("SELECT COUNT(*) FROM webhook_endpoints")
-                    .fetch_one(self.pool())
-                    .await?
-            }
-        };
+    /// How many endpoints the tenant has (a tenant may have at most a few).
+    pub async fn webhook_endpoint_count(&self, tenant_id: &str) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM webhook_endpoints WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_one(self.pool())
+            .await?;
         Ok(row.try_get(0)?)
     }
 
@@ -353,19 +344,26 @@ impl Store {
                 .map(|r| r.try_get::<String, _>(0))
                 .collect::<std::result::Result<_, _>>()?
         };
-        let mut out = Vec::with_capacity(claimed.len());
-        for id in claimed {
-            let row = sqlx::query(&format!(
-                "SELECT {DELIVERY_COLS}, e.url, e.secret_wrapped FROM webhook_outbox o \
-                 JOIN webhook_endpoints e ON e.id = o.endpoint_id AND e.tenant_id = o.tenant_id WHERE o.id = $1"
-            ))
-            .bind(&id)
-            .fetch_optional(self.pool())
-            .await?;
-            // Gone: its endpoint was deleted after the claim.
-            let Some(row) = row else { continue };
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One read for the whole claim. A row whose endpoint was deleted after the claim is simply not found.
+        let list: Vec<String> = (1..=claimed.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT {DELIVERY_COLS}, e.url, e.secret_wrapped FROM webhook_outbox o \
+             JOIN webhook_endpoints e ON e.id = o.endpoint_id AND e.tenant_id = o.tenant_id \
+             WHERE o.id IN ({})",
+            list.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for id in &claimed {
+            q = q.bind(id);
+        }
+        let rows = q.fetch_all(self.pool()).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
             out.push(ClaimedDelivery {
-                delivery: delivery_from_row(&row)?,
+                delivery: delivery_from_row(row)?,
                 url: row.try_get(14)?,
                 secret_wrapped: row.try_get(15)?,
             });
