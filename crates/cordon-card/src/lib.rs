@@ -114,6 +114,40 @@ impl From<detect::Hit> for Hit {
     }
 }
 
+/// A whole card number checked for the card vault (issue 15): the brand its prefix and length are issued
+/// under, when it passes Luhn. `digits` are ASCII digits only (the vault strips spaces and dashes first).
+pub fn check_pan(digits: &str) -> Option<Brand> {
+    let values: Vec<u8> = digits.bytes().map(|b| b.wrapping_sub(b'0')).collect();
+    if values.is_empty() || values.iter().any(|d| *d > 9) {
+        return None;
+    }
+    let (brand, _) = pan::brand_of(&values)?;
+    pan::luhn_ok(&values).then_some(brand)
+}
+
+/// One row of the IIN table as the vault's card form reads it for its live brand check: PANs whose first
+/// `digits` digits lie in `lo..=hi` are `brand` when their length has its bit set in `lengths`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IinRow {
+    pub brand: Brand,
+    pub digits: u8,
+    pub lo: u32,
+    pub hi: u32,
+    pub lengths: u32,
+}
+
+/// The IIN table, in order (the first row whose prefix and length match names the brand), so the browser
+/// form checks against the same table the server does.
+pub fn iin_rows() -> impl Iterator<Item = IinRow> {
+    pan::IIN_TABLE.iter().map(|r| IinRow {
+        brand: r.brand,
+        digits: r.digits,
+        lo: r.lo,
+        hi: r.hi,
+        lengths: r.lengths,
+    })
+}
+
 /// The four bullets of a mask.
 pub const MASK_DOTS: &str = "••••";
 

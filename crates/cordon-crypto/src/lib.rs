@@ -290,6 +290,52 @@ impl DataKey {
     }
 }
 
+/// The card vault's key (issue 15), kept apart from every tenant's data key: it seals card data only, is
+/// wrapped by the master key or by a key of its own (`CORDON_VAULT_KEY`), and its id travels in each blob so a
+/// rotated key can still open what it sealed. The associated data binds tenant and token id, so a sealed card
+/// moved to another token or tenant fails to open.
+#[derive(Debug, Clone)]
+pub struct VaultKey {
+    pub key_id: u32,
+    key: SecretKey,
+}
+
+impl VaultKey {
+    pub fn new(key_id: u32, key: SecretKey) -> Self {
+        VaultKey { key_id, key }
+    }
+
+    fn card_ad(tenant_id: &str, token_id: &str) -> Vec<u8> {
+        associated_data(
+            "cordon vault card v1",
+            &[tenant_id.as_bytes(), token_id.as_bytes()],
+        )
+    }
+
+    pub fn seal_card(&self, tenant_id: &str, token_id: &str, plaintext: &[u8]) -> Vec<u8> {
+        seal_raw(
+            &self.key,
+            self.key_id,
+            &Self::card_ad(tenant_id, token_id),
+            plaintext,
+        )
+    }
+
+    /// Open a sealed card. The plaintext is returned in a buffer that is zeroed when dropped.
+    pub fn open_card(
+        &self,
+        tenant_id: &str,
+        token_id: &str,
+        sealed: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+        if sealed_key_id(sealed)? != self.key_id {
+            return Err(CryptoError::Authentication);
+        }
+        open_raw(&self.key, &Self::card_ad(tenant_id, token_id), sealed)
+            .map(zeroize::Zeroizing::new)
+    }
+}
+
 /// HMAC-SHA256 under a label-specific subkey.
 pub fn keyed_hash(key: &SecretKey, purpose: &str, value: &[u8]) -> [u8; 32] {
     let sub = key.derive(format!("cordon keyed hash v1:{purpose}").as_bytes());
@@ -437,6 +483,34 @@ mod tests {
         assert!(dk2.open_message(place(3), &sealed).is_err());
         // Plaintext is not visible in the blob.
         assert!(!sealed.windows(5).any(|w| w == b"hello"));
+    }
+
+    #[test]
+    fn vault_cards_are_bound_to_tenant_token_and_key() {
+        let vk = VaultKey::new(3, SecretKey::generate());
+        let sealed = vk.seal_card("t_a", "tok_1", b"4111111111111111");
+        assert_eq!(sealed_key_id(&sealed).unwrap(), 3);
+        assert_eq!(
+            &vk.open_card("t_a", "tok_1", &sealed).unwrap()[..],
+            b"4111111111111111"
+        );
+        assert!(vk.open_card("t_b", "tok_1", &sealed).is_err());
+        assert!(vk.open_card("t_a", "tok_2", &sealed).is_err());
+        assert!(VaultKey::new(3, SecretKey::generate())
+            .open_card("t_a", "tok_1", &sealed)
+            .is_err());
+        assert!(VaultKey::new(4, vk.key.clone())
+            .open_card("t_a", "tok_1", &sealed)
+            .is_err());
+        assert!(!sealed.windows(4).any(|w| w == b"4111"));
+        // A message key cannot open a card even with the same bytes: the labels differ.
+        let dk = DataKey::new(3, vk.key.clone());
+        let place = MessagePlace {
+            tenant_id: "t_a",
+            conversation_id: "tok_1",
+            seq: 0,
+        };
+        assert!(dk.open_message(place, &sealed).is_err());
     }
 
     #[test]
