@@ -32,6 +32,13 @@ pub const VISITOR_TABLES: &[(&str, &str)] = &[
         "webhook_outbox",
         "tenant_id = $1 AND conversation_id IN ({convs})",
     ),
+    // Issue 15: the visitor's payment requests and card tokens (sealed cards, brand and last four). Found by
+    // visitor, not conversation: a token outlives a transcript purged by retention.
+    (
+        "payment_requests",
+        "tenant_id = $1 AND visitor_id IN ({ids})",
+    ),
+    ("vault_tokens", "tenant_id = $1 AND visitor_id IN ({ids})"),
 ];
 
 /// Tables with no data of any one visitor, and why.
@@ -77,6 +84,10 @@ pub const OTHER_TABLES: &[(&str, &str)] = &[
     ("release_pins", "a tenant's pinned release"),
     ("webhook_endpoints", "the tenant's webhook endpoints"),
     ("tenant_retention", "the tenant's retention periods"),
+    (
+        "payment_settings",
+        "the tenant's payment processor and detokenization switch",
+    ),
 ];
 
 /// A tenant's retention periods, in days; `None` keeps the records until they are deleted on request.
