@@ -140,10 +140,23 @@ pub struct ConversationFilter {
     pub limit: i64,
 }
 
-const CONV_COLS: &str =
+/// A conversation's columns as read. `last_seq` and `updated_at` come from its newest message where there is one:
+/// the SQLite writer takes seq from the messages table and does not write the conversation row when it appends
+/// (migration 0012). On PostgreSQL the row's own sequencer agrees with them after every commit. Each subquery is
+/// one seek to the end of the conversation's primary-key range.
+pub(crate) const CONV_COLS: &str = "id, tenant_id, visitor_id, state, agent_id, \
+     COALESCE((SELECT m.seq FROM messages m WHERE m.conversation_id = conversations.id \
+     ORDER BY m.seq DESC LIMIT 1), 0), created_at, \
+     CASE WHEN (SELECT m.created_at FROM messages m WHERE m.conversation_id = conversations.id \
+     ORDER BY m.seq DESC LIMIT 1) > updated_at \
+     THEN (SELECT m.created_at FROM messages m WHERE m.conversation_id = conversations.id \
+     ORDER BY m.seq DESC LIMIT 1) ELSE updated_at END, closed_at";
+
+/// The same columns straight from the row, for a conversation just inserted (it has no messages yet).
+const CONV_COLS_NEW: &str =
     "id, tenant_id, visitor_id, state, agent_id, last_seq, created_at, updated_at, closed_at";
 
-fn conv_from_row(r: &AnyRow) -> Result<Conversation> {
+pub(crate) fn conv_from_row(r: &AnyRow) -> Result<Conversation> {
     let state: String = r.try_get(3)?;
     Ok(Conversation {
         id: r.try_get(0)?,
@@ -291,7 +304,7 @@ async fn open_conversation_in(
          SELECT $1, $2, $3, CASE WHEN p.id IS NULL THEN 'queued' ELSE 'assigned' END, p.id, 0, $4, $4 \
          FROM (SELECT 1 AS one) AS one LEFT JOIN ({}) AS p ON 1 = 1 \
          WHERE NOT EXISTS (SELECT 1 FROM conversations WHERE tenant_id = $2 AND visitor_id = $3 \
-         AND state <> 'closed') RETURNING {CONV_COLS}",
+         AND state <> 'closed') RETURNING {CONV_COLS_NEW}",
         PICK_AGENT.replace("$TENANT", "$2")
     ))
     .bind(id)

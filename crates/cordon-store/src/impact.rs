@@ -11,7 +11,7 @@ mod transparency;
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
-use crate::conversations::{Conversation, ConversationState, SenderKind, Visitor};
+use crate::conversations::{conv_from_row, Conversation, SenderKind, Visitor, CONV_COLS};
 use crate::exposure::is_sha384_hex;
 use crate::{Result, Store, StoreError};
 
@@ -134,25 +134,6 @@ fn hit_from_row(r: &AnyRow) -> Result<ExposureHit> {
         ended_at: r.try_get(5)?,
         embed_origin: r.try_get(6)?,
         asset_set_id: r.try_get(7)?,
-    })
-}
-
-// The same columns and mapping as conversations.rs, kept here so this module stays self-contained.
-const CONVERSATION_COLS: &str =
-    "id, tenant_id, visitor_id, state, agent_id, last_seq, created_at, updated_at, closed_at";
-
-fn conversation_from_row(r: &AnyRow) -> Result<Conversation> {
-    let state: String = r.try_get(3)?;
-    Ok(Conversation {
-        id: r.try_get(0)?,
-        tenant_id: r.try_get(1)?,
-        visitor_id: r.try_get(2)?,
-        state: ConversationState::parse(&state).ok_or(StoreError::Corrupt("conversation state"))?,
-        agent_id: r.try_get(4)?,
-        last_seq: r.try_get(5)?,
-        created_at: r.try_get(6)?,
-        updated_at: r.try_get(7)?,
-        closed_at: r.try_get(8)?,
     })
 }
 
@@ -443,15 +424,14 @@ impl Store {
         column: &'static str,
         ids: &[String],
     ) -> Result<Vec<Conversation>> {
-        let select = format!(
-            "SELECT {CONVERSATION_COLS} FROM conversations WHERE tenant_id = $1 AND {column} IN"
-        );
+        let select =
+            format!("SELECT {CONV_COLS} FROM conversations WHERE tenant_id = $1 AND {column} IN");
         self.rows_in_chunks(
             &select,
             "ORDER BY created_at, id",
             tenant_id,
             ids,
-            conversation_from_row,
+            conv_from_row,
         )
         .await
     }

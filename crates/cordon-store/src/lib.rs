@@ -19,6 +19,7 @@ mod lifecycle;
 mod mfa;
 mod operators;
 mod releases;
+mod sqlite_appender;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod vault;
@@ -90,6 +91,9 @@ pub enum StoreError {
     ShuttingDown,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the SQLite message writer thread (rusqlite).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(&'static str),
 }
@@ -137,6 +141,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../migrations/sqlite/0011_break_glass_events.sql"),
     ),
+    (
+        12,
+        include_str!("../migrations/sqlite/0012_messages_without_rowid.sql"),
+    ),
     (13, include_str!("../migrations/sqlite/0013_vault.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
@@ -165,6 +173,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         11,
         include_str!("../migrations/postgres/0011_break_glass_events.sql"),
+    ),
+    (
+        12,
+        include_str!("../migrations/postgres/0012_messages_without_rowid.sql"),
     ),
     (13, include_str!("../migrations/postgres/0013_vault.sql")),
 ];
@@ -254,7 +266,11 @@ impl Store {
         }
         let mut writer_conn = sqlx::AnyConnection::connect_with(&options).await?;
         apply_connection_settings(backend, &mut writer_conn).await?;
-        let writer = writer::spawn(writer_conn, backend);
+        let appender = match backend {
+            Backend::Sqlite => Some(sqlite_appender::Appender::start(&config.url)?),
+            Backend::Postgres => None,
+        };
+        let writer = writer::spawn(writer_conn, backend, appender);
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
@@ -320,10 +336,12 @@ impl Store {
             });
         }
         drop(held);
-        out.push(DurabilitySettings {
-            connection: "writer".to_string(),
-            settings: self.inner.writer.durability_settings().await?,
-        });
+        for (connection, settings) in self.inner.writer.durability_settings().await? {
+            out.push(DurabilitySettings {
+                connection,
+                settings,
+            });
+        }
         Ok(out)
     }
 

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::AuditEntry;
 use crate::conversations::{AppendOutcome, AppendRequest};
+use crate::sqlite_appender::Appender;
 use crate::{now_ms, Backend, Result, StoreError};
 
 /// The most messages one transaction carries; bounds commit latency and memory.
@@ -99,7 +100,8 @@ enum Job {
     Append(AppendRequest, oneshot::Sender<Result<AppendOutcome>>),
     Txn(TxnJob),
     Audit(Vec<AuditEntry>, oneshot::Sender<Result<()>>),
-    Settings(oneshot::Sender<Result<Vec<(String, String)>>>),
+    /// Each writer connection's name and durability settings.
+    Settings(oneshot::Sender<Result<Vec<(String, Vec<(String, String)>)>>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -110,11 +112,24 @@ pub(crate) struct WriterHandle {
     pub(crate) stats: Arc<CommitStats>,
 }
 
-pub(crate) fn spawn(conn: AnyConnection, backend: Backend) -> WriterHandle {
+/// Start the group-commit loop on `conn`. On SQLite, `appender` is the message writer thread
+/// (sqlite_appender.rs) that writes the message batches; everything else runs on `conn`.
+pub(crate) fn spawn(
+    conn: AnyConnection,
+    backend: Backend,
+    appender: Option<Appender>,
+) -> WriterHandle {
     let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
     let gate: Gate = Arc::new(RwLock::new(None));
     let stats = Arc::new(CommitStats::default());
-    tokio::spawn(run(conn, backend, rx, gate.clone(), stats.clone()));
+    tokio::spawn(run(
+        conn,
+        backend,
+        appender,
+        rx,
+        gate.clone(),
+        stats.clone(),
+    ));
     WriterHandle { tx, gate, stats }
 }
 
@@ -176,7 +191,7 @@ impl WriterHandle {
         rx.await.map_err(|_| StoreError::ShuttingDown)?
     }
 
-    pub(crate) async fn durability_settings(&self) -> Result<Vec<(String, String)>> {
+    pub(crate) async fn durability_settings(&self) -> Result<Vec<(String, Vec<(String, String)>)>> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job::Settings(reply))
@@ -202,6 +217,7 @@ impl WriterHandle {
 async fn run(
     mut conn: AnyConnection,
     backend: Backend,
+    appender: Option<Appender>,
     mut rx: mpsc::Receiver<Job>,
     gate: Gate,
     stats: Arc<CommitStats>,
@@ -218,7 +234,8 @@ async fn run(
                 Job::Audit(entries, reply) => audits.push((entries, reply)),
                 Job::Txn(job) => txns.push_back(job),
                 Job::Settings(reply) => {
-                    let _ = reply.send(crate::read_durability(backend, &mut conn).await);
+                    let _ =
+                        reply.send(writer_settings(backend, &mut conn, appender.as_ref()).await);
                 }
                 Job::Shutdown(reply) => shutdown = Some(reply),
             }
@@ -227,7 +244,23 @@ async fn run(
             }
         }
         if !batch.is_empty() {
-            commit_batch(&mut conn, backend, &mut batch, &gate, &stats).await;
+            match &appender {
+                Some(appender) => {
+                    let current_gate = gate.read().ok().and_then(|g| g.clone());
+                    let (emptied, report) = appender
+                        .commit(std::mem::take(&mut batch), current_gate)
+                        .await;
+                    batch = emptied;
+                    stats.messages.fetch_add(report.messages, Ordering::Relaxed);
+                    let counter = if report.committed {
+                        &stats.batches
+                    } else {
+                        &stats.failed
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+                None => commit_batch(&mut conn, backend, &mut batch, &gate, &stats).await,
+            }
         }
         if !audits.is_empty() {
             commit_audits(&mut conn, backend, &mut audits).await;
@@ -240,6 +273,25 @@ async fn run(
             return;
         }
     }
+}
+
+/// Each writer connection's durability settings: the loop's own, and the message thread's on SQLite.
+async fn writer_settings(
+    backend: Backend,
+    conn: &mut AnyConnection,
+    appender: Option<&Appender>,
+) -> Result<Vec<(String, Vec<(String, String)>)>> {
+    let mut all = vec![(
+        "writer".to_string(),
+        crate::read_durability(backend, conn).await?,
+    )];
+    if let Some(appender) = appender {
+        all.push((
+            "writer#messages".to_string(),
+            appender.durability_settings().await?,
+        ));
+    }
+    Ok(all)
 }
 
 async fn commit_batch(
