@@ -109,5 +109,27 @@ var Cordon = (function () {
     if (text) toast.timer = setTimeout(function () { t.hidden = true; }, isError ? 8000 : 4000);
   }
 
+  /**
+   * On a phone each table row shows as a small card (console.css, issue 20), each cell under its column's name:
+   * every body cell of a `.table-wrap` table gets its header's text as `data-label`, now and as rows are added.
+   */
+  function labelTables() {
+    Array.prototype.forEach.call(document.querySelectorAll('.table-wrap table'), function (table) {
+      var names = Array.prototype.map.call(table.querySelectorAll('thead th'), function (th) { return th.textContent.trim(); });
+      function label() {
+        Array.prototype.forEach.call(table.querySelectorAll('tbody tr'), function (tr) {
+          Array.prototype.forEach.call(tr.children, function (td, i) {
+            if (names[i] && !td.hasAttribute('data-label') && !(td.colSpan > 1)) td.setAttribute('data-label', names[i]);
+          });
+        });
+      }
+      label();
+      // Only added rows are watched; setting the labels (attributes) does not wake it again.
+      new MutationObserver(label).observe(table, { childList: true, subtree: true });
+    });
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', labelTables);
+  else labelTables();
+
   return { h: h, $: $, clear: clear, api: api, time: time, date: date, shortId: shortId, copy: copy, me: me, logout: logout, toast: toast };
 })();

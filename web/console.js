@@ -124,10 +124,16 @@
     renderLists();
   }
 
-  C.me().then(start, function (e) {
-    if (e.status === 401) showLogin('');
-    else showLogin(e.message);
-  });
+  // The server marks the page when the browser sent no session cookie: then there is no session to look for,
+  // and asking /api/v1/me would only log a 401 in the browser's console on every load.
+  if (document.body.getAttribute('data-session') === 'none') {
+    showLogin('');
+  } else {
+    C.me().then(start, function (e) {
+      if (e.status === 401) showLogin('');
+      else showLogin(e.message);
+    });
+  }
 
   // ---- availability -------------------------------------------------------------------------------------
 
@@ -305,6 +311,8 @@
     var wasMine = e && isMine(e);
     if (!e) e = convs[view.id] = entry(view);
     e.view = view;
+    // welcome carries where this agent stopped reading, in whichever console that was.
+    if (view.read_seq) setReadSeq(e, view.read_seq);
     if (live && view.state === 'queued' && !wasQueued) notify('A visitor is waiting');
     if (isMine(e) && !wasMine && live) notify('New chat assigned to you');
     if (!isMine(e) && view.state !== 'queued' && view.id !== selected) {
@@ -373,9 +381,25 @@
 
   function onRead(f) {
     var e = convs[f.conversation_id];
-    if (!e || !f.by || f.by.kind !== 'visitor') return;
+    if (!e || !f.by) return;
+    if (f.by.kind === 'agent' && f.by.id === myId) {
+      // Read in another console of mine (another tab or device): the unread count follows it.
+      setReadSeq(e, f.seq);
+      renderLists();
+      return;
+    }
+    if (f.by.kind !== 'visitor') return;
     if (f.seq > e.visitorRead) e.visitorRead = f.seq;
     if (f.conversation_id === selected) renderTranscript();
+  }
+
+  /** This agent has read up to `seq` (here, in another session, or as stored): recount what is unread. */
+  function setReadSeq(e, seq) {
+    if (!(seq > e.readSeq)) return;
+    e.readSeq = seq;
+    e.unread = e.msgs.filter(function (it) {
+      return it.msg && it.msg.sender.kind === 'visitor' && it.msg.seq > e.readSeq;
+    }).length;
   }
 
   function onError(f) {
@@ -509,8 +533,11 @@
     var sel = $('transfer-to');
     var current = sel.value;
     C.clear(sel);
-    var others = agents.filter(function (a) { return a.id !== myId && !a.disabled && a.role !== 'auditor'; });
-    if (!others.length) sel.appendChild(h('option', { value: '', text: 'No other agents' }));
+    // Only agents who are signed in and available: a chat handed to someone offline would sit unanswered.
+    var others = agents.filter(function (a) {
+      return a.id !== myId && !a.disabled && a.role !== 'auditor' && a.status !== 'offline';
+    });
+    if (!others.length) sel.appendChild(h('option', { value: '', text: 'No one else online' }));
     others.forEach(function (a) {
       sel.appendChild(h('option', { value: a.id, text: a.display_name + ' · ' + a.status }));
     });

@@ -275,7 +275,15 @@
     else text = 'Chat ended';
     if (conv && conv.state !== 'closed') statusLine.appendChild(dot);
     statusLine.appendChild(document.createTextNode(text));
-    ended.hidden = !(conv && conv.state === 'closed');
+    var closed = !!(conv && conv.state === 'closed');
+    // A closed chat takes no more messages: the prompt to start a new one replaces the composer, unless a new
+    // chat is already being opened (a message typed or "Start a new chat" clicked).
+    ended.hidden = !closed || openRequested;
+    if (closed && !openRequested && !form.hidden && form.contains(document.activeElement)) {
+      form.hidden = true;
+      $('restart').focus();
+    }
+    form.hidden = closed && !openRequested;
     intro.hidden = !!(conv && (lastSeq > 0 || pending.length));
   }
 
@@ -583,6 +591,7 @@
 
   $('restart').addEventListener('click', function () {
     ended.hidden = true;
+    form.hidden = false;
     intro.hidden = true;
     if (welcomed) openConversation(); else { openRequested = true; connect(); }
     input.focus();

@@ -13,6 +13,8 @@
   var isOpen = false;
   var height = 600;
   var phone = window.matchMedia('(max-width: 480px)');
+  var side = data.position == 'left' ? 'left' : 'right';
+  var oy = Math.min(400, Math.abs(data.offset | 0 || 20));
 
   function el(tag, css) {
     var e = doc.createElement(tag);
@@ -36,7 +38,7 @@
   var host = el('div', 'all:initial');
   var root = host.attachShadow ? host.attachShadow({ mode: 'open' }) : host;
   var Z = 'position:fixed;z-index:2147483000;border:0;';
-  var button = el('button', Z + 'right:20px;bottom:20px;width:60px;height:60px;border-radius:50%;' +
+  var button = el('button', Z + side + ':20px;bottom:' + oy + 'px;width:60px;height:60px;border-radius:50%;' +
     'background:#1d4ed8;color:#fff;cursor:pointer;padding:0;align-items:center;justify-content:center;' +
     'box-shadow:0 4px 14px rgba(0,0,0,.3)');
   button.type = 'button';
@@ -66,9 +68,10 @@
     var full = phone.matches;
     var s = frame.style;
     s.display = isOpen ? 'block' : 'none';
-    s.inset = full ? '0' : 'auto 20px 92px auto';
+    s.inset = full ? '0' : 'auto';
+    if (!full) { s[side] = '20px'; s.bottom = oy + 72 + 'px'; }
     s.width = full ? '100%' : '380px';
-    s.height = full ? '100%' : 'min(' + height + 'px, calc(100vh - 112px))';
+    s.height = full ? '100%' : 'min(' + height + 'px, calc(100vh - ' + (oy + 92) + 'px))';
     s.borderRadius = full ? '0' : '14px';
     button.style.display = isOpen && full ? 'none' : 'flex';
   }
@@ -79,11 +82,8 @@
     badge.style.display = 'none';
     label(0);
     layout();
-    if (open) {
-      frame.focus();
-    } else if (fromFrame) {
-      button.focus();
-    }
+    if (open) frame.focus();
+    else if (fromFrame) button.focus();
     if (!fromFrame) post({ type: open ? 'open' : 'close' });
   }
 
@@ -100,7 +100,7 @@
     }
     if (m.type === 'unread' && !isOpen) {
       var n = Math.max(0, Math.min(99, m.count | 0));
-      badge.textContent = String(n);
+      badge.textContent = n;
       badge.style.display = n ? 'block' : 'none';
       label(n);
     }

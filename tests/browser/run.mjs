@@ -13,6 +13,7 @@ import { gzipSync } from 'node:zlib';
 import { createHash, createHmac } from 'node:crypto';
 import { join } from 'node:path';
 import http from 'node:http';
+import { supportTests } from './support.mjs';
 
 const require = createRequire(import.meta.url);
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -35,6 +36,8 @@ const results = [];
 // A stuck browser must not hang CI: give up after ten minutes.
 setTimeout(() => { console.log('FAIL watchdog: the browser tests took over 10 minutes'); process.exit(1); }, 600000).unref();
 async function group(name, fn) {
+  // CORDON_BROWSER_ONLY=<prefix> runs only the groups named so (while working on them); CI runs every group.
+  if (process.env.CORDON_BROWSER_ONLY && !name.startsWith(process.env.CORDON_BROWSER_ONLY)) return;
   const t0 = Date.now();
   try {
     await fn();
@@ -871,6 +874,10 @@ await group('7 screenshots: widget, console and admin, desktop and phone', async
   }
   console.log(`     saved ${shots.length} screenshots in ${ART}`);
 });
+
+// ---- issue 20: the console and widget a support team expects (tests/browser/support.mjs) -------------------
+
+await supportTests({ group, context, login, setStatus, openStore, openWidget, chatFrame, say, bubbles, eventually, assert, account, closeAll, cfg, ART, DESKTOP });
 
 // ---- 8. operator access and a second factor (issue 12) ---------------------------------------------------
 // Last: it gives Skyway's admin a second factor, which later password-only sign-ins would not pass.

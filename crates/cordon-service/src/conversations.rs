@@ -421,6 +421,7 @@ pub async fn conversation_view(
         last_seq: c.last_seq,
         created_at: c.created_at,
         updated_at: c.updated_at,
+        read_seq: None,
     }
 }
 

@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod mfa;
 pub mod operators;
 pub mod protocol;
+pub mod reads;
 pub mod releases;
 pub mod throttle;
 pub mod transparency;

@@ -209,6 +209,10 @@ pub struct ConversationView {
     pub last_seq: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Agents' `welcome` only: the highest seq this agent has marked read (`read`) in any of its consoles, so
+    /// every console counts unread messages from the same point. Absent elsewhere and when never read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_seq: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

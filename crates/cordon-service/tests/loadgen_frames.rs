@@ -95,6 +95,7 @@ fn the_server_frames_loadgen_reads_parse_in_its_copy() {
         last_seq: 2,
         created_at: 1,
         updated_at: 2,
+        read_seq: Some(1),
     };
     let welcome = ServerFrame::Welcome {
         v: 1,

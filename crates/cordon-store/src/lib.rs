@@ -18,6 +18,7 @@ mod impact;
 mod lifecycle;
 mod mfa;
 mod operators;
+mod reads;
 mod releases;
 mod sqlite_appender;
 #[cfg(feature = "testing")]
@@ -146,6 +147,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0012_messages_without_rowid.sql"),
     ),
     (13, include_str!("../migrations/sqlite/0013_vault.sql")),
+    (
+        14,
+        include_str!("../migrations/sqlite/0014_agent_reads.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -179,6 +184,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0012_messages_without_rowid.sql"),
     ),
     (13, include_str!("../migrations/postgres/0013_vault.sql")),
+    (
+        14,
+        include_str!("../migrations/postgres/0014_agent_reads.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.

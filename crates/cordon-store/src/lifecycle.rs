@@ -32,6 +32,11 @@ pub const VISITOR_TABLES: &[(&str, &str)] = &[
         "webhook_outbox",
         "tenant_id = $1 AND conversation_id IN ({convs})",
     ),
+    // Issue 20: agents' read marks in the visitor's conversations (seq numbers only).
+    (
+        "agent_reads",
+        "tenant_id = $1 AND conversation_id IN ({convs})",
+    ),
     // Issue 15: the visitor's payment requests and card tokens (sealed cards, brand and last four). Found by
     // visitor, not conversation: a token outlives a transcript purged by retention.
     (
@@ -40,6 +45,10 @@ pub const VISITOR_TABLES: &[(&str, &str)] = &[
     ),
     ("vault_tokens", "tenant_id = $1 AND visitor_id IN ({ids})"),
 ];
+
+/// Tables of a conversation's own rows (besides messages, card mentions and webhook events) that a retention
+/// purge removes with it, before the conversation itself.
+pub(crate) const PURGED_WITH_CONVERSATION: &[&str] = &["agent_reads"];
 
 /// Tables with no data of any one visitor, and why.
 pub const OTHER_TABLES: &[(&str, &str)] = &[
@@ -389,6 +398,17 @@ impl Store {
                 // meanwhile, and delete a conversation whose messages the statement before it did not.
                 let list: Vec<String> = (0..ids.len()).map(|i| ph(self.backend(), i + 2)).collect();
                 let list = list.join(", ");
+                for table in PURGED_WITH_CONVERSATION {
+                    let sql = format!(
+                        "DELETE FROM {table} WHERE tenant_id = {} AND conversation_id IN ({list})",
+                        ph(self.backend(), 1)
+                    );
+                    let mut q = sqlx::query(&sql).bind(tenant_id);
+                    for id in &ids {
+                        q = q.bind(id);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
                 let mut removed = [0u64; 4];
                 for (i, table) in [
                     "card_mentions",

@@ -22,6 +22,9 @@ pub(crate) struct Shop {
     pub(crate) product: &'static str,
     pub(crate) detail: &'static str,
     pub(crate) price: &'static str,
+    /// Where the chat launcher sits (the loader's `data-position`, issue 20): `right` or `left`. The store's
+    /// phone layout keeps that corner free, so the launcher covers none of the page.
+    pub(crate) launcher: &'static str,
     pub(crate) widget_key: String,
     pub(crate) widget_origin: String,
 }
@@ -66,10 +69,15 @@ pub(crate) fn router(shop: &Shop) -> Router {
         .replace("{{product}}", &esc(shop.product))
         .replace("{{detail}}", &esc(shop.detail))
         .replace("{{price}}", &esc(shop.price))
-        .replace(
-            "{{snippet}}",
-            &cordon_server::web::snippet(&shop.widget_origin, &shop.widget_key),
-        );
+        .replace("{{launcher}}", shop.launcher)
+        .replace("{{snippet}}", &{
+            let snippet = cordon_server::web::snippet(&shop.widget_origin, &shop.widget_key);
+            if shop.launcher == "left" {
+                snippet.replacen(" async>", " data-position=\"left\" async>", 1)
+            } else {
+                snippet
+            }
+        });
     for (f, name) in files.iter().zip(["store.js", "store.css"]) {
         page = page
             .replace(&format!("{{{{url:{name}}}}}"), &f.path)
@@ -137,6 +145,7 @@ pub(crate) fn shop_for(slug: &str, widget_key: String, widget_origin: String) ->
             product: "Flight SK 204 · London → Lisbon",
             detail: "Fri 14 Mar · 1 adult · Economy Flex · seat 17C",
             price: "£189.00",
+            launcher: "right",
             widget_key,
             widget_origin,
         },
@@ -147,6 +156,7 @@ pub(crate) fn shop_for(slug: &str, widget_key: String, widget_origin: String) ->
             product: "Aurora ANC-700 headphones",
             detail: "Midnight black · 2-year warranty · free delivery",
             price: "€249.00",
+            launcher: "left",
             widget_key,
             widget_origin,
         },

@@ -211,6 +211,10 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
             .say(&conv, "m1", "my card 4111 1111 1111 1111, booking XYZ")
             .await;
         agent.recv_where(|f| f["type"] == "message").await;
+        // The agent's read mark (issue 20) is one of the visitor's rows too.
+        agent
+            .send(serde_json::json!({"type": "read", "conversation_id": conv, "seq": 2}))
+            .await;
         drop(visitor);
         // Another visitor, who must be untouched.
         let (mut other, other_welcome) = srv.visitor(&fx.tenant.widget_key, None).await;

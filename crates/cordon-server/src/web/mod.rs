@@ -52,9 +52,11 @@ pub(crate) const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const LOADER_JS: &str = include_str!("../../../../web/loader.js");
 /// Every loader ever shipped. Embedded snippets pin a loader by hash, so each stays served at its original URL
 /// for as long as a live release holds it (web/loader-archive/README.md); the transparency report names them.
-const LOADER_ARCHIVE: &[&str] = &[include_str!(
-    "../../../../web/loader-archive/loader-73c777ff295cc46390af.js"
-)];
+const LOADER_ARCHIVE: &[&str] = &[
+    include_str!("../../../../web/loader-archive/loader-73c777ff295cc46390af.js"),
+    // Issue 20: data-position and data-offset place the launcher.
+    include_str!("../../../../web/loader-archive/loader-ddbe34824c62e2089018.js"),
+];
 const FRAME_HTML: &str = include_str!("../../../../web/frame.html");
 const FRAME_JS: &str = include_str!("../../../../web/frame.js");
 const FRAME_CSS: &str = include_str!("../../../../web/frame.css");
@@ -128,6 +130,9 @@ struct Assets {
     frame_page: (String, String),
     console_page: String,
     admin_page: String,
+    /// The console page for a browser that sends no session cookie: it says so (`data-session="none"`), so the
+    /// console shows the sign-in form without asking `/api/v1/me` and logging a 401 on every load (issue 20).
+    console_page_anon: String,
 }
 
 const JS: &str = "text/javascript; charset=utf-8";
@@ -163,8 +168,13 @@ static ASSETS: LazyLock<Assets> = LazyLock::new(|| {
         frame_page: digest(FRAME_HTML.as_bytes()),
         console_page: String::new(),
         admin_page: String::new(),
+        console_page_anon: String::new(),
     };
     assets.console_page = assets.render(CONSOLE_HTML);
+    assets.console_page_anon =
+        assets
+            .console_page
+            .replacen("<body>", "<body data-session=\"none\">", 1);
     assets.admin_page = assets.render(ADMIN_HTML);
     assets
 });
@@ -348,9 +358,17 @@ pub(crate) const PERMISSIONS: &str =
     "camera=(), microphone=(), geolocation=(), payment=(), usb=(), \
      serial=(), hid=(), display-capture=(), clipboard-read=()";
 
-async fn console_page(State(state): State<AppState>) -> Response {
+async fn console_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    // Only whether the cookie is there, never its value: a stale cookie still gets the page that asks `/me`.
+    let page = if crate::auth::cookie_value(&headers, crate::auth::SESSION_COOKIE)
+        .is_some_and(|v| !v.is_empty())
+    {
+        &ASSETS.console_page
+    } else {
+        &ASSETS.console_page_anon
+    };
     html_response(
-        ASSETS.console_page.clone(),
+        page.clone(),
         &page_csp(&state.config.console_origin, "'none'"),
         &[
             ("x-frame-options", "DENY"),
@@ -469,6 +487,10 @@ mod tests {
 
     #[test]
     fn pages_reference_every_file_they_need_by_hash() {
+        assert!(ASSETS
+            .console_page_anon
+            .contains("<body data-session=\"none\">"));
+        assert!(!ASSETS.console_page.contains("data-session"));
         for page in [&ASSETS.console_page, &ASSETS.admin_page] {
             assert!(!page.contains("{{"), "unrendered placeholder");
             assert!(page.contains("integrity=\"sha384-"));

@@ -7,7 +7,7 @@ use cordon_service::access::{role_scopes, Scope};
 use cordon_service::hub::Topic;
 use cordon_service::model::{Agent, AgentStatus};
 use cordon_service::protocol::{AgentRef, ServerFrame};
-use cordon_service::{agents, code, conversations};
+use cordon_service::{agents, code, conversations, reads};
 
 use super::{Conn, Exit, Role, CLOSE_REVOKED};
 
@@ -25,6 +25,8 @@ impl Conn {
             Ok(w) => w,
             Err(r) => return self.refuse(r, None).await,
         };
+        // Read marks are a convenience: a failure to load them shows messages as unread, nothing worse.
+        let marks = reads::marks(&svc, &agent).await.unwrap_or_default();
         self.subscribe(Topic::TenantAgents(agent.tenant_id.clone()));
         self.subscribe(Topic::Agent(agent.tenant_id.clone(), agent.id.clone()));
         let mut views = Vec::new();
@@ -33,7 +35,9 @@ impl Conn {
                 self.assigned.insert(c.id.clone());
                 self.subscribe(Topic::Conversation(c.tenant_id.clone(), c.id.clone()));
             }
-            views.push(conversations::conversation_view(&svc, &mut self.names, c).await);
+            let mut view = conversations::conversation_view(&svc, &mut self.names, c).await;
+            view.read_seq = marks.get(&c.id).copied();
+            views.push(view);
         }
         if let Role::Agent(a) = &mut self.role {
             a.hello_done = true;
@@ -55,7 +59,7 @@ impl Conn {
     }
 
     /// The agent, if this connection is one who takes chats.
-    fn chatting_agent(&self) -> Option<Agent> {
+    pub(super) fn chatting_agent(&self) -> Option<Agent> {
         match &self.role {
             Role::Agent(a) if role_scopes(a.agent.role).contains(&Scope::Chat) => {
                 Some(a.agent.clone())

@@ -12,7 +12,7 @@ use cordon_service::conversations;
 use cordon_service::hub::{Event, Topic};
 use cordon_service::model::Conversation;
 use cordon_service::protocol::ServerFrame;
-use cordon_service::{code, messages, Refusal};
+use cordon_service::{code, messages, reads, Refusal};
 
 use super::{viewer, Conn, Exit, Role};
 
@@ -144,6 +144,12 @@ impl Conn {
             Ok(c) => c,
             Err(r) => return self.refuse(r, None).await,
         };
+        if let Role::Agent(a) = &self.role {
+            // Kept, so the agent's other consoles (and the next sign-in) count unread from here (issue 20).
+            if let Err(r) = reads::record(&self.state.service, &a.agent, &conv, seq).await {
+                return self.refuse(r, None).await;
+            }
+        }
         let frame = ServerFrame::Read {
             conversation_id: conv.id.clone(),
             by: self.me(),
