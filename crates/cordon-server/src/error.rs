@@ -80,7 +80,8 @@ fn status_of(code: &str) -> StatusCode {
         | code::BAD_FRAME
         | code::INVALID_ID
         | code::TEXT_EMPTY
-        | code::TEXT_TOO_LONG => StatusCode::BAD_REQUEST,
+        | code::TEXT_TOO_LONG
+        | code::CARD_INVALID => StatusCode::BAD_REQUEST,
         code::NOT_AUTHENTICATED | code::BAD_CREDENTIALS | code::SECOND_FACTOR_REQUIRED => {
             StatusCode::UNAUTHORIZED
         }
@@ -89,12 +90,20 @@ fn status_of(code: &str) -> StatusCode {
         | code::SCOPE_NOT_HELD
         | code::SESSION_REQUIRED
         | code::GRANT_REQUIRED
-        | code::SELF_APPROVAL => StatusCode::FORBIDDEN,
+        | code::SELF_APPROVAL
+        | code::DETOKENIZE_DISABLED => StatusCode::FORBIDDEN,
         code::NOT_FOUND | code::UNKNOWN_TENANT => StatusCode::NOT_FOUND,
-        code::CONFLICT | code::CONVERSATION_CLOSED | code::NO_CAPACITY => StatusCode::CONFLICT,
+        code::CONFLICT
+        | code::CONVERSATION_CLOSED
+        | code::NO_CAPACITY
+        | code::PAYMENT_NOT_OPEN
+        | code::PAYMENTS_NOT_CONFIGURED => StatusCode::CONFLICT,
         code::RATE_LIMITED | code::TOO_MANY_CONNECTIONS => StatusCode::TOO_MANY_REQUESTS,
         code::UNKNOWN_RELEASE_KEY | code::BAD_SIGNATURE => StatusCode::UNPROCESSABLE_ENTITY,
-        code::UNAVAILABLE | code::NO_RELEASE => StatusCode::SERVICE_UNAVAILABLE,
+        code::UNAVAILABLE | code::NO_RELEASE | code::PAYMENTS_UNAVAILABLE => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        code::PROCESSOR_FAILED => StatusCode::BAD_GATEWAY,
         code::DATA_SHREDDED => StatusCode::GONE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -13,6 +13,7 @@ mod error;
 mod http;
 pub mod logging;
 mod outbound;
+mod vault;
 pub mod web;
 mod ws;
 
@@ -164,6 +165,9 @@ pub struct Config {
     pub limits: Limits,
     /// How webhooks are sent (private targets, attempts).
     pub webhooks: cordon_service::webhooks::WebhookSettings,
+    /// The card vault (issue 15): its public origin (`--vault-url`, served by [`serve_vault`] on a listener of
+    /// its own), the vault key's wrapper, the processor rules. No origin: no vault.
+    pub payments: cordon_service::payments::PaymentConfig,
 }
 
 impl Config {
@@ -176,6 +180,7 @@ impl Config {
             https: false,
             limits: Limits::default(),
             webhooks: Default::default(),
+            payments: Default::default(),
         }
     }
 }
@@ -196,6 +201,7 @@ impl Config {
                 visitor_token_per_address: l.visitor_token_per_address,
             },
             webhooks: self.webhooks.clone(),
+            payments: self.payments.clone(),
         }
     }
 }
@@ -261,6 +267,25 @@ pub fn app(state: AppState) -> Router {
 /// The OpenAPI document, built by the same registration as the router.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     http::router().split_for_parts().1
+}
+
+/// The card vault's router (issue 15): the vault form, its two files and the card endpoint, and nothing else
+/// (no API, no sockets, no widget or console), for the vault's own listener.
+pub fn vault_app(state: AppState) -> Router {
+    vault::router(state)
+}
+
+/// Serve the vault on its own listener until `shutdown` resolves, through the same front door (per-address
+/// caps, header timeout) as the main listener. The background work is the main listener's to start.
+pub async fn serve_vault(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let gate = state.gate.clone();
+    let limits = state.config.limits.clone();
+    let metrics = state.service.metrics().clone();
+    accept::serve(listener, vault_app(state), &limits, gate, metrics, shutdown).await
 }
 
 /// Raise the open-file soft limit to the hard limit (each socket is a file); returns the resulting limit.

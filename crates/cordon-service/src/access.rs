@@ -21,6 +21,9 @@ pub enum Scope {
     AuditRead,
     /// Take part in chats (agents only, never an API key).
     Chat,
+    /// Use card tokens of the vault (issue 15): list them, forward them to the tenant's processor, detokenize
+    /// where the tenant allows it. No transcripts, no settings.
+    Payments,
 }
 
 impl Scope {
@@ -30,13 +33,17 @@ impl Scope {
             Scope::ConversationsRead => "conversations:read",
             Scope::AuditRead => "audit:read",
             Scope::Chat => "chat",
+            Scope::Payments => "payments",
         }
     }
 
     /// Scopes that reach tenant data beyond settings (transcripts, the audit log): granting one needs a tenant
     /// admin signed in interactively (see [`authorize_grant`]).
     pub fn is_sensitive(self) -> bool {
-        matches!(self, Scope::ConversationsRead | Scope::AuditRead)
+        matches!(
+            self,
+            Scope::ConversationsRead | Scope::AuditRead | Scope::Payments
+        )
     }
 
     /// Scopes an API key may be given.
@@ -45,6 +52,7 @@ impl Scope {
             "admin" => Some(Scope::Admin),
             "conversations:read" => Some(Scope::ConversationsRead),
             "audit:read" => Some(Scope::AuditRead),
+            "payments" => Some(Scope::Payments),
             _ => None,
         }
     }
@@ -60,6 +68,7 @@ pub fn role_scopes(role: AgentRole) -> &'static [Scope] {
             Scope::Chat,
             Scope::ConversationsRead,
             Scope::AuditRead,
+            Scope::Payments,
         ],
         AgentRole::Agent => &[Scope::Chat, Scope::ConversationsRead],
         AgentRole::Auditor => &[Scope::ConversationsRead, Scope::AuditRead],
@@ -119,7 +128,7 @@ pub fn authorize_grant(principal: &Principal, scopes: &[Scope]) -> Result<(), Re
     if !by_session && scopes.iter().any(|s| s.is_sensitive()) {
         return Err(Refusal::new(
             code::SESSION_REQUIRED,
-            "granting conversations:read or audit:read needs a tenant admin signed in at the console, not an API key",
+            "granting conversations:read, audit:read or payments needs a tenant admin signed in at the console, not an API key",
         ));
     }
     if let Some(missing) = scopes.iter().find(|s| !principal.has(**s)) {

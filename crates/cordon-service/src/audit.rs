@@ -103,6 +103,18 @@ pub enum Action {
     /// Retention (issue 16): the periods changed by an admin; a purge by the service, with counts.
     RetentionUpdate,
     RetentionPurge,
+    /// The card vault (issue 15): a payment asked for by an agent, its form handed to the visitor, the card
+    /// tokenized (by the visitor), a token forwarded to the processor or detokenized, tokens read, the
+    /// tenant's payment settings read or changed.
+    PaymentRequest,
+    PaymentFormOpen,
+    CardTokenize,
+    CardForward,
+    CardDetokenize,
+    PaymentTokensList,
+    PaymentTokenRead,
+    PaymentSettingsRead,
+    PaymentSettingsUpdate,
 }
 
 impl Action {
@@ -170,6 +182,15 @@ impl Action {
         Action::VisitorDelete,
         Action::RetentionUpdate,
         Action::RetentionPurge,
+        Action::PaymentRequest,
+        Action::PaymentFormOpen,
+        Action::CardTokenize,
+        Action::CardForward,
+        Action::CardDetokenize,
+        Action::PaymentTokensList,
+        Action::PaymentTokenRead,
+        Action::PaymentSettingsRead,
+        Action::PaymentSettingsUpdate,
     ];
 
     /// The name written in entries.
@@ -238,6 +259,15 @@ impl Action {
             Action::RetentionPurge => "retention.purge",
             Action::ImpactRun => "impact.run",
             Action::TransparencyRead => "transparency.read",
+            Action::PaymentRequest => "payment.request",
+            Action::PaymentFormOpen => "payment.form_open",
+            Action::CardTokenize => "card.tokenize",
+            Action::CardForward => "card.forward",
+            Action::CardDetokenize => "card.detokenize",
+            Action::PaymentTokensList => "payment_tokens.list",
+            Action::PaymentTokenRead => "payment_token.read",
+            Action::PaymentSettingsRead => "payments.settings.read",
+            Action::PaymentSettingsUpdate => "payments.settings.update",
         }
     }
 

@@ -57,6 +57,18 @@ pub mod code {
     pub const INTERNAL: &str = "internal";
     /// The tenant was crypto-shredded (`cordon tenant shred`): what its keys sealed cannot be read or written.
     pub const DATA_SHREDDED: &str = "data_shredded";
+    /// Payments (issue 15): this server runs no card vault (`--vault-url` unset).
+    pub const PAYMENTS_UNAVAILABLE: &str = "payments_unavailable";
+    /// The payment request was paid, cancelled or has expired.
+    pub const PAYMENT_NOT_OPEN: &str = "payment_not_open";
+    /// The vault form's card number, expiry, name or security code is not valid (the message says which).
+    pub const CARD_INVALID: &str = "card_invalid";
+    /// A forward with no processor URL set for the tenant.
+    pub const PAYMENTS_NOT_CONFIGURED: &str = "payments_not_configured";
+    /// Detokenization asked of a tenant that has not enabled it.
+    pub const DETOKENIZE_DISABLED: &str = "detokenize_disabled";
+    /// The tenant's payment processor could not be reached, timed out or redirected (HTTP 502).
+    pub const PROCESSOR_FAILED: &str = "processor_failed";
 }
 
 /// A use case's refusal: a stable code (`code::*`), a fixed message safe to show, and for `rate_limited` how

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use cordon_crypto::{CryptoError, DataKey, MasterKey, SecretKey};
+use cordon_crypto::{CryptoError, DataKey, MasterKey, SecretKey, VaultKey};
 use cordon_store::{Store, StoreError};
 
 /// Name of the keyring row that proves which master key this database belongs to.
@@ -19,6 +19,9 @@ pub enum KeyError {
     Crypto(#[from] CryptoError),
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// The vault key is wrapped by another key than the one configured (issue 15).
+    #[error("{0}")]
+    VaultWrapping(&'static str),
 }
 
 /// Name of the keyring row holding the wrapped Ed25519 seed that signs audit checkpoints.
@@ -51,7 +54,57 @@ pub fn identity_secret_context(tenant_id: &str) -> String {
     format!("tenant {tenant_id} identity secret")
 }
 
+/// The card vault's key (issue 15): its keyring row and id. Apart from every tenant's data key, so that the
+/// vault's scope is one key; the first byte of the row says what wraps it (0: the master key, 1:
+/// `CORDON_VAULT_KEY`).
+const VAULT_KEY: &str = "vault_key_1";
+pub const VAULT_KEY_ID: u32 = 1;
+
+pub fn vault_key_context(key_id: u32) -> String {
+    format!("card vault key {key_id}")
+}
+
 impl Keys {
+    /// The vault key, made on first use: unwrapped with `vault_kek` (`CORDON_VAULT_KEY`) when given, else with
+    /// the master key. A database whose vault key another key wraps is refused, with which one it needs.
+    pub async fn load_vault_key(
+        &self,
+        store: &Store,
+        vault_kek: Option<&SecretKey>,
+    ) -> Result<VaultKey, KeyError> {
+        let (tag, wrapper) = match vault_kek {
+            Some(k) => (1u8, MasterKey::new(k.clone())),
+            None => (0u8, self.master.clone()),
+        };
+        let context = vault_key_context(VAULT_KEY_ID);
+        let mut ours = vec![tag];
+        ours.extend(wrapper.wrap(&context, &SecretKey::generate()));
+        let stored = store.keyring_init(VAULT_KEY, &ours).await?;
+        match stored.first() {
+            Some(t) if *t == tag => {}
+            Some(1) => {
+                return Err(KeyError::VaultWrapping(
+                    "the vault key is wrapped by CORDON_VAULT_KEY: set it",
+                ))
+            }
+            Some(_) => {
+                return Err(KeyError::VaultWrapping(
+                    "the vault key is wrapped by the master key, not by the CORDON_VAULT_KEY given",
+                ))
+            }
+            None => return Err(KeyError::Crypto(CryptoError::Malformed)),
+        }
+        let key = wrapper
+            .unwrap_key(&context, &stored[1..])
+            .map_err(|e| match e {
+                CryptoError::Authentication => KeyError::VaultWrapping(
+                    "CORDON_VAULT_KEY does not match this database's vault key",
+                ),
+                other => KeyError::Crypto(other),
+            })?;
+        Ok(VaultKey::new(VAULT_KEY_ID, key))
+    }
+
     /// Bind the master key to the database: the first start stores a check value; later starts must match it.
     pub async fn open(store: &Store, master: SecretKey) -> Result<Keys, KeyError> {
         let master = MasterKey::new(master);

@@ -33,6 +33,7 @@ pub mod messages;
 pub mod metrics;
 pub mod mfa;
 pub mod operators;
+pub mod payments;
 pub mod protocol;
 pub mod reads;
 pub mod releases;
@@ -74,6 +75,8 @@ pub struct Settings {
     pub throttle: throttle::Policies,
     /// How webhooks are sent.
     pub webhooks: webhooks::WebhookSettings,
+    /// The card vault (issue 15): its origin, its key's wrapper, the processor rules.
+    pub payments: payments::PaymentConfig,
 }
 
 /// Everything the use cases share in one process: the store, the keys, the hub, the counters. Cheap to clone.
@@ -87,6 +90,8 @@ pub struct Service {
     settings: Arc<Settings>,
     /// Wakes the webhook deliverer (a redelivery asked for now).
     webhook_wake: Arc<tokio::sync::Notify>,
+    /// The card vault's key, CVVs and use limiter in this process.
+    vault: Arc<payments::VaultState>,
 }
 
 /// Why the service could not start on a database.
@@ -142,6 +147,7 @@ impl Service {
             throttle: Arc::new(throttle::Throttles::new(&settings.throttle)),
             settings: Arc::new(settings),
             webhook_wake: Arc::new(tokio::sync::Notify::new()),
+            vault: Arc::new(payments::VaultState::default()),
         }
     }
 
@@ -199,6 +205,12 @@ impl Service {
         audit::spawn_checkpointer(self.clone());
         webhooks::spawn_deliverer(self.clone());
         lifecycle::spawn_purger(self.clone());
+        payments::spawn_sweeper(self.clone());
+    }
+
+    /// The vault's state in this process (CVVs held), for tests and `/metrics`.
+    pub fn vault(&self) -> &payments::VaultState {
+        &self.vault
     }
 
     /// The store itself and the keys, for tests that look behind the use cases.

@@ -82,6 +82,21 @@ pub enum ClientFrame {
     /// Agents: online, away or offline.
     #[serde(rename = "status.set")]
     StatusSet { status: String },
+    /// Agents (issue 15): ask the conversation's visitor for a payment through the card vault. Answered by
+    /// `payment.requested`; both sides then see a system message `Payment requested (pr_…): …`.
+    #[serde(rename = "payment.request")]
+    PaymentRequest {
+        conversation_id: String,
+        /// In minor units (cents).
+        amount_minor: i64,
+        /// ISO 4217, e.g. `EUR`.
+        currency: String,
+        description: String,
+    },
+    /// Visitors (issue 15): get the vault form of an open payment request of their conversation. Answered by
+    /// `payment.form`.
+    #[serde(rename = "payment.open")]
+    PaymentOpen { request_id: String },
 }
 
 impl ClientFrame {
@@ -98,6 +113,8 @@ impl ClientFrame {
             ClientFrame::ConversationAccept { .. } => "conversation.accept",
             ClientFrame::ConversationTransfer { .. } => "conversation.transfer",
             ClientFrame::StatusSet { .. } => "status.set",
+            ClientFrame::PaymentRequest { .. } => "payment.request",
+            ClientFrame::PaymentOpen { .. } => "payment.open",
         }
     }
 }
@@ -290,6 +307,14 @@ pub enum ServerFrame {
         #[serde(skip_serializing_if = "Option::is_none")]
         conversation_id: Option<String>,
     },
+    /// To the agent who sent `payment.request`: the request as stored.
+    #[serde(rename = "payment.requested")]
+    PaymentRequested {
+        request: crate::payments::PaymentRequestView,
+    },
+    /// To the visitor who sent `payment.open`: the vault form's URL (its capability in the fragment) to frame.
+    #[serde(rename = "payment.form")]
+    PaymentForm(crate::payments::PaymentForm),
     #[serde(rename = "pong")]
     Pong {},
     #[serde(rename = "error")]
@@ -349,10 +374,12 @@ mod tests {
             "conversation.accept",
             "conversation.transfer",
             "status.set",
+            "payment.request",
+            "payment.open",
         ] {
             assert!(types.contains(&t), "{t} missing from {types:?}");
         }
-        assert_eq!(types.len(), 11);
+        assert_eq!(types.len(), 13);
     }
 
     #[test]

@@ -59,6 +59,14 @@ impl CvvHold {
         (now.saturating_duration_since(at) < CVV_TTL).then_some(cvv)
     }
 
+    /// Is a code held for `token_id` (and not yet past its time)? Looks only; takes nothing.
+    pub fn is_held(&self, token_id: &str, now: Instant) -> bool {
+        self.held.lock().is_ok_and(|h| {
+            h.get(token_id)
+                .is_some_and(|(_, at)| now.saturating_duration_since(*at) < CVV_TTL)
+        })
+    }
+
     /// Drop every code whose time is up (called now and then, so none outlives its time in memory).
     pub fn sweep(&self, now: Instant) {
         if let Ok(mut held) = self.held.lock() {

@@ -360,7 +360,16 @@ async fn ensure_store_origins(store: &Service, store_origins: &[String]) -> anyh
 pub(crate) async fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<()> {
     cordon_server::logging::init();
     let store = open(global).await?;
-    let bound = runtime::bind(&args.serve).await?;
+    let mut bound = runtime::bind(&args.serve).await?;
+    // The card vault (issue 15): a fourth loopback site, 127.0.0.4 at the console's port, unless told.
+    if bound.vault.is_none() {
+        let console_port = bound.listeners[0].local_addr()?.port();
+        let at = SocketAddr::from(([127, 0, 0, 4], console_port));
+        match runtime::bind_vault(&args.serve, &mut bound.config, Some(at)) {
+            Ok(v) => bound.vault = v,
+            Err(e) => println!("demo card vault: {e:#}; payments are off"),
+        }
+    }
     let store = store.with_settings(bound.config.service_settings());
     runtime::join_cluster(global, &args.serve, &store).await?;
     // The stores: one host each, on 8090 (or free ports when that is taken or the service runs on one).
@@ -398,6 +407,11 @@ pub(crate) async fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<
     banner.push_str(&format!("  console:          {console}/console\n"));
     banner.push_str(&format!("  admin pages:      {console}/console/admin\n"));
     banner.push_str(&format!("  API doc:          {console}/api/openapi.json\n"));
+    if let Some(v) = &bound.config.payments.vault_origin {
+        banner.push_str(&format!(
+            "  card vault:       {v} (agents: Request payment; test card 4111 1111 1111 1111)\n"
+        ));
+    }
     if bound.widget_separate {
         banner.push_str(&format!("  widget origin:    {widget}\n"));
     } else {
@@ -434,7 +448,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<
     println!("{banner}");
     let state = AppState::new(store.clone(), bound.config)
         .with_releases_dir(global.data.join(release_cmd::RELEASES_DIR));
-    runtime::run(state, bound.listeners, extra).await?;
+    runtime::run(state, bound.listeners, bound.vault, extra).await?;
     store.close().await;
     Ok(())
 }

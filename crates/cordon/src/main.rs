@@ -96,6 +96,19 @@ pub(crate) struct ServeArgs {
     /// http). Off by default: a tenant admin could otherwise make Cordon call into the operator's network.
     #[arg(long, env = "CORDON_WEBHOOKS_ALLOW_PRIVATE")]
     pub(crate) webhooks_allow_private: bool,
+    /// Public URL of the card vault (issue 15, docs/PAYMENTS.md): a site of its own, apart from the console
+    /// and the widget. With it (or --vault-listen) agents can ask for payments. The vault key is wrapped by
+    /// CORDON_VAULT_KEY when that is set, else by the master key.
+    #[arg(long, env = "CORDON_VAULT_URL")]
+    pub(crate) vault_url: Option<String>,
+    /// Address of the card vault's own listener (it serves nothing else). Default with --vault-url
+    /// http://IP:PORT: that address. `cordon demo` uses 127.0.0.4 at the console's port.
+    #[arg(long, env = "CORDON_VAULT_LISTEN")]
+    pub(crate) vault_listen: Option<std::net::SocketAddr>,
+    /// Let tenants' payment processor URLs be on loopback, private and other non-public addresses (and plain
+    /// http). Off by default, as for webhooks (tests and internal processors only).
+    #[arg(long, env = "CORDON_PAYMENTS_ALLOW_PRIVATE")]
+    pub(crate) payments_allow_private: bool,
     /// Attempts before a webhook delivery goes to the dead letters (retries back off from 5 s to 4 h).
     #[arg(
         long,

@@ -172,7 +172,53 @@ pub(crate) fn config(args: &ServeArgs, local: std::net::SocketAddr) -> Config {
     config.limits.new_connections_per_ip_burst = rate * 4.0;
     config.webhooks.allow_private_targets = args.webhooks_allow_private;
     config.webhooks.max_attempts = args.webhook_max_attempts.max(1);
+    config.payments.vault_origin = args.vault_url.as_deref().map(origin_of);
+    config.payments.allow_private_processors = args.payments_allow_private;
     config
+}
+
+/// `CORDON_VAULT_KEY` (64 hex digits or base64 of 32 bytes): wraps the card vault's key instead of the master
+/// key, so the vault can be keyed apart from the chat. An environment variable only, never a flag.
+fn vault_key_from_env() -> anyhow::Result<Option<SecretKey>> {
+    match std::env::var("CORDON_VAULT_KEY") {
+        Ok(text) if !text.trim().is_empty() => Ok(Some(
+            SecretKey::parse(&text).context("CORDON_VAULT_KEY is malformed")?,
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// Bind the vault's own listener: `--vault-listen`, else the `--vault-url` address when it is a literal
+/// `http://IP:PORT`, else `default` (the demo's 127.0.0.4). Sets the vault origin from what was bound when no
+/// URL was given.
+pub(crate) fn bind_vault(
+    args: &ServeArgs,
+    config: &mut Config,
+    default: Option<std::net::SocketAddr>,
+) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    config.payments.vault_kek = vault_key_from_env()?;
+    let from_url = args.vault_url.as_deref().and_then(|u| {
+        origin_of(u)
+            .strip_prefix("http://")?
+            .parse::<std::net::SocketAddr>()
+            .ok()
+    });
+    let Some(addr) = args.vault_listen.or(from_url).or(default) else {
+        if config.payments.vault_origin.is_some() {
+            bail!("--vault-url needs --vault-listen (the vault has a listener of its own)");
+        }
+        return Ok(None);
+    };
+    let listener = cordon_server::bind_listener(addr)
+        .with_context(|| format!("could not listen on {addr} for the card vault"))?;
+    if config.payments.vault_origin.is_none() {
+        config.payments.vault_origin = Some(format!("http://{}", listener.local_addr()?));
+    }
+    let vault = config.payments.vault_origin.clone().unwrap_or_default();
+    if vault == config.console_origin || vault == config.widget_origin {
+        bail!("the card vault needs an origin of its own, apart from the console and the widget");
+    }
+    Ok(Some(listener))
 }
 
 /// The host name (as far as it is fit for a node id) and a random suffix, so two processes never share one.
@@ -252,6 +298,8 @@ pub(crate) struct Bound {
     pub(crate) config: Config,
     /// Whether the widget is on a site of its own (otherwise the frame is refused; see `--widget-url`).
     pub(crate) widget_separate: bool,
+    /// The card vault's own listener, when payments are on.
+    pub(crate) vault: Option<tokio::net::TcpListener>,
 }
 
 /// Where the widget listens when `--widget-listen` is not given. A literal `http://IP:PORT` widget URL that
@@ -312,10 +360,12 @@ pub(crate) async fn bind(args: &ServeArgs) -> anyhow::Result<Bound> {
         }
     }
     let widget_separate = config.widget_origin != config.console_origin;
+    let vault = bind_vault(args, &mut config, None)?;
     Ok(Bound {
         listeners,
         config,
         widget_separate,
+        vault,
     })
 }
 
@@ -341,6 +391,9 @@ pub(crate) fn announce(bound: &Bound, service: &Service) -> anyhow::Result<()> {
             "cordon widget: off (it needs a site of its own: set --widget-url or --widget-listen)"
         );
     }
+    if let Some(v) = &bound.config.payments.vault_origin {
+        println!("cordon card vault at {v}");
+    }
     Ok(())
 }
 
@@ -352,10 +405,19 @@ async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
 pub(crate) async fn run(
     state: AppState,
     listeners: Vec<tokio::net::TcpListener>,
+    vault: Option<tokio::net::TcpListener>,
     extra: Vec<(tokio::net::TcpListener, axum::Router)>,
 ) -> anyhow::Result<()> {
+    // A wrong CORDON_VAULT_KEY stops the start here, with its reason, not at the first card.
+    cordon_service::payments::open_vault(state.service())
+        .await
+        .map_err(|e| anyhow::anyhow!("the card vault cannot start: {e}"))?;
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
+    if let Some(listener) = vault {
+        let (state, rx) = (state.clone(), stop_rx.clone());
+        tasks.spawn(async move { cordon_server::serve_vault(listener, state, stopped(rx)).await });
+    }
     for listener in listeners {
         let (state, rx) = (state.clone(), stop_rx.clone());
         tasks.spawn(async move { cordon_server::serve(listener, state, stopped(rx)).await });
@@ -392,7 +454,7 @@ pub(crate) async fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Resu
     announce(&bound, &service)?;
     let state = AppState::new(service.clone(), bound.config)
         .with_releases_dir(global.data.join(crate::release_cmd::RELEASES_DIR));
-    run(state, bound.listeners, Vec::new()).await?;
+    run(state, bound.listeners, bound.vault, Vec::new()).await?;
     service.close().await;
     Ok(())
 }

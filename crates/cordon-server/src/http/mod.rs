@@ -29,6 +29,7 @@ mod lifecycle;
 mod mfa;
 pub(crate) mod openapi;
 mod operators;
+mod payments;
 mod releases;
 mod tenant;
 mod webhooks;
@@ -138,6 +139,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(releases::router())
         .merge(webhooks::router())
         .merge(lifecycle::router())
+        .merge(payments::router())
 }
 
 pub(crate) async fn not_found() -> ApiError {

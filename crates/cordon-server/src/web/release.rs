@@ -166,11 +166,18 @@ pub(super) async fn frame_page(
         &html_escape(&tenant.display_name),
         &html_escape(&origins.join(" ")),
     );
-    html_response(
-        body,
-        &cordon_release::page_csp(&state.config.widget_origin, &ancestors),
-        &[("permissions-policy", PERMISSIONS)],
-    )
+    let mut csp = cordon_release::page_csp(&state.config.widget_origin, &ancestors);
+    // The card vault's form (issue 15) is the one page this frame may frame: its origin, nothing else.
+    if let Some(vault) = state
+        .config
+        .payments
+        .vault_origin
+        .as_deref()
+        .filter(|o| header_safe_origin(o))
+    {
+        csp.push_str(&format!("; frame-src {vault}"));
+    }
+    html_response(body, &csp, &[("permissions-policy", PERMISSIONS)])
 }
 
 fn content_type(name: &str) -> &'static str {

@@ -30,6 +30,7 @@ use crate::AppState;
 
 mod agent;
 mod delivery;
+mod payments;
 mod visitor;
 mod writer;
 
@@ -525,6 +526,16 @@ impl Conn {
                 agent_id,
             } => self.on_transfer(conversation_id, agent_id).await,
             ClientFrame::StatusSet { status } => self.on_status(status).await,
+            ClientFrame::PaymentRequest {
+                conversation_id,
+                amount_minor,
+                currency,
+                description,
+            } => {
+                self.on_payment_request(conversation_id, amount_minor, currency, description)
+                    .await
+            }
+            ClientFrame::PaymentOpen { request_id } => self.on_payment_open(request_id).await,
             ClientFrame::Hello(_) | ClientFrame::Ping {} => Ok(()),
         }
     }

@@ -2,6 +2,7 @@
 //! clients that speak to it as browsers and integrators do: HTTP with cookies or bearer keys, WebSockets.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod processor;
 pub mod receiver;
 
 use std::net::SocketAddr;
@@ -32,6 +33,9 @@ pub fn master_key() -> cordon_crypto::SecretKey {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub base: String,
+    /// The card vault's own listener (issue 15), on 127.0.0.4 (a site apart from the console's).
+    pub vault_addr: SocketAddr,
+    pub vault_base: String,
     pub state: AppState,
     pub db: TestDatabase,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -75,20 +79,39 @@ impl TestServer {
         // goes to the dead letters at once, so route sweeps have one to redeliver.
         config.webhooks.allow_private_targets = true;
         config.webhooks.max_attempts = 1;
+        // The card vault on a loopback host of its own; the tests' fake processor is on loopback too.
+        let vault_listener = tokio::net::TcpListener::bind("127.0.0.4:0")
+            .await
+            .expect("bind the vault");
+        let vault_addr = vault_listener.local_addr().expect("vault addr");
+        config.payments.vault_origin = Some(format!("http://{vault_addr}"));
+        config.payments.allow_private_processors = true;
         configure(&mut config);
         let service = Service::new(store, keys, config.service_settings());
         let state = AppState::new(service, config);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
+        let vault_state = state.clone();
         let handle = tokio::spawn(async move {
+            let vault = tokio::spawn(async move {
+                let _ = cordon_server::serve_vault(
+                    vault_listener,
+                    vault_state,
+                    std::future::pending::<()>(),
+                )
+                .await;
+            });
             let _ = cordon_server::serve(listener, st, async {
                 let _ = rx.await;
             })
             .await;
+            vault.abort();
         });
         TestServer {
             addr,
             base: format!("http://{addr}"),
+            vault_addr,
+            vault_base: format!("http://{vault_addr}"),
             state,
             db,
             shutdown: Some(tx),
@@ -244,6 +267,87 @@ impl TestServer {
                 .await
                 .expect("sweep visitor");
         }
+    }
+
+    /// A card saved through the vault (issue 15), as a browser would: `agent` (assigned to `conv`) asks for a
+    /// payment, `visitor` (its visitor) opens the form, the card is posted to the vault from the vault's own
+    /// origin. Answers (request id, token id, the `payment.form` frame).
+    pub async fn pay(
+        &self,
+        agent: &mut Ws,
+        visitor: &mut Ws,
+        conv: &str,
+        number: &str,
+    ) -> (String, String, Value) {
+        agent
+            .send(
+                json!({"type": "payment.request", "conversation_id": conv, "amount_minor": 4900,
+                "currency": "EUR", "description": "Change fee"}),
+            )
+            .await;
+        let requested = agent.recv_type("payment.requested").await;
+        let request_id = requested["request"]["id"]
+            .as_str()
+            .expect("request id")
+            .to_string();
+        visitor
+            .send(json!({"type": "payment.open", "request_id": request_id}))
+            .await;
+        let form = visitor.recv_type("payment.form").await;
+        let (status, saved) = self.post_card(&form, number, "123").await;
+        assert_eq!(status, 201, "card saved: {saved}");
+        let token_id = saved["token_id"].as_str().expect("token id").to_string();
+        (request_id, token_id, form)
+    }
+
+    /// Post a card to the vault with the capability of a `payment.form` frame, from the vault's origin.
+    pub async fn post_card(&self, form: &Value, number: &str, cvv: &str) -> (u16, Value) {
+        let url = form["url"].as_str().expect("form url");
+        let (page, token) = url
+            .split_once('#')
+            .expect("the capability is in the fragment");
+        let request_id = page.rsplit('/').next().expect("request id");
+        let res = reqwest::Client::new()
+            .post(format!("{}/v/cards", self.vault_base))
+            .header("origin", &self.vault_base)
+            .json(&json!({"request_id": request_id, "form_token": token,
+                "card": {"number": number, "exp_month": 12, "exp_year": 2030, "name": "Ada Lovelace", "cvv": cvv}}))
+            .send()
+            .await
+            .expect("post card");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// A token of the tenant `slug` for route sweeps (issue 15): the tenant's processor set to the tests'
+    /// fake processor and detokenization on (by its admin, signed in), a conversation with its agent online,
+    /// and a Visa paid into it. Answers the token id.
+    pub async fn token_fixture(&self, slug: &str, widget_key: &str) -> String {
+        let admin = self
+            .http()
+            .with(Auth::Cookie(self.login(slug, "admin").await));
+        let (s, b) = admin
+            .call(
+                "PUT",
+                "/api/v1/payments/settings",
+                Some(json!({"processor_url": processor::url(), "detokenize_enabled": true})),
+            )
+            .await;
+        assert_eq!(s, 200, "payment settings: {b}");
+        let (mut agent, _) = self.online_agent(slug, "agent2").await;
+        let (mut visitor, _) = self.visitor(widget_key, None).await;
+        let conv = visitor.open().await;
+        agent
+            .recv_where(|f| f["type"] == "conversation" || f["type"] == "conversation.updated")
+            .await;
+        let (_, token, _) = self
+            .pay(&mut agent, &mut visitor, &conv, "4111 1111 1111 1111")
+            .await;
+        token
     }
 
     pub fn http(&self) -> Http {
