@@ -153,7 +153,7 @@ pub(crate) const CONV_COLS: &str = "id, tenant_id, visitor_id, state, agent_id, 
      ORDER BY m.seq DESC LIMIT 1) ELSE updated_at END, closed_at";
 
 /// The same columns straight from the row, for a conversation just inserted (it has no messages yet).
-const CONV_COLS_NEW: &str =
+pub(crate) const CONV_COLS_NEW: &str =
     "id, tenant_id, visitor_id, state, agent_id, last_seq, created_at, updated_at, closed_at";
 
 pub(crate) fn conv_from_row(r: &AnyRow) -> Result<Conversation> {
@@ -276,17 +276,28 @@ pub(crate) async fn insert_visitor(
     v: &Visitor,
     token_hash: Vec<u8>,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO visitors (id, tenant_id, token_hash, user_id, created_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(v.id.as_str())
-    .bind(v.tenant_id.as_str())
-    .bind(token_hash)
-    .bind(v.user_id.clone())
-    .bind(v.created_at)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(crate::sqlite_sessions::INSERT_VISITOR)
+        .bind(v.id.as_str())
+        .bind(v.tenant_id.as_str())
+        .bind(token_hash)
+        .bind(v.user_id.clone())
+        .bind(v.created_at)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
+}
+
+/// Unless the visitor (`$3`) of tenant `$2` has an open conversation, insert one (`$1`, at `$4`), assigned to the
+/// least-loaded free agent or queued, returning `returning`. Shared by both engines' paths.
+pub(crate) fn open_insert_sql(returning: &str) -> String {
+    format!(
+        "INSERT INTO conversations (id, tenant_id, visitor_id, state, agent_id, last_seq, created_at, updated_at) \
+         SELECT $1, $2, $3, CASE WHEN p.id IS NULL THEN 'queued' ELSE 'assigned' END, p.id, 0, $4, $4 \
+         FROM (SELECT 1 AS one) AS one LEFT JOIN ({}) AS p ON 1 = 1 \
+         WHERE NOT EXISTS (SELECT 1 FROM conversations WHERE tenant_id = $2 AND visitor_id = $3 \
+         AND state <> 'closed') RETURNING {returning}",
+        PICK_AGENT.replace("$TENANT", "$2")
+    )
 }
 
 async fn open_conversation_in(
@@ -299,20 +310,13 @@ async fn open_conversation_in(
     // The common case in one statement: unless the visitor has an open conversation, insert one, assigned to
     // the least-loaded free agent (or queued), and return it.
     let now = now_ms();
-    let inserted = sqlx::query(&format!(
-        "INSERT INTO conversations (id, tenant_id, visitor_id, state, agent_id, last_seq, created_at, updated_at) \
-         SELECT $1, $2, $3, CASE WHEN p.id IS NULL THEN 'queued' ELSE 'assigned' END, p.id, 0, $4, $4 \
-         FROM (SELECT 1 AS one) AS one LEFT JOIN ({}) AS p ON 1 = 1 \
-         WHERE NOT EXISTS (SELECT 1 FROM conversations WHERE tenant_id = $2 AND visitor_id = $3 \
-         AND state <> 'closed') RETURNING {CONV_COLS_NEW}",
-        PICK_AGENT.replace("$TENANT", "$2")
-    ))
-    .bind(id)
-    .bind(tenant_id)
-    .bind(visitor_id)
-    .bind(now)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let inserted = sqlx::query(&open_insert_sql(CONV_COLS_NEW))
+        .bind(id)
+        .bind(tenant_id)
+        .bind(visitor_id)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?;
     if let Some(row) = inserted {
         return Ok((conv_from_row(&row)?, true));
     }
@@ -451,6 +455,19 @@ impl Store {
             tenant_id.to_string(),
             visitor_id.to_string(),
         );
+        if self.has_sqlite_writer() {
+            return self
+                .write_native(move |conn| {
+                    crate::sqlite_sessions::open_conversation(
+                        conn,
+                        &id,
+                        &tenant_id,
+                        &visitor_id,
+                        now_ms(),
+                    )
+                })
+                .await;
+        }
         // The tenant lock changes nothing; the INSERT is the only write.
         self.write(Undo::FailedStatement, move |conn| {
             Box::pin(async move { open_conversation_in(conn, &id, &tenant_id, &visitor_id).await })

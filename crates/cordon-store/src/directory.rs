@@ -334,8 +334,17 @@ impl Store {
         self.tenant_where("slug", slug).await
     }
 
+    /// The tenant a widget key names: from a cache for up to a second (tenant_cache.rs says why that is safe).
     pub async fn tenant_by_widget_key(&self, widget_key: &str) -> Result<Option<Tenant>> {
-        self.tenant_where("widget_key", widget_key).await
+        if let Some(t) = self.inner.tenant_cache.get(widget_key) {
+            return Ok(Some(t));
+        }
+        let read_at = std::time::Instant::now();
+        let found = self.tenant_where("widget_key", widget_key).await?;
+        if let Some(t) = &found {
+            self.inner.tenant_cache.put(t, read_at);
+        }
+        Ok(found)
     }
 
     pub async fn update_tenant(
@@ -363,6 +372,7 @@ impl Store {
         .await?;
         append_audit(&mut tx, audit).await?;
         tx.commit().await?;
+        self.inner.tenant_cache.clear();
         self.tenant(tenant_id).await
     }
 
@@ -384,6 +394,7 @@ impl Store {
         }
         append_audit(&mut tx, audit).await?;
         tx.commit().await?;
+        self.inner.tenant_cache.clear();
         Ok(())
     }
 
@@ -843,25 +854,36 @@ impl Store {
         } else {
             Undo::FailedStatement
         };
+        let assets = serde_json::to_string(&start.asset_hashes).unwrap_or_else(|_| "[]".into());
+        if self.has_sqlite_writer() {
+            return self
+                .write_native(move |conn| {
+                    crate::sqlite_sessions::start_visitor_session(
+                        conn,
+                        new_visitor,
+                        &start,
+                        &assets,
+                        now_ms(),
+                    )
+                })
+                .await;
+        }
         self.write(undo, move |conn| {
             Box::pin(async move {
                 if let Some((visitor, token_hash)) = new_visitor {
                     crate::conversations::insert_visitor(conn, &visitor, token_hash).await?;
                 }
-                sqlx::query(
-                    "INSERT INTO visitor_sessions (id, tenant_id, visitor_id, node, started_at, embed_origin, \
-                     asset_hashes, release_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(start.id)
-                .bind(start.tenant_id)
-                .bind(start.visitor_id)
-                .bind(start.node)
-                .bind(now_ms())
-                .bind(start.embed_origin)
-                .bind(serde_json::to_string(&start.asset_hashes).unwrap_or_else(|_| "[]".into()))
-                .bind(start.release_id)
-                .execute(&mut *conn)
-                .await?;
+                sqlx::query(crate::sqlite_sessions::INSERT_SESSION_RECORD)
+                    .bind(start.id)
+                    .bind(start.tenant_id)
+                    .bind(start.visitor_id)
+                    .bind(start.node)
+                    .bind(now_ms())
+                    .bind(start.embed_origin)
+                    .bind(assets)
+                    .bind(start.release_id)
+                    .execute(&mut *conn)
+                    .await?;
                 Ok(())
             })
         })
@@ -879,19 +901,30 @@ impl Store {
         let (tenant_id, id) = (tenant_id.to_string(), id.to_string());
         let agents = serde_json::to_string(agents).unwrap_or_else(|_| "[]".into());
         let now = now_ms();
+        if self.has_sqlite_writer() {
+            return self
+                .write_native(move |conn| {
+                    crate::sqlite_sessions::end_visitor_session(
+                        conn,
+                        &tenant_id,
+                        &id,
+                        &agents,
+                        cards_redacted,
+                        now,
+                    )
+                })
+                .await;
+        }
         self.write(Undo::FailedStatement, move |conn| {
             Box::pin(async move {
-                sqlx::query(
-                    "UPDATE visitor_sessions SET ended_at = $1, agents = $2, \
-                     cards_redacted = cards_redacted + $3 WHERE tenant_id = $4 AND id = $5",
-                )
-                .bind(now)
-                .bind(agents)
-                .bind(cards_redacted)
-                .bind(tenant_id)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
+                sqlx::query(crate::sqlite_sessions::END_SESSION_RECORD)
+                    .bind(now)
+                    .bind(agents)
+                    .bind(cards_redacted)
+                    .bind(tenant_id)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
                 Ok(())
             })
         })

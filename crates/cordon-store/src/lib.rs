@@ -21,6 +21,8 @@ mod operators;
 mod reads;
 mod releases;
 mod sqlite_appender;
+mod sqlite_sessions;
+mod tenant_cache;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod vault;
@@ -47,11 +49,12 @@ pub use lifecycle::{DeletedCounts, Purged, Retention, OTHER_TABLES, VISITOR_TABL
 pub use mfa::AgentTotp;
 pub use operators::{NewOperator, Operator, OperatorCredentials, OperatorSession};
 pub use releases::{Release, ReleaseKey};
+pub use vault::{NewVaultToken, PaymentRequest, PaymentSettings, PaymentState, VaultToken};
 pub use webhooks::{
     ClaimedDelivery, DeliveryState, NewWebhookEndpoint, WebhookDelivery, WebhookEndpoint,
     WEBHOOK_EVENTS,
 };
-pub use vault::{NewVaultToken, PaymentRequest, PaymentSettings, PaymentState, VaultToken};
+pub use tenant_cache::TENANT_CACHE_TTL;
 pub use writer::{CommitGate, CommitStats};
 
 /// Which database engine a store runs on.
@@ -198,7 +201,11 @@ pub fn supported_schema_version() -> i64 {
 /// The highest version in a backend's list. Versions are numbers, not positions: several people add
 /// migrations at once, each with a number set aside, so the list may have a gap until theirs lands.
 fn newest_migration(backend: Backend) -> i64 {
-    migrations(backend).iter().map(|(v, _)| *v).max().unwrap_or(0)
+    migrations(backend)
+        .iter()
+        .map(|(v, _)| *v)
+        .max()
+        .unwrap_or(0)
 }
 
 /// How to open a store.
@@ -241,6 +248,8 @@ struct Inner {
     writer: writer::WriterHandle,
     /// Committed audit nodes never change, so proofs and tree heads may reuse them.
     node_cache: audit::NodeCache,
+    /// Tenants by widget key for `hello`, for up to a second.
+    tenant_cache: tenant_cache::TenantCache,
 }
 
 impl Store {
@@ -286,6 +295,7 @@ impl Store {
                 backend,
                 writer,
                 node_cache: audit::NodeCache::default(),
+                tenant_cache: tenant_cache::TenantCache::default(),
             }),
         })
     }
@@ -310,6 +320,21 @@ impl Store {
             + 'static,
     {
         self.inner.writer.transaction(undo, body).await
+    }
+
+    /// Does this store write through the SQLite writer thread (sqlite_appender.rs)?
+    pub(crate) fn has_sqlite_writer(&self) -> bool {
+        self.inner.backend == Backend::Sqlite
+    }
+
+    /// Run a write transaction on the SQLite writer thread, sharing its commit (SQLite only: check
+    /// `has_sqlite_writer` first).
+    pub(crate) async fn write_native<T, F>(&self, body: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
+    {
+        self.inner.writer.native_transaction(body).await
     }
 
     /// Is the database reachable? (for `/readyz`)

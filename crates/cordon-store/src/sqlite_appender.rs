@@ -30,11 +30,18 @@ use crate::{now_ms, Result, StoreError};
 /// One caller's request and where its outcome goes.
 pub(crate) type Waiting = (AppendRequest, oneshot::Sender<Result<AppendOutcome>>);
 
+/// A write transaction's body on this thread's connection (the SQLite form of a hot `Store::write` body): runs
+/// inside the batch's transaction under a savepoint; `false` means it failed and is rolled back to it. The
+/// `Deliver` hands the caller its result once the batch has committed (or failed to).
+pub(crate) type NativeBody = Box<dyn FnOnce(&Connection) -> (bool, Deliver) + Send>;
+pub(crate) type Deliver = Box<dyn FnOnce(Result<()>) + Send>;
+
 enum Job {
-    /// Write these (sorted by conversation), answer each caller after the commit, then give the emptied vector
-    /// back (its allocation is reused) with the batch's result counts.
+    /// Write these messages (sorted by conversation) in one transaction, then run `txns` in another; answer each
+    /// caller after its commit, then give the emptied vector back (its allocation is reused) with the counts.
     Batch {
         batch: Vec<Waiting>,
+        txns: Vec<NativeBody>,
         gate: Option<Arc<dyn CommitGate>>,
         done: oneshot::Sender<(Vec<Waiting>, BatchReport)>,
     },
@@ -46,6 +53,9 @@ enum Job {
 pub(crate) struct BatchReport {
     pub(crate) messages: u64,
     pub(crate) committed: bool,
+    /// Native write transactions run, and whether their shared commit happened.
+    pub(crate) txns: u64,
+    pub(crate) txns_committed: bool,
 }
 
 /// The handle the group-commit loop holds. Dropping it ends the thread after its current batch.
@@ -75,15 +85,23 @@ impl Appender {
         Ok(Appender { tx })
     }
 
-    /// Write `batch` in one transaction and answer every caller in it; returns the emptied vector.
+    /// Write `batch` in one transaction and `txns` in another, answering every caller; returns the emptied vector.
     pub(crate) async fn commit(
         &self,
         batch: Vec<Waiting>,
+        txns: Vec<NativeBody>,
         gate: Option<Arc<dyn CommitGate>>,
     ) -> (Vec<Waiting>, BatchReport) {
         let (done, rx) = oneshot::channel();
-        if let Err(std_mpsc::SendError(job)) = self.tx.send(Job::Batch { batch, gate, done }) {
+        let job = Job::Batch {
+            batch,
+            txns,
+            gate,
+            done,
+        };
+        if let Err(std_mpsc::SendError(job)) = self.tx.send(job) {
             // The thread is gone (it only ends when this handle is dropped, or by a panic): fail the callers.
+            // Dropping a transaction body unrun drops its reply, which its caller reads as a failed batch.
             if let Job::Batch { batch, .. } = job {
                 for (_, reply) in batch {
                     let _ = reply.send(Err(StoreError::ShuttingDown));
@@ -140,10 +158,18 @@ fn run(conn: Connection, rx: std_mpsc::Receiver<Job>, handle: tokio::runtime::Ha
         match job {
             Job::Batch {
                 mut batch,
+                txns,
                 gate,
                 done,
             } => {
-                let report = commit_batch(&conn, &mut batch, gate.as_deref(), &handle);
+                let mut report = BatchReport::default();
+                if !batch.is_empty() {
+                    report = commit_batch(&conn, &mut batch, gate.as_deref(), &handle);
+                }
+                if !txns.is_empty() {
+                    report.txns = txns.len() as u64;
+                    report.txns_committed = commit_txns(&conn, txns);
+                }
                 let _ = done.send((batch, report));
             }
             Job::Settings(reply) => {
@@ -162,6 +188,7 @@ fn commit_batch(
     let report = BatchReport {
         messages: batch.len() as u64,
         committed: true,
+        ..BatchReport::default()
     };
     let reqs: Vec<&AppendRequest> = batch.iter().map(|(r, _)| r).collect();
     match try_batch(conn, &reqs, gate, handle) {
@@ -220,6 +247,80 @@ fn try_batch(
         g.after_commit();
     }
     Ok(results)
+}
+
+/// Run write transaction bodies in one transaction, each under its own savepoint (a body that fails is rolled
+/// back without touching its neighbours), and commit once. Returns whether the commit happened; every body's
+/// caller is told either way.
+fn commit_txns(conn: &Connection, txns: Vec<NativeBody>) -> bool {
+    let mut delivers: Vec<Deliver> = Vec::with_capacity(txns.len());
+    let mut failure: Option<rusqlite::Error> = conn.execute_batch("BEGIN IMMEDIATE").err();
+    for body in txns {
+        if failure.is_some() {
+            // The transaction is gone; the body is dropped unrun and its caller told (`BatchFailed`).
+            drop(body);
+            continue;
+        }
+        if let Err(e) = conn.execute_batch("SAVEPOINT w") {
+            failure = Some(e);
+            continue;
+        }
+        let (ok, deliver) = body(conn);
+        delivers.push(deliver);
+        let end = if ok {
+            conn.execute_batch("RELEASE SAVEPOINT w")
+        } else {
+            conn.execute_batch("ROLLBACK TO SAVEPOINT w; RELEASE SAVEPOINT w")
+        };
+        if let Err(e) = end {
+            failure = Some(e);
+        }
+    }
+    if failure.is_none() {
+        if let Err(e) = conn.execute_batch("COMMIT") {
+            failure = Some(e);
+        }
+    }
+    match failure {
+        None => {
+            for deliver in delivers {
+                deliver(Ok(()));
+            }
+            true
+        }
+        Some(e) => {
+            rollback(conn);
+            tracing::warn!(error = %e, "write transaction batch failed");
+            for deliver in delivers {
+                deliver(Err(StoreError::BatchFailed));
+            }
+            false
+        }
+    }
+}
+
+/// Wrap a body that returns a value into a [`NativeBody`] and the receiver its caller awaits.
+pub(crate) fn native_body<T, F>(body: F) -> (NativeBody, oneshot::Receiver<Result<T>>)
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+{
+    let (reply, rx) = oneshot::channel::<Result<T>>();
+    let job: NativeBody = Box::new(move |conn| match body(conn) {
+        Ok(value) => {
+            let deliver: Deliver = Box::new(move |commit: Result<()>| {
+                let _ = reply.send(commit.map(|()| value));
+            });
+            (true, deliver)
+        }
+        Err(e) => {
+            let deliver: Deliver = Box::new(move |_| {
+                let _ = reply.send(Err(e));
+            });
+            (false, deliver)
+        }
+    });
+    (job, rx)
 }
 
 /// A rollback that fails as well is logged: the connection may still be inside the transaction, and the next

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::AuditEntry;
 use crate::conversations::{AppendOutcome, AppendRequest};
-use crate::sqlite_appender::Appender;
+use crate::sqlite_appender::{native_body, Appender, NativeBody};
 use crate::{now_ms, Backend, Result, StoreError};
 
 /// The most messages one transaction carries; bounds commit latency and memory.
@@ -99,6 +99,8 @@ struct TxnJob {
 enum Job {
     Append(AppendRequest, oneshot::Sender<Result<AppendOutcome>>),
     Txn(TxnJob),
+    /// A write transaction for the SQLite writer thread (never sent on PostgreSQL).
+    Native(NativeBody),
     Audit(Vec<AuditEntry>, oneshot::Sender<Result<()>>),
     /// Each writer connection's name and durability settings.
     Settings(oneshot::Sender<Result<Vec<(String, Vec<(String, String)>)>>>),
@@ -182,6 +184,22 @@ impl WriterHandle {
         rx.await.map_err(|_| StoreError::BatchFailed)?
     }
 
+    /// Run `body` as a write transaction on the SQLite writer thread, sharing its commit with whatever else is
+    /// waiting. Only for a store with that thread (SQLite); the caller checks the backend.
+    pub(crate) async fn native_transaction<T, F>(&self, body: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
+    {
+        let (job, rx) = native_body(body);
+        self.tx
+            .send(Job::Native(job))
+            .await
+            .map_err(|_| StoreError::ShuttingDown)?;
+        // Dropped unanswered: the batch's transaction failed before this body ran.
+        rx.await.map_err(|_| StoreError::BatchFailed)?
+    }
+
     pub(crate) async fn audit(&self, entries: Vec<AuditEntry>) -> Result<()> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -225,6 +243,7 @@ async fn run(
     let mut batch: Vec<(AppendRequest, oneshot::Sender<Result<AppendOutcome>>)> = Vec::new();
     let mut audits: Vec<(Vec<AuditEntry>, oneshot::Sender<Result<()>>)> = Vec::new();
     let mut txns: std::collections::VecDeque<TxnJob> = std::collections::VecDeque::new();
+    let mut natives: Vec<NativeBody> = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         let mut shutdown = None;
@@ -233,33 +252,52 @@ async fn run(
                 Job::Append(req, reply) => batch.push((req, reply)),
                 Job::Audit(entries, reply) => audits.push((entries, reply)),
                 Job::Txn(job) => txns.push_back(job),
+                Job::Native(body) => natives.push(body),
                 Job::Settings(reply) => {
                     let _ =
                         reply.send(writer_settings(backend, &mut conn, appender.as_ref()).await);
                 }
                 Job::Shutdown(reply) => shutdown = Some(reply),
             }
-            if batch.len() + audits.len() + txns.len() < MAX_BATCH && shutdown.is_none() {
+            if batch.len() + audits.len() + txns.len() + natives.len() < MAX_BATCH && shutdown.is_none()
+            {
                 next = rx.try_recv().ok();
             }
         }
-        if !batch.is_empty() {
+        if !batch.is_empty() || !natives.is_empty() {
             match &appender {
                 Some(appender) => {
                     let current_gate = gate.read().ok().and_then(|g| g.clone());
                     let (emptied, report) = appender
-                        .commit(std::mem::take(&mut batch), current_gate)
+                        .commit(
+                            std::mem::take(&mut batch),
+                            std::mem::take(&mut natives),
+                            current_gate,
+                        )
                         .await;
                     batch = emptied;
-                    stats.messages.fetch_add(report.messages, Ordering::Relaxed);
-                    let counter = if report.committed {
-                        &stats.batches
-                    } else {
-                        &stats.failed
-                    };
-                    counter.fetch_add(1, Ordering::Relaxed);
+                    if report.messages > 0 {
+                        stats.messages.fetch_add(report.messages, Ordering::Relaxed);
+                        let counter = if report.committed {
+                            &stats.batches
+                        } else {
+                            &stats.failed
+                        };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if report.txns > 0 {
+                        stats.txn_batches.fetch_add(1, Ordering::Relaxed);
+                        stats.txns.fetch_add(report.txns, Ordering::Relaxed);
+                    }
                 }
-                None => commit_batch(&mut conn, backend, &mut batch, &gate, &stats).await,
+                None => {
+                    // Native bodies are only sent to a store with the SQLite thread; dropping one tells its
+                    // caller the write failed.
+                    natives.clear();
+                    if !batch.is_empty() {
+                        commit_batch(&mut conn, backend, &mut batch, &gate, &stats).await;
+                    }
+                }
             }
         }
         if !audits.is_empty() {
