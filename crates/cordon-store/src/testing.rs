@@ -121,3 +121,33 @@ pub async fn all_backends() -> Vec<TestDatabase> {
     }
     out
 }
+
+/// Bring a fresh database to schema `version` and no further, as an older release left its data (upgrade tests:
+/// fill it with that release's SQL, then open it with [`crate::Store::open`], which applies the rest).
+pub async fn migrate_to_version(db: &TestDatabase, version: i64) -> sqlx::AnyConnection {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&db.url)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS cordon_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("schema table: {e}"));
+    for (v, sql) in crate::migrations(db.backend) {
+        if *v > version {
+            continue;
+        }
+        sqlx::raw_sql(sql)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("migration {v}: {e}"));
+        sqlx::query("INSERT INTO cordon_schema (version, applied_at) VALUES ($1, $2)")
+            .bind(*v)
+            .bind(crate::now_ms())
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("record migration {v}: {e}"));
+    }
+    conn
+}
