@@ -75,6 +75,7 @@ fn expected_query() -> BTreeMap<&'static str, Vec<(&'static str, bool)>> {
             "/api/v1/webhooks/deliveries",
             vec![("state", false), ("limit", false)],
         ),
+        ("/api/v1/payments/tokens", vec![("conversation_id", false)]),
         (
             "/api/v1/operator/tenants/{tenant}/conversations",
             vec![("limit", false)],

@@ -63,6 +63,11 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
         ("POST", "/api/v1/webhooks/deliveries/{delivery_id}/redeliver")
         | ("DELETE", "/api/v1/webhooks/{webhook_id}") => None,
         ("PATCH", "/api/v1/tenant/mfa") => Some(json!({"require_totp": false})),
+        ("PUT", "/api/v1/payments/settings") => {
+            Some(json!({"processor_url": common::processor::url(), "detokenize_enabled": true}))
+        }
+        ("POST", "/api/v1/payments/tokens/{token_id}/forward") => Some(json!({})),
+        ("POST", "/api/v1/payments/tokens/{token_id}/detokenize") => None,
         ("GET", _) => None,
         _ => panic!("route {method} {path} has no audit coverage probe"),
     }
@@ -118,6 +123,7 @@ async fn every_route_is_audited_and_proofs_verify() {
             .webhook_fixture(&admin_cookie_for_fixture, &fx.tenant.widget_key)
             .await;
         srv.sweep_visitors(&tid).await;
+        let token_id = srv.token_fixture("acme", &fx.tenant.widget_key).await;
         let (_, doc) = http.get("/api/openapi.json").await;
         let mut n = 0;
         for (path, item) in doc["paths"].as_object().unwrap() {
@@ -137,7 +143,8 @@ async fn every_route_is_audited_and_proofs_verify() {
                     .replace("{key_id}", &spare_id)
                     .replace("{grant_id}", &grant_id)
                     .replace("{webhook_id}", &webhook_id)
-                    .replace("{delivery_id}", &delivery_id);
+                    .replace("{delivery_id}", &delivery_id)
+                    .replace("{token_id}", &token_id);
                 let client = if path.starts_with("/api/v1/conversations") {
                     reader.clone()
                 } else if path == "/api/v1/auth/logout" {
@@ -851,6 +858,16 @@ fn reached_by(action: Action) -> &'static str {
         Action::WebhooksList => "route: GET /api/v1/webhooks",
         Action::WebhookDeliveriesList => "route: GET /api/v1/webhooks/deliveries",
         Action::WebhookRedeliver => "route: POST /api/v1/webhooks/deliveries/{delivery_id}/redeliver",
+        Action::VisitorProfileRead => "route: GET /api/v1/conversations/{conversation_id}/visitor",
+        Action::PaymentRequest => "socket frame: payment.request on /ws/agent",
+        Action::PaymentFormOpen => "socket frame: payment.open on /ws/visitor",
+        Action::CardTokenize => "vault route: POST /v/cards",
+        Action::CardForward => "route: POST /api/v1/payments/tokens/{token_id}/forward",
+        Action::CardDetokenize => "route: POST /api/v1/payments/tokens/{token_id}/detokenize",
+        Action::PaymentTokensList => "route: GET /api/v1/payments/tokens",
+        Action::PaymentTokenRead => "route: GET /api/v1/payments/tokens/{token_id}",
+        Action::PaymentSettingsRead => "route: GET /api/v1/payments/settings",
+        Action::PaymentSettingsUpdate => "route: PUT /api/v1/payments/settings",
     }
 }
 
@@ -960,6 +977,8 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
         .webhook_fixture(&admin_cookie, &fx.tenant.widget_key)
         .await;
     srv.sweep_visitors(&fx.tenant.id).await;
+    // The card vault's socket frames and form (payment.request, payment.form_open, card.tokenize).
+    let token_id = srv.token_fixture("acme", &fx.tenant.widget_key).await;
     let (_, doc) = http.get("/api/openapi.json").await;
     for (n, (path, item)) in doc["paths"].as_object().unwrap().iter().enumerate() {
         for method in ["get", "post", "patch", "put", "delete"] {
@@ -977,7 +996,8 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
                 .replace("{key_id}", &spare_id)
                 .replace("{grant_id}", &grant_id)
                 .replace("{webhook_id}", &webhook_id)
-                .replace("{delivery_id}", &delivery_id);
+                .replace("{delivery_id}", &delivery_id)
+                .replace("{token_id}", &token_id);
             let client = if path.starts_with("/api/v1/conversations") {
                 reader.clone()
             } else if path == "/api/v1/auth/logout" {

@@ -73,6 +73,11 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
         ("POST", "/api/v1/visitor-requests/delete") => Some(json!({"user_id": "sweep-delete"})),
         ("POST", "/api/v1/webhooks/deliveries/{delivery_id}/redeliver")
         | ("DELETE", "/api/v1/webhooks/{webhook_id}") => None,
+        ("PUT", "/api/v1/payments/settings") => {
+            Some(json!({"processor_url": common::processor::url(), "detokenize_enabled": true}))
+        }
+        ("POST", "/api/v1/payments/tokens/{token_id}/forward") => Some(json!({})),
+        ("POST", "/api/v1/payments/tokens/{token_id}/detokenize") => None,
         ("GET", _) => None,
         _ => panic!("route {method} {path} has no isolation probe: add one to body_for"),
     }
@@ -111,16 +116,36 @@ async fn run(srv: &TestServer) {
         .recv_where(|f| f["type"] == "message" && f["client_msg_id"] == "b1")
         .await;
     let b_key = srv
-        .api_key(&b.tenant, &["admin", "conversations:read", "audit:read"])
+        .api_key(
+            &b.tenant,
+            &["admin", "conversations:read", "audit:read", "payments"],
+        )
         .await;
     let b_key_rec = srv.store().list_api_keys(&b.tenant.id).await.unwrap();
     let b_key_id = b_key_rec[0].id.clone();
-    let secrets = secrets_of_b(&b, &b_conv, &b_key_id, &b_visitor_id);
+    // B's card token (issue 15), paid in a conversation of its own with B's second agent.
+    let b_token = srv.token_fixture("tenant-b", &b.tenant.widget_key).await;
+    let b_request = srv
+        .store()
+        .vault_token(&b.tenant.id, &b_token)
+        .await
+        .unwrap()
+        .unwrap()
+        .request_id;
+    let mut secrets = secrets_of_b(&b, &b_conv, &b_key_id, &b_visitor_id);
+    secrets.extend([
+        b_token.clone(),
+        b_request.clone(),
+        "4111111111111111".to_string(),
+    ]);
 
     // Tenant A's principals.
     let a_cookie = srv.login("tenant-a", "admin").await;
     let a_key = srv
-        .api_key(&a.tenant, &["admin", "conversations:read", "audit:read"])
+        .api_key(
+            &a.tenant,
+            &["admin", "conversations:read", "audit:read", "payments"],
+        )
         .await;
     let http = srv.http();
     let attackers = [
@@ -173,6 +198,7 @@ async fn run(srv: &TestServer) {
                 .replace("{grant_id}", &b_grant)
                 .replace("{webhook_id}", &b_webhook)
                 .replace("{delivery_id}", &b_delivery)
+                .replace("{token_id}", &b_token)
                 + query_for(path);
             for (who, client) in &attackers {
                 let (status, body) = client.call(&m, &concrete, body_for(&m, path, n)).await;
@@ -206,6 +232,9 @@ async fn run(srv: &TestServer) {
                         | ("GET", "/api/v1/webhooks")
                         | ("POST", "/api/v1/webhooks")
                         | ("GET", "/api/v1/webhooks/deliveries")
+                        | ("GET", "/api/v1/payments/settings")
+                        | ("PUT", "/api/v1/payments/settings")
+                        | ("GET", "/api/v1/payments/tokens")
                 ) || path.starts_with("/api/v1/audit/");
                 if !own_tenant_ok {
                     assert!(
@@ -267,6 +296,7 @@ async fn run(srv: &TestServer) {
                 .replace("{grant_id}", &b_grant)
                 .replace("{webhook_id}", &b_webhook)
                 .replace("{delivery_id}", &b_delivery)
+                .replace("{token_id}", &b_token)
                 + query_for(path);
             let client = if path == "/api/v1/auth/logout" {
                 http.with(Auth::Cookie(srv.login("tenant-b", "agent2").await))
@@ -305,6 +335,7 @@ async fn run(srv: &TestServer) {
                 &b_conv,
                 &b.agent_id,
                 &b.tenant.widget_key,
+                &b_request,
                 &secrets,
             )
             .await;
@@ -372,6 +403,7 @@ async fn probe_frame(
     b_conv: &str,
     b_agent: &str,
     b_widget: &str,
+    b_request: &str,
     secrets: &[String],
 ) {
     let frame = match t {
@@ -390,6 +422,9 @@ async fn probe_frame(
             json!({"type": "conversation.transfer", "conversation_id": b_conv, "agent_id": b_agent})
         }
         "status.set" => json!({"type": "status.set", "status": "away"}),
+        "payment.request" => json!({"type": "payment.request", "conversation_id": b_conv,
+            "amount_minor": 100, "currency": "EUR", "description": "probe"}),
+        "payment.open" => json!({"type": "payment.open", "request_id": b_request}),
         other => panic!("frame type {other} has no isolation probe: add one to probe_frame"),
     };
     ws.backlog.clear();

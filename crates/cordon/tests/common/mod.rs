@@ -338,16 +338,68 @@ impl TestServer {
             )
             .await;
         assert_eq!(s, 200, "payment settings: {b}");
-        let (mut agent, _) = self.online_agent(slug, "agent2").await;
+        // A desk agent with room for every queued chat, online, so the new chat is assigned at once; the
+        // request is then made as whichever agent got it (the sweeps may have other agents online).
+        let tenant = cordon_service::visitors::tenant_by_widget_key(self.service(), widget_key)
+            .await
+            .expect("tenant")
+            .expect("tenant of the widget key");
+        let desk = format!("desk{}", &cordon_crypto::new_id("d")[2..10]).to_lowercase();
+        management::create_agent(
+            self.service(),
+            &tenant.id,
+            AgentRequest {
+                username: &desk,
+                display_name: "Desk",
+                role: AgentRole::Agent,
+                capacity: 100,
+                password: PASSWORD,
+            },
+            Actor::Operator("test"),
+        )
+        .await
+        .expect("desk agent");
+        let (_desk_ws, _) = self.online_agent(slug, &desk).await;
         let (mut visitor, _) = self.visitor(widget_key, None).await;
         let conv = visitor.open().await;
-        agent
-            .recv_where(|f| f["type"] == "conversation" || f["type"] == "conversation.updated")
+        let started = std::time::Instant::now();
+        let agent_id = loop {
+            let c = self
+                .store()
+                .conversation(&tenant.id, &conv)
+                .await
+                .expect("conversation");
+            if let Some(a) = c.agent_id {
+                break a;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the chat was not assigned"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let agent = self
+            .store()
+            .agent(&tenant.id, &agent_id)
+            .await
+            .expect("agent");
+        let request = cordon_service::payments::request_payment(
+            self.service(),
+            &agent,
+            &conv,
+            4900,
+            "EUR",
+            "Change fee",
+        )
+        .await
+        .expect("payment request");
+        visitor
+            .send(json!({"type": "payment.open", "request_id": request.id}))
             .await;
-        let (_, token, _) = self
-            .pay(&mut agent, &mut visitor, &conv, "4111 1111 1111 1111")
-            .await;
-        token
+        let form = visitor.recv_type("payment.form").await;
+        let (status, saved) = self.post_card(&form, "4111 1111 1111 1111", "123").await;
+        assert_eq!(status, 201, "card saved: {saved}");
+        saved["token_id"].as_str().expect("token id").to_string()
     }
 
     pub fn http(&self) -> Http {
