@@ -20,7 +20,6 @@ use axum::response::Response;
 use axum::Router;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 
 /// The same sizes as Cordon's socket engine (crates/cordon-server/src/ws.rs).
 const READ_BUFFER: usize = 1024;
@@ -42,7 +41,7 @@ pub(crate) struct RelayLimits {
     pub(crate) frame_burst: f64,
 }
 
-type Out = mpsc::Sender<Message>;
+type Out = cordon_outbound::Sender<Message>;
 type Shard = Mutex<HashMap<Arc<str>, Arc<Mutex<Conv>>>>;
 
 #[derive(Debug)]
@@ -334,7 +333,8 @@ enum Exit {
 async fn run(socket: WebSocket, relay: Arc<Relay>, agent: bool) {
     relay.connections.fetch_add(1, Ordering::Relaxed);
     let (mut sink, mut stream) = socket.split();
-    let (out_tx, mut out_rx) = mpsc::channel::<Message>(OUTBOUND_BUFFER);
+    // Cordon's own queue (allocates only while frames wait), so idle memory compares like with like.
+    let (out_tx, mut out_rx) = cordon_outbound::queue::<Message>(OUTBOUND_BUFFER);
     let mut writer = tokio::spawn(async move {
         while let Some(msg) = out_rx.recv().await {
             let mut closing = matches!(msg, Message::Close(_));
@@ -343,7 +343,7 @@ async fn run(socket: WebSocket, relay: Arc<Relay>, agent: bool) {
                 sink.feed(msg).await?;
                 let mut more = 0;
                 while !closing && more < WRITE_BURST {
-                    let Ok(next) = out_rx.try_recv() else { break };
+                    let Some(next) = out_rx.try_recv() else { break };
                     closing = matches!(next, Message::Close(_));
                     sink.feed(next).await?;
                     more += 1;
@@ -832,8 +832,8 @@ impl Conn {
             // waits for room below (never dropped).
             let unsent = match self.out.try_send(ack) {
                 Ok(()) => None,
-                Err(mpsc::error::TrySendError::Full(m)) => Some(m),
-                Err(mpsc::error::TrySendError::Closed(_)) => return Err(Exit::Gone),
+                Err(cordon_outbound::TrySendError::Full(m)) => Some(m),
+                Err(cordon_outbound::TrySendError::Closed(_)) => return Err(Exit::Gone),
             };
             if let Some(v) = &c.visitor {
                 let _ = v.try_send(frame.clone());

@@ -12,7 +12,8 @@ mod auth;
 mod error;
 mod http;
 pub mod logging;
-mod outbound;
+// The outbound frame queue lives in its own crate so the benchmark relay uses the same one.
+use cordon_outbound as outbound;
 mod vault;
 pub mod web;
 mod ws;

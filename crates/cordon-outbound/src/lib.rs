@@ -1,8 +1,11 @@
-//! A connection's outbound frame queue: one producer (the connection task), one consumer (its writer task).
+//! A connection's outbound frame queue: its producers (the connection task, and in the benchmark relay the other
+//! connections that route to it) and one consumer (its writer task).
 //!
 //! Bounded like a channel, but it allocates only while frames wait. tokio's mpsc channel allocates a block of 32
-//! slots when it is made (about 2 KiB here), which every idle socket would carry for nothing; a `VecDeque` starts
-//! empty and keeps only the few slots a burst needed.
+//! slots when it is made (about 2 KiB for WebSocket messages), which every idle socket would carry for nothing; a
+//! `VecDeque` starts empty and keeps only the few slots a burst needed. Cordon's server and the relay it is
+//! benchmarked against (cordon-loadgen) both use it, so their memory per idle socket compares like with like.
+#![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -12,9 +15,9 @@ use tokio::sync::Notify;
 #[derive(Debug)]
 struct Shared<T> {
     state: Mutex<State<T>>,
-    /// Wakes the receiver: a frame was queued, or the sender is gone.
+    /// Wakes the receiver: a frame was queued, or the last sender is gone.
     readable: Notify,
-    /// Wakes the sender: room was made, or the receiver is gone.
+    /// Wakes a sender: room was made, or the receiver is gone.
     writable: Notify,
     capacity: usize,
 }
@@ -22,31 +25,40 @@ struct Shared<T> {
 #[derive(Debug)]
 struct State<T> {
     queue: VecDeque<T>,
-    sender_gone: bool,
+    senders: usize,
     receiver_gone: bool,
 }
 
-/// The sending half. Dropping it lets the receiver drain what is queued and then see the end.
+/// A sending half; clones share the queue. Once every sender is dropped, the receiver drains what is queued and
+/// then sees the end.
 #[derive(Debug)]
-pub(crate) struct Sender<T> {
+pub struct Sender<T> {
     shared: Arc<Shared<T>>,
 }
 
-/// The receiving half. Dropping it makes every later `send` fail.
+/// The receiving half. Dropping it makes every later send fail.
 #[derive(Debug)]
-pub(crate) struct Receiver<T> {
+pub struct Receiver<T> {
     shared: Arc<Shared<T>>,
 }
 
 /// The receiver is gone; the value comes back.
-#[derive(Debug)]
-pub(crate) struct Closed<T>(pub(crate) T);
+#[derive(Debug, PartialEq, Eq)]
+pub struct Closed<T>(pub T);
 
-pub(crate) fn queue<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+/// Why [`Sender::try_send`] did not queue the value; the value comes back.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TrySendError<T> {
+    Full(T),
+    Closed(T),
+}
+
+/// A queue holding at most `capacity` frames (at least one).
+pub fn queue<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             queue: VecDeque::new(),
-            sender_gone: false,
+            senders: 1,
             receiver_gone: false,
         }),
         readable: Notify::new(),
@@ -64,42 +76,62 @@ pub(crate) fn queue<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 impl<T> Shared<T> {
     fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
         // A panic while holding this lock cannot leave the queue inconsistent (every critical section is a single
-        // push, pop or flag store), so a poisoned lock is still safe to use.
+        // push, pop, count or flag store), so a poisoned lock is still safe to use.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.shared.lock().senders += 1;
+        Sender {
+            shared: self.shared.clone(),
+        }
     }
 }
 
 impl<T> Sender<T> {
     /// Queue `value`, waiting while the queue is full. Fails once the receiver is gone.
-    pub(crate) async fn send(&self, value: T) -> Result<(), Closed<T>> {
+    pub async fn send(&self, value: T) -> Result<(), Closed<T>> {
+        let mut value = value;
         loop {
-            {
-                let mut state = self.shared.lock();
-                if state.receiver_gone {
-                    return Err(Closed(value));
-                }
-                if state.queue.len() < self.shared.capacity {
-                    state.queue.push_back(value);
-                    drop(state);
-                    // One waiter at most (the writer); with none, the permit is kept for its next wait.
-                    self.shared.readable.notify_one();
-                    return Ok(());
-                }
+            // Register for a wake-up before looking, so room made between the look and the wait is not missed.
+            let room = self.shared.writable.notified();
+            match self.try_send(value) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Closed(v)) => return Err(Closed(v)),
+                Err(TrySendError::Full(v)) => value = v,
             }
-            self.shared.writable.notified().await;
+            room.await;
         }
+    }
+
+    /// Queue `value` if there is room now.
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        let mut state = self.shared.lock();
+        if state.receiver_gone {
+            return Err(TrySendError::Closed(value));
+        }
+        if state.queue.len() >= self.shared.capacity {
+            return Err(TrySendError::Full(value));
+        }
+        state.queue.push_back(value);
+        drop(state);
+        // One waiter at most (the writer); with none, the permit is kept for its next wait.
+        self.shared.readable.notify_one();
+        Ok(())
     }
 }
 
 impl<T> Receiver<T> {
-    /// The next frame; `None` once the sender is gone and the queue is empty.
-    pub(crate) async fn recv(&mut self) -> Option<T> {
+    /// The next frame; `None` once every sender is gone and the queue is empty.
+    pub async fn recv(&mut self) -> Option<T> {
         loop {
             if let Some(v) = self.try_recv() {
                 return Some(v);
             }
-            if self.shared.lock().sender_gone {
-                // The sender may have queued a last frame just before leaving.
+            if self.shared.lock().senders == 0 {
+                // A sender may have queued a last frame just before leaving.
                 return self.try_recv();
             }
             self.shared.readable.notified().await;
@@ -107,7 +139,7 @@ impl<T> Receiver<T> {
     }
 
     /// A frame that is already queued, without waiting.
-    pub(crate) fn try_recv(&mut self) -> Option<T> {
+    pub fn try_recv(&mut self) -> Option<T> {
         let mut state = self.shared.lock();
         let v = state.queue.pop_front();
         if v.is_some() {
@@ -116,6 +148,7 @@ impl<T> Receiver<T> {
                 state.queue = VecDeque::new();
             }
             drop(state);
+            // Several senders may wait for room (the relay's); each frame taken makes room for one.
             self.shared.writable.notify_one();
         }
         v
@@ -124,8 +157,13 @@ impl<T> Receiver<T> {
 
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
-        self.shared.lock().sender_gone = true;
-        self.shared.readable.notify_one();
+        let mut state = self.shared.lock();
+        state.senders -= 1;
+        let last = state.senders == 0;
+        drop(state);
+        if last {
+            self.shared.readable.notify_one();
+        }
     }
 }
 
@@ -135,7 +173,8 @@ impl<T> Drop for Receiver<T> {
         state.receiver_gone = true;
         state.queue.clear();
         drop(state);
-        self.shared.writable.notify_one();
+        // Every waiting sender must see the end.
+        self.shared.writable.notify_waiters();
     }
 }
 
@@ -204,6 +243,29 @@ mod tests {
         }
         drop(tx);
         assert_eq!(reader.await.unwrap(), 1000);
+    }
+
+    #[tokio::test]
+    async fn clones_share_the_queue_and_the_end_waits_for_the_last() {
+        let (tx, mut rx) = queue::<u32>(2);
+        let other = tx.clone();
+        tx.send(1).await.unwrap();
+        other.try_send(2).unwrap();
+        assert_eq!(other.try_send(3), Err(TrySendError::Full(3)));
+        drop(tx);
+        assert_eq!(rx.recv().await, Some(1));
+        assert_eq!(rx.recv().await, Some(2));
+        other.try_send(4).unwrap();
+        drop(other);
+        assert_eq!(rx.recv().await, Some(4));
+        assert_eq!(rx.recv().await, None);
+    }
+
+    #[tokio::test]
+    async fn try_send_fails_once_the_receiver_is_gone() {
+        let (tx, rx) = queue::<u32>(4);
+        drop(rx);
+        assert_eq!(tx.try_send(1), Err(TrySendError::Closed(1)));
     }
 
     #[test]
