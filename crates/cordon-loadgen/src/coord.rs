@@ -45,6 +45,21 @@ fn servers_cpu_seconds(pids: &[u32]) -> Option<f64> {
     pids.iter().map(|p| cpu_seconds(*p)).sum()
 }
 
+/// Bytes the servers caused to be written to storage so far (`write_bytes` of /proc/PID/io: what reaches the
+/// disk, WAL and checkpoints included), summed.
+fn servers_write_bytes(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|p| write_bytes(*p)).sum()
+}
+
+pub(crate) fn write_bytes(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let line = io.lines().find(|l| l.starts_with("write_bytes:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Running workers.
 struct Workers {
     links: Vec<Link>,
@@ -206,6 +221,7 @@ impl Workers {
         title: String,
     ) -> anyhow::Result<(Tally, u64)> {
         let server_cpu0 = servers_cpu_seconds(&self.server_pids);
+        let server_io0 = servers_write_bytes(&self.server_pids);
         let own_cpu0 = self.own_cpu();
         let start_us = self.now_us() + 500_000;
         for (link, rate) in self.links.iter().zip(shares) {
@@ -230,6 +246,9 @@ impl Workers {
             .await?;
         if let (Some(a), Some(b)) = (server_cpu0, servers_cpu_seconds(&self.server_pids)) {
             t.add("cpu.server_ms", ((b - a) * 1000.0).round() as u64);
+        }
+        if let (Some(a), Some(b)) = (server_io0, servers_write_bytes(&self.server_pids)) {
+            t.add("io.server_write_bytes", b.saturating_sub(a));
         }
         t.add(
             "cpu.loadgen_ms",
@@ -766,6 +785,9 @@ fn chat_row(rate: f64, p: &ChatParams, t: &Tally, start_us: u64) -> Value {
         "server_cpu_us_per_msg": t.counters.get("cpu.server_ms")
             .filter(|_| t.get("acked") > 0)
             .map(|v| *v as f64 * 1000.0 / t.get("acked") as f64),
+        "server_write_bytes_per_msg": t.counters.get("io.server_write_bytes")
+            .filter(|_| t.get("acked") > 0)
+            .map(|v| *v as f64 / t.get("acked") as f64),
         "loadgen_cpu_s": t.get("cpu.loadgen_ms") as f64 / 1000.0,
         "loadgen_cpu_us_per_msg": (t.get("acked") > 0)
             .then(|| t.get("cpu.loadgen_ms") as f64 * 1000.0 / t.get("acked") as f64),
@@ -884,6 +906,9 @@ pub(crate) async fn storm(common: &Common, p: &StormParams) -> anyhow::Result<Va
             "server_cpu_us_per_session": t.counters.get("cpu.server_ms")
                 .filter(|_| ok_n > 0)
                 .map(|v| *v as f64 * 1000.0 / ok_n as f64),
+            "server_write_bytes_per_session": t.counters.get("io.server_write_bytes")
+                .filter(|_| ok_n > 0)
+                .map(|v| *v as f64 / ok_n as f64),
             "loadgen_cpu_us_per_session": (ok_n > 0)
                 .then(|| t.get("cpu.loadgen_ms") as f64 * 1000.0 / ok_n as f64),
             "ok": ok,

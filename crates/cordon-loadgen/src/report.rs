@@ -51,7 +51,7 @@ pub(crate) fn int(v: f64) -> String {
 
 pub(crate) fn chat_line(row: &Value) -> String {
     format!(
-        "  rate {:>7} msg/s → {:>9.0} delivered/s | visitor→agent p50 {} p90 {} p99 {} p99.9 {} max {} ms | ack p99 {} ms | errors {} lost {} dup {} | CPU/msg server {:.0} µs, loadgen {:.0} µs | {}",
+        "  rate {:>7} msg/s → {:>9.0} delivered/s | visitor→agent p50 {} p90 {} p99 {} p99.9 {} max {} ms | ack p99 {} ms | errors {} lost {} dup {} | CPU/msg server {:.0} µs, loadgen {:.0} µs | disk {:.0} B/msg | {}",
         int(f(&row["offered_rate"])),
         f(&row["throughput"]),
         ms(f(&row["visitor_to_agent"]["p50_ms"])),
@@ -65,6 +65,7 @@ pub(crate) fn chat_line(row: &Value) -> String {
         f(&row["dup_deliveries"]) + f(&row["stored_dups"]),
         f(&row["server_cpu_us_per_msg"]),
         f(&row["loadgen_cpu_us_per_msg"]),
+        f(&row["server_write_bytes_per_msg"]),
         if row["ok"].as_bool() == Some(true) { "ok" } else { "MISS" }
     )
 }
@@ -99,7 +100,7 @@ pub(crate) fn held_line(row: &Value) -> Option<String> {
 
 pub(crate) fn storm_line(row: &Value) -> String {
     format!(
-        "  offered {:>6}/s → {:>7.0} sessions/s | session p50 {} p99 {} max {} ms | CPU/session server {:.0} µs, loadgen {:.0} µs | errors {} {}",
+        "  offered {:>6}/s → {:>7.0} sessions/s | session p50 {} p99 {} max {} ms | CPU/session server {:.0} µs, loadgen {:.0} µs | disk {:.0} B/session | errors {} {}",
         int(f(&row["offered_rate"])),
         f(&row["achieved_rate"]),
         ms(f(&row["session"]["p50_ms"])),
@@ -107,6 +108,7 @@ pub(crate) fn storm_line(row: &Value) -> String {
         ms(f(&row["session"]["max_ms"])),
         f(&row["server_cpu_us_per_session"]),
         f(&row["loadgen_cpu_us_per_session"]),
+        f(&row["server_write_bytes_per_session"]),
         row["errors"],
         if row["ok"].as_bool() == Some(true) {
             "ok".to_string()
