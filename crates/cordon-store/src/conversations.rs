@@ -142,7 +142,7 @@ pub struct ConversationFilter {
 
 /// A conversation's columns as read. `last_seq` and `updated_at` come from its newest message where there is one:
 /// the SQLite writer takes seq from the messages table and does not write the conversation row when it appends
-/// (migration 0012). On PostgreSQL the row's own sequencer agrees with them after every commit. Each subquery is
+/// (migration 0012 says why). On PostgreSQL the row's own sequencer agrees with them after every commit. Each subquery is
 /// one seek to the end of the conversation's primary-key range.
 pub(crate) const CONV_COLS: &str = "id, tenant_id, visitor_id, state, agent_id, \
      COALESCE((SELECT m.seq FROM messages m WHERE m.conversation_id = conversations.id \

@@ -147,7 +147,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     ),
     (
         12,
-        include_str!("../migrations/sqlite/0012_messages_without_rowid.sql"),
+        include_str!("../migrations/sqlite/0012_sequencer_off_conversation_row.sql"),
     ),
     (13, include_str!("../migrations/sqlite/0013_vault.sql")),
     (
@@ -184,7 +184,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     ),
     (
         12,
-        include_str!("../migrations/postgres/0012_messages_without_rowid.sql"),
+        include_str!("../migrations/postgres/0012_sequencer_off_conversation_row.sql"),
     ),
     (13, include_str!("../migrations/postgres/0013_vault.sql")),
     (

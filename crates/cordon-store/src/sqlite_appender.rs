@@ -4,18 +4,19 @@
 //! batch there: `BEGIN IMMEDIATE`, a few prepared and cached statements per message, `COMMIT` (the fsync), and only
 //! then an answer to each caller. The group-commit loop (writer.rs) hands it a batch and waits for it to finish:
 //! one hand-off each way per batch. Through sqlx every statement was a hand-off to and from sqlx's own SQLite
-//! worker thread, and those wake-ups, not SQLite, were the largest cost per statement.
+//! worker thread, and in a storm of new sessions those wake-ups cost as much CPU as SQLite itself (BENCHMARKS.md).
 //!
-//! The sequencer is the messages table itself (migration 0012: clustered on `(conversation_id, seq)`): under the
-//! write lock that `BEGIN IMMEDIATE` takes, the next seq of a conversation is `max(seq) + 1`, read from the leaf
-//! page the new message is about to be written to. No other connection, in this process or another, can write
-//! between that read and the commit, so seq is gap-free and increases in commit order; a retried message (its
-//! client id already stored) takes no number, so nothing has to be given back. The conversation row is only read
-//! (its state and tenant), never written, by an append.
+//! The sequencer is the messages table itself: under the write lock that `BEGIN IMMEDIATE` takes, the next seq of
+//! a conversation is `max(seq) + 1`, read from the primary-key leaf the new message's entry is about to be
+//! written to. No other connection, in this process or another, can write between that read and the commit, so
+//! seq is gap-free and increases in commit order; a retried message (its client id already stored) takes no
+//! number, so nothing has to be given back. The conversation row is only read (its state and tenant), never
+//! written, by an append.
 //!
-//! Write transactions other than messages (session starts, conversation opens, audit entries) still run through
-//! sqlx on the group-commit loop's own connection, strictly after the batch here has committed, so the two
-//! connections never wait on each other for the write lock.
+//! The session path's write transactions run here too, as native bodies (sqlite_sessions.rs) sharing a commit.
+//! Every other write transaction (audit entries, management writes) still runs through sqlx on the group-commit
+//! loop's own connection, strictly after the work sent here has committed, so the two connections never wait on
+//! each other for the write lock.
 
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::Duration;

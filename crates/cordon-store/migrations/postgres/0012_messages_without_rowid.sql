@@ -1,5 +1,0 @@
--- Issue 13 changed the SQLite messages table (a clustered WITHOUT ROWID table, the sequencer off the
--- conversation row). PostgreSQL keeps its schema: its heap appends share pages across conversations, its
--- conversation-row sequencer is the lock that keeps seq gap-free across nodes, and bumping it is a HOT update
--- (no indexed column changes). This migration keeps the version numbers of both backends in step.
-SELECT 1;
