@@ -271,6 +271,7 @@
         }
         return undefined;
       case 'error': return onError(f);
+      case 'payment.requested': return onPaymentRequested(f);
       default: return undefined;
     }
   }
@@ -519,6 +520,7 @@
     $('transfer-to').hidden = !mine;
     $('close-conv').hidden = !(mine || (v.state !== 'closed' && me && me.scopes.indexOf('admin') >= 0 && v.state === 'assigned'));
     $('composer').hidden = !mine;
+    showPaymentButton(mine && v.state === 'assigned');
     var note = $('readonly-note');
     note.hidden = mine;
     note.textContent = v.state === 'queued' ? 'Accept this chat to reply (Alt+A).'
@@ -783,6 +785,7 @@
     $('conv-title').textContent = visitorLabel(c);
     $('conv-sub').textContent = (c.agent ? c.agent.name : 'No agent') + ' · ' + c.state + ' · ' + C.date(c.created_at) + ' · ' + c.id;
     ['accept', 'transfer', 'transfer-to', 'close-conv', 'composer'].forEach(function (id) { $(id).hidden = true; });
+    showPaymentButton(false);
     $('readonly-note').hidden = false;
     $('readonly-note').textContent = 'History is read-only.';
     $('typing').textContent = '';
@@ -794,5 +797,56 @@
         else renderTranscript(all, true);
       }, function (e) { C.toast(e.message, true); });
     })(0);
+  }
+
+  // ---- payments (issue 15, docs/PAYMENTS.md) -------------------------------------------------------------
+  // The agent asks for a payment; the visitor pays in the card vault's own form, which this console never
+  // sees. The chat then shows "Visa •••• 1111 saved" with the token id, like any system message.
+  var payForm = null;
+
+  function showPaymentButton(show) {
+    var b = $('request-payment');
+    if (!b) {
+      // On a phone the actions share one row: the button shows "Pay" there, its name stays "Request payment".
+      b = h('button', { id: 'request-payment', type: 'button', class: 'secondary', 'aria-label': 'Request payment',
+        onclick: togglePaymentForm }, h('span', { class: 'pay-long', text: 'Request payment' }),
+        h('span', { class: 'pay-short', text: 'Pay', 'aria-hidden': 'true' }));
+      $('close-conv').parentNode.insertBefore(b, $('close-conv'));
+    }
+    b.hidden = !show;
+    if (!show && payForm) { payForm.parentNode.removeChild(payForm); payForm = null; }
+  }
+
+  function togglePaymentForm() {
+    if (payForm) { payForm.parentNode.removeChild(payForm); payForm = null; return; }
+    var amount = h('input', { id: 'pay-amount', inputmode: 'decimal', placeholder: '49.00', required: true, autocomplete: 'off' });
+    var currency = h('input', { id: 'pay-currency', value: 'EUR', maxlength: 3, size: 4, autocomplete: 'off' });
+    var desc = h('input', { id: 'pay-desc', maxlength: 200, placeholder: 'What it is for', required: true, autocomplete: 'off' });
+    payForm = h('form', { id: 'payment-form', class: 'payment-form', 'aria-label': 'Request a payment' },
+      h('label', { for: 'pay-amount', text: 'Amount' }), amount,
+      h('label', { for: 'pay-currency', text: 'Currency' }), currency,
+      h('label', { for: 'pay-desc', text: 'For' }), desc,
+      h('button', { type: 'submit', class: 'primary', text: 'Send request' }),
+      h('button', { type: 'button', class: 'ghost', text: 'Cancel', onclick: togglePaymentForm }));
+    payForm.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var e = selected && convs[selected];
+      var m = /^(\d{1,9})(?:[.,](\d{1,2}))?$/.exec(amount.value.trim());
+      var cur = currency.value.trim().toUpperCase();
+      if (!e || !m) { C.toast('Enter the amount, e.g. 49.00.', true); amount.focus(); return; }
+      if (!/^[A-Z]{3}$/.test(cur)) { C.toast('The currency is a three-letter code such as EUR.', true); currency.focus(); return; }
+      if (!desc.value.trim()) { C.toast('Say what the payment is for.', true); desc.focus(); return; }
+      var minor = Number(m[1]) * 100 + Number(((m[2] || '') + '00').slice(0, 2));
+      send({ type: 'payment.request', conversation_id: e.view.id, amount_minor: minor, currency: cur,
+        description: desc.value.trim() });
+    });
+    var composer = $('composer');
+    composer.parentNode.insertBefore(payForm, composer);
+    amount.focus();
+  }
+
+  function onPaymentRequested(f) {
+    if (payForm) { payForm.parentNode.removeChild(payForm); payForm = null; }
+    C.toast('Payment request sent: ' + f.request.amount + '. The visitor pays in the secure card form.', false);
   }
 })();

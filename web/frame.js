@@ -206,6 +206,7 @@
       case 'read': return onRead(f);
       case 'notice': return onNotice(f);
       case 'error': return onError(f);
+      case 'payment.form': return onPaymentForm(f);
       default: return undefined;
     }
   }
@@ -304,7 +305,7 @@
     if (mine) {
       confirm(mine, m.seq, m.text, m.created_at);
     } else if (kind === 'system') {
-      append(systemItem(m.text));
+      append(paymentItem(m) || systemItem(m.text));
     } else if (kind === 'visitor') {
       var e = ownItem(m.text);
       e.seq = m.seq;
@@ -368,6 +369,7 @@
   }
 
   function onError(f) {
+    if (!f.ref && paymentRefused(f)) return;
     var e = f.ref && byClientId[f.ref];
     if (e && !e.seq) {
       if (f.code === 'rate_limited') { setTimeout(function () { resend(e); }, 1500); return; }
@@ -605,4 +607,100 @@
       send({ type: 'read', conversation_id: conv.id, seq: lastSeq });
     }
   }
+
+  // ---- payments (issue 15, docs/PAYMENTS.md) -------------------------------------------------------------
+  // The card form is the vault's own page on its own origin, framed here sandboxed: this frame cannot read
+  // what is typed into it, and hears back only what the chat shows anyway ("Visa •••• 1111 saved"). A payment
+  // request is a system message of a fixed shape (no person can send one); its button asks the server for
+  // the form (payment.open), whose URL carries a one-use capability in its fragment.
+  var PAY_REQUEST = /^Payment requested \((pr_[A-Za-z0-9_-]{22})\): (.+)$/;
+  var PAY_SAVED = /^(.+ •••• \d{4}) saved \(token (tok_[A-Za-z0-9_-]{22}), payment (pr_[A-Za-z0-9_-]{22})\)$/;
+  var payPanel = null, payOrigin = null, payAsked = null, paidRequests = {};
+
+  function paymentItem(m) {
+    var saved = PAY_SAVED.exec(m.text || '');
+    if (saved) {
+      paidRequests[saved[3]] = true;
+      var done = document.querySelector('[data-payment="' + saved[3] + '"] button');
+      if (done) { done.disabled = true; done.textContent = 'Paid'; }
+      if (payPanel && payPanel.getAttribute('data-request') === saved[3]) closePayment();
+      var ok = node('div', 'sys paid', saved[1] + ' saved');
+      ok.appendChild(node('span', 'token', ' · ' + saved[2]));
+      return ok;
+    }
+    var req = PAY_REQUEST.exec(m.text || '');
+    if (!req) return null;
+    var card = node('div', 'payreq', '');
+    card.setAttribute('data-payment', req[1]);
+    card.appendChild(node('p', 'paytitle', 'Payment requested'));
+    card.appendChild(node('p', 'paywhat', req[2]));
+    var b = node('button', 'paybtn', paidRequests[req[1]] ? 'Paid' : 'Pay by card');
+    b.type = 'button';
+    b.disabled = !!paidRequests[req[1]];
+    b.addEventListener('click', function () {
+      payAsked = req[1];
+      if (!send({ type: 'payment.open', request_id: req[1] })) showBanner('Not connected. Try again in a moment.', true);
+    });
+    card.appendChild(b);
+    return card;
+  }
+
+  function paymentRefused(f) {
+    if (!payAsked) return false;
+    if (['not_found', 'payment_not_open', 'payments_unavailable', 'forbidden'].indexOf(f.code) < 0) return false;
+    var asked = payAsked;
+    payAsked = null;
+    var b = document.querySelector('[data-payment="' + asked + '"] button');
+    if (b && f.code === 'payment_not_open') { b.disabled = true; b.textContent = 'No longer open'; }
+    append(noticeItem(f.code === 'payments_unavailable' ? 'Card payments are not available right now.' :
+      'This payment request is no longer open.', true));
+    return true;
+  }
+
+  function closePayment() {
+    if (payPanel && payPanel.parentNode) payPanel.parentNode.removeChild(payPanel);
+    payPanel = null;
+    payOrigin = null;
+  }
+
+  function onPaymentForm(f) {
+    payAsked = null;
+    var url;
+    try { url = new URL(f.url); } catch (e) { return; }
+    // Only the vault's origin, over the scheme it was given; the page's CSP (frame-src) says the same.
+    if (!f.vault_origin || url.origin !== f.vault_origin || !/^https?:$/.test(url.protocol)) return;
+    closePayment();
+    payOrigin = url.origin;
+    payPanel = node('div', 'paypanel', '');
+    payPanel.setAttribute('data-request', f.request.id);
+    var head = node('div', 'payhead', '');
+    head.appendChild(node('span', 'paylabel', 'Card payment · ' + f.request.amount));
+    var x = node('button', 'paycancel', 'Cancel');
+    x.type = 'button';
+    x.addEventListener('click', closePayment);
+    head.appendChild(x);
+    payPanel.appendChild(head);
+    var frame = document.createElement('iframe');
+    frame.className = 'payframe';
+    frame.title = 'Card details, on the secure card vault';
+    frame.setAttribute('sandbox', 'allow-scripts allow-same-origin');
+    frame.setAttribute('referrerpolicy', 'no-referrer');
+    frame.setAttribute('allow', "payment 'none'; camera 'none'; microphone 'none'; geolocation 'none'");
+    frame.src = url.href;
+    payPanel.appendChild(frame);
+    append(payPanel);
+  }
+
+  window.addEventListener('message', function (e) {
+    if (!payPanel || e.origin !== payOrigin) return;
+    var d = e.data;
+    if (!d || typeof d !== 'object' || d.type !== 'cordon-vault') return;
+    if (d.state === 'saved' && typeof d.request_id === 'string') {
+      paidRequests[d.request_id] = true;
+      var b = document.querySelector('[data-payment="' + d.request_id + '"] button');
+      if (b) { b.disabled = true; b.textContent = 'Paid'; }
+      // The chat's own "saved" message follows from the server; the form has done its part.
+      setTimeout(closePayment, 1200);
+    }
+  });
 })();

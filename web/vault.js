@@ -114,8 +114,15 @@
 
   function showError(text) { errorEl.textContent = text; errorEl.hidden = !text; }
 
-  form.addEventListener('submit', function (e) {
-    e.preventDefault();
+  // The frame is sandboxed without allow-forms, so a form never submits (not even its submit event fires): the
+  // button and Enter in a field save the card by script, to this origin only.
+  pay.addEventListener('click', saveCard);
+  form.addEventListener('keydown', function (e) {
+    if (e.key === 'Enter' && e.target && e.target.tagName === 'INPUT') { e.preventDefault(); saveCard(); }
+  });
+
+  function saveCard() {
+    if (pay.disabled) return;
     showError('');
     if (!checkNumber(true)) { number.focus(); showError('Check the card number.'); return; }
     var m = /^(\d{2})\/(\d{2})$/.exec(expiry.value);
@@ -163,7 +170,7 @@
       pay.textContent = 'Save card';
       showError('No connection to the vault. Try again.');
     });
-  });
+  }
 
   toWidget({ state: 'ready', request_id: requestId });
   number.focus();

@@ -901,6 +901,60 @@ pub async fn set_settings(
             "turning detokenization on needs a tenant admin signed in at the console, not an API key",
         ));
     }
+    let entry = audit::by(principal, Action::PaymentSettingsUpdate, "payment_settings");
+    apply_settings(
+        svc,
+        tenant_id,
+        &principal.actor(),
+        &before,
+        processor_url,
+        detokenize_enabled,
+        false,
+        entry,
+    )
+    .await
+}
+
+/// The operator sets a tenant's processor URL (`cordon demo` points each demo tenant at its store's demo
+/// processor), with a fresh secret, keeping the detokenize switch as it is. Audited in the tenant's log.
+pub async fn set_processor_as_operator(
+    svc: &Service,
+    operator: &str,
+    tenant_id: &str,
+    processor_url: &str,
+) -> Result<SettingsView> {
+    let before = svc.store.payment_settings(tenant_id).await?;
+    let entry = audit::entry(
+        tenant_id,
+        operator,
+        Action::PaymentSettingsUpdate,
+        "payment_settings",
+    );
+    let keep = before.detokenize_enabled;
+    apply_settings(
+        svc,
+        tenant_id,
+        operator,
+        &before,
+        Some(processor_url),
+        keep,
+        true,
+        entry,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_settings(
+    svc: &Service,
+    tenant_id: &str,
+    actor: &str,
+    before: &PaymentSettings,
+    processor_url: Option<&str>,
+    detokenize_enabled: bool,
+    new_secret: bool,
+    entry: cordon_store::AuditEntry,
+) -> Result<SettingsView> {
     let processor_url = processor_url.map(str::trim).filter(|u| !u.is_empty());
     let mut shown = None;
     let mut next = PaymentSettings {
@@ -917,7 +971,8 @@ pub async fn set_settings(
             if !cordon_card::find(url).is_empty() {
                 return Err(Refusal::invalid("the URL may not hold a card number"));
             }
-            if before.processor_url.as_deref() != Some(url)
+            if new_secret
+                || before.processor_url.as_deref() != Some(url)
                 || next.processor_secret_wrapped.is_none()
             {
                 let secret = SecretKey::generate();
@@ -934,9 +989,8 @@ pub async fn set_settings(
         }
         None => next.processor_secret_wrapped = None,
     }
-    let entry = audit::by(principal, Action::PaymentSettingsUpdate, "payment_settings");
     svc.store
-        .set_payment_settings(tenant_id, &next, &principal.actor(), &[entry])
+        .set_payment_settings(tenant_id, &next, actor, &[entry])
         .await?;
     let saved = svc.store.payment_settings(tenant_id).await?;
     Ok(settings_view(svc, &saved, shown))

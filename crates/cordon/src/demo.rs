@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::{anyhow, Context as _};
+use base64::Engine as _;
 use cordon_server::AppState;
 use cordon_service::management::{self, Actor, AgentChange, AgentRequest, TenantChange};
 use cordon_service::model::AgentRole;
@@ -12,10 +13,10 @@ use cordon_service::Service;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
-use crate::demo_store;
 use crate::manage::refused;
 use crate::release_cmd;
 use crate::runtime::{self, open, write_private_file};
+use crate::{demo_processor, demo_store};
 use crate::{DemoArgs, GlobalArgs};
 
 const CREDENTIALS_FILE: &str = "demo-credentials.json";
@@ -370,6 +371,8 @@ pub(crate) async fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<
             Err(e) => println!("demo card vault: {e:#}; payments are off"),
         }
     }
+    // The demo's processors are the demo stores' own /processor/charge, on loopback.
+    bound.config.payments.allow_private_processors = true;
     let store = store.with_settings(bound.config.service_settings());
     runtime::join_cluster(global, &args.serve, &store).await?;
     // The stores: one host each, on 8090 (or free ports when that is taken or the service runs on one).
@@ -393,6 +396,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<
     let mut banner = String::new();
     banner.push_str("\nCordon demo is running. Open a store and the console side by side:\n");
     let mut extra = Vec::new();
+    let secrets = demo_processors(&store, &store_origins).await;
     for ((t, origin), listener) in TENANTS.iter().zip(&store_origins).zip(store_listeners) {
         let key = creds
             .widget_keys
@@ -402,7 +406,10 @@ pub(crate) async fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<
             .unwrap_or_default();
         let shop = demo_store::shop_for(t.slug, key, widget.clone());
         banner.push_str(&format!("  store of {:<9} {origin}/\n", t.slug));
-        extra.push((listener, demo_store::router(&shop)));
+        extra.push((
+            listener,
+            demo_store::router(&shop).merge(demo_processor::router(secrets.clone())),
+        ));
     }
     banner.push_str(&format!("  console:          {console}/console\n"));
     banner.push_str(&format!("  admin pages:      {console}/console/admin\n"));
@@ -410,6 +417,16 @@ pub(crate) async fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<
     if let Some(v) = &bound.config.payments.vault_origin {
         banner.push_str(&format!(
             "  card vault:       {v} (agents: Request payment; test card 4111 1111 1111 1111)\n"
+        ));
+        banner.push_str(
+            "  card processors:  each store's /processor/charge; a payments key forwards a token there:\n",
+        );
+        banner.push_str(&format!(
+            "                    cordon --data {} apikey create --tenant skyway --scope payments, then\n",
+            global.data.display()
+        ));
+        banner.push_str(&format!(
+            "                    curl -X POST -H 'authorization: Bearer KEY' -H 'content-type: application/json' -d '{{}}' {console}/api/v1/payments/tokens/TOKEN/forward\n"
         ));
     }
     if bound.widget_separate {
@@ -473,6 +490,42 @@ async fn demo_sign_in(
         .await
         .map_err(refused)?;
     Ok(Some(who))
+}
+
+/// Point each demo tenant's payments at its own store's demo processor (`/processor/charge`), with a fresh
+/// signing secret at every start that the processor checks. Without a vault, nothing.
+async fn demo_processors(store: &Service, store_origins: &[String]) -> demo_processor::Secrets {
+    let secrets = demo_processor::Secrets::default();
+    if store.settings().payments.vault_origin.is_none() {
+        return secrets;
+    }
+    for (t, origin) in TENANTS.iter().zip(store_origins) {
+        let Ok(Some(tenant)) = management::tenant_by_slug(store, t.slug).await else {
+            continue;
+        };
+        let url = format!("{origin}/processor/charge");
+        match cordon_service::payments::set_processor_as_operator(
+            store,
+            cordon_service::audit::CLI_ACTOR,
+            &tenant.id,
+            &url,
+        )
+        .await
+        {
+            Ok(view) => {
+                let secret = view
+                    .processor_secret
+                    .as_deref()
+                    .and_then(|s| s.strip_prefix("whsec_"))
+                    .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok());
+                if let (Some(secret), Ok(mut m)) = (secret, secrets.lock()) {
+                    m.insert(tenant.id.clone(), secret);
+                }
+            }
+            Err(r) => println!("demo processor of {}: {r}", t.slug),
+        }
+    }
+    secrets
 }
 
 /// The demo's first widget release, made once: the widget files this build carries, written to

@@ -3,6 +3,7 @@
 
 mod audit_cmd;
 mod demo;
+mod demo_processor;
 mod demo_store;
 mod impact_cmd;
 mod manage;

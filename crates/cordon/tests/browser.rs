@@ -108,7 +108,7 @@ fn widget_console_and_admin_in_headless_chromium() {
             }
         }
     });
-    let (mut console, mut widget) = (String::new(), String::new());
+    let (mut console, mut widget, mut vault) = (String::new(), String::new(), String::new());
     let mut stores = serde_json::Map::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = Vec::new();
@@ -127,6 +127,7 @@ fn widget_console_and_admin_in_headless_chromium() {
         match words.as_slice() {
             ["cordon", "console", "and", "API", "at", url] => console = url.to_string(),
             ["cordon", "widget", "at", url] => widget = url.to_string(),
+            ["cordon", "card", "vault", "at", url] => vault = url.to_string(),
             ["store", "of", slug, url] => {
                 stores.insert(slug.to_string(), json!(url.trim_end_matches('/')));
             }
@@ -152,6 +153,7 @@ fn widget_console_and_admin_in_headless_chromium() {
     let config = json!({
         "console": console,
         "widget": widget,
+        "vault": vault,
         "stores": stores,
         "accounts": creds["accounts"],
         "widget_keys": widget_keys,
@@ -183,4 +185,92 @@ fn widget_console_and_admin_in_headless_chromium() {
         stdout.contains(" passed, 0 failed"),
         "the browser script reported its results: {stdout}"
     );
+
+    // Issue 15: the forward reached the demo's processor, which got the whole card (the signature checked)
+    // and printed only its brand and last four.
+    let printed: Vec<String> = rx.try_iter().collect();
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.starts_with("demo processor: charged Visa •••• 1111")
+                && l.contains("full number received")
+                && l.contains("signature verified")),
+        "the demo processor was not reached: {printed:#?}"
+    );
+    // Then, the demo stopped: no file in the data dir (the database, its WAL and shared memory, releases,
+    // keys) and not the log holds the card number as digits, hex or base64; the vault table holds it sealed.
+    drop(demo);
+    let sealed = vault_rows(&data.path().join("data/cordon.db"));
+    assert!(
+        sealed >= 2,
+        "the vault table holds the sealed cards: {sealed}"
+    );
+    let hits = scan_for_card(data.path());
+    assert!(hits.is_empty(), "the card number is on disk: {hits:#?}");
+}
+
+/// Rows of `vault_tokens` with a sealed card, read from the SQLite file after the demo stopped.
+fn vault_rows(db: &Path) -> i64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        use sqlx::Connection as _;
+        sqlx::any::install_default_drivers();
+        let mut c = sqlx::AnyConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .expect("open the demo database");
+        let n: (i64,) =
+            sqlx::query_as("SELECT count(*) FROM vault_tokens WHERE length(sealed) > 40")
+                .fetch_one(&mut c)
+                .await
+                .expect("count");
+        n.0
+    })
+}
+
+/// Every file under `dir` that holds the test cards' numbers: digits (plain, grouped), the hex and the
+/// base64 of the digits as text, at each of base64's three alignments.
+fn scan_for_card(dir: &Path) -> Vec<String> {
+    use base64::Engine as _;
+    let mut needles: Vec<Vec<u8>> = Vec::new();
+    for pan in ["4111111111111111", "5555555555554444"] {
+        needles.push(pan.as_bytes().to_vec());
+        let grouped: Vec<&str> = (0..4).map(|i| &pan[i * 4..i * 4 + 4]).collect();
+        needles.push(grouped.join(" ").into_bytes());
+        needles.push(hex::encode(pan).into_bytes());
+        needles.push(hex::encode_upper(pan).into_bytes());
+        for shift in 0..3 {
+            let padded = format!("{}{pan}", &"xx"[..shift]);
+            let b64 = base64::engine::general_purpose::STANDARD.encode(padded.as_bytes());
+            let skip = if shift == 0 { 0 } else { 4 };
+            needles.push(b64.as_bytes()[skip..b64.len() - 4].to_vec());
+        }
+    }
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)
+            .expect("read dir")
+            .map_while(Result::ok)
+        {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            for n in &needles {
+                if bytes.windows(n.len()).any(|w| w == n.as_slice()) {
+                    hits.push(format!(
+                        "{}: {}",
+                        path.display(),
+                        String::from_utf8_lossy(n)
+                    ));
+                }
+            }
+        }
+    }
+    hits
 }

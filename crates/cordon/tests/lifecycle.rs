@@ -215,6 +215,9 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
         agent
             .send(serde_json::json!({"type": "read", "conversation_id": conv, "seq": 2}))
             .await;
+        // A card saved through the vault (issue 15): the visitor's payment request and token are its rows too.
+        srv.pay(&mut agent, &mut visitor, &conv, "4111 1111 1111 1111")
+            .await;
         drop(visitor);
         // Another visitor, who must be untouched.
         let (mut other, other_welcome) = srv.visitor(&fx.tenant.widget_key, None).await;
