@@ -858,7 +858,6 @@ fn reached_by(action: Action) -> &'static str {
         Action::WebhooksList => "route: GET /api/v1/webhooks",
         Action::WebhookDeliveriesList => "route: GET /api/v1/webhooks/deliveries",
         Action::WebhookRedeliver => "route: POST /api/v1/webhooks/deliveries/{delivery_id}/redeliver",
-        Action::VisitorProfileRead => "route: GET /api/v1/conversations/{conversation_id}/visitor",
         Action::PaymentRequest => "socket frame: payment.request on /ws/agent",
         Action::PaymentFormOpen => "socket frame: payment.open on /ws/visitor",
         Action::CardTokenize => "vault route: POST /v/cards",
