@@ -301,7 +301,8 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
             .await
             .expect("rows");
         for (table, rows) in &kept {
-            if *table != "card_mentions" {
+            // The other visitor paid nothing (issue 15): it has no payment requests or card tokens to keep.
+            if !matches!(*table, "card_mentions" | "payment_requests" | "vault_tokens") {
                 assert!(
                     !rows.is_empty(),
                     "{backend:?}: the other visitor lost its {table}"
