@@ -167,6 +167,23 @@ export async function vaultTests(t) {
       `forward: ${fwd.status} ${JSON.stringify(answer)}`);
     assert(!LEAK.test(JSON.stringify(answer)), 'the forward answer holds no number');
     console.log(`     forwarded ${tokenId} to the demo processor`);
+    // The admin pages show the processor and the tokens (brand and last four), desktop and phone.
+    const adminCtx = await context();
+    const admin = await adminCtx.newPage();
+    await login(admin, 'skyway', 'admin');
+    await admin.goto(cfg.console + '/console/admin');
+    const section = admin.locator('#payments');
+    await section.locator('#pay-tokens tr', { hasText: tokenId }).waitFor();
+    assert(await section.locator('#pay-url').inputValue() !== '', 'the processor URL is shown');
+    assert(!LEAK.test(await admin.content()), 'the admin page holds the card number');
+    await section.scrollIntoViewIfNeeded();
+    await section.screenshot({ path: join(ART, 'vault-admin-desktop.png'), animations: 'disabled' });
+    await admin.setViewportSize(PHONE390);
+    await section.scrollIntoViewIfNeeded();
+    await section.screenshot({ path: join(ART, 'vault-admin-phone.png'), animations: 'disabled' });
+    const [sw, iw] = await admin.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert(sw <= iw, `the admin page is wider than the phone: ${sw} > ${iw}`);
+    await adminCtx.close();
     await agentCtx.close();
     await visitorCtx.close();
   });

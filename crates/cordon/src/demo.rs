@@ -528,7 +528,7 @@ async fn demo_processors(store: &Service, store_origins: &[String]) -> demo_proc
     secrets
 }
 
-/// The demo's first widget release, made once: the widget files this build carries, written to
+/// The demo's widget release, made once per version of the widget files this build carries: written to
 /// DATA/releases/<id>/, signed with the demo's release key (DATA/release.key, made and trusted on first use),
 /// proposed by demo-operator and approved by demo-approver. Answers the latest live release and the key.
 async fn ensure_release(
@@ -541,8 +541,19 @@ async fn ensure_release(
         .await
         .map_err(refused)?;
     if let Some(latest) = live.last() {
-        let vkey = std::fs::read_to_string(key_path.with_extension("pub")).unwrap_or_default();
-        return Ok(Some((latest.id().to_string(), vkey.trim().to_string())));
+        // A data dir made by an older build keeps its release until this build's widget files differ from it
+        // (a new feature in the frame, such as the card vault's form); then they are released anew.
+        let current = cordon_server::web::embedded_release_files()
+            .iter()
+            .all(|(name, bytes)| latest.manifest.check(name, bytes).is_ok());
+        if current {
+            let vkey = std::fs::read_to_string(key_path.with_extension("pub")).unwrap_or_default();
+            return Ok(Some((latest.id().to_string(), vkey.trim().to_string())));
+        }
+        println!(
+            "demo: this build's widget files differ from release {}: proposing and approving them as a new release",
+            latest.id()
+        );
     }
     let (Some(proposer), Some(approver)) = (
         demo_sign_in(store, creds, DEMO_OPERATOR).await?,

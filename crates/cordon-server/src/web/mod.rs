@@ -65,6 +65,8 @@ const ADMIN_HTML: &str = include_str!("../../../../web/admin.html");
 const COMMON_JS: &str = include_str!("../../../../web/common.js");
 const CONSOLE_JS: &str = include_str!("../../../../web/console.js");
 const ADMIN_JS: &str = include_str!("../../../../web/admin.js");
+/// The admin pages' payments section (issue 15, docs/PAYMENTS.md).
+const ADMIN_PAYMENTS_JS: &str = include_str!("../../../../web/admin-payments.js");
 const CONSOLE_CSS: &str = include_str!("../../../../web/console.css");
 const ICON_SVG: &str = include_str!("../../../../web/icon.svg");
 
@@ -146,6 +148,7 @@ static ASSETS: LazyLock<Assets> = LazyLock::new(|| {
         asset("common.js", Site::Console, JS, COMMON_JS),
         asset("console.js", Site::Console, JS, CONSOLE_JS),
         asset("admin.js", Site::Console, JS, ADMIN_JS),
+        asset("admin-payments.js", Site::Console, JS, ADMIN_PAYMENTS_JS),
         asset("console.css", Site::Console, CSS, CONSOLE_CSS),
         asset("icon.svg", Site::Console, "image/svg+xml", ICON_SVG),
     ]
