@@ -189,6 +189,8 @@
   function notify(text) {
     beep();
     C.toast(text, false);
+    // Desktop notifications after the agent opted in (console-notify.js, issue 20).
+    if (window.CordonNotify) window.CordonNotify(text);
     if (document.hasFocus()) return;
     clearInterval(flashTimer);
     var on = false;
@@ -506,6 +508,7 @@
     $('app-view').classList.toggle('conv-open', !!e || historyMode);
     $('placeholder').hidden = !!e || historyMode;
     $('conv').hidden = !e && !historyMode;
+    if (!e && !historyMode && window.CordonPanel) window.CordonPanel.show(null);
     if (historyMode || !e) return;
     var v = e.view;
     var mine = isMine(e);
@@ -515,6 +518,7 @@
         : mine ? 'Assigned to you · started ' + C.time(v.created_at)
           : 'Assigned to ' + (v.agent ? v.agent.name : 'another agent');
     $('conv-sub').textContent = sub + ' · ' + v.id;
+    if (window.CordonPanel) window.CordonPanel.show(v.id);
     $('accept').hidden = !(canChat && v.state === 'queued');
     $('transfer').hidden = !mine;
     $('transfer-to').hidden = !mine;
@@ -740,6 +744,20 @@
       }, function () { historyRows = []; historyCursor = null; renderHistory(); });
       return;
     }
+    // By tag or priority (issue 20): the conversations so marked, most recently marked first.
+    var tag = $('h-tag').value.trim().toLowerCase(), prio = $('h-priority').value;
+    if (tag || prio) {
+      var tp = new URLSearchParams();
+      if (tag) tp.set('tag', tag);
+      if (prio) tp.set('priority', prio);
+      tp.set('limit', '100');
+      C.api('GET', '/api/v1/conversation-tags?' + tp.toString()).then(function (page) {
+        historyRows = page.conversations.map(function (t) { return t.conversation; });
+        historyCursor = null;
+        renderHistory();
+      }, function (e) { C.toast(e.message, true); });
+      return;
+    }
     var params = new URLSearchParams();
     params.set('limit', '25');
     if ($('h-state').value) params.set('state', $('h-state').value);
@@ -775,6 +793,9 @@
     $('history-more').hidden = !historyCursor;
   }
 
+  // The visitor panel (console-visitor.js) opens past conversations as history does.
+  window.CordonConsole = { openHistory: openHistory };
+
   function openHistory(c) {
     historyMode = true;
     selected = null;
@@ -784,6 +805,7 @@
     $('conv').hidden = false;
     $('conv-title').textContent = visitorLabel(c);
     $('conv-sub').textContent = (c.agent ? c.agent.name : 'No agent') + ' · ' + c.state + ' · ' + C.date(c.created_at) + ' · ' + c.id;
+    if (window.CordonPanel) window.CordonPanel.show(c.id);
     ['accept', 'transfer', 'transfer-to', 'close-conv', 'composer'].forEach(function (id) { $(id).hidden = true; });
     showPaymentButton(false);
     $('readonly-note').hidden = false;

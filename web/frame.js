@@ -20,6 +20,9 @@
 
   var parentOrigin = null;
   var identity = null;
+  // What the agents' side panel shows (issue 20): the page (from the loader), the browser and its time zone.
+  var context = { user_agent: String(navigator.userAgent || '').slice(0, 512) };
+  try { context.time_zone = Intl.DateTimeFormat().resolvedOptions().timeZone || undefined; } catch (e) { /* none */ }
   var initialised = false;
   var ready = false;          // init received and remembered state loaded
   var isOpen = false;
@@ -112,9 +115,21 @@
 
   function onInit(m) {
     var id = m.identity;
+    // Loaders since issue 20 send their data-* attributes as they are (data.userId, …); older ones an identity.
+    var d = m.data && typeof m.data === 'object' ? m.data : null;
+    if (d && typeof d.userId === 'string' && typeof d.userSignature === 'string') {
+      id = { user_id: d.userId, expires: d.userExpires, signature: d.userSignature, name: d.userName, email: d.userEmail };
+    }
     if (id && typeof id === 'object' && typeof id.user_id === 'string' && typeof id.signature === 'string') {
       identity = { user_id: id.user_id.slice(0, 128), expires: Number(id.expires) || 0, signature: id.signature.slice(0, 256) };
+      // Signed with the identity when present (docs/EMBEDDING.md); sent only when the tenant set them.
+      if (typeof id.name === 'string') identity.name = id.name.slice(0, 512);
+      if (typeof id.email === 'string') identity.email = id.email.slice(0, 512);
     }
+    // The page the chat is on, for the agents' side panel: its address without query or fragment, and title.
+    var p = Array.isArray(m.page) ? m.page : [];
+    if (typeof p[0] === 'string') context.page_url = p[0].slice(0, 512);
+    if (typeof p[1] === 'string') context.page_title = p[1].slice(0, 200);
     if (initialised) return;
     initialised = true;
     toParent({ type: 'resize', height: 600 });
@@ -157,6 +172,7 @@
       if (saved.token) hello.visitor_token = saved.token;
       if (identity) hello.identity = identity;
       if (parentOrigin) hello.embed_origin = parentOrigin;
+      hello.context = context;
       send(hello);
     };
     sock.onmessage = function (e) {

@@ -1,4 +1,4 @@
-/*! Cordon chat loader: reads only its own data-* attributes. docs/EMBEDDING.md */
+/*! Cordon chat loader: reads its own data-* attributes and the page's path and title. docs/EMBEDDING.md */
 (function () {
   'use strict';
   var me = document.currentScript;
@@ -7,8 +7,6 @@
   var key = data.widgetKey;
   if (!/^[A-Za-z0-9._:-]{1,64}$/.test(key || '')) return;
   var origin = new URL(me.src).origin;
-  var identity = data.userId && data.userSignature
-    ? { user_id: data.userId, expires: +data.userExpires, signature: data.userSignature } : null;
   var doc = document;
   var isOpen = false;
   var height = 600;
@@ -88,7 +86,7 @@
   }
 
   button.addEventListener('click', function () { setOpen(!isOpen, false); });
-  frame.addEventListener('load', function () { post({ type: 'init', identity: identity }); });
+  frame.addEventListener('load', function () { post({ type: 'init', data: Object.assign({}, data), page: [location.origin + location.pathname, doc.title] }); });
   window.addEventListener('message', function (e) {
     var m = e.data;
     if (e.source !== frame.contentWindow || e.origin !== origin || !m || m.cordon !== 1) return;

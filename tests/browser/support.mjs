@@ -46,6 +46,29 @@ async function rows(page, selector) {
   return n;
 }
 
+/** Close every chat of the signed-in agent (accepting queued ones first), on a phone too, where an open chat hides
+ *  the list: run.mjs's closeAll, going back to the list before each step. */
+async function closeMine(page, eventually) {
+  for (let i = 0; i < 12; i++) {
+    if (await page.locator('#back').isVisible()) await page.locator('#back').click();
+    const mine = page.locator('#mine .conv-item');
+    const queued = page.locator('#queue .conv-item');
+    if (await mine.count()) {
+      const before = await mine.count();
+      await mine.first().click();
+      await page.keyboard.press('Alt+C');
+      await eventually(async () => (await mine.count()) < before || (await queued.count()) > 0, 'the chat to close', 5000).catch(() => {});
+    } else if (await queued.count()) {
+      await queued.first().click();
+      await page.keyboard.press('Alt+A');
+      await mine.first().waitFor({ timeout: 5000 });
+    } else {
+      break;
+    }
+  }
+  if (await page.locator('#back').isVisible()) await page.locator('#back').click();
+}
+
 export async function supportTests(t) {
   const { group, context, login, setStatus, openStore, openWidget, chatFrame, say, bubbles, eventually, assert, cfg, ART, DESKTOP } = t;
 
@@ -164,6 +187,222 @@ export async function supportTests(t) {
     }
   });
 
+  await group('20 who the visitor is: the side panel shows page, browser, local time and past conversations', async () => {
+    for (const [size, viewport, extra] of [['desktop', DESKTOP, {}], ['390', PHONE390, { isMobile: true, hasTouch: true, deviceScaleFactor: 2 }]]) {
+      const ctx = await context({ viewport, ...extra, timezoneId: 'Europe/Lisbon' });
+      const agent = await ctx.newPage();
+      await login(agent, 'skyway', 'agent');
+      await setStatus(agent, 'online');
+      await closeMine(agent, eventually);
+      if (await agent.locator('#back').isVisible()) await agent.locator('#back').click();
+      const store = await openStore(ctx, 'skyway');
+      const frame = await openWidget(store);
+      // An earlier chat of this visitor, closed by the agent; then the one the panel is opened on.
+      await say(frame, `Panel check ${size}: earlier question`);
+      const earlier = agent.locator('#mine .conv-item', { hasText: `Panel check ${size}: earlier` });
+      await earlier.waitFor();
+      await earlier.click();
+      await agent.getByRole('button', { name: 'Close chat' }).click();
+      await frame.getByRole('button', { name: 'Start a new chat' }).click();
+      await say(frame, `Panel check ${size}: where is my bag?`);
+      if (await agent.locator('#back').isVisible()) await agent.locator('#back').click();
+      const item = agent.locator('#mine .conv-item', { hasText: 'where is my bag' });
+      await item.waitFor();
+      await item.click();
+      if (await agent.locator('#vp-toggle').isVisible()) {
+        await agent.locator('#vp-toggle').click();
+      }
+      const facts = agent.locator('#vp-facts');
+      await facts.getByText('Checkout · Skyway Airlines (demo)').waitFor();
+      const text = await facts.innerText();
+      assert(text.includes(cfg.stores.skyway + '/'), `the page address: ${text}`);
+      assert(/Chrome \d+ on Linux/.test(text), `browser and system: ${text}`);
+      assert(/Europe\/Lisbon/.test(text), `local time with the zone: ${text}`);
+      assert(/Not verified/.test(text), `an anonymous visitor is said to be so: ${text}`);
+      await agent.locator('#vp-past .conv-item').first().waitFor();
+      assert(await agent.locator('#vp-past .conv-item').count() === 1, 'one past conversation');
+      await noOverflow(t, agent, `console with the visitor panel at ${size}`);
+      await agent.screenshot({ path: join(ART, `issue20-visitor-panel-${size}.png`), animations: 'disabled' });
+      // A past conversation opens as history.
+      await agent.locator('#vp-past .conv-item').first().click();
+      await bubbles(agent.locator('#transcript'), 'earlier question').waitFor();
+      await ctx.close();
+    }
+  });
+
+  await group('20 canned replies: an admin adds one (a card in it masked), an agent picks it with "/" and sends it', async () => {
+    const CARD = '4111 1111 1111 1111';
+    for (const [size, viewport, extra] of [['desktop', DESKTOP, {}], ['390', PHONE390, { isMobile: true, hasTouch: true, deviceScaleFactor: 2 }]]) {
+      const ctx = await context({ viewport, ...extra });
+      const admin = await ctx.newPage();
+      await login(admin, 'skyway', 'admin');
+      await admin.goto(cfg.console + '/console/admin');
+      const shortcut = `bag${size}`;
+      await admin.locator('#canned tr').first().waitFor();
+      await admin.getByLabel('Shortcut').fill(shortcut);
+      await admin.getByLabel('Text', { exact: true }).fill(`A checked bag (23 kg) is £35. Card on file: ${CARD}.`);
+      await admin.getByRole('button', { name: 'Add canned reply' }).click();
+      const row = admin.locator('#canned tr', { hasText: '/' + shortcut });
+      await row.waitFor();
+      const rowText = await row.innerText();
+      assert(!rowText.includes(CARD) && rowText.includes('1111'), `the card in a canned reply is masked: ${rowText}`);
+      await noOverflow(t, admin, `admin with canned replies at ${size}`);
+      await admin.locator('#canned-h').evaluate((e) => { e.scrollIntoView(); window.scrollBy(0, -70); });
+      await admin.screenshot({ path: join(ART, `issue20-canned-admin-${size}.png`), animations: 'disabled' });
+
+      // The agent in a browser of its own: one browser holds one console session (the admin's above).
+      const agentCtx = await context({ viewport, ...extra });
+      const agent = await agentCtx.newPage();
+      await login(agent, 'skyway', 'agent');
+      await setStatus(agent, 'online');
+      await closeMine(agent, eventually);
+      if (await agent.locator('#back').isVisible()) await agent.locator('#back').click();
+      const store = await openStore(ctx, 'skyway');
+      const frame = await openWidget(store);
+      await say(frame, `Canned check ${size}: how much is a bag?`);
+      const item = agent.locator('#mine .conv-item', { hasText: `Canned check ${size}` });
+      await item.waitFor();
+      await item.click();
+      const reply = agent.getByLabel('Reply');
+      await reply.click();
+      await reply.pressSequentially('/' + shortcut.slice(0, 4), { delay: 20 });
+      const opt = agent.locator('#canned-pop .canned-opt', { hasText: '/' + shortcut });
+      await opt.waitFor();
+      await agent.screenshot({ path: join(ART, `issue20-canned-composer-${size}.png`), animations: 'disabled' });
+      // Enter picks it (and does not send "/bag"); a second Enter sends it.
+      await agent.locator('#canned-pop .canned-opt.active', { hasText: '/' + shortcut }).waitFor().catch(async () => {
+        while (!(await agent.locator('#canned-pop .canned-opt.active', { hasText: '/' + shortcut }).count())) await reply.press('ArrowDown');
+      });
+      await reply.press('Enter');
+      const value = await reply.inputValue();
+      assert(value.startsWith('A checked bag') && !value.includes(CARD), `the canned text fills the box: ${value}`);
+      await reply.press('Enter');
+      await bubbles(frame, 'A checked bag (23 kg)').waitFor();
+      const seen = await frame.locator('.bubble', { hasText: 'A checked bag' }).last().textContent();
+      assert(!seen.includes(CARD), `the visitor sees a masked card: ${seen}`);
+      // Delete it again, so the next size adds its own.
+      await admin.bringToFront();
+      await admin.getByRole('button', { name: 'Delete canned reply /' + shortcut }).click();
+      await eventually(async () => (await admin.locator('#canned tr', { hasText: '/' + shortcut }).count()) === 0,
+        'the canned reply deleted').catch(async (e) => {
+        throw new Error(`${e.message}; the page says: ${await admin.locator('#canned-status').textContent()}`);
+      });
+      await agentCtx.close();
+      await ctx.close();
+    }
+  });
+
+  await group('20 internal notes, tags and priority: agents only, a card masked, history filtered by tag', async () => {
+    const CARD = '4111 1111 1111 1111';
+    for (const [size, viewport, extra] of [['desktop', DESKTOP, {}], ['390', PHONE390, { isMobile: true, hasTouch: true, deviceScaleFactor: 2 }]]) {
+      const ctx = await context({ viewport, ...extra });
+      const agent = await ctx.newPage();
+      await login(agent, 'skyway', 'agent');
+      await setStatus(agent, 'online');
+      await closeMine(agent, eventually);
+      if (await agent.locator('#back').isVisible()) await agent.locator('#back').click();
+      const store = await openStore(ctx, 'skyway');
+      const frame = await openWidget(store);
+      await say(frame, `Notes check ${size}: my refund?`);
+      const item = agent.locator('#mine .conv-item', { hasText: `Notes check ${size}` });
+      await item.waitFor();
+      await item.click();
+      if (await agent.locator('#vp-toggle').isVisible()) await agent.locator('#vp-toggle').click();
+      await agent.getByLabel('Add a note').fill(`Refund approved by phone; card ${CARD} on file.`);
+      await agent.getByRole('button', { name: 'Add note' }).click();
+      const note = agent.locator('#vp-notes .vp-note', { hasText: 'Refund approved' });
+      await note.waitFor();
+      const noteText = await note.innerText();
+      assert(!noteText.includes(CARD) && noteText.includes('1111'), `the card in a note is masked: ${noteText}`);
+      const tag = `vip${size}`;
+      await agent.locator('#vp-tags').fill(`${tag}, refund`);
+      await agent.locator('#vp-priority').selectOption('high');
+      await agent.getByRole('button', { name: 'Save tags and priority' }).click();
+      await agent.locator('#vp-meta-status', { hasText: 'Saved' }).waitFor();
+      await agent.locator('#vp-note-form').scrollIntoViewIfNeeded();
+      await agent.screenshot({ path: join(ART, `issue20-notes-${size}.png`), animations: 'disabled' });
+      // The visitor never sees it.
+      await store.waitForTimeout(300);
+      assert(!(await (await chatFrame(store)).content()).includes('Refund approved'), 'a note reached the widget');
+      // History by tag.
+      if (await agent.locator('#back').isVisible()) await agent.locator('#back').click();
+      await agent.getByRole('tab', { name: 'History' }).click();
+      await agent.locator('#h-tag').fill(tag);
+      await agent.locator('#h-priority').selectOption('high');
+      await agent.locator('#history-form').getByRole('button', { name: 'Search' }).click();
+      // The list shown before (all history) is replaced by the filtered one.
+      await eventually(async () => (await agent.locator('#history .conv-item').count()) === 1,
+        `history by tag ${tag} to list one conversation`);
+      await noOverflow(t, agent, `console history by tag at ${size}`);
+      await agent.screenshot({ path: join(ART, `issue20-history-by-tag-${size}.png`), animations: 'disabled' });
+      await ctx.close();
+    }
+  });
+
+  await group('20 audit log viewer: the checkpoint signature and an entry\'s inclusion proof checked in the browser', async () => {
+    for (const [size, viewport, extra] of [['desktop', DESKTOP, {}], ['390', PHONE390, { isMobile: true, hasTouch: true, deviceScaleFactor: 2 }]]) {
+      const ctx = await context({ viewport, ...extra });
+      const admin = await ctx.newPage();
+      await login(admin, 'skyway', 'admin');
+      await admin.goto(cfg.console + '/console/admin');
+      await admin.locator('#agents tr').first().waitFor();
+      await admin.getByRole('button', { name: 'Show the audit log' }).click();
+      await admin.locator('#au-checkpoint', { hasText: 'valid (Ed25519' }).waitFor().catch(async (e) => {
+        throw new Error(`${e.message}; the page says: ${await admin.locator('#au-status').textContent()} / ${await admin.locator('#au-checkpoint').textContent()}`);
+      });
+      await admin.locator('#au-entries tr').first().waitFor();
+      await admin.locator('#au-action').selectOption('login.success');
+      const rows = admin.locator('#au-entries tr');
+      const n = await rows.count();
+      assert(n > 0 && (await rows.allInnerTexts()).every((r) => r.includes('login.success')), `the action filter: ${n}`);
+      const first = rows.first();
+      await first.getByRole('button', { name: /^Verify entry/ }).click();
+      await first.locator('.au-result.ok', { hasText: 'in the signed log' }).waitFor();
+      await noOverflow(t, admin, `admin with the audit log at ${size}`);
+      await admin.locator('#audit-h').evaluate((e) => { e.scrollIntoView(); window.scrollBy(0, -70); });
+      await admin.screenshot({ path: join(ART, `issue20-audit-viewer-${size}.png`), animations: 'disabled' });
+      await ctx.close();
+    }
+  });
+
+  await group('20 desktop notifications: after opting in, a new chat in a background tab notifies (never the visitor\'s text)', async () => {
+    const ctx = await context();
+    await ctx.grantPermissions(['notifications'], { origin: cfg.console });
+    // Record what the console shows through the real API, and play a tab in the background.
+    await ctx.addInitScript(() => {
+      if (location.pathname !== '/console') return;
+      window.__notes = [];
+      const Real = window.Notification;
+      window.Notification = new Proxy(Real, { construct(target, args) { window.__notes.push({ title: args[0], body: args[1] && args[1].body }); return new target(...args); } });
+      document.hasFocus = () => false;
+    });
+    const agent = await ctx.newPage();
+    await login(agent, 'skyway', 'agent');
+    await setStatus(agent, 'online');
+    await closeMine(agent, eventually);
+    await agent.getByRole('button', { name: 'Notify off' }).click();
+    await agent.getByRole('button', { name: 'Notify on' }).waitFor();
+    await agent.screenshot({ path: join(ART, 'issue20-notify-desktop.png'), animations: 'disabled' });
+    const store = await openStore(ctx, 'skyway');
+    const frame = await openWidget(store);
+    await say(frame, 'Notify check: secret order 7731');
+    await agent.locator('#mine .conv-item', { hasText: 'Notify check' }).waitFor();
+    const notes = await eventually(async () => {
+      const n = await agent.evaluate(() => window.__notes);
+      return n.length ? n : null;
+    }, 'a desktop notification');
+    assert(notes.some((n) => n.title === 'Cordon' && /New chat|New message/.test(n.body)), `notifications: ${JSON.stringify(notes)}`);
+    assert(notes.every((n) => !String(n.body).includes('7731')), `a notification shows the visitor's text: ${JSON.stringify(notes)}`);
+    await ctx.close();
+    // On a phone the button is not offered (the header keeps to one row).
+    const phone = await context({ viewport: PHONE390, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    const p = await phone.newPage();
+    await login(p, 'skyway', 'agent');
+    assert(!(await p.locator('#notify').isVisible()), 'the Notify button on a phone');
+    await p.screenshot({ path: join(ART, 'issue20-notify-390.png'), animations: 'disabled' });
+    await phone.close();
+  });
+
   await group('20 unread counts follow the agent across consoles; the widget ends a closed chat on screen', async () => {
     const desk = await context();
     const phoneCtx = await context({ viewport: PHONE390, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
@@ -171,7 +410,7 @@ export async function supportTests(t) {
     await login(a, 'skyway', 'agent');
     await setStatus(a, 'online');
     // Room for the chat below: earlier groups leave Sam's capacity taken.
-    await t.closeAll(a);
+    await closeMine(a, eventually);
     const b = await phoneCtx.newPage();
     await login(b, 'skyway', 'agent');
     // The visitor on a phone writes three messages before either console opens the chat.

@@ -77,6 +77,10 @@ fn expected_query() -> BTreeMap<&'static str, Vec<(&'static str, bool)>> {
         ),
         ("/api/v1/payments/tokens", vec![("conversation_id", false)]),
         (
+            "/api/v1/conversation-tags",
+            vec![("tag", false), ("priority", false), ("limit", false)],
+        ),
+        (
             "/api/v1/operator/tenants/{tenant}/conversations",
             vec![("limit", false)],
         ),

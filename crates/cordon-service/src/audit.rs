@@ -115,6 +115,17 @@ pub enum Action {
     PaymentTokenRead,
     PaymentSettingsRead,
     PaymentSettingsUpdate,
+    /// Who the visitor is (issue 20): an agent's side panel read a conversation's visitor profile.
+    VisitorProfileRead,
+    /// Canned replies (issue 20): listed by those who chat, changed by admins.
+    CannedRepliesList,
+    CannedReplyCreate,
+    CannedReplyUpdate,
+    CannedReplyDelete,
+    /// Internal notes, tags and priority (issue 20).
+    NotesRead,
+    NoteCreate,
+    ConversationMetaUpdate,
 }
 
 impl Action {
@@ -191,6 +202,14 @@ impl Action {
         Action::PaymentTokenRead,
         Action::PaymentSettingsRead,
         Action::PaymentSettingsUpdate,
+        Action::VisitorProfileRead,
+        Action::CannedRepliesList,
+        Action::CannedReplyCreate,
+        Action::CannedReplyUpdate,
+        Action::CannedReplyDelete,
+        Action::NotesRead,
+        Action::NoteCreate,
+        Action::ConversationMetaUpdate,
     ];
 
     /// The name written in entries.
@@ -268,6 +287,14 @@ impl Action {
             Action::PaymentTokenRead => "payment_token.read",
             Action::PaymentSettingsRead => "payments.settings.read",
             Action::PaymentSettingsUpdate => "payments.settings.update",
+            Action::VisitorProfileRead => "visitor_profile.read",
+            Action::CannedRepliesList => "canned_replies.list",
+            Action::CannedReplyCreate => "canned_reply.create",
+            Action::CannedReplyUpdate => "canned_reply.update",
+            Action::CannedReplyDelete => "canned_reply.delete",
+            Action::NotesRead => "notes.read",
+            Action::NoteCreate => "note.create",
+            Action::ConversationMetaUpdate => "conversation_meta.update",
         }
     }
 

@@ -20,6 +20,7 @@
 pub mod access;
 pub mod agents;
 pub mod audit;
+pub mod canned;
 pub mod cluster;
 pub mod conversations;
 pub mod error;
@@ -32,6 +33,7 @@ pub mod management;
 pub mod messages;
 pub mod metrics;
 pub mod mfa;
+pub mod notes;
 pub mod operators;
 pub mod payments;
 pub mod protocol;
@@ -39,6 +41,7 @@ pub mod reads;
 pub mod releases;
 pub mod throttle;
 pub mod transparency;
+pub mod visitor_profile;
 pub mod visitors;
 pub mod webhooks;
 

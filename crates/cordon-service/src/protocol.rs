@@ -18,6 +18,29 @@ pub struct IdentityProof {
     /// Unix seconds after which the proof is refused.
     pub expires: i64,
     pub signature: String,
+    /// The user's name and email for the agents (issue 20). When either is present the signature covers them:
+    /// `hex(HMAC-SHA256(identity_secret, user_id + "\n" + email + "\n" + name + ":" + expires))`, an absent one
+    /// taken as empty.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// What the frame tells the agents about the visitor's page and browser (issue 20): the page's address (no query
+/// or fragment) and title as the loader reports them, the browser's user agent and time zone. All optional and
+/// unverified; bounded, card numbers masked and sealed before they are stored.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct VisitorContext {
+    #[serde(default)]
+    pub page_url: Option<String>,
+    #[serde(default)]
+    pub page_title: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// An IANA time zone name, such as `Europe/Lisbon`.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -36,6 +59,9 @@ pub struct Hello {
     /// Visitors: the embedding page's origin as the browser reports it to the frame.
     #[serde(default)]
     pub embed_origin: Option<String>,
+    /// Visitors: the page and browser, for the agents' side panel (issue 20).
+    #[serde(default)]
+    pub context: Option<VisitorContext>,
 }
 
 /// Frames a client sends.

@@ -18,6 +18,8 @@ pub struct Arrival<'a> {
     pub identity: Option<&'a IdentityProof>,
     pub visitor_token: Option<&'a str>,
     pub embed_origin: Option<&'a str>,
+    /// The page and browser the frame reports, for the agents' side panel (issue 20).
+    pub context: Option<&'a protocol::VisitorContext>,
     /// The TCP peer's address: unknown visitor tokens back off by it.
     pub peer: Option<IpAddr>,
     /// The hashes of the widget files this node carries: the session record keeps them when no release is live
@@ -73,13 +75,29 @@ fn verified_user(
     let secret = svc
         .keys
         .identity_secret(&tenant.id, &tenant.identity_secret_wrapped)?;
+    // No line breaks in any part: with a name or email the signed text separates them by "\n" (issue 20).
+    let no_breaks = |s: &str| !s.contains(['\n', '\r']);
     let user_ok = !proof.user_id.is_empty()
         && proof.user_id.len() <= 128
+        && no_breaks(&proof.user_id)
         && cordon_card::find(&proof.user_id).is_empty();
+    let (name, email) = (
+        proof.name.as_deref().unwrap_or(""),
+        proof.email.as_deref().unwrap_or(""),
+    );
+    let person_ok = name.len() <= 512 && email.len() <= 512 && no_breaks(name) && no_breaks(email);
+    // `user_id + ":" + expires`, or with a name or email `user_id \n email \n name : expires`: the same HMAC
+    // over a longer first part, so the last ":" still ends the signed text's user part unambiguously.
+    let signed_user = if proof.name.is_some() || proof.email.is_some() {
+        format!("{}\n{email}\n{name}", proof.user_id)
+    } else {
+        proof.user_id.clone()
+    };
     if !user_ok
+        || !person_ok
         || !cordon_crypto::verify_identity_hmac(
             secret.dangerous_export_hex().as_bytes(),
-            &proof.user_id,
+            &signed_user,
             proof.expires,
             &proof.signature,
         )
@@ -184,6 +202,24 @@ pub async fn admit(svc: &Service, arrival: Arrival<'_>) -> Result<Admitted> {
         release_id,
     };
     svc.store.start_visitor_session(new_visitor, start).await?;
+    // The side panel (issue 20): only what the tenant signed counts as the person's name and email.
+    let person =
+        verified
+            .as_ref()
+            .and(arrival.identity)
+            .map(|p| crate::visitor_profile::VerifiedPerson {
+                user_id: p.user_id.clone(),
+                name: p.name.clone(),
+                email: p.email.clone(),
+            });
+    crate::visitor_profile::record(
+        svc,
+        &tenant.id,
+        &visitor.id,
+        arrival.context,
+        person.as_ref(),
+    )
+    .await;
     Ok(Admitted {
         tenant,
         visitor,

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod canned;
 mod conversations;
 mod directory;
 mod exposure;
@@ -17,6 +18,7 @@ mod grants;
 mod impact;
 mod lifecycle;
 mod mfa;
+mod notes;
 mod operators;
 mod reads;
 mod releases;
@@ -26,6 +28,7 @@ mod tenant_cache;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod vault;
+mod visitor_profiles;
 mod webhooks;
 mod writer;
 
@@ -36,6 +39,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions as _, Connection as _, Executor as _, Row as _};
 
 pub use audit::{AuditEntry, StoredCheckpoint, PLATFORM_LOG};
+pub use canned::{StoredCannedReply, MAX_CANNED_REPLIES};
 pub use conversations::{
     AppendOutcome, AppendRequest, ConversationFilter, NewMessageSealer, StoredMessage,
 };
@@ -47,9 +51,11 @@ pub use impact::{
 };
 pub use lifecycle::{DeletedCounts, Purged, Retention, OTHER_TABLES, VISITOR_TABLES};
 pub use mfa::AgentTotp;
+pub use notes::{ConversationMeta, StoredNote, MAX_NOTES_PER_CONVERSATION};
 pub use operators::{NewOperator, Operator, OperatorCredentials, OperatorSession};
 pub use releases::{Release, ReleaseKey};
 pub use vault::{NewVaultToken, PaymentRequest, PaymentSettings, PaymentState, VaultToken};
+pub use visitor_profiles::StoredVisitorProfile;
 pub use webhooks::{
     ClaimedDelivery, DeliveryState, NewWebhookEndpoint, WebhookDelivery, WebhookEndpoint,
     WEBHOOK_EVENTS,
@@ -154,6 +160,18 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         14,
         include_str!("../migrations/sqlite/0014_agent_reads.sql"),
     ),
+    (
+        15,
+        include_str!("../migrations/sqlite/0015_visitor_profiles.sql"),
+    ),
+    (
+        16,
+        include_str!("../migrations/sqlite/0016_canned_replies.sql"),
+    ),
+    (
+        17,
+        include_str!("../migrations/sqlite/0017_notes_tags.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -190,6 +208,18 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         14,
         include_str!("../migrations/postgres/0014_agent_reads.sql"),
+    ),
+    (
+        15,
+        include_str!("../migrations/postgres/0015_visitor_profiles.sql"),
+    ),
+    (
+        16,
+        include_str!("../migrations/postgres/0016_canned_replies.sql"),
+    ),
+    (
+        17,
+        include_str!("../migrations/postgres/0017_notes_tags.sql"),
     ),
 ];
 

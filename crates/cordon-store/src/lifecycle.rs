@@ -37,6 +37,20 @@ pub const VISITOR_TABLES: &[(&str, &str)] = &[
         "agent_reads",
         "tenant_id = $1 AND conversation_id IN ({convs})",
     ),
+    // Issue 20: what the agents' side panel shows of the visitor (page, browser, verified name and email).
+    (
+        "visitor_profiles",
+        "tenant_id = $1 AND visitor_id IN ({ids})",
+    ),
+    // Issue 20: agents' internal notes, tags and priority on the visitor's conversations.
+    (
+        "conversation_notes",
+        "tenant_id = $1 AND conversation_id IN ({convs})",
+    ),
+    (
+        "conversation_meta",
+        "tenant_id = $1 AND conversation_id IN ({convs})",
+    ),
     // Issue 15: the visitor's payment requests and card tokens (sealed cards, brand and last four). Found by
     // visitor, not conversation: a token outlives a transcript purged by retention.
     (
@@ -48,7 +62,8 @@ pub const VISITOR_TABLES: &[(&str, &str)] = &[
 
 /// Tables of a conversation's own rows (besides messages, card mentions and webhook events) that a retention
 /// purge removes with it, before the conversation itself.
-pub(crate) const PURGED_WITH_CONVERSATION: &[&str] = &["agent_reads"];
+pub(crate) const PURGED_WITH_CONVERSATION: &[&str] =
+    &["agent_reads", "conversation_notes", "conversation_meta"];
 
 /// Tables with no data of any one visitor, and why.
 pub const OTHER_TABLES: &[(&str, &str)] = &[
@@ -93,6 +108,10 @@ pub const OTHER_TABLES: &[(&str, &str)] = &[
     ("release_pins", "a tenant's pinned release"),
     ("webhook_endpoints", "the tenant's webhook endpoints"),
     ("tenant_retention", "the tenant's retention periods"),
+    (
+        "canned_replies",
+        "the tenant's canned replies: staff-written stock answers, no visitor's data",
+    ),
     (
         "payment_settings",
         "the tenant's payment processor and detokenization switch",

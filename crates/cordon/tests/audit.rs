@@ -63,6 +63,19 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
         ("POST", "/api/v1/webhooks/deliveries/{delivery_id}/redeliver")
         | ("DELETE", "/api/v1/webhooks/{webhook_id}") => None,
         ("PATCH", "/api/v1/tenant/mfa") => Some(json!({"require_totp": false})),
+        ("POST", "/api/v1/canned-replies") => {
+            Some(json!({"shortcut": format!("sweep{n}"), "text": "Sweep reply"}))
+        }
+        ("PUT", "/api/v1/canned-replies/{reply_id}") => {
+            Some(json!({"shortcut": format!("swept{n}"), "text": "Swept reply"}))
+        }
+        ("DELETE", "/api/v1/canned-replies/{reply_id}") => None,
+        ("POST", "/api/v1/conversations/{conversation_id}/notes") => {
+            Some(json!({"text": format!("Sweep note {n}")}))
+        }
+        ("PUT", "/api/v1/conversations/{conversation_id}/meta") => {
+            Some(json!({"tags": ["sweep"], "priority": "high"}))
+        }
         ("PUT", "/api/v1/payments/settings") => {
             Some(json!({"processor_url": common::processor::url(), "detokenize_enabled": true}))
         }
@@ -123,6 +136,15 @@ async fn every_route_is_audited_and_proofs_verify() {
             .webhook_fixture(&admin_cookie_for_fixture, &fx.tenant.widget_key)
             .await;
         srv.sweep_visitors(&tid).await;
+        // A canned reply (issue 20) for the routes that name one.
+        let (_, reply) = admin
+            .call(
+                "POST",
+                "/api/v1/canned-replies",
+                Some(json!({"shortcut": "fixture", "text": "A fixture reply"})),
+            )
+            .await;
+        let reply_id = reply["id"].as_str().expect("a canned reply").to_string();
         let token_id = srv.token_fixture("acme", &fx.tenant.widget_key).await;
         let (_, doc) = http.get("/api/openapi.json").await;
         let mut n = 0;
@@ -143,9 +165,10 @@ async fn every_route_is_audited_and_proofs_verify() {
                     .replace("{key_id}", &spare_id)
                     .replace("{grant_id}", &grant_id)
                     .replace("{webhook_id}", &webhook_id)
+                    .replace("{reply_id}", &reply_id)
                     .replace("{delivery_id}", &delivery_id)
                     .replace("{token_id}", &token_id);
-                let client = if path.starts_with("/api/v1/conversations") {
+                let client = if path.starts_with("/api/v1/conversations") && m == "GET" {
                     reader.clone()
                 } else if path == "/api/v1/auth/logout" {
                     http.with(Auth::Cookie(srv.login("acme", "agent").await))
@@ -858,6 +881,14 @@ fn reached_by(action: Action) -> &'static str {
         Action::WebhooksList => "route: GET /api/v1/webhooks",
         Action::WebhookDeliveriesList => "route: GET /api/v1/webhooks/deliveries",
         Action::WebhookRedeliver => "route: POST /api/v1/webhooks/deliveries/{delivery_id}/redeliver",
+        Action::VisitorProfileRead => "route: GET /api/v1/conversations/{conversation_id}/visitor",
+        Action::CannedRepliesList => "route: GET /api/v1/canned-replies",
+        Action::CannedReplyCreate => "route: POST /api/v1/canned-replies",
+        Action::CannedReplyUpdate => "route: PUT /api/v1/canned-replies/{reply_id}",
+        Action::CannedReplyDelete => "route: DELETE /api/v1/canned-replies/{reply_id}",
+        Action::NotesRead => "route: GET /api/v1/conversations/{conversation_id}/notes",
+        Action::NoteCreate => "route: POST /api/v1/conversations/{conversation_id}/notes",
+        Action::ConversationMetaUpdate => "route: PUT /api/v1/conversations/{conversation_id}/meta",
         Action::PaymentRequest => "socket frame: payment.request on /ws/agent",
         Action::PaymentFormOpen => "socket frame: payment.open on /ws/visitor",
         Action::CardTokenize => "vault route: POST /v/cards",
@@ -976,6 +1007,15 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
         .webhook_fixture(&admin_cookie, &fx.tenant.widget_key)
         .await;
     srv.sweep_visitors(&fx.tenant.id).await;
+    let (_, reply) = http
+        .with(Auth::Cookie(admin_cookie.clone()))
+        .call(
+            "POST",
+            "/api/v1/canned-replies",
+            Some(json!({"shortcut": "fixture", "text": "A fixture reply"})),
+        )
+        .await;
+    let reply_id = reply["id"].as_str().expect("a canned reply").to_string();
     // The card vault's socket frames and form (payment.request, payment.form_open, card.tokenize).
     let token_id = srv.token_fixture("acme", &fx.tenant.widget_key).await;
     let (_, doc) = http.get("/api/openapi.json").await;
@@ -995,9 +1035,10 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
                 .replace("{key_id}", &spare_id)
                 .replace("{grant_id}", &grant_id)
                 .replace("{webhook_id}", &webhook_id)
+                .replace("{reply_id}", &reply_id)
                 .replace("{delivery_id}", &delivery_id)
                 .replace("{token_id}", &token_id);
-            let client = if path.starts_with("/api/v1/conversations") {
+            let client = if path.starts_with("/api/v1/conversations") && m == "GET" {
                 reader.clone()
             } else if path == "/api/v1/auth/logout" {
                 http.with(Auth::Cookie(srv.login("acme", "agent").await))

@@ -63,6 +63,19 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
         ("POST", "/api/v1/me/totp") => Some(json!({})),
         ("PATCH", "/api/v1/tenant/mfa") => Some(json!({"require_totp": false})),
         ("PUT", "/api/v1/tenant/release") => Some(json!({"release_id": null})),
+        ("POST", "/api/v1/canned-replies") => {
+            Some(json!({"shortcut": format!("probe{n}"), "text": "Probe reply"}))
+        }
+        ("PUT", "/api/v1/canned-replies/{reply_id}") => {
+            Some(json!({"shortcut": format!("probed{n}"), "text": "Probed reply"}))
+        }
+        ("DELETE", "/api/v1/canned-replies/{reply_id}") => None,
+        ("POST", "/api/v1/conversations/{conversation_id}/notes") => {
+            Some(json!({"text": format!("Probe note {n}")}))
+        }
+        ("PUT", "/api/v1/conversations/{conversation_id}/meta") => {
+            Some(json!({"tags": ["probe"], "priority": "high"}))
+        }
         ("POST", "/api/v1/webhooks") => {
             Some(json!({"url": "http://127.0.0.1:9/probe", "events": ["conversation.closed"]}))
         }
@@ -163,6 +176,16 @@ async fn run(srv: &TestServer) {
         .await;
     // B's visitors with verified user ids, which A's visitor requests must not reach (A has none with them).
     srv.sweep_visitors(&b.tenant.id).await;
+    // B's canned reply (issue 20), which A must neither change nor delete.
+    let (_, reply) = http
+        .with(Auth::Cookie(b_admin_cookie.clone()))
+        .call(
+            "POST",
+            "/api/v1/canned-replies",
+            Some(json!({"shortcut": "b-fixture", "text": "B-SECRET-MESSAGE reply"})),
+        )
+        .await;
+    let b_reply = reply["id"].as_str().expect("a canned reply").to_string();
     let (_, doc) = http.get("/api/openapi.json").await;
     let paths = doc["paths"].as_object().expect("paths");
     assert!(paths.len() >= 10, "the document lists the routes");
@@ -197,6 +220,7 @@ async fn run(srv: &TestServer) {
                 .replace("{key_id}", &b_key_id)
                 .replace("{grant_id}", &b_grant)
                 .replace("{webhook_id}", &b_webhook)
+                .replace("{reply_id}", &b_reply)
                 .replace("{delivery_id}", &b_delivery)
                 .replace("{token_id}", &b_token)
                 + query_for(path);
@@ -231,6 +255,9 @@ async fn run(srv: &TestServer) {
                         | ("PUT", "/api/v1/tenant/retention")
                         | ("GET", "/api/v1/webhooks")
                         | ("POST", "/api/v1/webhooks")
+                        | ("GET", "/api/v1/canned-replies")
+                        | ("POST", "/api/v1/canned-replies")
+                        | ("GET", "/api/v1/conversation-tags")
                         | ("GET", "/api/v1/webhooks/deliveries")
                         | ("GET", "/api/v1/payments/settings")
                         | ("PUT", "/api/v1/payments/settings")
@@ -295,12 +322,13 @@ async fn run(srv: &TestServer) {
                 .replace("{key_id}", &spare_id)
                 .replace("{grant_id}", &b_grant)
                 .replace("{webhook_id}", &b_webhook)
+                .replace("{reply_id}", &b_reply)
                 .replace("{delivery_id}", &b_delivery)
                 .replace("{token_id}", &b_token)
                 + query_for(path);
             let client = if path == "/api/v1/auth/logout" {
                 http.with(Auth::Cookie(srv.login("tenant-b", "agent2").await))
-            } else if path.starts_with("/api/v1/conversations")
+            } else if (path.starts_with("/api/v1/conversations") && m == "GET")
                 || path.starts_with("/api/v1/audit/")
             {
                 b_keyed.clone()

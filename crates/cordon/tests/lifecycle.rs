@@ -201,7 +201,17 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
         assert_eq!(status, 201);
 
         let (mut agent, _) = srv.online_agent("acme", "agent").await;
-        let (mut visitor, welcome) = srv.visitor(&fx.tenant.widget_key, None).await;
+        // With the page and browser the frame reports (issue 20), which the visitor's profile keeps.
+        let mut visitor = common::Ws::connect(&format!("ws://{}/ws/visitor", srv.addr), &[]).await;
+        visitor
+            .send(
+                serde_json::json!({"type": "hello", "v": 1, "widget_key": fx.tenant.widget_key,
+                "context": {"page_url": "https://acme.example/checkout", "page_title": "Checkout",
+                    "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0.0.0 Safari/537.36",
+                    "time_zone": "Europe/Lisbon"}}),
+            )
+            .await;
+        let welcome = visitor.recv_type("welcome").await;
         let vid = welcome["visitor_id"]
             .as_str()
             .expect("visitor id")
@@ -215,18 +225,63 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
         agent
             .send(serde_json::json!({"type": "read", "conversation_id": conv, "seq": 2}))
             .await;
+        // An internal note (a card number in it is masked) and tags on the conversation (issue 20).
+        let (s, _) = admin
+            .call(
+                "POST",
+                &format!("/api/v1/conversations/{conv}/notes"),
+                Some(serde_json::json!({"text": "Card on file 4111 1111 1111 1111, call back"})),
+            )
+            .await;
+        assert_eq!(s, 201);
+        let (s, _) = admin
+            .call(
+                "PUT",
+                &format!("/api/v1/conversations/{conv}/meta"),
+                Some(serde_json::json!({"tags": ["vip"], "priority": "high"})),
+            )
+            .await;
+        assert_eq!(s, 204);
         // A card saved through the vault (issue 15): the visitor's payment request and token are its rows too.
         srv.pay(&mut agent, &mut visitor, &conv, "4111 1111 1111 1111")
             .await;
         drop(visitor);
-        // Another visitor, who must be untouched.
-        let (mut other, other_welcome) = srv.visitor(&fx.tenant.widget_key, None).await;
+        // Another visitor, who must be untouched: with rows in issue 20's tables too (profile, note, tags).
+        let mut other = common::Ws::connect(&format!("ws://{}/ws/visitor", srv.addr), &[]).await;
+        other
+            .send(
+                serde_json::json!({"type": "hello", "v": 1, "widget_key": fx.tenant.widget_key,
+                "context": {"page_title": "Other page", "time_zone": "UTC"}}),
+            )
+            .await;
+        let other_welcome = other.recv_type("welcome").await;
         let other_id = other_welcome["visitor_id"]
             .as_str()
             .expect("id")
             .to_string();
         let other_conv = other.open().await;
         other.say(&other_conv, "o1", "keep me").await;
+        for (method, path, body) in [
+            (
+                "POST",
+                "notes",
+                serde_json::json!({"text": "keep this note"}),
+            ),
+            (
+                "PUT",
+                "meta",
+                serde_json::json!({"tags": ["keep"], "priority": "low"}),
+            ),
+        ] {
+            let (s, _) = admin
+                .call(
+                    method,
+                    &format!("/api/v1/conversations/{other_conv}/{path}"),
+                    Some(body),
+                )
+                .await;
+            assert!((200..300).contains(&s), "{method} {path}: {s}");
+        }
 
         // Export: every visitor table has the visitor's rows, with no secret, sealed byte or card number.
         let body = serde_json::json!({"visitor_id": vid});
@@ -301,8 +356,12 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
             .await
             .expect("rows");
         for (table, rows) in &kept {
+            // The other visitor's chat waits in the queue (the agent has no room), so no agent read it.
             // The other visitor paid nothing (issue 15): it has no payment requests or card tokens to keep.
-            if !matches!(*table, "card_mentions" | "payment_requests" | "vault_tokens") {
+            if !matches!(
+                *table,
+                "card_mentions" | "agent_reads" | "payment_requests" | "vault_tokens"
+            ) {
                 assert!(
                     !rows.is_empty(),
                     "{backend:?}: the other visitor lost its {table}"

@@ -6,6 +6,7 @@ use cordon_service::access::{Principal, Scope};
 use cordon_service::conversations;
 use cordon_service::model::{ConversationFilter, ConversationState};
 use cordon_service::protocol::{self, ConversationView, MessageView};
+use cordon_service::visitor_profile::{self, VisitorProfileView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -99,6 +100,21 @@ pub(super) async fn get_conversation(
 ) -> ApiResult<Json<ConversationView>> {
     Ok(Json(
         conversations::read(&state.service, &principal, &conversation_id).await?,
+    ))
+}
+
+/// Who the conversation's visitor is, for the console's side panel (issue 20; conversations:read): the page and
+/// browser of the last visit, the verified name and email when the tenant signed them, past conversations.
+#[utoipa::path(get, path = "/api/v1/conversations/{conversation_id}/visitor", tag = "conversations", security(("session" = []), ("api_key" = [])),
+    params(("conversation_id" = String, Path, description = "The conversation's id.")),
+    responses((status = 200, body = VisitorProfileView), (status = 401, response = Unauthenticated), (status = 403, response = Forbidden), (status = 404, response = NotFound), (status = 429, response = RateLimited)))]
+pub(super) async fn get_visitor_profile(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(conversation_id): Path<String>,
+) -> ApiResult<Json<VisitorProfileView>> {
+    Ok(Json(
+        visitor_profile::for_conversation(&state.service, &principal, &conversation_id).await?,
     ))
 }
 

@@ -20,6 +20,7 @@ mod agents;
 mod apikeys;
 mod audit;
 mod auth;
+mod canned;
 mod conversations;
 mod exposure;
 mod grants;
@@ -27,6 +28,7 @@ pub(crate) mod health;
 mod impact;
 mod lifecycle;
 mod mfa;
+mod notes;
 pub(crate) mod openapi;
 mod operators;
 mod payments;
@@ -124,6 +126,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(conversations::list_conversations))
         .routes(routes!(conversations::get_conversation))
         .routes(routes!(conversations::list_messages))
+        .routes(routes!(conversations::get_visitor_profile))
         .routes(routes!(apikeys::list_api_keys, apikeys::create_api_key))
         .routes(routes!(apikeys::revoke_api_key))
         .routes(routes!(audit::get_checkpoint))
@@ -138,6 +141,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(mfa::router())
         .merge(releases::router())
         .merge(webhooks::router())
+        .merge(canned::router())
+        .merge(notes::router())
         .merge(lifecycle::router())
         .merge(payments::router())
 }

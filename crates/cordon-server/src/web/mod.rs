@@ -56,6 +56,8 @@ const LOADER_ARCHIVE: &[&str] = &[
     include_str!("../../../../web/loader-archive/loader-73c777ff295cc46390af.js"),
     // Issue 20: data-position and data-offset place the launcher.
     include_str!("../../../../web/loader-archive/loader-ddbe34824c62e2089018.js"),
+    // Issue 20: the page's path and title, and every data-* attribute, to the frame.
+    include_str!("../../../../web/loader-archive/loader-4f59a0d8ef8b5d60c8a8.js"),
 ];
 const FRAME_HTML: &str = include_str!("../../../../web/frame.html");
 const FRAME_JS: &str = include_str!("../../../../web/frame.js");
@@ -64,6 +66,11 @@ const CONSOLE_HTML: &str = include_str!("../../../../web/console.html");
 const ADMIN_HTML: &str = include_str!("../../../../web/admin.html");
 const COMMON_JS: &str = include_str!("../../../../web/common.js");
 const CONSOLE_JS: &str = include_str!("../../../../web/console.js");
+const CONSOLE_VISITOR_JS: &str = include_str!("../../../../web/console-visitor.js");
+const CONSOLE_CANNED_JS: &str = include_str!("../../../../web/console-canned.js");
+const CONSOLE_NOTIFY_JS: &str = include_str!("../../../../web/console-notify.js");
+const ADMIN_CANNED_JS: &str = include_str!("../../../../web/admin-canned.js");
+const ADMIN_AUDIT_JS: &str = include_str!("../../../../web/admin-audit.js");
 const ADMIN_JS: &str = include_str!("../../../../web/admin.js");
 /// The admin pages' payments section (issue 15, docs/PAYMENTS.md).
 const ADMIN_PAYMENTS_JS: &str = include_str!("../../../../web/admin-payments.js");
@@ -147,6 +154,11 @@ static ASSETS: LazyLock<Assets> = LazyLock::new(|| {
         asset("frame.css", Site::Widget, CSS, FRAME_CSS),
         asset("common.js", Site::Console, JS, COMMON_JS),
         asset("console.js", Site::Console, JS, CONSOLE_JS),
+        asset("console-visitor.js", Site::Console, JS, CONSOLE_VISITOR_JS),
+        asset("console-canned.js", Site::Console, JS, CONSOLE_CANNED_JS),
+        asset("console-notify.js", Site::Console, JS, CONSOLE_NOTIFY_JS),
+        asset("admin-canned.js", Site::Console, JS, ADMIN_CANNED_JS),
+        asset("admin-audit.js", Site::Console, JS, ADMIN_AUDIT_JS),
         asset("admin.js", Site::Console, JS, ADMIN_JS),
         asset("admin-payments.js", Site::Console, JS, ADMIN_PAYMENTS_JS),
         asset("console.css", Site::Console, CSS, CONSOLE_CSS),

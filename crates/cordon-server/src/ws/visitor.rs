@@ -21,6 +21,7 @@ impl Conn {
             identity: h.identity.as_ref(),
             visitor_token: h.visitor_token.as_deref(),
             embed_origin: h.embed_origin.as_deref(),
+            context: h.context.as_ref(),
             peer,
             asset_hashes: crate::web::session_asset_hashes(),
         };
