@@ -168,10 +168,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../migrations/sqlite/0016_canned_replies.sql"),
     ),
-    (
-        17,
-        include_str!("../migrations/sqlite/0017_notes_tags.sql"),
-    ),
+    (17, include_str!("../migrations/sqlite/0017_notes_tags.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
