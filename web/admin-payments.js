@@ -20,7 +20,7 @@
         'straight there) or, if you allow it below, detokenizes.' }),
       h('p', { id: 'pay-vault', class: 'muted' }),
       h('form', { id: 'pay-form', class: 'stack' },
-        h('label', { for: 'pay-url', text: 'Processor URL (receives forwarded cards, signed)' }),
+        h('label', { for: 'pay-url', text: 'Processor endpoint (receives forwarded cards, signed)' }),
         h('input', { id: 'pay-url', type: 'url', class: 'mono', placeholder: 'https://payments.example.com/charge',
           maxlength: '2000' }),
         h('label', { class: 'check' }, h('input', { id: 'pay-detok', type: 'checkbox' }),
