@@ -7,7 +7,8 @@
 # sweep at CHAT_RATES and a storm ramp at STORM_RATES (each against a fresh server). Results (the load generator's
 # JSON, with server CPU per message and per session from /proc) go to OUT (default target/bench/ab-<time>), and a
 # summary of medians is printed: CPU per message/session, p99, and the highest clean rate of each binary. Alternating
-# spreads the noise of a shared machine over both binaries alike.
+# spreads the noise of a shared machine over both binaries alike. With PG=postgres://…/db every run gets a fresh
+# database on that PostgreSQL server instead of SQLite (the same binary may then be given as both sides).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BEFORE=${1:?before binary}; AFTER=${2:?after binary}; LG=${3:-target/release/cordon-loadgen}
@@ -27,13 +28,22 @@ stop() {
   PID=
 }
 trap stop EXIT
+PG=${PG:-}
 start() { # start NAME BIN
   local data="$OUT/data-$1"; rm -rf "$data"; mkdir -p "$data"
-  RUST_LOG=warn "$2" serve --data "$data" --listen "127.0.0.1:$PORT" --max-frames-per-sec $FPS --frame-burst $FPS \
-    --max-connections-per-ip 0 --new-connections-per-ip 0 > "$OUT/$1.log" 2>&1 &
+  local db=()
+  if [ -n "$PG" ]; then
+    local name
+    name="cordon_ab_$(echo "$1" | tr -c 'a-z0-9\n' '_')"
+    psql "$PG" -qAt -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
+    db=(--database "${PG%/*}/$name")
+  fi
+  RUST_LOG=warn "$2" serve --data "$data" "${db[@]}" --listen "127.0.0.1:$PORT" --max-frames-per-sec $FPS \
+    --frame-burst $FPS --max-connections-per-ip 0 --new-connections-per-ip 0 > "$OUT/$1.log" 2>&1 &
   PID=$!
   for _ in $(seq 1 200); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-  TARGET=(--server cordon --target "http://127.0.0.1:$PORT" --server-pid "$PID" --data "$data" --cordon-bin "$2")
+  TARGET=(--server cordon --target "http://127.0.0.1:$PORT" --server-pid "$PID" --data "$data" --cordon-bin "$2"
+    "${db[@]}")
 }
 for r in $(seq 1 "$REPEAT"); do
   for side in before after; do
