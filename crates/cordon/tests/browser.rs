@@ -186,6 +186,12 @@ fn widget_console_and_admin_in_headless_chromium() {
         "the browser script reported its results: {stdout}"
     );
 
+    // With CORDON_BROWSER_ONLY naming other groups, the card vault's did not run: nothing more to check.
+    let vault_ran = std::env::var("CORDON_BROWSER_ONLY")
+        .map_or(true, |only| "15 card vault".starts_with(only.as_str()));
+    if !vault_ran {
+        return;
+    }
     // Issue 15: the forward reached the demo's processor, which got the whole card (the signature checked)
     // and printed only its brand and last four.
     let printed: Vec<String> = rx.try_iter().collect();
