@@ -109,6 +109,33 @@ pub async fn export(svc: &Service, principal: &Principal, subject: Subject<'_>) 
                 }
             }
         }
+        // Issue 20: what is sealed in a visitor's profile and in the notes on their conversations, opened
+        // (card numbers were masked before it was stored).
+        if table == "visitor_profiles" {
+            for row in &mut rows {
+                let vid = row["visitor_id"].as_str().unwrap_or_default().to_string();
+                if let Some(v) =
+                    crate::visitor_profile::opened_for_export(svc, tenant_id, &vid).await?
+                {
+                    row["opened"] = v;
+                }
+            }
+        }
+        if table == "conversation_notes" {
+            let convs: BTreeSet<String> = rows
+                .iter()
+                .filter_map(|r| r["conversation_id"].as_str().map(str::to_string))
+                .collect();
+            let mut texts: HashMap<String, String> = HashMap::new();
+            for conv in convs {
+                texts.extend(crate::notes::opened_for_export(svc, tenant_id, &conv).await?);
+            }
+            for row in &mut rows {
+                if let Some(text) = row["id"].as_str().and_then(|id| texts.remove(id)) {
+                    row["text"] = json!(text);
+                }
+            }
+        }
         out.insert(table.to_string(), Value::Array(rows));
     }
     let entry = audit::by(principal, Action::VisitorExport, &targets(&ids));

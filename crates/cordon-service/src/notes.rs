@@ -174,6 +174,26 @@ async fn open(
     })
 }
 
+/// A conversation's notes opened, by note id, for the visitor's data export (lifecycle). The caller holds the
+/// admin scope and audits the export.
+pub async fn opened_for_export(
+    svc: &Service,
+    tenant_id: &str,
+    conversation_id: &str,
+) -> Result<std::collections::HashMap<String, String>> {
+    let mut names = Names::default();
+    let mut out = std::collections::HashMap::new();
+    for n in svc
+        .store
+        .conversation_notes(tenant_id, conversation_id)
+        .await?
+    {
+        let v = open(svc, &mut names, tenant_id, n).await?;
+        out.insert(v.id, v.text);
+    }
+    Ok(out)
+}
+
 /// Add a note to a conversation (agents and admins who chat; any conversation of their tenant).
 pub async fn add(
     svc: &Service,

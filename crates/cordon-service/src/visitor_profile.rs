@@ -199,6 +199,35 @@ pub async fn record(
     }
 }
 
+async fn open_sealed(
+    svc: &Service,
+    tenant_id: &str,
+    visitor_id: &str,
+    sealed: &[u8],
+) -> Result<Sealed> {
+    let key_id = cordon_crypto::sealed_key_id(sealed)
+        .map_err(|_| Refusal::new(code::INTERNAL, "internal error"))?;
+    let key = svc.keys.data_key(&svc.store, tenant_id, key_id).await?;
+    let json = key
+        .open_message(place(tenant_id, &label(visitor_id)), sealed)
+        .map_err(|_| Refusal::new(code::INTERNAL, "internal error"))?;
+    Ok(serde_json::from_str::<Sealed>(&json).unwrap_or_default())
+}
+
+/// A visitor's profile opened (page, title, name, email), for the visitor's data export (lifecycle); `None`
+/// when none was recorded. The caller holds the admin scope and audits the export.
+pub async fn opened_for_export(
+    svc: &Service,
+    tenant_id: &str,
+    visitor_id: &str,
+) -> Result<Option<serde_json::Value>> {
+    let Some(p) = svc.store.visitor_profile(tenant_id, visitor_id).await? else {
+        return Ok(None);
+    };
+    let sealed = open_sealed(svc, tenant_id, visitor_id, &p.sealed).await?;
+    Ok(serde_json::to_value(sealed).ok())
+}
+
 /// The side panel of a conversation: its visitor's profile and other conversations (`conversations:read`,
 /// audited as `visitor_profile.read`).
 pub async fn for_conversation(
@@ -237,15 +266,7 @@ pub async fn for_conversation(
         .visitor_profile(tenant_id, &conv.visitor_id)
         .await?;
     let sealed = match &stored {
-        Some(p) => {
-            let key_id = cordon_crypto::sealed_key_id(&p.sealed)
-                .map_err(|_| Refusal::new(code::INTERNAL, "internal error"))?;
-            let key = svc.keys.data_key(&svc.store, tenant_id, key_id).await?;
-            let json = key
-                .open_message(place(tenant_id, &label(&conv.visitor_id)), &p.sealed)
-                .map_err(|_| Refusal::new(code::INTERNAL, "internal error"))?;
-            serde_json::from_str::<Sealed>(&json).unwrap_or_default()
-        }
+        Some(p) => open_sealed(svc, tenant_id, &conv.visitor_id, &p.sealed).await?,
         None => Sealed::default(),
     };
     let filter = ConversationFilter {

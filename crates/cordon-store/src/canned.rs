@@ -51,15 +51,9 @@ impl Store {
         reply: &StoredCannedReply,
         audit: &[AuditEntry],
     ) -> Result<()> {
+        // The write first: on SQLite it takes the write lock at once (a read first would have to upgrade its
+        // snapshot, which fails outright when another writer committed meanwhile); the count then sees it.
         let mut tx = self.pool().begin().await?;
-        let n: i64 = sqlx::query("SELECT COUNT(*) FROM canned_replies WHERE tenant_id = $1")
-            .bind(tenant_id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        if n >= MAX_CANNED_REPLIES {
-            return Err(StoreError::Conflict("the tenant has 500 canned replies"));
-        }
         let done = sqlx::query(
             "INSERT INTO canned_replies (id, tenant_id, shortcut, sealed, created_by, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -80,6 +74,15 @@ impl Store {
             other => {
                 other?;
             }
+        }
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM canned_replies WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if n > MAX_CANNED_REPLIES {
+            // Dropping the transaction rolls the insert back.
+            return Err(StoreError::Conflict("the tenant has 500 canned replies"));
         }
         append_audit(&mut tx, audit).await?;
         tx.commit().await?;

@@ -77,18 +77,9 @@ impl Store {
         note: &StoredNote,
         audit: &[AuditEntry],
     ) -> Result<()> {
+        // The write first: on SQLite it takes the write lock at once (a read first would have to upgrade its
+        // snapshot, which fails outright when another writer committed meanwhile); the count then sees it.
         let mut tx = self.pool().begin().await?;
-        let n: i64 = sqlx::query(
-            "SELECT COUNT(*) FROM conversation_notes WHERE tenant_id = $1 AND conversation_id = $2",
-        )
-        .bind(tenant_id)
-        .bind(&note.conversation_id)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-        if n >= MAX_NOTES_PER_CONVERSATION {
-            return Err(StoreError::Conflict("the conversation has 200 notes"));
-        }
         sqlx::query(
             "INSERT INTO conversation_notes (id, tenant_id, conversation_id, agent_id, sealed, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -101,6 +92,18 @@ impl Store {
         .bind(note.created_at)
         .execute(&mut *tx)
         .await?;
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM conversation_notes WHERE tenant_id = $1 AND conversation_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(&note.conversation_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        if n > MAX_NOTES_PER_CONVERSATION {
+            // Dropping the transaction rolls the insert back.
+            return Err(StoreError::Conflict("the conversation has 200 notes"));
+        }
         append_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())

@@ -309,6 +309,12 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
             text.contains("booking XYZ") && text.contains("•••• 1111"),
             "messages opened, redacted"
         );
+        // Issue 20: the profile's page and the note's text opened too (the card in the note masked).
+        assert!(
+            text.contains("https://acme.example/checkout")
+                && text.contains("Card on file [Visa •••• 1111]"),
+            "{backend:?}: the profile and notes opened in the export: {text}"
+        );
         for needle in [
             "4111 1111 1111 1111",
             "4111111111111111",
