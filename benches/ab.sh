@@ -29,13 +29,17 @@ stop() {
 }
 trap stop EXIT
 PG=${PG:-}
+# PostgreSQL needs the master key from the environment (there is no data dir key file); a fixed one for benches.
+if [ -n "$PG" ]; then
+  export CORDON_MASTER_KEY=${CORDON_MASTER_KEY:-5c0ffee5c0ffee5c0ffee5c0ffee5c0ffee5c0ffee5c0ffee5c0ffee5c0ffee5}
+fi
 start() { # start NAME BIN
   local data="$OUT/data-$1"; rm -rf "$data"; mkdir -p "$data"
   local db=()
   if [ -n "$PG" ]; then
     local name
     name="cordon_ab_$(echo "$1" | tr -c 'a-z0-9\n' '_')"
-    psql "$PG" -qAt -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
+    psql "$PG" -qAt -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null 2>&1
     db=(--database "${PG%/*}/$name")
   fi
   RUST_LOG=warn "$2" serve --data "$data" "${db[@]}" --listen "127.0.0.1:$PORT" --max-frames-per-sec $FPS \
