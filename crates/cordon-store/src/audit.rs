@@ -204,7 +204,7 @@ impl Store {
 
     /// Append a batch in one transaction of its own (the CLI and benchmarks use this).
     pub async fn append_audit_batch(&self, entries: &[AuditEntry]) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         append(&mut tx, entries).await?;
         tx.commit().await?;
         Ok(())
@@ -434,7 +434,7 @@ impl Store {
         } else {
             "api_keys"
         };
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(&format!(
             "UPDATE {table} SET expiry_logged = 1 WHERE id = $1 AND expiry_logged = 0"
         ))

@@ -53,7 +53,7 @@ impl Store {
     ) -> Result<()> {
         // The write first: on SQLite it takes the write lock at once (a read first would have to upgrade its
         // snapshot, which fails outright when another writer committed meanwhile); the count then sees it.
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "INSERT INTO canned_replies (id, tenant_id, shortcut, sealed, created_by, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -98,7 +98,7 @@ impl Store {
         sealed: &[u8],
         audit: &[AuditEntry],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE canned_replies SET shortcut = $1, sealed = $2, updated_at = $3 \
              WHERE tenant_id = $4 AND id = $5",
@@ -131,7 +131,7 @@ impl Store {
         id: &str,
         audit: &[AuditEntry],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM canned_replies WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id)
             .bind(id)

@@ -477,7 +477,7 @@ impl Store {
 
     /// Assign queued conversations, oldest first, while online agents have capacity. Returns what was assigned.
     pub async fn assign_queued(&self, tenant_id: &str) -> Result<Vec<Conversation>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         lock_tenant(&mut tx, tenant_id).await?;
         let queued = sqlx::query(
             "SELECT id FROM conversations WHERE tenant_id = $1 AND state = 'queued' ORDER BY created_at, id LIMIT 200",
@@ -505,7 +505,7 @@ impl Store {
         conversation_id: &str,
         agent_id: &str,
     ) -> Result<Conversation> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         lock_tenant(&mut tx, tenant_id).await?;
         let conv = conversation_in(&mut tx, tenant_id, conversation_id).await?;
         match conv.state {
@@ -538,7 +538,7 @@ impl Store {
         conversation_id: &str,
         to_agent_id: &str,
     ) -> Result<Conversation> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         lock_tenant(&mut tx, tenant_id).await?;
         let conv = conversation_in(&mut tx, tenant_id, conversation_id).await?;
         if conv.state == ConversationState::Closed {
@@ -564,7 +564,7 @@ impl Store {
         conversation_id: &str,
     ) -> Result<Conversation> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE conversations SET state = 'closed', closed_at = $1, updated_at = $1 \
              WHERE tenant_id = $2 AND id = $3 AND state <> 'closed'",

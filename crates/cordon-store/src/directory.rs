@@ -270,7 +270,7 @@ impl Store {
 
     pub async fn create_tenant(&self, t: NewTenant, audit: &[AuditEntry]) -> Result<Tenant> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO tenants (id, slug, display_name, widget_key, allowed_origins, verify_identity, \
              identity_secret, created_at) VALUES ($1, $2, $3, $4, $5, 0, $6, $7)",
@@ -360,7 +360,7 @@ impl Store {
             .clone()
             .unwrap_or(current.allowed_origins);
         let verify = patch.verify_identity.unwrap_or(current.verify_identity);
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE tenants SET display_name = $1, allowed_origins = $2, verify_identity = $3 WHERE id = $4",
         )
@@ -383,7 +383,7 @@ impl Store {
         wrapped: &[u8],
         audit: &[AuditEntry],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE tenants SET identity_secret = $1 WHERE id = $2")
             .bind(wrapped.to_vec())
             .bind(tenant_id)
@@ -415,7 +415,7 @@ impl Store {
     /// message events still waiting for its webhooks (their text can no longer be read), with `audit` in the same
     /// transaction. Answers how many keys were destroyed; 0 when the tenant was shredded already.
     pub async fn shred_tenant_keys(&self, tenant_id: &str, audit: &[AuditEntry]) -> Result<u64> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM tenant_keys WHERE tenant_id = $1")
             .bind(tenant_id)
             .execute(&mut *tx)
@@ -453,7 +453,7 @@ impl Store {
         audit: &[AuditEntry],
     ) -> Result<Agent> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO agents (id, tenant_id, username, display_name, role, capacity, status, password_hash, \
              disabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'offline', $7, 0, $8)",
@@ -534,7 +534,7 @@ impl Store {
         audit: &[AuditEntry],
     ) -> Result<Agent> {
         let current = self.agent(tenant_id, agent_id).await?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE agents SET display_name = $1, role = $2, capacity = $3, disabled = $4 \
              WHERE tenant_id = $5 AND id = $6",
@@ -607,7 +607,7 @@ impl Store {
         audit: &[AuditEntry],
     ) -> Result<Session> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO sessions (id, token_hash, tenant_id, agent_id, created_at, last_seen_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $5, $6)",
@@ -707,7 +707,7 @@ impl Store {
         session_id: &str,
         audit: &[AuditEntry],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL",
         )
@@ -730,7 +730,7 @@ impl Store {
         agent_id: &str,
         audit: &[AuditEntry],
     ) -> Result<u64> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE sessions SET revoked_at = $1 WHERE tenant_id = $2 AND agent_id = $3 AND revoked_at IS NULL",
         )
@@ -764,7 +764,7 @@ impl Store {
         audit: &[AuditEntry],
     ) -> Result<ApiKey> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO api_keys (id, tenant_id, key_hash, prefix, scopes, created_at, expires_at, created_by) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -823,7 +823,7 @@ impl Store {
         key_id: &str,
         audit: &[AuditEntry],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE api_keys SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL",
         )

@@ -81,7 +81,7 @@ async fn not_found_or(
 
 impl Store {
     pub async fn create_grant(&self, g: &NewGrant, audit: &[AuditEntry]) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO operator_grants (id, tenant_id, operator_id, reason, duration_ms, break_glass, \
              requested_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -170,7 +170,7 @@ impl Store {
         audit: &[AuditEntry],
     ) -> Result<i64> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE operator_grants SET approved_by = $1, approved_at = $2, expires_at = $2 + duration_ms \
              WHERE tenant_id = $3 AND id = $4 AND approved_at IS NULL AND revoked_at IS NULL",
@@ -204,7 +204,7 @@ impl Store {
         revoked_by: &str,
         audit: &[AuditEntry],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE operator_grants SET revoked_by = $1, revoked_at = $2 \
              WHERE tenant_id = $3 AND id = $4 AND revoked_at IS NULL",

@@ -54,13 +54,13 @@ pub use mfa::AgentTotp;
 pub use notes::{ConversationMeta, StoredNote, MAX_NOTES_PER_CONVERSATION};
 pub use operators::{NewOperator, Operator, OperatorCredentials, OperatorSession};
 pub use releases::{Release, ReleaseKey};
+pub use tenant_cache::TENANT_CACHE_TTL;
 pub use vault::{NewVaultToken, PaymentRequest, PaymentSettings, PaymentState, VaultToken};
 pub use visitor_profiles::StoredVisitorProfile;
 pub use webhooks::{
     ClaimedDelivery, DeliveryState, NewWebhookEndpoint, WebhookDelivery, WebhookEndpoint,
     WEBHOOK_EVENTS,
 };
-pub use tenant_cache::TENANT_CACHE_TTL;
 pub use writer::{CommitGate, CommitStats};
 
 /// Which database engine a store runs on.
@@ -347,6 +347,17 @@ impl Store {
             + 'static,
     {
         self.inner.writer.transaction(undo, body).await
+    }
+
+    /// A transaction on a pooled connection that may write. On SQLite it is `BEGIN IMMEDIATE`, taking the write
+    /// lock before its first read: a deferred transaction that reads and then writes fails at once (SQLITE_BUSY,
+    /// no busy wait) when another connection committed in between, and the writer thread and the group-commit
+    /// loop commit all the time. PostgreSQL's row locks need no such thing.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.inner.backend {
+            Backend::Sqlite => self.pool().begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool().begin().await?,
+        })
     }
 
     /// Does this store write through the SQLite writer thread (sqlite_appender.rs)?

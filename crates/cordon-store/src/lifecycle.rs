@@ -267,7 +267,7 @@ impl Store {
         event_data: &Value,
         audit: &[AuditEntry],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         crate::webhooks::enqueue_event(
             &mut tx,
             self.backend(),
@@ -292,7 +292,7 @@ impl Store {
         audit: &[AuditEntry],
     ) -> Result<DeletedCounts> {
         let mut counts = Vec::new();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         if !visitor_ids.is_empty() {
             for (table, template) in VISITOR_TABLES.iter().rev() {
                 let sql = format!(
@@ -346,7 +346,7 @@ impl Store {
         updated_by: &str,
         audit: &[AuditEntry],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM tenant_retention WHERE tenant_id = $1")
             .bind(tenant_id)
             .execute(&mut *tx)
@@ -402,7 +402,7 @@ impl Store {
         audit: impl FnOnce(&Purged) -> Vec<AuditEntry>,
     ) -> Result<Purged> {
         let mut purged = Purged::default();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         if let Some(days) = retention.transcript_days {
             let cutoff = now - days * DAY_MS;
             let rows = sqlx::query(

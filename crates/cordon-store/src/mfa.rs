@@ -67,7 +67,7 @@ impl Store {
         step: i64,
         audit: &[crate::AuditEntry],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE agent_totp SET secret_wrapped = pending_wrapped, pending_wrapped = NULL, last_step = $1, \
              enabled_at = $2 WHERE tenant_id = $3 AND agent_id = $4 AND pending_wrapped IS NOT NULL",
@@ -123,7 +123,7 @@ impl Store {
         require: bool,
         audit: &[crate::AuditEntry],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE tenant_mfa_policy SET require_totp = $1, updated_at = $2 WHERE tenant_id = $3",
         )

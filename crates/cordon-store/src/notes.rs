@@ -79,7 +79,7 @@ impl Store {
     ) -> Result<()> {
         // The write first: on SQLite it takes the write lock at once (a read first would have to upgrade its
         // snapshot, which fails outright when another writer committed meanwhile); the count then sees it.
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO conversation_notes (id, tenant_id, conversation_id, agent_id, sealed, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -134,7 +134,7 @@ impl Store {
         audit: &[AuditEntry],
     ) -> Result<()> {
         let tags = serde_json::to_string(&meta.tags).map_err(|_| StoreError::Corrupt("tags"))?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO conversation_meta (tenant_id, conversation_id, tags, priority, updated_by, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6) \

@@ -73,7 +73,7 @@ fn session_from_row(r: &AnyRow, at: usize) -> Result<OperatorSession> {
 impl Store {
     pub async fn create_operator(&self, o: NewOperator, audit: &[AuditEntry]) -> Result<Operator> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO operators (id, name, password_hash, totp_secret_wrapped, totp_last_step, disabled, \
              created_at) VALUES ($1, $2, $3, $4, 0, 0, $5)",
@@ -206,7 +206,7 @@ impl Store {
         token_hash: &[u8],
         audit: &[AuditEntry],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO operator_sessions (id, token_hash, operator_id, created_at, last_seen_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -285,7 +285,7 @@ impl Store {
     /// Disable an operator and revoke all its sessions, in one transaction (a leaver, a lost second factor).
     /// NotFound if there is no such operator.
     pub async fn disable_operator(&self, name: &str, audit: &[AuditEntry]) -> Result<Operator> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
             "SELECT {OPERATOR_COLS} FROM operators o WHERE o.name = $1"
         ))
@@ -318,7 +318,7 @@ impl Store {
         operator_id: Option<&str>,
         audit: &[AuditEntry],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE operator_sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL \
              AND ($3 = '' OR operator_id = $3)",

@@ -28,15 +28,38 @@ impl Store {
              ON CONFLICT (tenant_id, agent_id, conversation_id) DO UPDATE SET seq = {larger}, \
              updated_at = excluded.updated_at WHERE excluded.seq > agent_reads.seq"
         );
-        sqlx::query(&sql)
-            .bind(tenant_id)
-            .bind(conversation_id)
-            .bind(agent_id)
-            .bind(seq)
-            .bind(now_ms())
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        let (tenant_id, conversation_id, agent_id) = (
+            tenant_id.to_string(),
+            conversation_id.to_string(),
+            agent_id.to_string(),
+        );
+        let now = now_ms();
+        // Through the writer, sharing its commit: an agent reading a busy chat marks many times a minute, and an
+        // autocommit write of its own would take the write lock and an fsync for each.
+        if self.has_sqlite_writer() {
+            return self
+                .write_native(move |conn| {
+                    conn.prepare_cached(&sql)?.execute(rusqlite::named_params! {
+                        "$1": tenant_id, "$2": conversation_id, "$3": agent_id, "$4": seq, "$5": now,
+                    })?;
+                    Ok(())
+                })
+                .await;
+        }
+        self.write(crate::writer::Undo::FailedStatement, move |conn| {
+            Box::pin(async move {
+                sqlx::query(&sql)
+                    .bind(tenant_id)
+                    .bind(conversation_id)
+                    .bind(agent_id)
+                    .bind(seq)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// The agent's read marks in the conversations assigned to it now (its worklist), by conversation id.

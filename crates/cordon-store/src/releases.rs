@@ -49,7 +49,7 @@ impl Store {
     /// Trust a release key (idempotent: a key trusted already is left as it was, and no entry is written).
     /// Answers whether it was added.
     pub async fn add_release_key(&self, key: &ReleaseKey, audit: &[AuditEntry]) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing = sqlx::query("SELECT 1 FROM release_keys WHERE key_id = $1 OR vkey = $2")
             .bind(&key.key_id)
             .bind(&key.vkey)
@@ -93,7 +93,7 @@ impl Store {
 
     /// Record a proposed release with its audit entries (Conflict if the id is taken).
     pub async fn create_release(&self, r: &Release, audit: &[AuditEntry]) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let taken = sqlx::query("SELECT 1 FROM releases WHERE id = $1")
             .bind(&r.id)
             .fetch_optional(&mut *tx)
@@ -153,7 +153,7 @@ impl Store {
         approver: &str,
         audit: &[AuditEntry],
     ) -> Result<Release> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE releases SET approved_by = $1, approved_at = $2 \
              WHERE id = $3 AND approved_at IS NULL AND proposed_by <> $1",
@@ -213,7 +213,7 @@ impl Store {
         release_id: Option<&str>,
         audit: &[AuditEntry],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM release_pins WHERE tenant_id = $1")
             .bind(tenant_id)
             .execute(&mut *tx)

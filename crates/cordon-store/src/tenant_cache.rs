@@ -78,6 +78,9 @@ mod tests {
             .checked_sub(TENANT_CACHE_TTL + Duration::from_millis(1))
             .unwrap();
         cache.put(&tenant("wk_a"), stale);
-        assert!(cache.get("wk_a").is_none(), "an entry older than the TTL is read again");
+        assert!(
+            cache.get("wk_a").is_none(),
+            "an entry older than the TTL is read again"
+        );
     }
 }

@@ -203,7 +203,7 @@ impl Store {
         updated_by: &str,
         audit: &[AuditEntry],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO payment_settings (tenant_id, processor_url, processor_secret_wrapped, detokenize_enabled, \
              updated_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
@@ -231,7 +231,7 @@ impl Store {
         r: &PaymentRequest,
         audit: &[AuditEntry],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(&format!(
             "INSERT INTO payment_requests ({REQUEST_COLS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, 'open', NULL, NULL, NULL, $9, $10, NULL)"
@@ -289,7 +289,7 @@ impl Store {
         form_expires_at: i64,
         audit: &[AuditEntry],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE payment_requests SET form_token_hash = $3, form_expires_at = $4 \
              WHERE tenant_id = $1 AND id = $2 AND state = 'open' AND expires_at > $5",
@@ -319,7 +319,7 @@ impl Store {
         audit: &[AuditEntry],
     ) -> Result<VaultToken> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE payment_requests SET state = 'saved', token_id = $3, completed_at = $4, \
              form_token_hash = NULL, form_expires_at = NULL \
@@ -375,7 +375,7 @@ impl Store {
         id: &str,
         audit: &[AuditEntry],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE payment_requests SET state = 'cancelled', completed_at = $3, form_token_hash = NULL, \
              form_expires_at = NULL WHERE tenant_id = $1 AND id = $2 AND state = 'open'",
@@ -446,7 +446,7 @@ impl Store {
         id: &str,
         audit: &[AuditEntry],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE vault_tokens SET forward_count = forward_count + 1, last_used_at = $3 \
              WHERE tenant_id = $1 AND id = $2",

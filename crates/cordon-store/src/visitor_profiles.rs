@@ -24,23 +24,42 @@ impl Store {
         tenant_id: &str,
         p: &StoredVisitorProfile,
     ) -> Result<()> {
-        sqlx::query(
+        const UPSERT: &str =
             "INSERT INTO visitor_profiles (tenant_id, visitor_id, sealed, browser, os, time_zone, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (tenant_id, visitor_id) DO UPDATE SET sealed = excluded.sealed, \
              browser = excluded.browser, os = excluded.os, time_zone = excluded.time_zone, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(tenant_id)
-        .bind(&p.visitor_id)
-        .bind(p.sealed.clone())
-        .bind(&p.browser)
-        .bind(&p.os)
-        .bind(&p.time_zone)
-        .bind(p.updated_at)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+             updated_at = excluded.updated_at";
+        let (tenant_id, p) = (tenant_id.to_string(), p.clone());
+        // Every `hello` writes one: through the writer, sharing its commit (in a storm, an autocommit write of its
+        // own per visitor would take the write lock and an fsync each).
+        if self.has_sqlite_writer() {
+            return self
+                .write_native(move |conn| {
+                    conn.prepare_cached(UPSERT)?.execute(rusqlite::named_params! {
+                        "$1": tenant_id, "$2": p.visitor_id, "$3": p.sealed, "$4": p.browser, "$5": p.os,
+                        "$6": p.time_zone, "$7": p.updated_at,
+                    })?;
+                    Ok(())
+                })
+                .await;
+        }
+        self.write(crate::writer::Undo::FailedStatement, move |conn| {
+            Box::pin(async move {
+                sqlx::query(UPSERT)
+                    .bind(tenant_id)
+                    .bind(&p.visitor_id)
+                    .bind(p.sealed.clone())
+                    .bind(&p.browser)
+                    .bind(&p.os)
+                    .bind(&p.time_zone)
+                    .bind(p.updated_at)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// The visitor's profile, if one was recorded.

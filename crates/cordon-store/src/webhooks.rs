@@ -205,7 +205,7 @@ impl Store {
         audit: &[AuditEntry],
     ) -> Result<WebhookEndpoint> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO webhook_endpoints (id, tenant_id, url, secret_wrapped, events, enabled, description, \
              created_by, created_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8)",
@@ -260,7 +260,7 @@ impl Store {
         endpoint_id: &str,
         audit: &[AuditEntry],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM webhook_outbox WHERE tenant_id = $1 AND endpoint_id = $2")
             .bind(tenant_id)
             .bind(endpoint_id)
@@ -420,7 +420,7 @@ impl Store {
         audit: &[AuditEntry],
     ) -> Result<()> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE webhook_outbox SET dead_at = NULL, delivered_at = NULL, attempts = 0, next_attempt_at = $1, \
              claimed_until = 0 WHERE tenant_id = $2 AND id = $3 \

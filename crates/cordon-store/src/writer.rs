@@ -259,7 +259,8 @@ async fn run(
                 }
                 Job::Shutdown(reply) => shutdown = Some(reply),
             }
-            if batch.len() + audits.len() + txns.len() + natives.len() < MAX_BATCH && shutdown.is_none()
+            if batch.len() + audits.len() + txns.len() + natives.len() < MAX_BATCH
+                && shutdown.is_none()
             {
                 next = rx.try_recv().ok();
             }
