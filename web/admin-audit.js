@@ -66,8 +66,9 @@
 
   /** Check a C2SP signed note against a verifier key (`name+keyid+base64(0x01 ‖ ed25519 key)`). */
   function verifyNote(note, vkey) {
+    // The key's base64 may itself hold '+': only the first two '+' separate fields.
     var parts = vkey.trim().split('+');
-    var name = parts[0], keyId = parts[1], raw = b64(parts[2] || '');
+    var name = parts[0], keyId = parts[1], raw = b64(parts.slice(2).join('+'));
     var split = note.indexOf('\n\n');
     if (split < 0 || raw[0] !== 1 || raw.length !== 33) return Promise.resolve(false);
     var body = note.slice(0, split + 1);
