@@ -1,15 +1,16 @@
-//! Group commit for messages.
+//! Group commit for messages and write transactions.
 //!
-//! One task owns one connection and appends every message of this process. It takes whatever requests are
-//! waiting (up to a bound), writes them in one transaction, commits once, and only then answers each caller.
-//! While a commit's fsync runs, the next batch gathers, so durable acks stay cheap under load without a timer.
+//! One task takes every write of this process. It takes whatever requests are waiting (up to a bound), writes
+//! them in one transaction, commits once, and only then answers each caller. While a commit's fsync runs, the
+//! next batch gathers, so durable acks stay cheap under load without a timer.
 //!
-//! A batch is written with a handful of multi-row statements rather than a few per message: on SQLite every
-//! statement is a hand-off to sqlx's worker thread, and that, not the fsync, was the cost per message.
-//!
-//! The per-conversation sequencer is the `last_seq` column, bumped by an UPDATE that holds the row's write lock
-//! until commit. Sequence numbers are therefore gap-free and increase in commit order on both engines, even
-//! with several processes on one PostgreSQL database.
+//! On SQLite the message batches and the session path's write transactions are handed to the writer thread
+//! (sqlite_appender.rs), which runs them on its own connection with one hand-off per batch; its sequencer is
+//! the messages primary key. The bulk statements below are the PostgreSQL path (and SQLite's only if that
+//! thread is absent): a handful of multi-row statements per batch rather than a few per message. There the
+//! per-conversation sequencer is the `last_seq` column, bumped by an UPDATE that holds the row's write lock
+//! until commit, so sequence numbers are gap-free and increase in commit order even with several processes on
+//! one PostgreSQL database.
 
 use std::collections::HashMap;
 use std::future::Future;
