@@ -98,7 +98,7 @@ pub async fn open(
     tenant_id: &str,
     visitor_id: &str,
 ) -> Result<(Conversation, bool)> {
-    let id = cordon_crypto::new_id("c");
+    let id = cordon_crypto::new_time_ordered_id("c");
     Ok(svc
         .store
         .open_conversation(&id, tenant_id, visitor_id)

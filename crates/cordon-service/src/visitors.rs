@@ -160,7 +160,7 @@ pub async fn admit(svc: &Service, arrival: Arrival<'_>) -> Result<Admitted> {
             // Stored below, in the same write as the session record.
             let (token, hash) = cordon_crypto::new_token("cv");
             let visitor = Visitor {
-                id: cordon_crypto::new_id("v"),
+                id: cordon_crypto::new_time_ordered_id("v"),
                 tenant_id: tenant.id.clone(),
                 user_id: verified.as_ref().map(|(u, _)| u.clone()),
                 created_at: cordon_store::now_ms(),
@@ -187,7 +187,7 @@ pub async fn admit(svc: &Service, arrival: Arrival<'_>) -> Result<Admitted> {
         Some(r) => (r.manifest.hashes(), Some(r.id().to_string())),
         None => (arrival.asset_hashes.to_vec(), None),
     };
-    let record_id = cordon_crypto::new_id("vs");
+    let record_id = cordon_crypto::new_time_ordered_id("vs");
     let origin = arrival
         .embed_origin
         // A well-formed origin without a card number (`find` on the whole URL reads the host as a path).
