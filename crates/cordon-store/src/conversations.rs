@@ -140,17 +140,54 @@ pub struct ConversationFilter {
     pub limit: i64,
 }
 
+// Pieces of the conversation columns as string literals, so that `concat!` can build both constants below from
+// one text.
+macro_rules! newest_message {
+    ($col:literal) => {
+        concat!(
+            "(SELECT m.",
+            $col,
+            " FROM messages m WHERE m.conversation_id = conversations.id ORDER BY m.seq DESC LIMIT 1)"
+        )
+    };
+}
+macro_rules! derived_last_seq {
+    () => {
+        concat!("COALESCE(", newest_message!("seq"), ", 0)")
+    };
+}
+macro_rules! derived_updated_at {
+    () => {
+        concat!(
+            "CASE WHEN ",
+            newest_message!("created_at"),
+            " > updated_at THEN ",
+            newest_message!("created_at"),
+            " ELSE updated_at END"
+        )
+    };
+}
+
 /// A conversation's columns as read. `last_seq` and `updated_at` come from its newest message where there is one:
 /// the SQLite writer takes seq from the messages table and does not write the conversation row when it appends
 /// (migration 0012 says why). On PostgreSQL the row's own sequencer agrees with them after every commit. Each subquery is
 /// one seek to the end of the conversation's primary-key range.
-pub(crate) const CONV_COLS: &str = "id, tenant_id, visitor_id, state, agent_id, \
-     COALESCE((SELECT m.seq FROM messages m WHERE m.conversation_id = conversations.id \
-     ORDER BY m.seq DESC LIMIT 1), 0), created_at, \
-     CASE WHEN (SELECT m.created_at FROM messages m WHERE m.conversation_id = conversations.id \
-     ORDER BY m.seq DESC LIMIT 1) > updated_at \
-     THEN (SELECT m.created_at FROM messages m WHERE m.conversation_id = conversations.id \
-     ORDER BY m.seq DESC LIMIT 1) ELSE updated_at END, closed_at";
+pub(crate) const CONV_COLS: &str = concat!(
+    "id, tenant_id, visitor_id, state, agent_id, ",
+    derived_last_seq!(),
+    ", created_at, ",
+    derived_updated_at!(),
+    ", closed_at"
+);
+
+/// `last_seq` and `updated_at` as [`CONV_COLS`] derives them, named, to follow a `SELECT *` that would otherwise
+/// show the row's own columns (which SQLite no longer maintains): the visitor export.
+pub(crate) const CONV_DERIVED_NAMED: &str = concat!(
+    derived_last_seq!(),
+    " AS last_seq, ",
+    derived_updated_at!(),
+    " AS updated_at"
+);
 
 /// The same columns straight from the row, for a conversation just inserted (it has no messages yet).
 pub(crate) const CONV_COLS_NEW: &str =

@@ -233,8 +233,15 @@ impl Store {
             return Ok(out);
         }
         for (table, template) in VISITOR_TABLES {
+            // A conversation's `last_seq` and `updated_at` as the API reads them (from its newest message): the
+            // row's own columns are not maintained on SQLite, and a later column of the same name wins in the JSON.
+            let derived = if *table == "conversations" {
+                format!(", {}", crate::conversations::CONV_DERIVED_NAMED)
+            } else {
+                String::new()
+            };
             let sql = format!(
-                "SELECT * FROM {table} WHERE {}",
+                "SELECT *{derived} FROM {table} WHERE {}",
                 condition(self.backend(), template, visitor_ids.len())
             );
             let mut q = sqlx::query(&sql).bind(tenant_id);

@@ -304,6 +304,18 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
                 "{backend:?}: the export has no {table} rows: {export}"
             );
         }
+        // The conversation's sequence and last change as the API reports them (from its newest message), not the
+        // row's own columns, which the SQLite writer no longer updates on append.
+        let exported_conv = export["tables"]["conversations"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["id"] == conv.as_str()))
+            .expect("the visitor's conversation in the export");
+        assert!(
+            exported_conv["last_seq"].as_i64().unwrap_or(0) >= 1
+                && exported_conv["updated_at"].as_i64().unwrap_or(0)
+                    >= exported_conv["created_at"].as_i64().unwrap_or(i64::MAX),
+            "{backend:?}: the exported conversation's last_seq and updated_at: {exported_conv}"
+        );
         let text = export.to_string();
         assert!(
             text.contains("booking XYZ") && text.contains("•••• 1111"),
