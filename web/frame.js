@@ -223,6 +223,7 @@
       case 'notice': return onNotice(f);
       case 'error': return onError(f);
       case 'payment.form': return onPaymentForm(f);
+      case 'rating.saved': return onRatingSaved(f);
       default: return undefined;
     }
   }
@@ -296,6 +297,7 @@
     // A closed chat takes no more messages: the prompt to start a new one replaces the composer, unless a new
     // chat is already being opened (a message typed or "Start a new chat" clicked).
     ended.hidden = !closed || openRequested;
+    renderRating(closed && !openRequested);
     if (closed && !openRequested && !form.hidden && form.contains(document.activeElement)) {
       form.hidden = true;
       $('restart').focus();
@@ -385,6 +387,7 @@
   }
 
   function onError(f) {
+    if (!f.ref && ratingRefused(f)) return;
     if (!f.ref && paymentRefused(f)) return;
     var e = f.ref && byClientId[f.ref];
     if (e && !e.seq) {
@@ -622,6 +625,81 @@
       readSent = lastSeq;
       send({ type: 'read', conversation_id: conv.id, seq: lastSeq });
     }
+  }
+
+  // ---- end of chat: the rating (issue 20) ------------------------------------------------------------------
+  // Offered once per conversation when it has ended: rated or skipped, it is not offered again (the ids are kept
+  // with the visitor token; the server refuses a second rating anyway, answered as done).
+  var rateForm = $('rate'), rateSend = $('rate-send'), rateError = $('rate-error'), rateThanks = $('rate-thanks');
+  var rateComment = $('rate-comment'), starLabels = document.querySelectorAll('#stars label');
+  var ratingFor = null;       // the conversation a rating.submit is in flight for
+  var thankedFor = null;
+
+  function offered(id) { return (saved.rated || []).indexOf(id) >= 0; }
+  function markOffered(id) {
+    var list = (saved.rated || []).filter(function (x) { return x !== id; });
+    list.push(id);
+    saved.rated = list.slice(-20);
+    save();
+  }
+  function chosenScore() {
+    var c = rateForm.querySelector('input[name="score"]:checked');
+    return c ? Number(c.value) : 0;
+  }
+  function paintStars() {
+    var n = chosenScore();
+    Array.prototype.forEach.call(starLabels, function (l, i) { l.classList.toggle('on', i < n); });
+    rateSend.disabled = !n || ratingFor !== null;
+  }
+  function renderRating(ended) {
+    var id = conv && conv.id;
+    rateForm.hidden = !(ended && id && !offered(id));
+    rateThanks.hidden = !(ended && id && thankedFor === id);
+  }
+  rateForm.addEventListener('change', paintStars);
+  rateForm.addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    var score = chosenScore();
+    if (!score || !conv || ratingFor) return;
+    ratingFor = conv.id;
+    rateError.hidden = true;
+    paintStars();
+    var frame = { type: 'rating.submit', conversation_id: conv.id, score: score };
+    var c = rateComment.value.trim();
+    if (c) frame.comment = c.slice(0, 1000);
+    send(frame);
+  });
+  $('rate-skip').addEventListener('click', function () {
+    if (!conv) return;
+    markOffered(conv.id);
+    renderStatus();
+    $('restart').focus();
+  });
+  function ratingDone(id, thanked) {
+    ratingFor = null;
+    markOffered(id);
+    thankedFor = thanked ? id : null;
+    rateComment.value = '';
+    var c = rateForm.querySelector('input[name="score"]:checked');
+    if (c) c.checked = false;
+    paintStars();
+    renderStatus();
+  }
+  function onRatingSaved(f) {
+    if (f.rating && ratingFor === f.rating.conversation_id) ratingDone(ratingFor, true);
+  }
+  function ratingRefused(f) {
+    if (!ratingFor) return false;
+    var id = ratingFor;
+    if (f.code === 'conflict') { ratingDone(id, true); return true; }
+    if (f.code === 'bad_request' || f.code === 'conversation_open' || f.code === 'not_found' || f.code === 'rate_limited') {
+      ratingFor = null;
+      rateError.textContent = f.code === 'rate_limited' ? 'Please try again in a moment.' : 'Your rating could not be sent.';
+      rateError.hidden = false;
+      paintStars();
+      return true;
+    }
+    return false;
   }
 
   // ---- payments (issue 15, docs/PAYMENTS.md) -------------------------------------------------------------

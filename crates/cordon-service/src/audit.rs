@@ -126,6 +126,10 @@ pub enum Action {
     NotesRead,
     NoteCreate,
     ConversationMetaUpdate,
+    /// End of chat (issue 20): a visitor rated a chat; the staff read a rating; the reports were read.
+    RatingCreate,
+    RatingRead,
+    ReportsRead,
 }
 
 impl Action {
@@ -210,6 +214,9 @@ impl Action {
         Action::NotesRead,
         Action::NoteCreate,
         Action::ConversationMetaUpdate,
+        Action::RatingCreate,
+        Action::RatingRead,
+        Action::ReportsRead,
     ];
 
     /// The name written in entries.
@@ -295,6 +302,9 @@ impl Action {
             Action::NotesRead => "notes.read",
             Action::NoteCreate => "note.create",
             Action::ConversationMetaUpdate => "conversation_meta.update",
+            Action::RatingCreate => "rating.create",
+            Action::RatingRead => "rating.read",
+            Action::ReportsRead => "reports.read",
         }
     }
 

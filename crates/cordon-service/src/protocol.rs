@@ -123,6 +123,15 @@ pub enum ClientFrame {
     /// `payment.form`.
     #[serde(rename = "payment.open")]
     PaymentOpen { request_id: String },
+    /// Visitors (issue 20): rate one of their conversations once it has ended, once: a score 1-5 and an optional
+    /// comment (at most 1,000 characters; card numbers masked). Answered by `rating.saved`.
+    #[serde(rename = "rating.submit")]
+    RatingSubmit {
+        conversation_id: String,
+        score: i64,
+        #[serde(default)]
+        comment: Option<String>,
+    },
 }
 
 impl ClientFrame {
@@ -141,6 +150,7 @@ impl ClientFrame {
             ClientFrame::StatusSet { .. } => "status.set",
             ClientFrame::PaymentRequest { .. } => "payment.request",
             ClientFrame::PaymentOpen { .. } => "payment.open",
+            ClientFrame::RatingSubmit { .. } => "rating.submit",
         }
     }
 }
@@ -341,6 +351,9 @@ pub enum ServerFrame {
     /// To the visitor who sent `payment.open`: the vault form's URL (its capability in the fragment) to frame.
     #[serde(rename = "payment.form")]
     PaymentForm(crate::payments::PaymentForm),
+    /// To the visitor who sent `rating.submit`: the rating as kept (the comment card-masked).
+    #[serde(rename = "rating.saved")]
+    RatingSaved { rating: crate::ratings::RatingView },
     #[serde(rename = "pong")]
     Pong {},
     #[serde(rename = "error")]
@@ -402,10 +415,11 @@ mod tests {
             "status.set",
             "payment.request",
             "payment.open",
+            "rating.submit",
         ] {
             assert!(types.contains(&t), "{t} missing from {types:?}");
         }
-        assert_eq!(types.len(), 13);
+        assert_eq!(types.len(), 14);
     }
 
     #[test]

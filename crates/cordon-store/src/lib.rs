@@ -20,6 +20,7 @@ mod lifecycle;
 mod mfa;
 mod notes;
 mod operators;
+mod ratings;
 mod reads;
 mod releases;
 mod sqlite_appender;
@@ -53,6 +54,7 @@ pub use lifecycle::{DeletedCounts, Purged, Retention, OTHER_TABLES, VISITOR_TABL
 pub use mfa::AgentTotp;
 pub use notes::{ConversationMeta, StoredNote, MAX_NOTES_PER_CONVERSATION};
 pub use operators::{NewOperator, Operator, OperatorCredentials, OperatorSession};
+pub use ratings::{ReportRow, StoredRating, MAX_REPORT_ROWS};
 pub use releases::{Release, ReleaseKey};
 pub use tenant_cache::TENANT_CACHE_TTL;
 pub use vault::{NewVaultToken, PaymentRequest, PaymentSettings, PaymentState, VaultToken};
@@ -169,6 +171,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0016_canned_replies.sql"),
     ),
     (17, include_str!("../migrations/sqlite/0017_notes_tags.sql")),
+    (18, include_str!("../migrations/sqlite/0018_ratings.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -218,6 +221,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         17,
         include_str!("../migrations/postgres/0017_notes_tags.sql"),
     ),
+    (18, include_str!("../migrations/postgres/0018_ratings.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -889,6 +889,9 @@ fn reached_by(action: Action) -> &'static str {
         Action::NotesRead => "route: GET /api/v1/conversations/{conversation_id}/notes",
         Action::NoteCreate => "route: POST /api/v1/conversations/{conversation_id}/notes",
         Action::ConversationMetaUpdate => "route: PUT /api/v1/conversations/{conversation_id}/meta",
+        Action::RatingCreate => "socket frame: rating.submit on /ws/visitor",
+        Action::RatingRead => "route: GET /api/v1/conversations/{conversation_id}/rating",
+        Action::ReportsRead => "route: GET /api/v1/reports",
         Action::PaymentRequest => "socket frame: payment.request on /ws/agent",
         Action::PaymentFormOpen => "socket frame: payment.open on /ws/visitor",
         Action::CardTokenize => "vault route: POST /v/cards",
@@ -1223,6 +1226,11 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
         .close_conversation(&fx.tenant.id, &gone)
         .await
         .unwrap();
+    // The visitor rates the ended chat (issue 20); the purge removes the rating with the conversation.
+    leaving
+        .send(json!({"type": "rating.submit", "conversation_id": gone, "score": 4}))
+        .await;
+    leaving.recv_type("rating.saved").await;
     let later = cordon_store::now_ms() + 3651 * 86_400_000;
     let purged = cordon_service::lifecycle::purge_expired(srv.service(), later)
         .await

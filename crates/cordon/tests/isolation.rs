@@ -258,6 +258,7 @@ async fn run(srv: &TestServer) {
                         | ("GET", "/api/v1/canned-replies")
                         | ("POST", "/api/v1/canned-replies")
                         | ("GET", "/api/v1/conversation-tags")
+                        | ("GET", "/api/v1/reports")
                         | ("GET", "/api/v1/webhooks/deliveries")
                         | ("GET", "/api/v1/payments/settings")
                         | ("PUT", "/api/v1/payments/settings")
@@ -421,6 +422,11 @@ async fn run(srv: &TestServer) {
             f["type"] == "conversation.updated" && f["conversation"]["state"] == "closed"
         })
         .await;
+    // A's rating.submit above found nothing; B's own visitor rates the ended chat (issue 20).
+    b_visitor
+        .send(json!({"type": "rating.submit", "conversation_id": b_conv, "score": 5}))
+        .await;
+    b_visitor.recv_type("rating.saved").await;
 }
 
 /// Send frame type `t` aimed at tenant B's conversation / agent from a tenant-A socket and check the refusal.
@@ -453,6 +459,9 @@ async fn probe_frame(
         "payment.request" => json!({"type": "payment.request", "conversation_id": b_conv,
             "amount_minor": 100, "currency": "EUR", "description": "probe"}),
         "payment.open" => json!({"type": "payment.open", "request_id": b_request}),
+        "rating.submit" => {
+            json!({"type": "rating.submit", "conversation_id": b_conv, "score": 5, "comment": "probe"})
+        }
         other => panic!("frame type {other} has no isolation probe: add one to probe_frame"),
     };
     ws.backlog.clear();

@@ -245,6 +245,22 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
         // A card saved through the vault (issue 15): the visitor's payment request and token are its rows too.
         srv.pay(&mut agent, &mut visitor, &conv, "4111 1111 1111 1111")
             .await;
+        // The chat ends and the visitor rates it (issue 20), a card number in the comment (masked).
+        agent
+            .send(serde_json::json!({"type": "conversation.close", "conversation_id": conv}))
+            .await;
+        visitor
+            .recv_where(|f| {
+                f["type"] == "conversation.updated" && f["conversation"]["state"] == "closed"
+            })
+            .await;
+        visitor
+            .send(
+                serde_json::json!({"type": "rating.submit", "conversation_id": conv, "score": 2,
+                "comment": "Refund to 4111 1111 1111 1111 please"}),
+            )
+            .await;
+        visitor.recv_type("rating.saved").await;
         drop(visitor);
         // Another visitor, who must be untouched: with rows in issue 20's tables too (profile, note, tags).
         let mut other = common::Ws::connect(&format!("ws://{}/ws/visitor", srv.addr), &[]).await;
@@ -312,7 +328,8 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
         // Issue 20: the profile's page and the note's text opened too (the card in the note masked).
         assert!(
             text.contains("https://acme.example/checkout")
-                && text.contains("Card on file [Visa •••• 1111]"),
+                && text.contains("Card on file [Visa •••• 1111]")
+                && text.contains("Refund to [Visa •••• 1111] please"),
             "{backend:?}: the profile and notes opened in the export: {text}"
         );
         for needle in [

@@ -33,6 +33,7 @@ pub(crate) mod openapi;
 mod operators;
 mod payments;
 mod releases;
+mod reports;
 mod tenant;
 mod webhooks;
 
@@ -143,6 +144,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(webhooks::router())
         .merge(canned::router())
         .merge(notes::router())
+        .merge(reports::router())
         .merge(lifecycle::router())
         .merge(payments::router())
 }

@@ -6,7 +6,7 @@ use cordon_service::hub::Topic;
 use cordon_service::messages::{self, Draft, Offer, Release, Sent};
 use cordon_service::model::ConversationState;
 use cordon_service::protocol::{self, Hello, ServerFrame};
-use cordon_service::{code, visitors, Refusal};
+use cordon_service::{code, ratings, visitors, Refusal};
 
 use super::{viewer, Conn, Exit, Role};
 
@@ -166,6 +166,44 @@ impl Conn {
         }
         let result = messages::send_checked(&self.state.service, &self.sender(), &draft).await;
         self.acknowledge(&draft, result).await
+    }
+
+    /// A visitor rates one of their ended conversations (issue 20); the service checks whose it is and when.
+    pub(super) async fn on_rating(
+        &mut self,
+        conversation_id: String,
+        score: i64,
+        comment: Option<String>,
+    ) -> Result<(), Exit> {
+        let (tenant_id, visitor_id) = match &self.role {
+            Role::Visitor(v) => match (&v.tenant, &v.visitor) {
+                (Some(t), Some(vis)) => (t.id.clone(), vis.id.clone()),
+                _ => {
+                    return self
+                        .send_error(code::NOT_AUTHENTICATED, "send a valid hello first", None)
+                        .await
+                }
+            },
+            Role::Agent(_) => {
+                return self
+                    .send_error(code::FORBIDDEN, "only visitors rate chats", None)
+                    .await
+            }
+        };
+        let svc = self.state.service.clone();
+        match ratings::submit(
+            &svc,
+            &tenant_id,
+            &visitor_id,
+            &conversation_id,
+            score,
+            comment.as_deref(),
+        )
+        .await
+        {
+            Ok(rating) => self.send(&ServerFrame::RatingSaved { rating }).await,
+            Err(r) => self.refuse(r, None).await,
+        }
     }
 
     /// Visitors' messages pass the hold-back: a message made only of digit groups that could begin a card
