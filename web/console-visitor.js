@@ -44,6 +44,11 @@
     fact(dl, 'Email', profile.email, profile.name ? null : verified);
     fact(dl, 'User id', profile.user_id, profile.name || profile.email ? null : verified);
     if (!profile.user_id) fact(dl, 'Identity', 'Not verified (anonymous visitor)');
+    // What the visitor typed in a pre-chat or offline form (issue 20): unverified, said so.
+    if (profile.contact) {
+      fact(dl, 'Contact name', profile.contact.name);
+      fact(dl, 'Contact email', profile.contact.email, h('span', { class: 'pill', text: 'from the chat form' }));
+    }
     fact(dl, 'Page', profile.page_title);
     fact(dl, profile.page_title ? 'Address' : 'Page', profile.page_url);
     var browser = [profile.browser, profile.os].filter(function (x) { return x && x !== 'unknown'; });

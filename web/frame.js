@@ -224,12 +224,95 @@
       case 'error': return onError(f);
       case 'payment.form': return onPaymentForm(f);
       case 'rating.saved': return onRatingSaved(f);
+      case 'contact.saved': return onContactSaved(f);
       default: return undefined;
     }
   }
 
+  // Agents online and about how long the wait is (issue 20), from the visitor's welcome: shown in the intro,
+  // which is on screen only before the first message.
+  function waitText(secs) {
+    if (secs === undefined || secs === null) return '';
+    if (secs < 60) return 'Usually replies in under a minute';
+    if (secs < 3600) return 'Usually replies in about ' + Math.ceil(secs / 60) + ' min';
+    return 'Usually replies in about ' + Math.ceil(secs / 3600) + ' h';
+  }
+  function renderAvailability(a) {
+    var box = $('avail');
+    box.textContent = '';
+    if (!a) { box.hidden = true; return; }
+    var dot = document.createElement('span');
+    dot.className = 'dot' + (a.agents_online > 0 ? ' on' : '');
+    dot.setAttribute('aria-hidden', 'true');
+    var text = a.agents_online > 0
+      ? (a.agents_online === 1 ? '1 agent online' : a.agents_online + ' agents online') +
+        (waitText(a.wait_estimate_secs) ? ' · ' + waitText(a.wait_estimate_secs) : '')
+      : 'No agent is online right now. Leave a message and we\'ll reply here.';
+    box.appendChild(dot);
+    box.appendChild(document.createTextNode(text));
+    box.hidden = false;
+  }
+
+  // ---- offline and pre-chat forms (issue 20) ---------------------------------------------------------------
+  // Before the first message, when the tenant turned them on: name, email and a question (pre-chat), or an email
+  // while no agent is online (offline). Given once per visitor (remembered with the visitor token); the question
+  // is then sent as the first message, through the composer's own path.
+  var contactForm = $('contact'), contactFor = false, available = null;
+
+  function needContact() {
+    if (!available || saved.contact || conv || lastSeq > 0 || pending.length) return '';
+    if (available.prechat_form) return 'prechat';
+    if (available.offline_form && available.agents_online === 0) return 'offline';
+    return '';
+  }
+  function renderContact() {
+    var mode = needContact();
+    contactForm.hidden = !mode;
+    // Without a form the composer is as renderStatus left it.
+    if (!mode) return;
+    form.hidden = true;
+    var offline = mode === 'offline';
+    $('contact-title').textContent = offline ? 'We\'re offline right now' : 'Before we start';
+    $('contact-hint').textContent = offline ? 'Leave your email and a message: we\'ll answer by email and here.' : '';
+    $('c-name-row').hidden = offline;
+    $('c-question-label').textContent = offline ? 'Your message' : 'Your question (optional)';
+    $('c-question').required = offline;
+    $('contact-send').textContent = offline ? 'Leave a message' : 'Start the chat';
+  }
+  contactForm.addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    if (contactFor || !welcomed) return;
+    contactFor = true;
+    $('contact-error').hidden = true;
+    var frame = { type: 'contact.set', email: $('c-email').value.trim() };
+    var name = $('c-name').value.trim();
+    if (name && !$('c-name-row').hidden) frame.name = name.slice(0, 100);
+    send(frame);
+  });
+  function onContactSaved() {
+    if (!contactFor) return;
+    contactFor = false;
+    saved.contact = 1;
+    save();
+    var q = $('c-question').value.trim();
+    contactForm.hidden = true;
+    form.hidden = false;
+    if (q) { input.value = q; form.requestSubmit(); }
+    else input.focus();
+  }
+  function contactRefused(f) {
+    if (!contactFor) return false;
+    contactFor = false;
+    $('contact-error').textContent = f.code === 'bad_request' ? 'Please check your email address.' : 'That did not work; please try again.';
+    $('contact-error').hidden = false;
+    return true;
+  }
+
   function onWelcome(f) {
     welcomed = true;
+    renderAvailability(f.availability);
+    available = f.availability || null;
+    renderContact();
     retries = 0;
     showBanner('', false);
     if (f.visitor_token) {
@@ -304,6 +387,7 @@
     }
     form.hidden = closed && !openRequested;
     intro.hidden = !!(conv && (lastSeq > 0 || pending.length));
+    renderContact();
   }
 
   function onSynced(f) {
@@ -388,6 +472,7 @@
 
   function onError(f) {
     if (!f.ref && ratingRefused(f)) return;
+    if (!f.ref && contactRefused(f)) return;
     if (!f.ref && paymentRefused(f)) return;
     var e = f.ref && byClientId[f.ref];
     if (e && !e.seq) {

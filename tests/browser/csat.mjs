@@ -1,6 +1,7 @@
 // Issue 20, item 9 (end of chat), driven from run.mjs with its helpers (`t`) like support.mjs: the widget offers
 // a rating once when the chat ends (stars and a comment; a card number in it masked; the visitor may skip it), the
-// agent sees it beside the chat, and the admin pages' reports chart it. Screenshots at 1280×800 and 390×844; no
+// agent sees it beside the chat, and the admin pages' reports chart it; before the first message the widget says
+// how many agents are online and about how long the wait is (item 2). Screenshots at 1280×800 and 390×844; no
 // page scrolls sideways at 390 px.
 import { join } from 'node:path';
 import { PHONE390, noOverflow, closeMine } from './support.mjs';
@@ -19,6 +20,13 @@ export async function csatTests(t) {
       await closeMine(agent, eventually);
       const store = await openStore(ctx, 'skyway');
       const frame = await openWidget(store);
+      // Before the first message (issue 20, item 2): who is online and about how long the wait is.
+      const avail = frame.locator('#avail');
+      await avail.waitFor({ state: 'visible' });
+      const said = await avail.innerText();
+      // Counted at most every five seconds per tenant: the agent just set online may not be in it yet.
+      assert(/\d+ agents? online|No agent is online/.test(said), `the availability line: ${said}`);
+      await store.screenshot({ path: join(ART, `issue20-availability-${size}.png`), animations: 'disabled' });
       const question = `Rating check ${size}: is my refund on its way?`;
       await say(frame, question);
       if (await agent.locator('#back').isVisible()) await agent.locator('#back').click();
@@ -106,6 +114,56 @@ export async function csatTests(t) {
       await noOverflow(t, admin, `admin with the reports at ${size}`);
       await section.scrollIntoViewIfNeeded();
       await section.screenshot({ path: join(ART, `issue20-reports-${size}.png`), animations: 'disabled' });
+      await ctx.close();
+    }
+  });
+
+  await group('20 pre-chat form: a tenant turns it on, the visitor gives name, email and a question, the agent sees them', async () => {
+    for (const [size, viewport, extra] of [['desktop', DESKTOP, {}], ['390', PHONE390, { isMobile: true, hasTouch: true, deviceScaleFactor: 2 }]]) {
+      const ctx = await context({ viewport, ...extra });
+      // The admin in a browser of its own: signing the agent in below would sign it out.
+      const adminCtx = await context({ viewport, ...extra });
+      const admin = await adminCtx.newPage();
+      await login(admin, 'voltmart', 'admin');
+      await admin.goto(cfg.console + '/console/admin');
+      await admin.getByLabel(/Pre-chat form/).check();
+      await admin.getByRole('button', { name: 'Save chat forms' }).click();
+      await admin.locator('#forms-status', { hasText: 'Saved' }).waitFor();
+      await noOverflow(t, admin, `admin with the chat forms at ${size}`);
+      await admin.locator('section[aria-labelledby="forms-h"]').screenshot({ path: join(ART, `issue20-chat-forms-admin-${size}.png`), animations: 'disabled' });
+      // The widget reads the forms from the welcome, at most five seconds old.
+      await admin.waitForTimeout(5500);
+      const agent = await ctx.newPage();
+      await login(agent, 'voltmart', 'agent');
+      await setStatus(agent, 'online');
+      await closeMine(agent, eventually);
+      const store = await openStore(ctx, 'voltmart');
+      await store.getByRole('button', { name: /^Open chat/ }).click();
+      const frame = store.frameLocator('iframe[title="Chat"]');
+      await frame.locator('#contact').waitFor({ state: 'visible' });
+      assert(!(await frame.locator('#composer').isVisible()), 'the composer shows beside the pre-chat form');
+      await frame.getByLabel('Your name').fill(`Ana ${size}`);
+      await frame.getByLabel('Your email').fill(`ana.${size}@example.com`);
+      await frame.getByLabel('Your question (optional)').fill(`Pre-chat ${size}: do you ship to Lisbon?`);
+      await noOverflow(t, await chatFrame(store), `widget pre-chat form at ${size}`);
+      await store.screenshot({ path: join(ART, `issue20-prechat-widget-${size}.png`), animations: 'disabled' });
+      await frame.getByRole('button', { name: 'Start the chat' }).click();
+      await bubbles(frame, `Pre-chat ${size}: do you ship`).waitFor();
+      await frame.locator('#composer').waitFor({ state: 'visible' });
+      if (await agent.locator('#back').isVisible()) await agent.locator('#back').click();
+      const item = agent.locator('#mine .conv-item', { hasText: `Pre-chat ${size}` });
+      await item.waitFor();
+      await item.click();
+      if (await agent.locator('#vp-toggle').isVisible()) await agent.locator('#vp-toggle').click();
+      await agent.locator('#vp-facts').getByText(`ana.${size}@example.com`).waitFor();
+      await agent.screenshot({ path: join(ART, `issue20-prechat-console-${size}.png`), animations: 'disabled' });
+      await agent.getByRole('button', { name: 'Close chat' }).click();
+      // Off again, for the groups after this one.
+      await admin.bringToFront();
+      await admin.getByLabel(/Pre-chat form/).uncheck();
+      await admin.getByRole('button', { name: 'Save chat forms' }).click();
+      await admin.locator('#forms-status', { hasText: 'Saved' }).waitFor();
+      await adminCtx.close();
       await ctx.close();
     }
   });

@@ -130,6 +130,10 @@ pub enum Action {
     RatingCreate,
     RatingRead,
     ReportsRead,
+    /// Offline and pre-chat forms (issue 20): a visitor gave a contact; an admin read or set the forms.
+    VisitorContactSet,
+    ChatFormsRead,
+    ChatFormsUpdate,
 }
 
 impl Action {
@@ -217,6 +221,9 @@ impl Action {
         Action::RatingCreate,
         Action::RatingRead,
         Action::ReportsRead,
+        Action::VisitorContactSet,
+        Action::ChatFormsRead,
+        Action::ChatFormsUpdate,
     ];
 
     /// The name written in entries.
@@ -305,6 +312,9 @@ impl Action {
             Action::RatingCreate => "rating.create",
             Action::RatingRead => "rating.read",
             Action::ReportsRead => "reports.read",
+            Action::VisitorContactSet => "visitor_contact.set",
+            Action::ChatFormsRead => "chat_forms.read",
+            Action::ChatFormsUpdate => "chat_forms.update",
         }
     }
 

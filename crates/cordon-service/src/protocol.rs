@@ -132,6 +132,14 @@ pub enum ClientFrame {
         #[serde(default)]
         comment: Option<String>,
     },
+    /// Visitors (issue 20): the contact given in the tenant's pre-chat or offline form, replacing any earlier one:
+    /// an email to answer to and an optional name. Answered by `contact.saved`.
+    #[serde(rename = "contact.set")]
+    ContactSet {
+        #[serde(default)]
+        name: Option<String>,
+        email: String,
+    },
 }
 
 impl ClientFrame {
@@ -151,6 +159,7 @@ impl ClientFrame {
             ClientFrame::PaymentRequest { .. } => "payment.request",
             ClientFrame::PaymentOpen { .. } => "payment.open",
             ClientFrame::RatingSubmit { .. } => "rating.submit",
+            ClientFrame::ContactSet { .. } => "contact.set",
         }
     }
 }
@@ -304,6 +313,10 @@ pub enum ServerFrame {
         agent: Option<AgentRef>,
         conversations: Vec<ConversationView>,
         limits: ProtocolLimits,
+        /// Visitors (issue 20): agents online now and about how long the wait is, for the widget to show before
+        /// the first message.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        availability: Option<crate::availability::Availability>,
     },
     #[serde(rename = "conversation")]
     Conversation { conversation: ConversationView },
@@ -354,6 +367,9 @@ pub enum ServerFrame {
     /// To the visitor who sent `rating.submit`: the rating as kept (the comment card-masked).
     #[serde(rename = "rating.saved")]
     RatingSaved { rating: crate::ratings::RatingView },
+    /// To the visitor who sent `contact.set`: the contact as kept (the name card-masked).
+    #[serde(rename = "contact.saved")]
+    ContactSaved { contact: crate::contact::Contact },
     #[serde(rename = "pong")]
     Pong {},
     #[serde(rename = "error")]
@@ -416,10 +432,11 @@ mod tests {
             "payment.request",
             "payment.open",
             "rating.submit",
+            "contact.set",
         ] {
             assert!(types.contains(&t), "{t} missing from {types:?}");
         }
-        assert_eq!(types.len(), 14);
+        assert_eq!(types.len(), 15);
     }
 
     #[test]

@@ -149,21 +149,9 @@ pub async fn read(
     conversation_id: &str,
 ) -> Result<ConversationRating> {
     principal.require(Scope::ConversationsRead)?;
-    if !crate::protocol::valid_client_id(conversation_id) {
-        return Err(Refusal::new(code::NOT_FOUND, "no such conversation"));
-    }
     let tenant_id = principal.tenant_id();
     // Another tenant's conversation is `not_found`, whether or not it was rated.
-    let conv = svc
-        .store
-        .conversation(tenant_id, conversation_id)
-        .await
-        .map_err(|e| match e {
-            cordon_store::StoreError::NotFound => {
-                Refusal::new(code::NOT_FOUND, "no such conversation")
-            }
-            other => other.into(),
-        })?;
+    let conv = crate::notes::conversation(svc, principal, conversation_id).await?;
     audit::record_read(
         svc,
         principal,

@@ -129,6 +129,14 @@ fn average(scores: &[i64]) -> Option<f64> {
     (!scores.is_empty()).then(|| scores.iter().sum::<i64>() as f64 / scores.len() as f64)
 }
 
+/// First-response and handle times over a set of chats (the widget's wait estimate, availability.rs).
+pub fn recent_timings(rows: &[ReportRow]) -> (Timing, Timing) {
+    (
+        timing(rows.iter().filter_map(first_response).collect()),
+        timing(rows.iter().filter_map(handle_time).collect()),
+    )
+}
+
 /// The report over `days` days from `first_day` (days since 1970-01-01 in the offset), from the range's rows.
 pub fn compute(
     rows: &[ReportRow],

@@ -10,7 +10,9 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod availability;
 mod canned;
+mod contacts;
 mod conversations;
 mod directory;
 mod exposure;
@@ -40,7 +42,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions as _, Connection as _, Executor as _, Row as _};
 
 pub use audit::{AuditEntry, StoredCheckpoint, PLATFORM_LOG};
+pub use availability::Staffing;
 pub use canned::{StoredCannedReply, MAX_CANNED_REPLIES};
+pub use contacts::ChatForms;
 pub use conversations::{
     AppendOutcome, AppendRequest, ConversationFilter, NewMessageSealer, StoredMessage,
 };
@@ -172,6 +176,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     ),
     (17, include_str!("../migrations/sqlite/0017_notes_tags.sql")),
     (18, include_str!("../migrations/sqlite/0018_ratings.sql")),
+    (19, include_str!("../migrations/sqlite/0019_chat_forms.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -222,6 +227,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0017_notes_tags.sql"),
     ),
     (18, include_str!("../migrations/postgres/0018_ratings.sql")),
+    (
+        19,
+        include_str!("../migrations/postgres/0019_chat_forms.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.

@@ -56,6 +56,11 @@ pub const VISITOR_TABLES: &[(&str, &str)] = &[
         "conversation_ratings",
         "tenant_id = $1 AND conversation_id IN ({convs})",
     ),
+    // Issue 20: the contact (name, email) the visitor gave in a pre-chat or offline form, sealed.
+    (
+        "visitor_contacts",
+        "tenant_id = $1 AND visitor_id IN ({ids})",
+    ),
     // Issue 15: the visitor's payment requests and card tokens (sealed cards, brand and last four). Found by
     // visitor, not conversation: a token outlives a transcript purged by retention.
     (
@@ -120,6 +125,10 @@ pub const OTHER_TABLES: &[(&str, &str)] = &[
     (
         "canned_replies",
         "the tenant's canned replies: staff-written stock answers, no visitor's data",
+    ),
+    (
+        "chat_forms",
+        "the tenant's switches for its widget's pre-chat and offline forms",
     ),
     (
         "payment_settings",

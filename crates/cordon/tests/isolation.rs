@@ -63,6 +63,7 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
         ("POST", "/api/v1/me/totp") => Some(json!({})),
         ("PATCH", "/api/v1/tenant/mfa") => Some(json!({"require_totp": false})),
         ("PUT", "/api/v1/tenant/release") => Some(json!({"release_id": null})),
+        ("PUT", "/api/v1/tenant/chat-forms") => Some(json!({"prechat": false, "offline": true})),
         ("POST", "/api/v1/canned-replies") => {
             Some(json!({"shortcut": format!("probe{n}"), "text": "Probe reply"}))
         }
@@ -259,6 +260,8 @@ async fn run(srv: &TestServer) {
                         | ("POST", "/api/v1/canned-replies")
                         | ("GET", "/api/v1/conversation-tags")
                         | ("GET", "/api/v1/reports")
+                        | ("GET", "/api/v1/tenant/chat-forms")
+                        | ("PUT", "/api/v1/tenant/chat-forms")
                         | ("GET", "/api/v1/webhooks/deliveries")
                         | ("GET", "/api/v1/payments/settings")
                         | ("PUT", "/api/v1/payments/settings")
@@ -459,6 +462,8 @@ async fn probe_frame(
         "payment.request" => json!({"type": "payment.request", "conversation_id": b_conv,
             "amount_minor": 100, "currency": "EUR", "description": "probe"}),
         "payment.open" => json!({"type": "payment.open", "request_id": b_request}),
+        // A contact is the sender's own (its visitor's); nothing of B's is named.
+        "contact.set" => json!({"type": "contact.set", "email": "probe@example.com"}),
         "rating.submit" => {
             json!({"type": "rating.submit", "conversation_id": b_conv, "score": 5, "comment": "probe"})
         }
@@ -483,7 +488,10 @@ async fn probe_frame(
                 Some("not_found" | "forbidden" | "already_authenticated")
             )
     });
-    let harmless = matches!(t, "ping" | "conversation.open" | "status.set");
+    let harmless = matches!(
+        t,
+        "ping" | "conversation.open" | "status.set" | "contact.set"
+    );
     assert!(
         refused || harmless,
         "{who} {t} on B's data was not refused: {answer:?}"

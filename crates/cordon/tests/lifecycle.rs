@@ -261,6 +261,11 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
             )
             .await;
         visitor.recv_type("rating.saved").await;
+        // The email the visitor left in a form (issue 20), sealed, opened in the export.
+        visitor
+            .send(serde_json::json!({"type": "contact.set", "name": "Ana", "email": "ana@example.com"}))
+            .await;
+        visitor.recv_type("contact.saved").await;
         drop(visitor);
         // Another visitor, who must be untouched: with rows in issue 20's tables too (profile, note, tags).
         let mut other = common::Ws::connect(&format!("ws://{}/ws/visitor", srv.addr), &[]).await;
@@ -329,7 +334,8 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
         assert!(
             text.contains("https://acme.example/checkout")
                 && text.contains("Card on file [Visa •••• 1111]")
-                && text.contains("Refund to [Visa •••• 1111] please"),
+                && text.contains("Refund to [Visa •••• 1111] please")
+                && text.contains("ana@example.com"),
             "{backend:?}: the profile and notes opened in the export: {text}"
         );
         for needle in [
@@ -380,10 +386,16 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
             .expect("rows");
         for (table, rows) in &kept {
             // The other visitor's chat waits in the queue (the agent has no room), so no agent read it.
-            // The other visitor paid nothing (issue 15): it has no payment requests or card tokens to keep.
+            // The other visitor paid nothing (issue 15): it has no payment requests or card tokens to keep; its
+            // chat has not ended, so it has no rating either, and it left no contact (issue 20).
             if !matches!(
                 *table,
-                "card_mentions" | "agent_reads" | "payment_requests" | "vault_tokens"
+                "card_mentions"
+                    | "agent_reads"
+                    | "payment_requests"
+                    | "vault_tokens"
+                    | "conversation_ratings"
+                    | "visitor_contacts"
             ) {
                 assert!(
                     !rows.is_empty(),

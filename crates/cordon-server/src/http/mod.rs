@@ -21,6 +21,7 @@ mod apikeys;
 mod audit;
 mod auth;
 mod canned;
+mod chat_forms;
 mod conversations;
 mod exposure;
 mod grants;
@@ -145,6 +146,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(canned::router())
         .merge(notes::router())
         .merge(reports::router())
+        .merge(chat_forms::router())
         .merge(lifecycle::router())
         .merge(payments::router())
 }

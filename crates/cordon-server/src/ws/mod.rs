@@ -541,6 +541,7 @@ impl Conn {
                 score,
                 comment,
             } => self.on_rating(conversation_id, score, comment).await,
+            ClientFrame::ContactSet { name, email } => self.on_contact(name, email).await,
             ClientFrame::Hello(_) | ClientFrame::Ping {} => Ok(()),
         }
     }
