@@ -47,7 +47,7 @@
     // What the visitor typed in a pre-chat or offline form (issue 20): unverified, said so.
     if (profile.contact) {
       fact(dl, 'Contact name', profile.contact.name);
-      fact(dl, 'Contact email', profile.contact.email, h('span', { class: 'pill', text: 'from the chat form' }));
+      fact(dl, 'Contact email', profile.contact.email, h('span', { class: 'pill from-form', text: 'from the chat form' }));
     }
     fact(dl, 'Page', profile.page_title);
     fact(dl, profile.page_title ? 'Address' : 'Page', profile.page_url);

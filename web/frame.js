@@ -55,7 +55,8 @@
   function load() {
     try { return JSON.parse(localStorage.getItem(STORE_KEY) || '{}') || {}; } catch (e) { return {}; }
   }
-  function save() {
+  // `now`: at once, not 250 ms later (a rating given or skipped must hold even if the visitor reloads at once).
+  function save(now) {
     try { localStorage.setItem(STORE_KEY, JSON.stringify(saved)); } catch (e) { /* blocked: the cookie keeps it */ }
     clearTimeout(saveTimer);
     saveTimer = setTimeout(function () {
@@ -63,9 +64,10 @@
         method: 'POST',
         credentials: 'same-origin',
         headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ visitor_token: saved.token, conversation_id: saved.conversation, read_seq: saved.read || 0 })
+        body: JSON.stringify({ visitor_token: saved.token, conversation_id: saved.conversation, read_seq: saved.read || 0,
+          offered: saved.rated || [], contact: !!saved.contact })
       }).catch(function () { /* offline: the next save tries again */ });
-    }, 250);
+    }, now ? 0 : 250);
   }
   function loadRemote() {
     if (saved.token) return Promise.resolve();
@@ -73,7 +75,8 @@
       .then(function (r) { return r.ok ? r.json() : {}; })
       .then(function (st) {
         if (!saved.token && st && st.visitor_token) {
-          saved = { token: st.visitor_token, conversation: st.conversation_id, read: st.read_seq || 0 };
+          saved = { token: st.visitor_token, conversation: st.conversation_id, read: st.read_seq || 0,
+            rated: Array.isArray(st.offered) ? st.offered : [], contact: st.contact ? 1 : 0 };
         }
       })
       .catch(function () { /* nothing remembered */ });
@@ -293,7 +296,7 @@
     if (!contactFor) return;
     contactFor = false;
     saved.contact = 1;
-    save();
+    save(true);
     var q = $('c-question').value.trim();
     contactForm.hidden = true;
     form.hidden = false;
@@ -713,8 +716,8 @@
   }
 
   // ---- end of chat: the rating (issue 20) ------------------------------------------------------------------
-  // Offered once per conversation when it has ended: rated or skipped, it is not offered again (the ids are kept
-  // with the visitor token; the server refuses a second rating anyway, answered as done).
+  // Offered once per conversation when it has ended: rated or skipped, it is not offered again (the last ten ids
+  // are kept with the visitor token, in /w/state too; the server refuses a second rating anyway, answered as done).
   var rateForm = $('rate'), rateSend = $('rate-send'), rateError = $('rate-error'), rateThanks = $('rate-thanks');
   var rateComment = $('rate-comment'), starLabels = document.querySelectorAll('#stars label');
   var ratingFor = null;       // the conversation a rating.submit is in flight for
@@ -724,8 +727,8 @@
   function markOffered(id) {
     var list = (saved.rated || []).filter(function (x) { return x !== id; });
     list.push(id);
-    saved.rated = list.slice(-20);
-    save();
+    saved.rated = list.slice(-10);
+    save(true);
   }
   function chosenScore() {
     var c = rateForm.querySelector('input[name="score"]:checked');
@@ -738,8 +741,10 @@
   }
   function renderRating(ended) {
     var id = conv && conv.id;
+    var wasHidden = rateForm.hidden;
     rateForm.hidden = !(ended && id && !offered(id));
     rateThanks.hidden = !(ended && id && thankedFor === id);
+    if (wasHidden && !rateForm.hidden) scrollDown(true);
   }
   rateForm.addEventListener('change', paintStars);
   rateForm.addEventListener('submit', function (ev) {

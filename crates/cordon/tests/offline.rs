@@ -43,14 +43,16 @@ async fn past_chat(
         .await;
     let start = cordon_store::now_ms() - 3_600_000;
     sqlx::any::install_default_drivers();
-    let mut c = sqlx::AnyConnection::connect(&srv.db.url).await.unwrap();
+    let mut c = sqlx::AnyConnection::connect(&srv.db.url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     sqlx::query("UPDATE conversations SET created_at = $1, closed_at = $2 WHERE id = $3")
         .bind(start)
         .bind(start + handle_ms)
         .bind(&conv)
         .execute(&mut c)
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{e}"));
     for (kind, at) in [("visitor", start), ("agent", start + first_ms)] {
         sqlx::query(
             "UPDATE messages SET created_at = $1 WHERE conversation_id = $2 AND sender_kind = $3",
@@ -60,9 +62,9 @@ async fn past_chat(
         .bind(kind)
         .execute(&mut c)
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{e}"));
     }
-    c.close().await.unwrap();
+    c.close().await.unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[tokio::test]

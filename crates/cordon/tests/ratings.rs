@@ -183,20 +183,20 @@ async fn set_times(
         .bind(conv)
         .execute(&mut *conn)
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{e}"));
     run("UPDATE messages SET created_at = $1 WHERE conversation_id = $2 AND sender_kind = 'visitor'")
         .bind(visitor)
         .bind(conv)
         .execute(&mut *conn)
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{e}"));
     if let Some(a) = agent {
         run("UPDATE messages SET created_at = $1 WHERE conversation_id = $2 AND sender_kind = 'agent'")
             .bind(a)
             .bind(conv)
             .execute(&mut *conn)
             .await
-            .unwrap();
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
