@@ -10,6 +10,8 @@
   var cache = {};         // conversation id -> { at, profile }
   var clock = 0;
   var notes = null;       // { notes, tags, priority } of the conversation on screen (issue 20, item 6)
+  var rated = false;      // the conversation on screen has a rating (issue 20, item 9)
+  var ratingAt = 0;       // when it was last asked for
 
   function panel() { return $('vpanel'); }
 
@@ -42,6 +44,11 @@
     fact(dl, 'Email', profile.email, profile.name ? null : verified);
     fact(dl, 'User id', profile.user_id, profile.name || profile.email ? null : verified);
     if (!profile.user_id) fact(dl, 'Identity', 'Not verified (anonymous visitor)');
+    // What the visitor typed in a pre-chat or offline form (issue 20): unverified, said so.
+    if (profile.contact) {
+      fact(dl, 'Contact name', profile.contact.name);
+      fact(dl, 'Contact email', profile.contact.email, h('span', { class: 'pill from-form', text: 'from the chat form' }));
+    }
     fact(dl, 'Page', profile.page_title);
     fact(dl, profile.page_title ? 'Address' : 'Page', profile.page_url);
     var browser = [profile.browser, profile.os].filter(function (x) { return x && x !== 'unknown'; });
@@ -90,17 +97,42 @@
     }, function () { /* a role without conversations:read sees no notes */ });
   }
 
+  // The visitor's rating of the chat once it ended (issue 20, item 9): stars, score and the card-masked comment.
+  function loadRating(conversationId) {
+    var box = $('vp-rating');
+    if (!box) return;
+    rated = false;
+    ratingAt = Date.now();
+    C.clear(box);
+    box.appendChild(h('p', { class: 'empty-note', text: 'Not rated.' }));
+    C.api('GET', '/api/v1/conversations/' + encodeURIComponent(conversationId) + '/rating').then(function (v) {
+      if (shown !== conversationId || !v.rating) return;
+      rated = true;
+      var r = v.rating, stars = h('span', { class: 'stars', 'aria-hidden': 'true' });
+      for (var i = 1; i <= 5; i++) stars.appendChild(h('span', { class: i <= r.score ? '' : 'off', text: '★' }));
+      C.clear(box);
+      box.appendChild(h('p', null, stars, h('span', { class: 'score', text: r.score + ' of 5' }),
+        r.comment ? h('span', { class: 'comment', text: r.comment }) : null,
+        h('span', { class: 'when', text: C.date(r.created_at) + ' ' + C.time(r.created_at) })));
+    }, function () { /* a role without conversations:read sees no rating */ });
+  }
+
   /** Show the panel for a conversation (or nothing for `null`). */
   function show(conversationId) {
     var p = panel();
     if (!p) return;
     p.hidden = !conversationId;
     $('vp-toggle').hidden = !conversationId;
-    if (conversationId === shown && profile) return;
+    if (conversationId === shown && profile) {
+      // The visitor rates after the chat ends: look again now and then while it is on screen (each look is audited).
+      if (!rated && Date.now() - ratingAt > 10000) loadRating(conversationId);
+      return;
+    }
     shown = conversationId;
     profile = null;
     if (!conversationId) { render(); return; }
     loadNotes(conversationId);
+    loadRating(conversationId);
     var hit = cache[conversationId];
     if (hit && Date.now() - hit.at < 30000) { profile = hit.profile; render(); return; }
     render();

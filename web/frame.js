@@ -55,7 +55,8 @@
   function load() {
     try { return JSON.parse(localStorage.getItem(STORE_KEY) || '{}') || {}; } catch (e) { return {}; }
   }
-  function save() {
+  // `now`: at once, not 250 ms later (a rating given or skipped must hold even if the visitor reloads at once).
+  function save(now) {
     try { localStorage.setItem(STORE_KEY, JSON.stringify(saved)); } catch (e) { /* blocked: the cookie keeps it */ }
     clearTimeout(saveTimer);
     saveTimer = setTimeout(function () {
@@ -63,9 +64,10 @@
         method: 'POST',
         credentials: 'same-origin',
         headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ visitor_token: saved.token, conversation_id: saved.conversation, read_seq: saved.read || 0 })
+        body: JSON.stringify({ visitor_token: saved.token, conversation_id: saved.conversation, read_seq: saved.read || 0,
+          offered: saved.rated || [], contact: !!saved.contact })
       }).catch(function () { /* offline: the next save tries again */ });
-    }, 250);
+    }, now ? 0 : 250);
   }
   function loadRemote() {
     if (saved.token) return Promise.resolve();
@@ -73,7 +75,8 @@
       .then(function (r) { return r.ok ? r.json() : {}; })
       .then(function (st) {
         if (!saved.token && st && st.visitor_token) {
-          saved = { token: st.visitor_token, conversation: st.conversation_id, read: st.read_seq || 0 };
+          saved = { token: st.visitor_token, conversation: st.conversation_id, read: st.read_seq || 0,
+            rated: Array.isArray(st.offered) ? st.offered : [], contact: st.contact ? 1 : 0 };
         }
       })
       .catch(function () { /* nothing remembered */ });
@@ -223,12 +226,96 @@
       case 'notice': return onNotice(f);
       case 'error': return onError(f);
       case 'payment.form': return onPaymentForm(f);
+      case 'rating.saved': return onRatingSaved(f);
+      case 'contact.saved': return onContactSaved(f);
       default: return undefined;
     }
   }
 
+  // Agents online and about how long the wait is (issue 20), from the visitor's welcome: shown in the intro,
+  // which is on screen only before the first message.
+  function waitText(secs) {
+    if (secs === undefined || secs === null) return '';
+    if (secs < 60) return 'Usually replies in under a minute';
+    if (secs < 3600) return 'Usually replies in about ' + Math.ceil(secs / 60) + ' min';
+    return 'Usually replies in about ' + Math.ceil(secs / 3600) + ' h';
+  }
+  function renderAvailability(a) {
+    var box = $('avail');
+    box.textContent = '';
+    if (!a) { box.hidden = true; return; }
+    var dot = document.createElement('span');
+    dot.className = 'dot' + (a.agents_online > 0 ? ' on' : '');
+    dot.setAttribute('aria-hidden', 'true');
+    var text = a.agents_online > 0
+      ? (a.agents_online === 1 ? '1 agent online' : a.agents_online + ' agents online') +
+        (waitText(a.wait_estimate_secs) ? ' · ' + waitText(a.wait_estimate_secs) : '')
+      : 'No agent is online right now. Leave a message and we\'ll reply here.';
+    box.appendChild(dot);
+    box.appendChild(document.createTextNode(text));
+    box.hidden = false;
+  }
+
+  // ---- offline and pre-chat forms (issue 20) ---------------------------------------------------------------
+  // Before the first message, when the tenant turned them on: name, email and a question (pre-chat), or an email
+  // while no agent is online (offline). Given once per visitor (remembered with the visitor token); the question
+  // is then sent as the first message, through the composer's own path.
+  var contactForm = $('contact'), contactFor = false, available = null;
+
+  function needContact() {
+    if (!available || saved.contact || conv || lastSeq > 0 || pending.length) return '';
+    if (available.prechat_form) return 'prechat';
+    if (available.offline_form && available.agents_online === 0) return 'offline';
+    return '';
+  }
+  function renderContact() {
+    var mode = needContact();
+    contactForm.hidden = !mode;
+    // Without a form the composer is as renderStatus left it.
+    if (!mode) return;
+    form.hidden = true;
+    var offline = mode === 'offline';
+    $('contact-title').textContent = offline ? 'We\'re offline right now' : 'Before we start';
+    $('contact-hint').textContent = offline ? 'Leave your email and a message: we\'ll answer by email and here.' : '';
+    $('c-name-row').hidden = offline;
+    $('c-question-label').textContent = offline ? 'Your message' : 'Your question (optional)';
+    $('c-question').required = offline;
+    $('contact-send').textContent = offline ? 'Leave a message' : 'Start the chat';
+  }
+  contactForm.addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    if (contactFor || !welcomed) return;
+    contactFor = true;
+    $('contact-error').hidden = true;
+    var frame = { type: 'contact.set', email: $('c-email').value.trim() };
+    var name = $('c-name').value.trim();
+    if (name && !$('c-name-row').hidden) frame.name = name.slice(0, 100);
+    send(frame);
+  });
+  function onContactSaved() {
+    if (!contactFor) return;
+    contactFor = false;
+    saved.contact = 1;
+    save(true);
+    var q = $('c-question').value.trim();
+    contactForm.hidden = true;
+    form.hidden = false;
+    if (q) { input.value = q; form.requestSubmit(); }
+    else input.focus();
+  }
+  function contactRefused(f) {
+    if (!contactFor) return false;
+    contactFor = false;
+    $('contact-error').textContent = f.code === 'bad_request' ? 'Please check your email address.' : 'That did not work; please try again.';
+    $('contact-error').hidden = false;
+    return true;
+  }
+
   function onWelcome(f) {
     welcomed = true;
+    renderAvailability(f.availability);
+    available = f.availability || null;
+    renderContact();
     retries = 0;
     showBanner('', false);
     if (f.visitor_token) {
@@ -296,12 +383,14 @@
     // A closed chat takes no more messages: the prompt to start a new one replaces the composer, unless a new
     // chat is already being opened (a message typed or "Start a new chat" clicked).
     ended.hidden = !closed || openRequested;
+    renderRating(closed && !openRequested);
     if (closed && !openRequested && !form.hidden && form.contains(document.activeElement)) {
       form.hidden = true;
       $('restart').focus();
     }
     form.hidden = closed && !openRequested;
     intro.hidden = !!(conv && (lastSeq > 0 || pending.length));
+    renderContact();
   }
 
   function onSynced(f) {
@@ -385,6 +474,8 @@
   }
 
   function onError(f) {
+    if (!f.ref && ratingRefused(f)) return;
+    if (!f.ref && contactRefused(f)) return;
     if (!f.ref && paymentRefused(f)) return;
     var e = f.ref && byClientId[f.ref];
     if (e && !e.seq) {
@@ -622,6 +713,83 @@
       readSent = lastSeq;
       send({ type: 'read', conversation_id: conv.id, seq: lastSeq });
     }
+  }
+
+  // ---- end of chat: the rating (issue 20) ------------------------------------------------------------------
+  // Offered once per conversation when it has ended: rated or skipped, it is not offered again (the last ten ids
+  // are kept with the visitor token, in /w/state too; the server refuses a second rating anyway, answered as done).
+  var rateForm = $('rate'), rateSend = $('rate-send'), rateError = $('rate-error'), rateThanks = $('rate-thanks');
+  var rateComment = $('rate-comment'), starLabels = document.querySelectorAll('#stars label');
+  var ratingFor = null;       // the conversation a rating.submit is in flight for
+  var thankedFor = null;
+
+  function offered(id) { return (saved.rated || []).indexOf(id) >= 0; }
+  function markOffered(id) {
+    var list = (saved.rated || []).filter(function (x) { return x !== id; });
+    list.push(id);
+    saved.rated = list.slice(-10);
+    save(true);
+  }
+  function chosenScore() {
+    var c = rateForm.querySelector('input[name="score"]:checked');
+    return c ? Number(c.value) : 0;
+  }
+  function paintStars() {
+    var n = chosenScore();
+    Array.prototype.forEach.call(starLabels, function (l, i) { l.classList.toggle('on', i < n); });
+    rateSend.disabled = !n || ratingFor !== null;
+  }
+  function renderRating(ended) {
+    var id = conv && conv.id;
+    var wasHidden = rateForm.hidden;
+    rateForm.hidden = !(ended && id && !offered(id));
+    rateThanks.hidden = !(ended && id && thankedFor === id);
+    if (wasHidden && !rateForm.hidden) scrollDown(true);
+  }
+  rateForm.addEventListener('change', paintStars);
+  rateForm.addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    var score = chosenScore();
+    if (!score || !conv || ratingFor) return;
+    ratingFor = conv.id;
+    rateError.hidden = true;
+    paintStars();
+    var frame = { type: 'rating.submit', conversation_id: conv.id, score: score };
+    var c = rateComment.value.trim();
+    if (c) frame.comment = c.slice(0, 1000);
+    send(frame);
+  });
+  $('rate-skip').addEventListener('click', function () {
+    if (!conv) return;
+    markOffered(conv.id);
+    renderStatus();
+    $('restart').focus();
+  });
+  function ratingDone(id, thanked) {
+    ratingFor = null;
+    markOffered(id);
+    thankedFor = thanked ? id : null;
+    rateComment.value = '';
+    var c = rateForm.querySelector('input[name="score"]:checked');
+    if (c) c.checked = false;
+    paintStars();
+    renderStatus();
+  }
+  function onRatingSaved(f) {
+    if (f.rating && ratingFor === f.rating.conversation_id) ratingDone(ratingFor, true);
+  }
+  function ratingRefused(f) {
+    if (!ratingFor) return false;
+    var id = ratingFor;
+    if (f.code === 'conflict') { ratingDone(id, true); return true; }
+    if (f.code === 'bad_request' || f.code === 'conversation_open' || f.code === 'not_found' || f.code === 'rate_limited') {
+      ratingFor = null;
+      rateError.textContent = f.code === 'rate_limited' ? 'Please try again in a moment.' : 'Your rating could not be sent.';
+      rateError.hidden = false;
+      paintStars();
+      return true;
+    }
+    return false;
   }
 
   // ---- payments (issue 15, docs/PAYMENTS.md) -------------------------------------------------------------

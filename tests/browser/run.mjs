@@ -14,6 +14,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { join } from 'node:path';
 import http from 'node:http';
 import { supportTests } from './support.mjs';
+import { csatTests } from './csat.mjs';
 import { vaultTests } from './vault.mjs';
 
 const require = createRequire(import.meta.url);
@@ -879,6 +880,7 @@ await group('7 screenshots: widget, console and admin, desktop and phone', async
 // ---- issue 20: the console and widget a support team expects (tests/browser/support.mjs) -------------------
 
 await supportTests({ group, context, login, setStatus, openStore, openWidget, chatFrame, say, bubbles, eventually, assert, account, closeAll, cfg, ART, DESKTOP });
+await csatTests({ group, context, login, setStatus, openStore, openWidget, chatFrame, say, bubbles, eventually, assert, account, closeAll, cfg, ART, DESKTOP });
 
 // ---- issue 15: the card vault (tests/browser/vault.mjs) ------------------------------------------------------
 

@@ -27,7 +27,7 @@ function overflowReport() {
 }
 
 /** Fail if `target` (a page or frame) scrolls sideways or holds a cut-off table. */
-async function noOverflow(t, target, label) {
+export async function noOverflow(t, target, label) {
   const r = await target.evaluate(overflowReport);
   t.assert(r.sw <= r.iw && r.wide.length === 0, `${label} is wider than ${r.iw} px (${r.sw}): ${r.wide.join(', ')}`);
   t.assert(r.cut.length === 0, `${label} has tables cut off: ${r.cut.join(', ')}`);
@@ -48,7 +48,7 @@ async function rows(page, selector) {
 
 /** Close every chat of the signed-in agent (accepting queued ones first), on a phone too, where an open chat hides
  *  the list: run.mjs's closeAll, going back to the list before each step. */
-async function closeMine(page, eventually) {
+export async function closeMine(page, eventually) {
   for (let i = 0; i < 12; i++) {
     if (await page.locator('#back').isVisible()) await page.locator('#back').click();
     const mine = page.locator('#mine .conv-item');

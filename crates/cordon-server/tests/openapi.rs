@@ -81,6 +81,14 @@ fn expected_query() -> BTreeMap<&'static str, Vec<(&'static str, bool)>> {
             vec![("tag", false), ("priority", false), ("limit", false)],
         ),
         (
+            "/api/v1/reports",
+            vec![
+                ("from", false),
+                ("to", false),
+                ("utc_offset_minutes", false),
+            ],
+        ),
+        (
             "/api/v1/operator/tenants/{tenant}/conversations",
             vec![("limit", false)],
         ),

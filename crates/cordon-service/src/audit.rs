@@ -126,6 +126,14 @@ pub enum Action {
     NotesRead,
     NoteCreate,
     ConversationMetaUpdate,
+    /// End of chat (issue 20): a visitor rated a chat; the staff read a rating; the reports were read.
+    RatingCreate,
+    RatingRead,
+    ReportsRead,
+    /// Offline and pre-chat forms (issue 20): a visitor gave a contact; an admin read or set the forms.
+    VisitorContactSet,
+    ChatFormsRead,
+    ChatFormsUpdate,
 }
 
 impl Action {
@@ -210,6 +218,12 @@ impl Action {
         Action::NotesRead,
         Action::NoteCreate,
         Action::ConversationMetaUpdate,
+        Action::RatingCreate,
+        Action::RatingRead,
+        Action::ReportsRead,
+        Action::VisitorContactSet,
+        Action::ChatFormsRead,
+        Action::ChatFormsUpdate,
     ];
 
     /// The name written in entries.
@@ -295,6 +309,12 @@ impl Action {
             Action::NotesRead => "notes.read",
             Action::NoteCreate => "note.create",
             Action::ConversationMetaUpdate => "conversation_meta.update",
+            Action::RatingCreate => "rating.create",
+            Action::RatingRead => "rating.read",
+            Action::ReportsRead => "reports.read",
+            Action::VisitorContactSet => "visitor_contact.set",
+            Action::ChatFormsRead => "chat_forms.read",
+            Action::ChatFormsUpdate => "chat_forms.update",
         }
     }
 

@@ -48,6 +48,8 @@ pub mod code {
     pub const SESSION_REQUIRED: &str = "session_required";
     pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
     pub const CONVERSATION_CLOSED: &str = "conversation_closed";
+    /// A chat is rated once it has ended (issue 20): `rating.submit` on a conversation still open.
+    pub const CONVERSATION_OPEN: &str = "conversation_open";
     pub const NO_CAPACITY: &str = "no_capacity";
     pub const CONFLICT: &str = "conflict";
     pub const ALREADY_AUTHENTICATED: &str = "already_authenticated";

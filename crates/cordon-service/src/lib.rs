@@ -20,8 +20,10 @@
 pub mod access;
 pub mod agents;
 pub mod audit;
+pub mod availability;
 pub mod canned;
 pub mod cluster;
+pub mod contact;
 pub mod conversations;
 pub mod error;
 pub mod grants;
@@ -37,8 +39,10 @@ pub mod notes;
 pub mod operators;
 pub mod payments;
 pub mod protocol;
+pub mod ratings;
 pub mod reads;
 pub mod releases;
+pub mod reports;
 pub mod throttle;
 pub mod transparency;
 pub mod visitor_profile;
@@ -95,6 +99,8 @@ pub struct Service {
     webhook_wake: Arc<tokio::sync::Notify>,
     /// The card vault's key, CVVs and use limiter in this process.
     vault: Arc<payments::VaultState>,
+    /// Agents online and the wait, per tenant, for visitors' `welcome` (issue 20), a few seconds old at most.
+    availability: Arc<availability::Cache>,
 }
 
 /// Why the service could not start on a database.
@@ -151,6 +157,7 @@ impl Service {
             settings: Arc::new(settings),
             webhook_wake: Arc::new(tokio::sync::Notify::new()),
             vault: Arc::new(payments::VaultState::default()),
+            availability: Arc::new(availability::Cache::default()),
         }
     }
 

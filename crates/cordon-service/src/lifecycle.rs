@@ -136,6 +136,27 @@ pub async fn export(svc: &Service, principal: &Principal, subject: Subject<'_>) 
                 }
             }
         }
+        // Issue 20: the contact a visitor gave in a form, opened.
+        if table == "visitor_contacts" {
+            for row in &mut rows {
+                let vid = row["visitor_id"].as_str().unwrap_or_default().to_string();
+                if let Some(c) = crate::contact::contact(svc, tenant_id, &vid).await? {
+                    row["contact"] = json!(c);
+                }
+            }
+        }
+        // Issue 20: a rating's comment (sealed as `sealed_comment`, card-masked), opened.
+        if table == "conversation_ratings" {
+            for row in &mut rows {
+                let conv = row["conversation_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                if let Some(c) = crate::ratings::opened_for_export(svc, tenant_id, &conv).await? {
+                    row["comment"] = json!(c);
+                }
+            }
+        }
         out.insert(table.to_string(), Value::Array(rows));
     }
     let entry = audit::by(principal, Action::VisitorExport, &targets(&ids));

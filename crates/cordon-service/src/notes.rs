@@ -88,8 +88,8 @@ pub fn check_priority(p: &str) -> Result<String> {
     }
 }
 
-/// The conversation, in the caller's tenant (`not_found` otherwise).
-async fn conversation(
+/// The conversation, in the caller's tenant (`not_found` otherwise). Ratings (ratings.rs) find theirs so too.
+pub(crate) async fn conversation(
     svc: &Service,
     principal: &Principal,
     conversation_id: &str,

@@ -123,6 +123,23 @@ pub enum ClientFrame {
     /// `payment.form`.
     #[serde(rename = "payment.open")]
     PaymentOpen { request_id: String },
+    /// Visitors (issue 20): rate one of their conversations once it has ended, once: a score 1-5 and an optional
+    /// comment (at most 1,000 characters; card numbers masked). Answered by `rating.saved`.
+    #[serde(rename = "rating.submit")]
+    RatingSubmit {
+        conversation_id: String,
+        score: i64,
+        #[serde(default)]
+        comment: Option<String>,
+    },
+    /// Visitors (issue 20): the contact given in the tenant's pre-chat or offline form, replacing any earlier one:
+    /// an email to answer to and an optional name. Answered by `contact.saved`.
+    #[serde(rename = "contact.set")]
+    ContactSet {
+        #[serde(default)]
+        name: Option<String>,
+        email: String,
+    },
 }
 
 impl ClientFrame {
@@ -141,6 +158,8 @@ impl ClientFrame {
             ClientFrame::StatusSet { .. } => "status.set",
             ClientFrame::PaymentRequest { .. } => "payment.request",
             ClientFrame::PaymentOpen { .. } => "payment.open",
+            ClientFrame::RatingSubmit { .. } => "rating.submit",
+            ClientFrame::ContactSet { .. } => "contact.set",
         }
     }
 }
@@ -294,6 +313,10 @@ pub enum ServerFrame {
         agent: Option<AgentRef>,
         conversations: Vec<ConversationView>,
         limits: ProtocolLimits,
+        /// Visitors (issue 20): agents online now and about how long the wait is, for the widget to show before
+        /// the first message.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        availability: Option<crate::availability::Availability>,
     },
     #[serde(rename = "conversation")]
     Conversation { conversation: ConversationView },
@@ -341,6 +364,12 @@ pub enum ServerFrame {
     /// To the visitor who sent `payment.open`: the vault form's URL (its capability in the fragment) to frame.
     #[serde(rename = "payment.form")]
     PaymentForm(crate::payments::PaymentForm),
+    /// To the visitor who sent `rating.submit`: the rating as kept (the comment card-masked).
+    #[serde(rename = "rating.saved")]
+    RatingSaved { rating: crate::ratings::RatingView },
+    /// To the visitor who sent `contact.set`: the contact as kept (the name card-masked).
+    #[serde(rename = "contact.saved")]
+    ContactSaved { contact: crate::contact::Contact },
     #[serde(rename = "pong")]
     Pong {},
     #[serde(rename = "error")]
@@ -402,10 +431,12 @@ mod tests {
             "status.set",
             "payment.request",
             "payment.open",
+            "rating.submit",
+            "contact.set",
         ] {
             assert!(types.contains(&t), "{t} missing from {types:?}");
         }
-        assert_eq!(types.len(), 13);
+        assert_eq!(types.len(), 15);
     }
 
     #[test]

@@ -61,6 +61,9 @@ pub struct VisitorProfileView {
     pub updated_at: Option<i64>,
     /// The visitor's other conversations, newest first (at most 20).
     pub past_conversations: Vec<ConversationView>,
+    /// What the visitor gave in a pre-chat or offline form (issue 20), unverified; absent when nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<crate::contact::Contact>,
 }
 
 fn clip(s: &str, max: usize) -> String {
@@ -294,6 +297,7 @@ pub async fn for_conversation(
         time_zone: stored.as_ref().and_then(|p| known(&p.time_zone)),
         updated_at: stored.as_ref().map(|p| p.updated_at),
         past_conversations: past,
+        contact: crate::contact::contact(svc, tenant_id, &conv.visitor_id).await?,
     })
 }
 

@@ -110,6 +110,7 @@ fn the_server_frames_loadgen_reads_parse_in_its_copy() {
             frames_per_sec: 20.0,
             frame_burst: 40.0,
         },
+        availability: None,
     }
     .to_json();
     let w = frames::parse(&welcome).expect("welcome parses");

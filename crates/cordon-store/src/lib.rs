@@ -10,7 +10,9 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod availability;
 mod canned;
+mod contacts;
 mod conversations;
 mod directory;
 mod exposure;
@@ -20,6 +22,7 @@ mod lifecycle;
 mod mfa;
 mod notes;
 mod operators;
+mod ratings;
 mod reads;
 mod releases;
 mod sqlite_appender;
@@ -39,7 +42,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions as _, Connection as _, Executor as _, Row as _};
 
 pub use audit::{AuditEntry, StoredCheckpoint, PLATFORM_LOG};
+pub use availability::Staffing;
 pub use canned::{StoredCannedReply, MAX_CANNED_REPLIES};
+pub use contacts::ChatForms;
 pub use conversations::{
     AppendOutcome, AppendRequest, ConversationFilter, NewMessageSealer, StoredMessage,
 };
@@ -53,6 +58,7 @@ pub use lifecycle::{DeletedCounts, Purged, Retention, OTHER_TABLES, VISITOR_TABL
 pub use mfa::AgentTotp;
 pub use notes::{ConversationMeta, StoredNote, MAX_NOTES_PER_CONVERSATION};
 pub use operators::{NewOperator, Operator, OperatorCredentials, OperatorSession};
+pub use ratings::{ReportRow, StoredRating, MAX_REPORT_ROWS};
 pub use releases::{Release, ReleaseKey};
 pub use tenant_cache::TENANT_CACHE_TTL;
 pub use vault::{NewVaultToken, PaymentRequest, PaymentSettings, PaymentState, VaultToken};
@@ -169,6 +175,8 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0016_canned_replies.sql"),
     ),
     (17, include_str!("../migrations/sqlite/0017_notes_tags.sql")),
+    (18, include_str!("../migrations/sqlite/0018_ratings.sql")),
+    (19, include_str!("../migrations/sqlite/0019_chat_forms.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -217,6 +225,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         17,
         include_str!("../migrations/postgres/0017_notes_tags.sql"),
+    ),
+    (18, include_str!("../migrations/postgres/0018_ratings.sql")),
+    (
+        19,
+        include_str!("../migrations/postgres/0019_chat_forms.sql"),
     ),
 ];
 

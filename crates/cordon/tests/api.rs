@@ -561,7 +561,7 @@ async fn verified_identity_is_enforced_for_every_frame() {
                 continue;
             }
             ws.send(json!({"type": t, "conversation_id": "c_x", "client_msg_id": "m", "text": "x", "after_seq": 0, "active": true, "seq": 0, "agent_id": "a", "status": "online",
-                "amount_minor": 1, "currency": "EUR", "description": "x", "request_id": "pr_x"})).await;
+                "amount_minor": 1, "currency": "EUR", "description": "x", "request_id": "pr_x", "score": 3, "email": "a@example.com"})).await;
             let e = ws.recv_error().await;
             assert_eq!(e["code"], "not_authenticated", "{t}: {e}");
         }

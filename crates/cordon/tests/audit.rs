@@ -63,6 +63,7 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
         ("POST", "/api/v1/webhooks/deliveries/{delivery_id}/redeliver")
         | ("DELETE", "/api/v1/webhooks/{webhook_id}") => None,
         ("PATCH", "/api/v1/tenant/mfa") => Some(json!({"require_totp": false})),
+        ("PUT", "/api/v1/tenant/chat-forms") => Some(json!({"prechat": true, "offline": true})),
         ("POST", "/api/v1/canned-replies") => {
             Some(json!({"shortcut": format!("sweep{n}"), "text": "Sweep reply"}))
         }
@@ -889,6 +890,12 @@ fn reached_by(action: Action) -> &'static str {
         Action::NotesRead => "route: GET /api/v1/conversations/{conversation_id}/notes",
         Action::NoteCreate => "route: POST /api/v1/conversations/{conversation_id}/notes",
         Action::ConversationMetaUpdate => "route: PUT /api/v1/conversations/{conversation_id}/meta",
+        Action::RatingCreate => "socket frame: rating.submit on /ws/visitor",
+        Action::RatingRead => "route: GET /api/v1/conversations/{conversation_id}/rating",
+        Action::ReportsRead => "route: GET /api/v1/reports",
+        Action::VisitorContactSet => "socket frame: contact.set on /ws/visitor",
+        Action::ChatFormsRead => "route: GET /api/v1/tenant/chat-forms",
+        Action::ChatFormsUpdate => "route: PUT /api/v1/tenant/chat-forms",
         Action::PaymentRequest => "socket frame: payment.request on /ws/agent",
         Action::PaymentFormOpen => "socket frame: payment.open on /ws/visitor",
         Action::CardTokenize => "vault route: POST /v/cards",
@@ -1223,6 +1230,16 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
         .close_conversation(&fx.tenant.id, &gone)
         .await
         .unwrap();
+    // The visitor rates the ended chat (issue 20); the purge removes the rating with the conversation.
+    leaving
+        .send(json!({"type": "rating.submit", "conversation_id": gone, "score": 4}))
+        .await;
+    leaving.recv_type("rating.saved").await;
+    // And leaves an email in the offline form (issue 20).
+    leaving
+        .send(json!({"type": "contact.set", "email": "leaving@example.com"}))
+        .await;
+    leaving.recv_type("contact.saved").await;
     let later = cordon_store::now_ms() + 3651 * 86_400_000;
     let purged = cordon_service::lifecycle::purge_expired(srv.service(), later)
         .await

@@ -63,6 +63,7 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
         ("POST", "/api/v1/me/totp") => Some(json!({})),
         ("PATCH", "/api/v1/tenant/mfa") => Some(json!({"require_totp": false})),
         ("PUT", "/api/v1/tenant/release") => Some(json!({"release_id": null})),
+        ("PUT", "/api/v1/tenant/chat-forms") => Some(json!({"prechat": false, "offline": true})),
         ("POST", "/api/v1/canned-replies") => {
             Some(json!({"shortcut": format!("probe{n}"), "text": "Probe reply"}))
         }
@@ -258,6 +259,9 @@ async fn run(srv: &TestServer) {
                         | ("GET", "/api/v1/canned-replies")
                         | ("POST", "/api/v1/canned-replies")
                         | ("GET", "/api/v1/conversation-tags")
+                        | ("GET", "/api/v1/reports")
+                        | ("GET", "/api/v1/tenant/chat-forms")
+                        | ("PUT", "/api/v1/tenant/chat-forms")
                         | ("GET", "/api/v1/webhooks/deliveries")
                         | ("GET", "/api/v1/payments/settings")
                         | ("PUT", "/api/v1/payments/settings")
@@ -421,6 +425,11 @@ async fn run(srv: &TestServer) {
             f["type"] == "conversation.updated" && f["conversation"]["state"] == "closed"
         })
         .await;
+    // A's rating.submit above found nothing; B's own visitor rates the ended chat (issue 20).
+    b_visitor
+        .send(json!({"type": "rating.submit", "conversation_id": b_conv, "score": 5}))
+        .await;
+    b_visitor.recv_type("rating.saved").await;
 }
 
 /// Send frame type `t` aimed at tenant B's conversation / agent from a tenant-A socket and check the refusal.
@@ -453,6 +462,11 @@ async fn probe_frame(
         "payment.request" => json!({"type": "payment.request", "conversation_id": b_conv,
             "amount_minor": 100, "currency": "EUR", "description": "probe"}),
         "payment.open" => json!({"type": "payment.open", "request_id": b_request}),
+        // A contact is the sender's own (its visitor's); nothing of B's is named.
+        "contact.set" => json!({"type": "contact.set", "email": "probe@example.com"}),
+        "rating.submit" => {
+            json!({"type": "rating.submit", "conversation_id": b_conv, "score": 5, "comment": "probe"})
+        }
         other => panic!("frame type {other} has no isolation probe: add one to probe_frame"),
     };
     ws.backlog.clear();
@@ -474,7 +488,10 @@ async fn probe_frame(
                 Some("not_found" | "forbidden" | "already_authenticated")
             )
     });
-    let harmless = matches!(t, "ping" | "conversation.open" | "status.set");
+    let harmless = matches!(
+        t,
+        "ping" | "conversation.open" | "status.set" | "contact.set"
+    );
     assert!(
         refused || harmless,
         "{who} {t} on B's data was not refused: {answer:?}"

@@ -245,6 +245,27 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
         // A card saved through the vault (issue 15): the visitor's payment request and token are its rows too.
         srv.pay(&mut agent, &mut visitor, &conv, "4111 1111 1111 1111")
             .await;
+        // The chat ends and the visitor rates it (issue 20), a card number in the comment (masked).
+        agent
+            .send(serde_json::json!({"type": "conversation.close", "conversation_id": conv}))
+            .await;
+        visitor
+            .recv_where(|f| {
+                f["type"] == "conversation.updated" && f["conversation"]["state"] == "closed"
+            })
+            .await;
+        visitor
+            .send(
+                serde_json::json!({"type": "rating.submit", "conversation_id": conv, "score": 2,
+                "comment": "Refund to 4111 1111 1111 1111 please"}),
+            )
+            .await;
+        visitor.recv_type("rating.saved").await;
+        // The email the visitor left in a form (issue 20), sealed, opened in the export.
+        visitor
+            .send(serde_json::json!({"type": "contact.set", "name": "Ana", "email": "ana@example.com"}))
+            .await;
+        visitor.recv_type("contact.saved").await;
         drop(visitor);
         // Another visitor, who must be untouched: with rows in issue 20's tables too (profile, note, tags).
         let mut other = common::Ws::connect(&format!("ws://{}/ws/visitor", srv.addr), &[]).await;
@@ -324,7 +345,9 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
         // Issue 20: the profile's page and the note's text opened too (the card in the note masked).
         assert!(
             text.contains("https://acme.example/checkout")
-                && text.contains("Card on file [Visa •••• 1111]"),
+                && text.contains("Card on file [Visa •••• 1111]")
+                && text.contains("Refund to [Visa •••• 1111] please")
+                && text.contains("ana@example.com"),
             "{backend:?}: the profile and notes opened in the export: {text}"
         );
         for needle in [
@@ -375,10 +398,16 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
             .expect("rows");
         for (table, rows) in &kept {
             // The other visitor's chat waits in the queue (the agent has no room), so no agent read it.
-            // The other visitor paid nothing (issue 15): it has no payment requests or card tokens to keep.
+            // The other visitor paid nothing (issue 15): it has no payment requests or card tokens to keep; its
+            // chat has not ended, so it has no rating either, and it left no contact (issue 20).
             if !matches!(
                 *table,
-                "card_mentions" | "agent_reads" | "payment_requests" | "vault_tokens"
+                "card_mentions"
+                    | "agent_reads"
+                    | "payment_requests"
+                    | "vault_tokens"
+                    | "conversation_ratings"
+                    | "visitor_contacts"
             ) {
                 assert!(
                     !rows.is_empty(),

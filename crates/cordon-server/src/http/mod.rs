@@ -21,6 +21,7 @@ mod apikeys;
 mod audit;
 mod auth;
 mod canned;
+mod chat_forms;
 mod conversations;
 mod exposure;
 mod grants;
@@ -33,6 +34,7 @@ pub(crate) mod openapi;
 mod operators;
 mod payments;
 mod releases;
+mod reports;
 mod tenant;
 mod webhooks;
 
@@ -143,6 +145,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(webhooks::router())
         .merge(canned::router())
         .merge(notes::router())
+        .merge(reports::router())
+        .merge(chat_forms::router())
         .merge(lifecycle::router())
         .merge(payments::router())
 }

@@ -32,6 +32,12 @@ pub(super) struct FrameState {
     conversation_id: Option<String>,
     #[serde(default)]
     read_seq: i64,
+    /// Issue 20: the conversations whose rating the frame offered (rated or skipped), newest last, at most 10,
+    /// so it is offered once; and whether the visitor gave a contact in a form already.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    offered: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    contact: bool,
 }
 
 impl FrameState {
@@ -53,6 +59,8 @@ impl FrameState {
                 .as_deref()
                 .is_none_or(|c| id_ok(c, "c_", 64))
             && (0..=i64::MAX / 2).contains(&self.read_seq)
+            && self.offered.len() <= 10
+            && self.offered.iter().all(|c| id_ok(c, "c_", 64))
     }
 }
 
@@ -135,8 +143,18 @@ mod tests {
             visitor_token: Some("cv_abc-DEF_123".into()),
             conversation_id: Some("c_x".into()),
             read_seq: 4,
+            offered: vec!["c_a".into(), "c_b".into()],
+            contact: true,
         };
         assert!(ok.valid());
+        // The rated or skipped conversations (issue 20): ids only, at most ten.
+        for offered in [vec!["x_a".to_string()], vec!["c_a".to_string(); 11]] {
+            assert!(!FrameState {
+                offered,
+                ..Default::default()
+            }
+            .valid());
+        }
         for bad in ["cv_", "cv_a b", "xx_abc", "cv_a;Path=/"] {
             let s = FrameState {
                 visitor_token: Some(bad.into()),

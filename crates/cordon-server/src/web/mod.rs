@@ -74,6 +74,8 @@ const ADMIN_AUDIT_JS: &str = include_str!("../../../../web/admin-audit.js");
 const ADMIN_JS: &str = include_str!("../../../../web/admin.js");
 /// The admin pages' payments section (issue 15, docs/PAYMENTS.md).
 const ADMIN_PAYMENTS_JS: &str = include_str!("../../../../web/admin-payments.js");
+const ADMIN_REPORTS_JS: &str = include_str!("../../../../web/admin-reports.js");
+const ADMIN_FORMS_JS: &str = include_str!("../../../../web/admin-forms.js");
 const CONSOLE_CSS: &str = include_str!("../../../../web/console.css");
 const ICON_SVG: &str = include_str!("../../../../web/icon.svg");
 
@@ -161,6 +163,8 @@ static ASSETS: LazyLock<Assets> = LazyLock::new(|| {
         asset("admin-audit.js", Site::Console, JS, ADMIN_AUDIT_JS),
         asset("admin.js", Site::Console, JS, ADMIN_JS),
         asset("admin-payments.js", Site::Console, JS, ADMIN_PAYMENTS_JS),
+        asset("admin-reports.js", Site::Console, JS, ADMIN_REPORTS_JS),
+        asset("admin-forms.js", Site::Console, JS, ADMIN_FORMS_JS),
         asset("console.css", Site::Console, CSS, CONSOLE_CSS),
         asset("icon.svg", Site::Console, "image/svg+xml", ICON_SVG),
     ]

@@ -54,6 +54,7 @@ impl Conn {
             }),
             conversations: views,
             limits: self.limits_view(),
+            availability: None,
         };
         self.send(&welcome).await
     }

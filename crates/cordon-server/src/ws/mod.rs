@@ -536,6 +536,12 @@ impl Conn {
                     .await
             }
             ClientFrame::PaymentOpen { request_id } => self.on_payment_open(request_id).await,
+            ClientFrame::RatingSubmit {
+                conversation_id,
+                score,
+                comment,
+            } => self.on_rating(conversation_id, score, comment).await,
+            ClientFrame::ContactSet { name, email } => self.on_contact(name, email).await,
             ClientFrame::Hello(_) | ClientFrame::Ping {} => Ok(()),
         }
     }

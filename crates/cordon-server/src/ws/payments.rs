@@ -5,7 +5,7 @@ use cordon_service::code;
 use cordon_service::payments;
 use cordon_service::protocol::ServerFrame;
 
-use super::{Conn, Exit, Role};
+use super::{Conn, Exit};
 
 impl Conn {
     pub(super) async fn on_payment_request(
@@ -37,25 +37,11 @@ impl Conn {
     }
 
     pub(super) async fn on_payment_open(&mut self, request_id: String) -> Result<(), Exit> {
-        let (tenant_id, visitor_id) = match &self.role {
-            Role::Visitor(v) => match (&v.tenant, &v.visitor) {
-                (Some(t), Some(vis)) => (t.id.clone(), vis.id.clone()),
-                _ => {
-                    return self
-                        .send_error(code::NOT_AUTHENTICATED, "send a valid hello first", None)
-                        .await
-                }
-            },
-            Role::Agent(_) => {
-                return self
-                    .send_error(
-                        code::FORBIDDEN,
-                        "only the conversation's visitor opens the card form",
-                        None,
-                    )
-                    .await
-            }
-        };
+        let (tenant_id, visitor_id) =
+            match self.visitor_ids("only the conversation's visitor opens the card form") {
+                Ok(ids) => ids,
+                Err((c, m)) => return self.send_error(c, m, None).await,
+            };
         let svc = self.state.service.clone();
         match payments::open_form(&svc, &tenant_id, &visitor_id, &request_id).await {
             Ok(form) => self.send(&ServerFrame::PaymentForm(form)).await,

@@ -6,7 +6,7 @@ use cordon_service::hub::Topic;
 use cordon_service::messages::{self, Draft, Offer, Release, Sent};
 use cordon_service::model::ConversationState;
 use cordon_service::protocol::{self, Hello, ServerFrame};
-use cordon_service::{code, visitors, Refusal};
+use cordon_service::{code, contact, ratings, visitors, Refusal};
 
 use super::{viewer, Conn, Exit, Role};
 
@@ -29,6 +29,11 @@ impl Conn {
             Ok(a) => a,
             Err(r) => return self.refuse(r, None).await,
         };
+        // What the widget shows before the first message; a failure to count leaves it out, not the visitor.
+        let availability =
+            cordon_service::availability::for_tenant(&self.state.service, &admitted.tenant.id)
+                .await
+                .ok();
         let mut views = Vec::new();
         for c in &admitted.conversations {
             views.push(
@@ -43,6 +48,7 @@ impl Conn {
             agent: None,
             conversations: views,
             limits: self.limits_view(),
+            availability,
         };
         let ids: Vec<String> = admitted
             .conversations
@@ -166,6 +172,65 @@ impl Conn {
         }
         let result = messages::send_checked(&self.state.service, &self.sender(), &draft).await;
         self.acknowledge(&draft, result).await
+    }
+
+    /// The tenant and visitor of a visitor socket past its hello, or the refusal to send: `not_authenticated`
+    /// before the hello, `forbidden` (with `on_agent`) on an agent socket.
+    pub(super) fn visitor_ids(
+        &self,
+        on_agent: &'static str,
+    ) -> Result<(String, String), (&'static str, &'static str)> {
+        match &self.role {
+            Role::Visitor(v) => match (&v.tenant, &v.visitor) {
+                (Some(t), Some(vis)) => Ok((t.id.clone(), vis.id.clone())),
+                _ => Err((code::NOT_AUTHENTICATED, "send a valid hello first")),
+            },
+            Role::Agent(_) => Err((code::FORBIDDEN, on_agent)),
+        }
+    }
+
+    /// A visitor rates one of their ended conversations (issue 20); the service checks whose it is and when.
+    pub(super) async fn on_rating(
+        &mut self,
+        conversation_id: String,
+        score: i64,
+        comment: Option<String>,
+    ) -> Result<(), Exit> {
+        let (tenant_id, visitor_id) = match self.visitor_ids("only visitors rate chats") {
+            Ok(ids) => ids,
+            Err((c, m)) => return self.send_error(c, m, None).await,
+        };
+        let svc = self.state.service.clone();
+        match ratings::submit(
+            &svc,
+            &tenant_id,
+            &visitor_id,
+            &conversation_id,
+            score,
+            comment.as_deref(),
+        )
+        .await
+        {
+            Ok(rating) => self.send(&ServerFrame::RatingSaved { rating }).await,
+            Err(r) => self.refuse(r, None).await,
+        }
+    }
+
+    /// A visitor gives a contact in the tenant's pre-chat or offline form (issue 20).
+    pub(super) async fn on_contact(
+        &mut self,
+        name: Option<String>,
+        email: String,
+    ) -> Result<(), Exit> {
+        let (tenant_id, visitor_id) = match self.visitor_ids("only visitors give a contact") {
+            Ok(ids) => ids,
+            Err((c, m)) => return self.send_error(c, m, None).await,
+        };
+        let svc = self.state.service.clone();
+        match contact::set_contact(&svc, &tenant_id, &visitor_id, name.as_deref(), &email).await {
+            Ok(contact) => self.send(&ServerFrame::ContactSaved { contact }).await,
+            Err(r) => self.refuse(r, None).await,
+        }
     }
 
     /// Visitors' messages pass the hold-back: a message made only of digit groups that could begin a card
