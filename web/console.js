@@ -428,7 +428,9 @@
   function preview(e) {
     for (var i = e.msgs.length - 1; i >= 0; i--) {
       var m = e.msgs[i].msg;
-      if (m && m.sender.kind !== 'system') return (m.sender.kind === 'agent' ? 'You: ' : '') + m.text;
+      if (m && m.sender.kind !== 'system') {
+        return (m.sender.kind === 'agent' ? 'You: ' : '') + m.text.replace(/^\[file f_[A-Za-z0-9_-]{22}\] /, 'File: ');
+      }
     }
     return e.view.state === 'queued' ? 'Waiting for an agent' : '';
   }
@@ -578,9 +580,10 @@
         return;
       }
       var out = m.sender.kind === 'agent';
+      var fileBubble = window.CordonFiles && window.CordonFiles.bubble(m);
       ol.appendChild(h('div', { class: 'msg ' + (out ? 'out' : 'in') },
         h('span', { class: 'name', text: out ? m.sender.name : 'Visitor' }),
-        h('div', { class: 'bubble', text: m.text }),
+        fileBubble || h('div', { class: 'bubble', text: m.text }),
         h('span', { class: 'meta' }, C.time(m.created_at), it === lastOwnRead ? h('span', { class: 'seen', text: ' · Seen' }) : null)));
     });
     if (!items.length) ol.appendChild(h('div', { class: 'sys', text: 'No messages yet.' }));
@@ -794,7 +797,7 @@
   }
 
   // The visitor panel (console-visitor.js) opens past conversations as history does.
-  window.CordonConsole = { openHistory: openHistory };
+  window.CordonConsole = { openHistory: openHistory, current: function () { return selected; } };
 
   function openHistory(c) {
     historyMode = true;

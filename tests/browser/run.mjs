@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import http from 'node:http';
 import { supportTests } from './support.mjs';
 import { vaultTests } from './vault.mjs';
+import { filesTests } from './files.mjs';
 
 const require = createRequire(import.meta.url);
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -879,6 +880,10 @@ await group('7 screenshots: widget, console and admin, desktop and phone', async
 // ---- issue 20: the console and widget a support team expects (tests/browser/support.mjs) -------------------
 
 await supportTests({ group, context, login, setStatus, openStore, openWidget, chatFrame, say, bubbles, eventually, assert, account, closeAll, cfg, ART, DESKTOP });
+
+// ---- issue 20, item 5: files and images (tests/browser/files.mjs) ----------------------------------------------
+
+await filesTests({ group, context, login, setStatus, openStore, openWidget, chatFrame, say, bubbles, eventually, assert, account, closeAll, cfg, ART, DESKTOP });
 
 // ---- issue 15: the card vault (tests/browser/vault.mjs) ------------------------------------------------------
 

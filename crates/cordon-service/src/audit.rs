@@ -126,6 +126,10 @@ pub enum Action {
     NotesRead,
     NoteCreate,
     ConversationMetaUpdate,
+    /// Files (issue 20): sent by a visitor or an agent, downloaded by either, a visitor's file ticket issued.
+    FileUpload,
+    FileRead,
+    FileTicketIssue,
 }
 
 impl Action {
@@ -210,6 +214,9 @@ impl Action {
         Action::NotesRead,
         Action::NoteCreate,
         Action::ConversationMetaUpdate,
+        Action::FileUpload,
+        Action::FileRead,
+        Action::FileTicketIssue,
     ];
 
     /// The name written in entries.
@@ -295,6 +302,9 @@ impl Action {
             Action::NotesRead => "notes.read",
             Action::NoteCreate => "note.create",
             Action::ConversationMetaUpdate => "conversation_meta.update",
+            Action::FileUpload => "file.upload",
+            Action::FileRead => "file.read",
+            Action::FileTicketIssue => "file.ticket_issue",
         }
     }
 

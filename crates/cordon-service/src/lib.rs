@@ -24,6 +24,7 @@ pub mod canned;
 pub mod cluster;
 pub mod conversations;
 pub mod error;
+pub mod files;
 pub mod grants;
 pub mod hub;
 pub mod impact;
@@ -80,6 +81,8 @@ pub struct Settings {
     pub webhooks: webhooks::WebhookSettings,
     /// The card vault (issue 15): its origin, its key's wrapper, the processor rules.
     pub payments: payments::PaymentConfig,
+    /// The largest file a visitor or an agent may send (issue 20), in bytes.
+    pub max_file_bytes: usize,
 }
 
 /// Everything the use cases share in one process: the store, the keys, the hub, the counters. Cheap to clone.

@@ -123,6 +123,10 @@ pub enum ClientFrame {
     /// `payment.form`.
     #[serde(rename = "payment.open")]
     PaymentOpen { request_id: String },
+    /// Visitors (issue 20): a ticket for the widget origin's file routes (`POST /w/files`, `GET /w/files/{id}`).
+    /// Answered by `file.ticket`.
+    #[serde(rename = "file.ticket")]
+    FileTicket {},
 }
 
 impl ClientFrame {
@@ -141,6 +145,7 @@ impl ClientFrame {
             ClientFrame::StatusSet { .. } => "status.set",
             ClientFrame::PaymentRequest { .. } => "payment.request",
             ClientFrame::PaymentOpen { .. } => "payment.open",
+            ClientFrame::FileTicket {} => "file.ticket",
         }
     }
 }
@@ -341,6 +346,9 @@ pub enum ServerFrame {
     /// To the visitor who sent `payment.open`: the vault form's URL (its capability in the fragment) to frame.
     #[serde(rename = "payment.form")]
     PaymentForm(crate::payments::PaymentForm),
+    /// To the visitor who sent `file.ticket`: send it as `X-Cordon-File-Ticket` to `/w/files` (issue 20).
+    #[serde(rename = "file.ticket")]
+    FileTicket(crate::files::FileTicket),
     #[serde(rename = "pong")]
     Pong {},
     #[serde(rename = "error")]
@@ -402,10 +410,11 @@ mod tests {
             "status.set",
             "payment.request",
             "payment.open",
+            "file.ticket",
         ] {
             assert!(types.contains(&t), "{t} missing from {types:?}");
         }
-        assert_eq!(types.len(), 13);
+        assert_eq!(types.len(), 14);
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod canned;
 mod conversations;
 mod directory;
 mod exposure;
+mod files;
 mod grants;
 mod impact;
 mod lifecycle;
@@ -44,6 +45,7 @@ pub use conversations::{
     AppendOutcome, AppendRequest, ConversationFilter, NewMessageSealer, StoredMessage,
 };
 pub use exposure::{is_sha384_hex, ExposureQuery};
+pub use files::{StoredFile, StoredFileMeta, MAX_FILES_PER_CONVERSATION};
 pub use grants::{NewGrant, OperatorGrant};
 pub use impact::{
     CardMention, CardMentionSource, ExposureHit, ImpactWindow, StoredCardMention,
@@ -169,6 +171,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0016_canned_replies.sql"),
     ),
     (17, include_str!("../migrations/sqlite/0017_notes_tags.sql")),
+    (
+        20,
+        include_str!("../migrations/sqlite/0020_conversation_files.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -217,6 +223,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         17,
         include_str!("../migrations/postgres/0017_notes_tags.sql"),
+    ),
+    (
+        20,
+        include_str!("../migrations/postgres/0020_conversation_files.sql"),
     ),
 ];
 

@@ -51,6 +51,11 @@ pub const VISITOR_TABLES: &[(&str, &str)] = &[
         "conversation_meta",
         "tenant_id = $1 AND conversation_id IN ({convs})",
     ),
+    // Issue 20: files and images sent in the visitor's conversations, either way (sealed bytes and name).
+    (
+        "conversation_files",
+        "tenant_id = $1 AND conversation_id IN ({convs})",
+    ),
     // Issue 15: the visitor's payment requests and card tokens (sealed cards, brand and last four). Found by
     // visitor, not conversation: a token outlives a transcript purged by retention.
     (
@@ -62,8 +67,12 @@ pub const VISITOR_TABLES: &[(&str, &str)] = &[
 
 /// Tables of a conversation's own rows (besides messages, card mentions and webhook events) that a retention
 /// purge removes with it, before the conversation itself.
-pub(crate) const PURGED_WITH_CONVERSATION: &[&str] =
-    &["agent_reads", "conversation_notes", "conversation_meta"];
+pub(crate) const PURGED_WITH_CONVERSATION: &[&str] = &[
+    "agent_reads",
+    "conversation_notes",
+    "conversation_meta",
+    "conversation_files",
+];
 
 /// Tables with no data of any one visitor, and why.
 pub const OTHER_TABLES: &[(&str, &str)] = &[
@@ -169,7 +178,11 @@ fn row_json(row: &AnyRow) -> Value {
         // Hashes, wrapped keys and sealed bytes are left out by name too: a NULL one (a used form capability of
         // the card vault) would otherwise decode as an integer and appear as a key with no value.
         let name = col.name();
-        if name.ends_with("_hash") || name.ends_with("_wrapped") || name == "sealed" {
+        if name.ends_with("_hash")
+            || name.ends_with("_wrapped")
+            || name == "sealed"
+            || name.ends_with("_sealed")
+        {
             continue;
         }
         let v = if let Ok(v) = row.try_get::<Option<i64>, _>(i) {

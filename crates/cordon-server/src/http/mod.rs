@@ -23,6 +23,7 @@ mod auth;
 mod canned;
 mod conversations;
 mod exposure;
+mod files;
 mod grants;
 pub(crate) mod health;
 mod impact;
@@ -104,6 +105,14 @@ impl utoipa::Modify for SecuritySchemes {
             "operator",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        // Visitors' file routes on the widget origin (issue 20): the ticket the visitor socket's `file.ticket`
+        // gives.
+        components.add_security_scheme(
+            "visitor_ticket",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(
+                "X-Cordon-File-Ticket",
+            ))),
+        );
         components.add_security_scheme(
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
@@ -143,6 +152,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(webhooks::router())
         .merge(canned::router())
         .merge(notes::router())
+        .merge(files::router())
         .merge(lifecycle::router())
         .merge(payments::router())
 }

@@ -30,6 +30,7 @@ use crate::AppState;
 
 mod agent;
 mod delivery;
+mod files;
 mod payments;
 mod visitor;
 mod writer;
@@ -536,6 +537,7 @@ impl Conn {
                     .await
             }
             ClientFrame::PaymentOpen { request_id } => self.on_payment_open(request_id).await,
+            ClientFrame::FileTicket {} => self.on_file_ticket().await,
             ClientFrame::Hello(_) | ClientFrame::Ping {} => Ok(()),
         }
     }
