@@ -81,6 +81,10 @@ fn expected_query() -> BTreeMap<&'static str, Vec<(&'static str, bool)>> {
             vec![("name", true)],
         ),
         (
+            "/api/v1/search/messages",
+            vec![("q", true), ("limit", false)],
+        ),
+        (
             "/w/files",
             vec![("conversation_id", true), ("name", true)],
         ),

@@ -130,6 +130,8 @@ pub enum Action {
     FileUpload,
     FileRead,
     FileTicketIssue,
+    /// Search of history by words in messages (issue 20); the entry never holds the words.
+    MessagesSearch,
 }
 
 impl Action {
@@ -217,6 +219,7 @@ impl Action {
         Action::FileUpload,
         Action::FileRead,
         Action::FileTicketIssue,
+        Action::MessagesSearch,
     ];
 
     /// The name written in entries.
@@ -305,6 +308,7 @@ impl Action {
             Action::FileUpload => "file.upload",
             Action::FileRead => "file.read",
             Action::FileTicketIssue => "file.ticket_issue",
+            Action::MessagesSearch => "messages.search",
         }
     }
 

@@ -40,6 +40,7 @@ pub mod payments;
 pub mod protocol;
 pub mod reads;
 pub mod releases;
+pub mod search;
 pub mod throttle;
 pub mod transparency;
 pub mod visitor_profile;

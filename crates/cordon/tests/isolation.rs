@@ -134,6 +134,8 @@ fn query_for(path: &str) -> &'static str {
         "/api/v1/audit/entries" => "?start=0&end=10",
         "/api/v1/audit/proof/inclusion" => "?index=0&size=2",
         "/api/v1/audit/proof/consistency" => "?first=1&second=2",
+        // A's search for B's words must find nothing of B's (issue 20).
+        "/api/v1/search/messages" => "?q=B-SECRET-MESSAGE",
         _ => "",
     }
 }
@@ -344,6 +346,7 @@ async fn run(srv: &TestServer) {
                         | ("GET", "/api/v1/payments/settings")
                         | ("PUT", "/api/v1/payments/settings")
                         | ("GET", "/api/v1/payments/tokens")
+                        | ("GET", "/api/v1/search/messages")
                 ) || path.starts_with("/api/v1/audit/");
                 if !own_tenant_ok {
                     assert!(

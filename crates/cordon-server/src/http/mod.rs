@@ -34,6 +34,7 @@ pub(crate) mod openapi;
 mod operators;
 mod payments;
 mod releases;
+mod search;
 mod tenant;
 mod webhooks;
 
@@ -153,6 +154,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(canned::router())
         .merge(notes::router())
         .merge(files::router())
+        .merge(search::router())
         .merge(lifecycle::router())
         .merge(payments::router())
 }
