@@ -428,7 +428,9 @@
   function preview(e) {
     for (var i = e.msgs.length - 1; i >= 0; i--) {
       var m = e.msgs[i].msg;
-      if (m && m.sender.kind !== 'system') return (m.sender.kind === 'agent' ? 'You: ' : '') + m.text;
+      if (m && m.sender.kind !== 'system') {
+        return (m.sender.kind === 'agent' ? 'You: ' : '') + m.text.replace(/^\[file f_[A-Za-z0-9_-]{22}\] /, 'File: ');
+      }
     }
     return e.view.state === 'queued' ? 'Waiting for an agent' : '';
   }
@@ -578,9 +580,10 @@
         return;
       }
       var out = m.sender.kind === 'agent';
+      var fileBubble = window.CordonFiles && window.CordonFiles.bubble(m);
       ol.appendChild(h('div', { class: 'msg ' + (out ? 'out' : 'in') },
         h('span', { class: 'name', text: out ? m.sender.name : 'Visitor' }),
-        h('div', { class: 'bubble', text: m.text }),
+        fileBubble || h('div', { class: 'bubble', text: m.text }),
         h('span', { class: 'meta' }, C.time(m.created_at), it === lastOwnRead ? h('span', { class: 'seen', text: ' · Seen' }) : null)));
     });
     if (!items.length) ol.appendChild(h('div', { class: 'sys', text: 'No messages yet.' }));
@@ -735,6 +738,15 @@
   $('history-more').addEventListener('click', function () { searchHistory(true); });
 
   function searchHistory(more) {
+    $('history-note').hidden = true;
+    // By words in messages (issue 20): the tenant's recent history, opened on the server, nothing indexed.
+    var words = $('h-words').value.trim();
+    if (words) {
+      C.api('GET', '/api/v1/search/messages?limit=50&q=' + encodeURIComponent(words)).then(renderHits, function (e) {
+        C.toast(e.message, true);
+      });
+      return;
+    }
     var q = $('h-search').value.trim();
     if (/^c_[A-Za-z0-9_-]+$/.test(q)) {
       C.api('GET', '/api/v1/conversations/' + encodeURIComponent(q)).then(function (c) {
@@ -771,6 +783,27 @@
     }, function (e) { C.toast(e.message, true); });
   }
 
+  function renderHits(r) {
+    var ul = $('history');
+    C.clear(ul);
+    historyRows = [];
+    historyCursor = null;
+    r.hits.forEach(function (hit) {
+      var c = hit.conversation;
+      ul.appendChild(h('li', null, h('button', { type: 'button', class: 'conv-item hit', onclick: function () { openHistory(c); } },
+        h('span', { class: 'conv-line' },
+          h('span', { class: 'conv-name', text: visitorLabel(c) }),
+          h('span', { class: 'conv-time', text: C.date(hit.created_at) + ' ' + C.time(hit.created_at) })),
+        h('span', { class: 'conv-snippet', text: (hit.sender_kind === 'agent' ? 'Agent: ' : hit.sender_kind === 'visitor' ? 'Visitor: ' : '') + hit.snippet }))));
+    });
+    $('history-empty').hidden = r.hits.length > 0;
+    $('history-more').hidden = true;
+    var note = 'Searched ' + r.scanned_messages + ' messages in the latest ' + r.scanned_conversations + ' conversations.';
+    if (r.truncated) note += ' Showing the first matches; older history was not searched.';
+    $('history-note').textContent = note;
+    $('history-note').hidden = false;
+  }
+
   function renderHistory() {
     var ul = $('history');
     C.clear(ul);
@@ -794,7 +827,7 @@
   }
 
   // The visitor panel (console-visitor.js) opens past conversations as history does.
-  window.CordonConsole = { openHistory: openHistory };
+  window.CordonConsole = { openHistory: openHistory, current: function () { return selected; } };
 
   function openHistory(c) {
     historyMode = true;

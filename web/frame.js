@@ -228,6 +228,7 @@
       case 'payment.form': return onPaymentForm(f);
       case 'rating.saved': return onRatingSaved(f);
       case 'contact.saved': return onContactSaved(f);
+      case 'file.ticket': return onFileTicket(f);
       default: return undefined;
     }
   }
@@ -331,9 +332,10 @@
       if (!conv || conv.id !== current.id) resetTranscript();
       setConversation(current);
       send({ type: 'sync', conversation_id: current.id, after_seq: lastSeq });
-    } else if (openRequested || pending.length) {
+    } else if (openRequested || pending.length || pendingUpload) {
       openConversation();
     }
+    runPendingUpload();
   }
 
   function setConversation(c) {
@@ -360,6 +362,7 @@
       setConversation(c);
       openRequested = false;
       flushPending();
+      runPendingUpload();
       return;
     }
     conv.state = c.state;
@@ -407,7 +410,14 @@
     if (seen[m.seq] && !mine) return;
     seen[m.seq] = true;
     if (m.seq > lastSeq) lastSeq = m.seq;
-    if (mine) {
+    var file = !mine && (kind === 'visitor' || kind === 'agent') ? FILE_RE.exec(m.text || '') : null;
+    if (file) {
+      append(fileItem(m, file, kind === 'visitor'));
+      if (kind === 'agent' && (!isOpen || document.hidden) && m.seq > (saved.read || 0)) {
+        unread += 1;
+        toParent({ type: 'unread', count: unread });
+      }
+    } else if (mine) {
       confirm(mine, m.seq, m.text, m.created_at);
     } else if (kind === 'system') {
       append(paymentItem(m) || systemItem(m.text));
@@ -791,6 +801,131 @@
     }
     return false;
   }
+
+  // ---- files and images (issue 20) -----------------------------------------------------------------------
+  // A file is a message of a fixed shape, "[file f_…] name (type, size)", from whoever sent it; the bytes are
+  // fetched from this origin with a ticket the socket hands out (file.ticket), never put in a URL. Images are
+  // shown from a blob: URL in an <img> (no script runs in an image); every other file is only ever saved.
+  var FILE_RE = /^\[file (f_[A-Za-z0-9_-]{22})\] (.+) \((image\/png|image\/jpeg|image\/gif|image\/webp|application\/pdf|text\/plain), ([0-9.]+ [KM]?B)\)$/;
+  var fileTicket = null, ticketWaiters = [], ticketTimer = 0, pendingUpload = null;
+  var attach = $('attach'), picker = $('file');
+
+  function onFileTicket(f) {
+    fileTicket = { ticket: f.ticket, expires_at: f.expires_at };
+    clearTimeout(ticketTimer);
+    var w = ticketWaiters;
+    ticketWaiters = [];
+    w.forEach(function (x) { x.resolve(f.ticket); });
+  }
+
+  function failTickets() {
+    var w = ticketWaiters;
+    ticketWaiters = [];
+    w.forEach(function (x) { x.reject(new Error('Not connected. Try again in a moment.')); });
+  }
+
+  function ticket() {
+    if (fileTicket && fileTicket.expires_at - Date.now() > 60000) return Promise.resolve(fileTicket.ticket);
+    return new Promise(function (resolve, reject) {
+      ticketWaiters.push({ resolve: resolve, reject: reject });
+      if (ticketWaiters.length > 1) return;
+      if (!welcomed || !send({ type: 'file.ticket' })) { failTickets(); return; }
+      ticketTimer = setTimeout(failTickets, 10000);
+    });
+  }
+
+  function fetchFile(id) {
+    return ticket().then(function (t) {
+      return fetch('/w/files/' + encodeURIComponent(id), {
+        credentials: 'omit', cache: 'no-store', headers: { 'X-Cordon-File-Ticket': t }
+      });
+    }).then(function (r) { return r.ok ? r.blob() : Promise.reject(new Error('not available')); });
+  }
+
+  function saveFile(id, name) {
+    fetchFile(id).then(function (blob) {
+      var url = URL.createObjectURL(blob);
+      var a = document.createElement('a');
+      a.href = url;
+      a.download = name;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(function () { URL.revokeObjectURL(url); }, 30000);
+    }).catch(function () { append(noticeItem('That file is not available.', true)); });
+  }
+
+  function fileItem(m, f, own) {
+    var id = f[1], name = f[2], type = f[3], size = f[4];
+    var li = node('div', own ? 'msg me' : 'msg them');
+    var who = own ? 'You' : (m.sender.name || 'Agent');
+    li.appendChild(node('span', 'sr-only', who + (own ? ' sent a file:' : ' sent a file:')));
+    if (!own) {
+      var nm = node('span', 'name', who);
+      nm.setAttribute('aria-hidden', 'true');
+      li.appendChild(nm);
+    }
+    var bubble = node('div', 'bubble file', '');
+    bubble.setAttribute('data-file', id);
+    if (/^image\//.test(type)) {
+      var img = document.createElement('img');
+      img.className = 'thumb';
+      img.alt = name;
+      bubble.appendChild(img);
+      fetchFile(id).then(function (blob) { img.src = URL.createObjectURL(blob); })
+        .catch(function () { img.replaceWith(node('span', 'filesize', 'Image not available')); });
+    }
+    var a = node('a', 'filelink', name);
+    a.href = '#';
+    a.setAttribute('aria-label', 'Save ' + name + ' (' + size + ')');
+    a.addEventListener('click', function (ev) { ev.preventDefault(); saveFile(id, name); });
+    bubble.appendChild(a);
+    bubble.appendChild(node('span', 'filesize', size));
+    li.appendChild(bubble);
+    li.appendChild(node('span', 'meta', time(m.created_at)));
+    return li;
+  }
+
+  function runPendingUpload() {
+    if (!pendingUpload || !welcomed || !conv || conv.state === 'closed') return;
+    var f = pendingUpload;
+    pendingUpload = null;
+    upload(f);
+  }
+
+  function upload(file) {
+    var status = noticeItem('Sending ' + file.name + '…', false);
+    append(status);
+    intro.hidden = true;
+    var convId = conv.id;
+    ticket().then(function (t) {
+      return fetch('/w/files?conversation_id=' + encodeURIComponent(convId) + '&name=' + encodeURIComponent(file.name), {
+        method: 'POST', credentials: 'omit', cache: 'no-store', body: file,
+        headers: { 'Content-Type': file.type || 'application/octet-stream', 'X-Cordon-File-Ticket': t }
+      });
+    }).then(function (r) {
+      if (r.ok) { status.remove(); return undefined; }
+      return r.json().then(function (j) {
+        throw new Error((j && j.error && j.error.message) || 'The file was not sent.');
+      }, function () { throw new Error('The file was not sent.'); });
+    }).catch(function (e) {
+      status.textContent = 'Not sent: ' + ((e && e.message) || 'the file was not sent.');
+      status.className = 'notice warn';
+    });
+  }
+
+  attach.addEventListener('click', function () { picker.click(); });
+  picker.addEventListener('change', function () {
+    var file = picker.files && picker.files[0];
+    picker.value = '';
+    if (!file) return;
+    if (welcomed && conv && conv.state !== 'closed') { upload(file); return; }
+    // No open chat yet: open one, then send it.
+    pendingUpload = file;
+    ended.hidden = true;
+    if (!ws) connect();
+    else if (welcomed && !openRequested) openConversation();
+  });
 
   // ---- payments (issue 15, docs/PAYMENTS.md) -------------------------------------------------------------
   // The card form is the vault's own page on its own origin, framed here sandboxed: this frame cannot read

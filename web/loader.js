@@ -49,7 +49,7 @@
 
   var frame = el('iframe', Z + 'box-shadow:0 8px 30px rgba(0,0,0,.28);background:#fff;color-scheme:normal');
   frame.title = 'Chat';
-  frame.setAttribute('sandbox', 'allow-scripts allow-same-origin allow-forms');
+  frame.setAttribute('sandbox', 'allow-scripts allow-same-origin allow-forms allow-downloads');
   frame.setAttribute('allow', "camera 'none'; microphone 'none'; geolocation 'none'; payment 'none'; usb 'none'");
   frame.referrerPolicy = 'no-referrer';
   frame.src = origin + '/w/frame/' + encodeURIComponent(key);

@@ -16,6 +16,8 @@ import http from 'node:http';
 import { supportTests } from './support.mjs';
 import { csatTests } from './csat.mjs';
 import { vaultTests } from './vault.mjs';
+import { filesTests } from './files.mjs';
+import { searchTests } from './search.mjs';
 
 const require = createRequire(import.meta.url);
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -881,6 +883,11 @@ await group('7 screenshots: widget, console and admin, desktop and phone', async
 
 await supportTests({ group, context, login, setStatus, openStore, openWidget, chatFrame, say, bubbles, eventually, assert, account, closeAll, cfg, ART, DESKTOP });
 await csatTests({ group, context, login, setStatus, openStore, openWidget, chatFrame, say, bubbles, eventually, assert, account, closeAll, cfg, ART, DESKTOP });
+
+// ---- issue 20, item 5: files and images (tests/browser/files.mjs) ----------------------------------------------
+
+await filesTests({ group, context, login, setStatus, openStore, openWidget, chatFrame, say, bubbles, eventually, assert, account, closeAll, cfg, ART, DESKTOP });
+await searchTests({ group, context, login, setStatus, openStore, openWidget, chatFrame, say, bubbles, eventually, assert, account, closeAll, cfg, ART, DESKTOP });
 
 // ---- issue 15: the card vault (tests/browser/vault.mjs) ------------------------------------------------------
 

@@ -174,7 +174,7 @@ pub fn ws_origin(origin: &str) -> String {
 /// The monitor expects exactly this on the frame page.
 pub fn page_csp(self_origin: &str, frame_ancestors: &str) -> String {
     format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
          connect-src 'self' {ws}; font-src 'none'; media-src 'none'; object-src 'none'; \
          base-uri 'none'; form-action 'none'; frame-ancestors {frame_ancestors}; \
          require-trusted-types-for 'script'; trusted-types 'none'",

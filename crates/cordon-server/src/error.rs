@@ -81,7 +81,12 @@ fn status_of(code: &str) -> StatusCode {
         | code::INVALID_ID
         | code::TEXT_EMPTY
         | code::TEXT_TOO_LONG
-        | code::CARD_INVALID => StatusCode::BAD_REQUEST,
+        | code::CARD_INVALID
+        | code::FILE_MALFORMED => StatusCode::BAD_REQUEST,
+        code::FILE_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+        code::FILE_TYPE_NOT_ALLOWED | code::FILE_TYPE_MISMATCH => {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        }
         code::NOT_AUTHENTICATED | code::BAD_CREDENTIALS | code::SECOND_FACTOR_REQUIRED => {
             StatusCode::UNAUTHORIZED
         }

@@ -91,6 +91,9 @@ pub struct Limits {
     /// `new_connections_per_ip_burst`.
     pub new_connections_per_ip_per_sec: f64,
     pub new_connections_per_ip_burst: f64,
+    /// The largest file a visitor or an agent may send (issue 20), in bytes; a larger body is refused as
+    /// `file_too_large` as soon as it passes the limit.
+    pub max_file_bytes: usize,
 }
 
 impl Default for Limits {
@@ -148,6 +151,7 @@ impl Default for Limits {
             max_connections_per_ip: 512,
             new_connections_per_ip_per_sec: 64.0,
             new_connections_per_ip_burst: 256.0,
+            max_file_bytes: cordon_service::files::DEFAULT_MAX_FILE_BYTES,
         }
     }
 }
@@ -203,6 +207,7 @@ impl Config {
             },
             webhooks: self.webhooks.clone(),
             payments: self.payments.clone(),
+            max_file_bytes: l.max_file_bytes,
         }
     }
 }

@@ -77,6 +77,18 @@ fn expected_query() -> BTreeMap<&'static str, Vec<(&'static str, bool)>> {
         ),
         ("/api/v1/payments/tokens", vec![("conversation_id", false)]),
         (
+            "/api/v1/conversations/{conversation_id}/files",
+            vec![("name", true)],
+        ),
+        (
+            "/api/v1/search/messages",
+            vec![("q", true), ("limit", false)],
+        ),
+        (
+            "/w/files",
+            vec![("conversation_id", true), ("name", true)],
+        ),
+        (
             "/api/v1/conversation-tags",
             vec![("tag", false), ("priority", false), ("limit", false)],
         ),
@@ -255,6 +267,14 @@ fn every_operation_declares_security_and_its_error_responses() {
                 names.is_empty() && security.iter().any(|r| r == &serde_json::json!({})),
                 "{what}: sign-in needs no credentials: {security:?}"
             );
+        } else if path.starts_with("/w/") {
+            // Visitors' file routes on the widget origin (issue 20): the ticket from the visitor socket.
+            assert_eq!(
+                names,
+                BTreeSet::from(["visitor_ticket"]),
+                "{what}: a visitor's file ticket"
+            );
+            assert!(has("401"), "{what}: no 401");
         } else if operator_route {
             assert_eq!(
                 names,

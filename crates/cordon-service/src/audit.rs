@@ -134,6 +134,12 @@ pub enum Action {
     VisitorContactSet,
     ChatFormsRead,
     ChatFormsUpdate,
+    /// Files (issue 20): sent by a visitor or an agent, downloaded by either, a visitor's file ticket issued.
+    FileUpload,
+    FileRead,
+    FileTicketIssue,
+    /// Search of history by words in messages (issue 20); the entry never holds the words.
+    MessagesSearch,
 }
 
 impl Action {
@@ -224,6 +230,10 @@ impl Action {
         Action::VisitorContactSet,
         Action::ChatFormsRead,
         Action::ChatFormsUpdate,
+        Action::FileUpload,
+        Action::FileRead,
+        Action::FileTicketIssue,
+        Action::MessagesSearch,
     ];
 
     /// The name written in entries.
@@ -315,6 +325,10 @@ impl Action {
             Action::VisitorContactSet => "visitor_contact.set",
             Action::ChatFormsRead => "chat_forms.read",
             Action::ChatFormsUpdate => "chat_forms.update",
+            Action::FileUpload => "file.upload",
+            Action::FileRead => "file.read",
+            Action::FileTicketIssue => "file.ticket_issue",
+            Action::MessagesSearch => "messages.search",
         }
     }
 

@@ -71,6 +71,14 @@ pub mod code {
     pub const DETOKENIZE_DISABLED: &str = "detokenize_disabled";
     /// The tenant's payment processor could not be reached, timed out or redirected (HTTP 502).
     pub const PROCESSOR_FAILED: &str = "processor_failed";
+    /// Files (issue 20): larger than the server's limit (HTTP 413).
+    pub const FILE_TOO_LARGE: &str = "file_too_large";
+    /// The declared type is not one of PNG, JPEG, GIF, WebP, PDF or plain text (HTTP 415).
+    pub const FILE_TYPE_NOT_ALLOWED: &str = "file_type_not_allowed";
+    /// The file's bytes are not what its declared type says (HTTP 415).
+    pub const FILE_TYPE_MISMATCH: &str = "file_type_mismatch";
+    /// The bytes start like the declared type but do not parse as it (HTTP 400).
+    pub const FILE_MALFORMED: &str = "file_malformed";
 }
 
 /// A use case's refusal: a stable code (`code::*`), a fixed message safe to show, and for `rate_limited` how

@@ -26,6 +26,7 @@ pub mod cluster;
 pub mod contact;
 pub mod conversations;
 pub mod error;
+pub mod files;
 pub mod grants;
 pub mod hub;
 pub mod impact;
@@ -43,6 +44,7 @@ pub mod ratings;
 pub mod reads;
 pub mod releases;
 pub mod reports;
+pub mod search;
 pub mod throttle;
 pub mod transparency;
 pub mod visitor_profile;
@@ -84,6 +86,8 @@ pub struct Settings {
     pub webhooks: webhooks::WebhookSettings,
     /// The card vault (issue 15): its origin, its key's wrapper, the processor rules.
     pub payments: payments::PaymentConfig,
+    /// The largest file a visitor or an agent may send (issue 20), in bytes.
+    pub max_file_bytes: usize,
 }
 
 /// Everything the use cases share in one process: the store, the keys, the hub, the counters. Cheap to clone.

@@ -140,6 +140,10 @@ pub enum ClientFrame {
         name: Option<String>,
         email: String,
     },
+    /// Visitors (issue 20): a ticket for the widget origin's file routes (`POST /w/files`, `GET /w/files/{id}`).
+    /// Answered by `file.ticket`.
+    #[serde(rename = "file.ticket")]
+    FileTicket {},
 }
 
 impl ClientFrame {
@@ -160,6 +164,7 @@ impl ClientFrame {
             ClientFrame::PaymentOpen { .. } => "payment.open",
             ClientFrame::RatingSubmit { .. } => "rating.submit",
             ClientFrame::ContactSet { .. } => "contact.set",
+            ClientFrame::FileTicket {} => "file.ticket",
         }
     }
 }
@@ -370,6 +375,9 @@ pub enum ServerFrame {
     /// To the visitor who sent `contact.set`: the contact as kept (the name card-masked).
     #[serde(rename = "contact.saved")]
     ContactSaved { contact: crate::contact::Contact },
+    /// To the visitor who sent `file.ticket`: send it as `X-Cordon-File-Ticket` to `/w/files` (issue 20).
+    #[serde(rename = "file.ticket")]
+    FileTicket(crate::files::FileTicket),
     #[serde(rename = "pong")]
     Pong {},
     #[serde(rename = "error")]
@@ -432,11 +440,12 @@ mod tests {
             "payment.request",
             "payment.open",
             "rating.submit",
+            "file.ticket",
             "contact.set",
         ] {
             assert!(types.contains(&t), "{t} missing from {types:?}");
         }
-        assert_eq!(types.len(), 15);
+        assert_eq!(types.len(), 16);
     }
 
     #[test]

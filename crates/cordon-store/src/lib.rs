@@ -16,6 +16,7 @@ mod contacts;
 mod conversations;
 mod directory;
 mod exposure;
+mod files;
 mod grants;
 mod impact;
 mod lifecycle;
@@ -49,6 +50,7 @@ pub use conversations::{
     AppendOutcome, AppendRequest, ConversationFilter, NewMessageSealer, StoredMessage,
 };
 pub use exposure::{is_sha384_hex, ExposureQuery};
+pub use files::{StoredFile, StoredFileMeta, MAX_FILES_PER_CONVERSATION};
 pub use grants::{NewGrant, OperatorGrant};
 pub use impact::{
     CardMention, CardMentionSource, ExposureHit, ImpactWindow, StoredCardMention,
@@ -177,6 +179,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (17, include_str!("../migrations/sqlite/0017_notes_tags.sql")),
     (18, include_str!("../migrations/sqlite/0018_ratings.sql")),
     (19, include_str!("../migrations/sqlite/0019_chat_forms.sql")),
+    (
+        20,
+        include_str!("../migrations/sqlite/0020_conversation_files.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -230,6 +236,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         19,
         include_str!("../migrations/postgres/0019_chat_forms.sql"),
+    ),
+    (
+        20,
+        include_str!("../migrations/postgres/0020_conversation_files.sql"),
     ),
 ];
 

@@ -61,6 +61,11 @@ pub const VISITOR_TABLES: &[(&str, &str)] = &[
         "visitor_contacts",
         "tenant_id = $1 AND visitor_id IN ({ids})",
     ),
+    // Issue 20: files and images sent in the visitor's conversations, either way (sealed bytes and name).
+    (
+        "conversation_files",
+        "tenant_id = $1 AND conversation_id IN ({convs})",
+    ),
     // Issue 15: the visitor's payment requests and card tokens (sealed cards, brand and last four). Found by
     // visitor, not conversation: a token outlives a transcript purged by retention.
     (
@@ -77,6 +82,7 @@ pub(crate) const PURGED_WITH_CONVERSATION: &[&str] = &[
     "conversation_notes",
     "conversation_meta",
     "conversation_ratings",
+    "conversation_files",
 ];
 
 /// Tables with no data of any one visitor, and why.
@@ -191,6 +197,7 @@ fn row_json(row: &AnyRow) -> Value {
             || name.ends_with("_wrapped")
             || name == "sealed"
             || name.starts_with("sealed_")
+            || name.ends_with("_sealed")
         {
             continue;
         }

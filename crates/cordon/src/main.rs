@@ -134,6 +134,14 @@ pub(crate) struct ServeArgs {
         default_value_t = 64.0
     )]
     pub(crate) new_connections_per_ip: f64,
+    /// The largest file or image a visitor or an agent may send in a chat, in bytes (issue 20; 1 KiB at least).
+    #[arg(
+        long,
+        env = "CORDON_MAX_FILE_BYTES",
+        value_name = "BYTES",
+        default_value_t = 10 * 1024 * 1024
+    )]
+    pub(crate) max_file_bytes: usize,
 }
 
 /// `demo`: the service's flags, and where the demo stores listen.

@@ -170,6 +170,7 @@ pub(crate) fn config(args: &ServeArgs, local: std::net::SocketAddr) -> Config {
     };
     config.limits.new_connections_per_ip_per_sec = rate;
     config.limits.new_connections_per_ip_burst = rate * 4.0;
+    config.limits.max_file_bytes = args.max_file_bytes.max(1024);
     config.webhooks.allow_private_targets = args.webhooks_allow_private;
     config.webhooks.max_attempts = args.webhook_max_attempts.max(1);
     config.payments.vault_origin = args.vault_url.as_deref().map(origin_of);

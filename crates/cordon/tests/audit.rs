@@ -159,6 +159,10 @@ async fn every_route_is_audited_and_proofs_verify() {
                     continue;
                 }
                 n += 1;
+                if path.contains("/files") {
+                    // Raw bodies and tickets: driven by drive_file_routes below.
+                    continue;
+                }
                 let m = method.to_uppercase();
                 let url = path
                     .replace("{agent_id}", &fx.agent2_id)
@@ -168,7 +172,8 @@ async fn every_route_is_audited_and_proofs_verify() {
                     .replace("{webhook_id}", &webhook_id)
                     .replace("{reply_id}", &reply_id)
                     .replace("{delivery_id}", &delivery_id)
-                    .replace("{token_id}", &token_id);
+                    .replace("{token_id}", &token_id)
+                    + if path == "/api/v1/search/messages" { "?q=hello" } else { "" };
                 let client = if path.starts_with("/api/v1/conversations") && m == "GET" {
                     reader.clone()
                 } else if path == "/api/v1/auth/logout" {
@@ -191,6 +196,7 @@ async fn every_route_is_audited_and_proofs_verify() {
                 }
             }
         }
+        drive_file_routes(&srv, Some(&tid), &conv, &mut visitor, &reader_key).await;
         // Entries hold ids, never message text, card numbers or secrets.
         let all = entries(&srv, &tid, 0).await;
         let text = serde_json::to_string(&all).unwrap();
@@ -905,6 +911,86 @@ fn reached_by(action: Action) -> &'static str {
         Action::PaymentTokenRead => "route: GET /api/v1/payments/tokens/{token_id}",
         Action::PaymentSettingsRead => "route: GET /api/v1/payments/settings",
         Action::PaymentSettingsUpdate => "route: PUT /api/v1/payments/settings",
+        Action::FileUpload => {
+            "route: POST /api/v1/conversations/{conversation_id}/files, POST /w/files"
+        }
+        Action::FileRead => {
+            "route: GET /api/v1/conversations/{conversation_id}/files/{file_id}, GET /w/files/{file_id}"
+        }
+        Action::FileTicketIssue => "socket frame: file.ticket on /ws/visitor",
+        Action::MessagesSearch => "route: GET /api/v1/search/messages",
+    }
+}
+
+/// The file routes (issue 20) take raw bodies, and a visitor's ticket on the widget origin's: each is called
+/// here with what it needs (the conversation's agent accepts it first; the visitor asks its socket for a
+/// ticket) and, when `tenant_id` is given, must leave an audit entry with ids only.
+async fn drive_file_routes(
+    srv: &TestServer,
+    tenant_id: Option<&str>,
+    conv: &str,
+    visitor: &mut common::Ws,
+    reader_key: &str,
+) {
+    // The chat's own agent sends (the fixtures' agents going online took the queued chat); with none, the
+    // admin takes it.
+    let tid = match tenant_id {
+        Some(t) => t.to_string(),
+        None => srv.store().tenant_by_slug("acme").await.unwrap().unwrap().id,
+    };
+    let c = srv.store().conversation(&tid, conv).await.unwrap();
+    let username = match &c.agent_id {
+        Some(a) => srv.store().agent(&tid, a).await.unwrap().username,
+        None => "admin".to_string(),
+    };
+    let cookie = srv.login("acme", &username).await;
+    let (mut ws, _) = srv.agent_ws(&cookie).await;
+    ws.send(json!({"type": "conversation.accept", "conversation_id": conv}))
+        .await;
+    // Frames are handled in order: after the pong, the accept is done.
+    ws.send(json!({"type": "ping"})).await;
+    ws.recv_type("pong").await;
+    visitor.send(json!({"type": "file.ticket"})).await;
+    let ticket = visitor.recv_type("file.ticket").await["ticket"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bearer = format!("Bearer {reader_key}");
+    let ticket_h = (cordon_service::files::TICKET_HEADER, ticket.as_str());
+    let mut file_id = String::new();
+    for (m, path, header, body) in [
+        ("POST", format!("/api/v1/conversations/{conv}/files?name=sweep.txt"), ("cookie", cookie.as_str()), true),
+        ("POST", format!("/w/files?conversation_id={conv}&name=sweep.txt"), ticket_h, true),
+        ("GET", "/api/v1/conversations/{conv}/files/{file_id}".to_string(), ("authorization", bearer.as_str()), false),
+        ("GET", "/w/files/{file_id}".to_string(), ticket_h, false),
+    ] {
+        let path = path.replace("{conv}", conv).replace("{file_id}", &file_id);
+        let before = match tenant_id {
+            Some(t) => srv.store().audit_size(t).await.unwrap(),
+            None => 0,
+        };
+        let mut req = reqwest::Client::new()
+            .request(reqwest::Method::from_bytes(m.as_bytes()).unwrap(), format!("{}{path}", srv.base))
+            .header("origin", &srv.base)
+            .header(header.0, header.1);
+        if body {
+            req = req.header("content-type", "text/plain").body("a sweep file");
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        assert!((200..300).contains(&status), "{m} {path}: {status} {text}");
+        if body {
+            file_id = serde_json::from_str::<Value>(&text).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        }
+        if let Some(t) = tenant_id {
+            let new = entries(srv, t, before).await;
+            assert!(new.iter().any(|e| e["action"].as_str().is_some_and(|a| a.starts_with("file."))), "{m} {path} left no file entry: {new:?}");
+            assert!(!serde_json::to_string(&new).unwrap().contains("sweep file"));
+        }
     }
 }
 
@@ -991,10 +1077,10 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
     let fx = srv.fixture("acme").await;
     let http = srv.http();
     let admin = http.with(Auth::Cookie(srv.login("acme", "admin").await));
-    let reader = http.with(Auth::Bearer(
-        srv.api_key(&fx.tenant, &["conversations:read", "audit:read"])
-            .await,
-    ));
+    let reader_key = srv
+        .api_key(&fx.tenant, &["conversations:read", "audit:read"])
+        .await;
+    let reader = http.with(Auth::Bearer(reader_key.clone()));
     let (mut visitor, _) = srv.visitor(&fx.tenant.widget_key, None).await;
     let conv = visitor.open().await;
     visitor.say(&conv, "m1", "hello").await;
@@ -1035,6 +1121,10 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
             {
                 continue;
             }
+            if path.contains("/files") {
+                // Raw bodies and tickets: driven by drive_file_routes below.
+                continue;
+            }
             let m = method.to_uppercase();
             let url = path
                 .replace("{agent_id}", &fx.agent2_id)
@@ -1044,7 +1134,8 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
                 .replace("{webhook_id}", &webhook_id)
                 .replace("{reply_id}", &reply_id)
                 .replace("{delivery_id}", &delivery_id)
-                .replace("{token_id}", &token_id);
+                .replace("{token_id}", &token_id)
+                + if path == "/api/v1/search/messages" { "?q=hello" } else { "" };
             let client = if path.starts_with("/api/v1/conversations") && m == "GET" {
                 reader.clone()
             } else if path == "/api/v1/auth/logout" {
@@ -1056,6 +1147,7 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
             assert!((200..300).contains(&status), "{m} {path}: {status} {body}");
         }
     }
+    drive_file_routes(&srv, None, &conv, &mut visitor, &reader_key).await;
 
     // Operators: made, listed and their sessions listed and revoked by commands; signing in (without a code,
     // with a TOTP code, with a recovery code), listing and revoking over their own routes.

@@ -97,12 +97,46 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
     }
 }
 
+/// A file ticket from a visitor socket (issue 20).
+async fn file_ticket(ws: &mut Ws) -> String {
+    ws.send(json!({"type": "file.ticket"})).await;
+    let t = ws.recv_type("file.ticket").await;
+    t["ticket"].as_str().expect("a ticket").to_string()
+}
+
+/// A request with a raw body (the file routes), answered as JSON when it is JSON and as text otherwise.
+async fn raw_call(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, Vec<u8>)>,
+) -> (u16, Value) {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut req = reqwest::Client::new()
+        .request(m, format!("{base}{path}"))
+        .header("origin", base);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if let Some((ty, bytes)) = body {
+        req = req.header("content-type", ty).body(bytes);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap_or_default();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
 /// Query parameters a route needs to succeed.
 fn query_for(path: &str) -> &'static str {
     match path {
         "/api/v1/audit/entries" => "?start=0&end=10",
         "/api/v1/audit/proof/inclusion" => "?index=0&size=2",
         "/api/v1/audit/proof/consistency" => "?first=1&second=2",
+        // A's search for B's words must find nothing of B's (issue 20).
+        "/api/v1/search/messages" => "?q=B-SECRET-MESSAGE",
         _ => "",
     }
 }
@@ -187,6 +221,28 @@ async fn run(srv: &TestServer) {
         )
         .await;
     let b_reply = reply["id"].as_str().expect("a canned reply").to_string();
+    // B's file (issue 20), sent by B's visitor, which A's principals and A's visitor must not fetch; A's
+    // visitor holds a ticket of its own tenant, to try B's file routes with.
+    let b_ticket = file_ticket(&mut b_visitor).await;
+    let (s, b_file) = raw_call(
+        &srv.base,
+        "POST",
+        &format!("/w/files?conversation_id={b_conv}&name=b.txt"),
+        &[(cordon_service::files::TICKET_HEADER, b_ticket.as_str())],
+        Some(("text/plain", b"B-SECRET-MESSAGE in a file".to_vec())),
+    )
+    .await;
+    assert_eq!(s, 201, "B's file: {b_file}");
+    let b_file = b_file["id"].as_str().expect("a file id").to_string();
+    secrets.push(b_file.clone());
+    let (mut a_files_visitor, _) = srv.visitor(&a.tenant.widget_key, None).await;
+    a_files_visitor.open().await;
+    let a_ticket = file_ticket(&mut a_files_visitor).await;
+    let b_messages = srv
+        .store()
+        .message_count(&b.tenant.id, &b_conv)
+        .await
+        .unwrap();
     let (_, doc) = http.get("/api/openapi.json").await;
     let paths = doc["paths"].as_object().expect("paths");
     assert!(paths.len() >= 10, "the document lists the routes");
@@ -225,6 +281,34 @@ async fn run(srv: &TestServer) {
                 .replace("{delivery_id}", &b_delivery)
                 .replace("{token_id}", &b_token)
                 + query_for(path);
+            if path.contains("/files") {
+                // Raw bodies (issue 20): A's session and key, and A's visitor with its own ticket.
+                let concrete = concrete.replace("{file_id}", &b_file);
+                let concrete = if path == "/w/files" {
+                    format!("{concrete}?conversation_id={b_conv}&name=probe.txt")
+                } else if m == "POST" {
+                    format!("{concrete}?name=probe.txt")
+                } else {
+                    concrete
+                };
+                let bearer = format!("Bearer {a_key}");
+                for (who, header) in [
+                    ("A admin session", ("cookie", a_cookie.as_str())),
+                    ("A all-scope key", ("authorization", bearer.as_str())),
+                    ("A visitor", (cordon_service::files::TICKET_HEADER, a_ticket.as_str())),
+                ] {
+                    let body = (m == "POST").then(|| ("text/plain", b"probe".to_vec()));
+                    let (status, answer) = raw_call(&srv.base, &m, &concrete, &[header], body).await;
+                    assert_clean(&format!("{who} {m} {path}"), &answer, &secrets);
+                    assert!(
+                        matches!(status, 401 | 403 | 404),
+                        "{who} {m} {path} on B's file must be refused, got {status}: {answer}"
+                    );
+                    n += 1;
+                }
+                probed.insert(format!("{m} {path}"));
+                continue;
+            }
             for (who, client) in &attackers {
                 let (status, body) = client.call(&m, &concrete, body_for(&m, path, n)).await;
                 assert_clean(&format!("{who} {m} {path}"), &body, &secrets);
@@ -266,6 +350,7 @@ async fn run(srv: &TestServer) {
                         | ("GET", "/api/v1/payments/settings")
                         | ("PUT", "/api/v1/payments/settings")
                         | ("GET", "/api/v1/payments/tokens")
+                        | ("GET", "/api/v1/search/messages")
                 ) || path.starts_with("/api/v1/audit/");
                 if !own_tenant_ok {
                     assert!(
@@ -279,6 +364,14 @@ async fn run(srv: &TestServer) {
         }
     }
     // A's logout ended A's session during the sweep; B's data must be untouched.
+    assert_eq!(
+        srv.store()
+            .message_count(&b.tenant.id, &b_conv)
+            .await
+            .unwrap(),
+        b_messages,
+        "A added nothing to B's conversation (no file, no message)"
+    );
     let b_agent_row = srv.store().agent(&b.tenant.id, &b.agent_id).await.unwrap();
     assert!(!b_agent_row.disabled);
     assert!(
@@ -330,6 +423,33 @@ async fn run(srv: &TestServer) {
                 .replace("{delivery_id}", &b_delivery)
                 .replace("{token_id}", &b_token)
                 + query_for(path);
+            if path.contains("/files") {
+                let concrete = concrete.replace("{file_id}", &b_file);
+                let concrete = if path == "/w/files" {
+                    format!("{concrete}?conversation_id={b_conv}&name=control.txt")
+                } else if m == "POST" {
+                    format!("{concrete}?name=control.txt")
+                } else {
+                    concrete
+                };
+                // B's visitor with its ticket; B's assigned agent sends, B's reading key fetches.
+                let b_agent_cookie = srv.login("tenant-b", "agent").await;
+                let b_bearer = format!("Bearer {b_key}");
+                let header = if path.starts_with("/w/") {
+                    (cordon_service::files::TICKET_HEADER, b_ticket.as_str())
+                } else if m == "POST" {
+                    ("cookie", b_agent_cookie.as_str())
+                } else {
+                    ("authorization", b_bearer.as_str())
+                };
+                let body = (m == "POST").then(|| ("text/plain", b"control".to_vec()));
+                let (status, answer) = raw_call(&srv.base, &m, &concrete, &[header], body).await;
+                assert!(
+                    (200..300).contains(&status),
+                    "positive control {m} {path}: {status} {answer}"
+                );
+                continue;
+            }
             let client = if path == "/api/v1/auth/logout" {
                 http.with(Auth::Cookie(srv.login("tenant-b", "agent2").await))
             } else if (path.starts_with("/api/v1/conversations") && m == "GET")
@@ -349,6 +469,11 @@ async fn run(srv: &TestServer) {
     assert!(probed.len() >= 15, "probed {probed:?}");
 
     // ---- Sockets: every client frame type ----
+    let before_sockets = srv
+        .store()
+        .message_count(&b.tenant.id, &b_conv)
+        .await
+        .unwrap();
     // The positive control above revoked B's agent's sessions; it signs in again.
     drop(b_agent);
     let (mut b_agent, _) = srv.agent_ws(&srv.login("tenant-b", "agent").await).await;
@@ -379,8 +504,8 @@ async fn run(srv: &TestServer) {
             .message_count(&b.tenant.id, &b_conv)
             .await
             .unwrap(),
-        2,
-        "B's message and the join note"
+        before_sockets,
+        "no socket frame of A's added to B's conversation"
     );
     let conv = srv
         .store()
@@ -467,6 +592,8 @@ async fn probe_frame(
         "rating.submit" => {
             json!({"type": "rating.submit", "conversation_id": b_conv, "score": 5, "comment": "probe"})
         }
+        // A visitor gets a ticket of its own tenant (harmless); an agent is refused.
+        "file.ticket" => json!({"type": "file.ticket"}),
         other => panic!("frame type {other} has no isolation probe: add one to probe_frame"),
     };
     ws.backlog.clear();
@@ -491,7 +618,7 @@ async fn probe_frame(
     let harmless = matches!(
         t,
         "ping" | "conversation.open" | "status.set" | "contact.set"
-    );
+    ) || (t == "file.ticket" && who.contains("visitor"));
     assert!(
         refused || harmless,
         "{who} {t} on B's data was not refused: {answer:?}"

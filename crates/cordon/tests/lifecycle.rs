@@ -245,6 +245,8 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
         // A card saved through the vault (issue 15): the visitor's payment request and token are its rows too.
         srv.pay(&mut agent, &mut visitor, &conv, "4111 1111 1111 1111")
             .await;
+        // A file the visitor sent (issue 20), a card number in its name.
+        upload_file(&srv, &mut visitor, &conv, "scan 4111 1111 1111 1111.txt").await;
         // The chat ends and the visitor rates it (issue 20), a card number in the comment (masked).
         agent
             .send(serde_json::json!({"type": "conversation.close", "conversation_id": conv}))
@@ -282,6 +284,7 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
             .to_string();
         let other_conv = other.open().await;
         other.say(&other_conv, "o1", "keep me").await;
+        upload_file(&srv, &mut other, &other_conv, "keep.txt").await;
         for (method, path, body) in [
             (
                 "POST",
@@ -341,6 +344,10 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
         assert!(
             text.contains("booking XYZ") && text.contains("•••• 1111"),
             "messages opened, redacted"
+        );
+        assert!(
+            text.contains("scan [Visa •••• 1111].txt"),
+            "{backend:?}: the file's name opened in the export, its card masked: {text}"
         );
         // Issue 20: the profile's page and the note's text opened too (the card in the note masked).
         assert!(
@@ -620,4 +627,35 @@ async fn retention_purges_exactly_what_is_past_its_period_and_audits_counts() {
         );
         srv.stop().await;
     }
+}
+
+/// A text file sent by a visitor into its conversation (issue 20), with the ticket its socket gives.
+async fn upload_file(srv: &TestServer, visitor: &mut common::Ws, conv: &str, name: &str) {
+    visitor
+        .send(serde_json::json!({"type": "file.ticket"}))
+        .await;
+    let ticket = visitor.recv_type("file.ticket").await["ticket"]
+        .as_str()
+        .expect("a ticket")
+        .to_string();
+    let name: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'.' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let res = reqwest::Client::new()
+        .post(format!("{}/w/files?conversation_id={conv}&name={name}", srv.base))
+        .header("origin", &srv.base)
+        .header(cordon_service::files::TICKET_HEADER, ticket)
+        .header("content-type", "text/plain")
+        .body("a file of the visitor's")
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(res.status().as_u16(), 201, "the file is stored");
 }

@@ -24,6 +24,7 @@ mod canned;
 mod chat_forms;
 mod conversations;
 mod exposure;
+mod files;
 mod grants;
 pub(crate) mod health;
 mod impact;
@@ -35,6 +36,7 @@ mod operators;
 mod payments;
 mod releases;
 mod reports;
+mod search;
 mod tenant;
 mod webhooks;
 
@@ -106,6 +108,14 @@ impl utoipa::Modify for SecuritySchemes {
             "operator",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        // Visitors' file routes on the widget origin (issue 20): the ticket the visitor socket's `file.ticket`
+        // gives.
+        components.add_security_scheme(
+            "visitor_ticket",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(
+                "X-Cordon-File-Ticket",
+            ))),
+        );
         components.add_security_scheme(
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
@@ -147,6 +157,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(notes::router())
         .merge(reports::router())
         .merge(chat_forms::router())
+        .merge(files::router())
+        .merge(search::router())
         .merge(lifecycle::router())
         .merge(payments::router())
 }

@@ -58,6 +58,8 @@ const LOADER_ARCHIVE: &[&str] = &[
     include_str!("../../../../web/loader-archive/loader-ddbe34824c62e2089018.js"),
     // Issue 20: the page's path and title, and every data-* attribute, to the frame.
     include_str!("../../../../web/loader-archive/loader-4f59a0d8ef8b5d60c8a8.js"),
+    // Issue 20: the frame may offer a file for download (sandbox allow-downloads).
+    include_str!("../../../../web/loader-archive/loader-cff54a8c89d56855ad1e.js"),
 ];
 const FRAME_HTML: &str = include_str!("../../../../web/frame.html");
 const FRAME_JS: &str = include_str!("../../../../web/frame.js");
@@ -69,6 +71,7 @@ const CONSOLE_JS: &str = include_str!("../../../../web/console.js");
 const CONSOLE_VISITOR_JS: &str = include_str!("../../../../web/console-visitor.js");
 const CONSOLE_CANNED_JS: &str = include_str!("../../../../web/console-canned.js");
 const CONSOLE_NOTIFY_JS: &str = include_str!("../../../../web/console-notify.js");
+const CONSOLE_FILES_JS: &str = include_str!("../../../../web/console-files.js");
 const ADMIN_CANNED_JS: &str = include_str!("../../../../web/admin-canned.js");
 const ADMIN_AUDIT_JS: &str = include_str!("../../../../web/admin-audit.js");
 const ADMIN_JS: &str = include_str!("../../../../web/admin.js");
@@ -159,6 +162,7 @@ static ASSETS: LazyLock<Assets> = LazyLock::new(|| {
         asset("console-visitor.js", Site::Console, JS, CONSOLE_VISITOR_JS),
         asset("console-canned.js", Site::Console, JS, CONSOLE_CANNED_JS),
         asset("console-notify.js", Site::Console, JS, CONSOLE_NOTIFY_JS),
+        asset("console-files.js", Site::Console, JS, CONSOLE_FILES_JS),
         asset("admin-canned.js", Site::Console, JS, ADMIN_CANNED_JS),
         asset("admin-audit.js", Site::Console, JS, ADMIN_AUDIT_JS),
         asset("admin.js", Site::Console, JS, ADMIN_JS),

@@ -30,6 +30,7 @@ use crate::AppState;
 
 mod agent;
 mod delivery;
+mod files;
 mod payments;
 mod visitor;
 mod writer;
@@ -542,6 +543,7 @@ impl Conn {
                 comment,
             } => self.on_rating(conversation_id, score, comment).await,
             ClientFrame::ContactSet { name, email } => self.on_contact(name, email).await,
+            ClientFrame::FileTicket {} => self.on_file_ticket().await,
             ClientFrame::Hello(_) | ClientFrame::Ping {} => Ok(()),
         }
     }
