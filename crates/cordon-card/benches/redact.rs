@@ -71,11 +71,12 @@ fn hold_back(c: &mut Criterion) {
         ("amex_4_3_3", &["3425", "195", "369"]),
         ("amex_complete", &["3425", "195", "369", "22764"]),
         ("visa_complete", &["4111 1111", "1111 1111"]),
+        ("phone_one_run", &["4155552671"]),
     ];
     for (name, held) in cases {
         g.throughput(Throughput::Elements(1));
         g.bench_function(format!("hold_decision/{name}"), |b| {
-            b.iter(|| cordon_card::hold_decision(black_box(held)))
+            b.iter(|| cordon_card::hold_decision(&[], black_box(held)))
         });
     }
     let visa: &[&str] = &["4111 1111", "1111 1111"];

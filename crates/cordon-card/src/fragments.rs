@@ -1,19 +1,25 @@
-//! Card numbers split across several chat messages ("4111 1111", then "1111 1111"), for issues 7
-//! and 18.
+//! Card numbers split across several chat messages ("4111 1111", then "1111 1111"), for issues 7,
+//! 17 and 18.
 //!
 //! A *fragment* is a message made only of digit groups and separators. Up to [`MAX_FRAGMENTS`]
 //! consecutive fragments are read as one number when, together, they are a card: an issued prefix
 //! and length, a valid Luhn digit, a first piece of at least 4 digits, and breaks that fit. Since
 //! issue 17, a card of 13 to 19 digits may be broken anywhere after a first group of 4 digits or
-//! more, except a first group of exactly 5 or 10 (zips and phone numbers); otherwise the breaks
-//! must fit a printed card's grouping (4-4-4-4…, 4-6-x): every space of the printed grouping was
-//! typed, as a separator or as the end of a message, while extra breaks inside a printed group
-//! (Amex `3425` / `195` / `369` / `22764`) are allowed. The last fragment then shows the mask and every earlier one shows
-//! `••••`, so only the last four digits survive. Two unrelated numbers sent one after the other (an
-//! order number, then a phone number) fail at least one of these tests, nearly always several.
+//! more; otherwise (a first group of 1 to 3 digits, or a 12-digit card) the breaks must fit a
+//! printed card's grouping (4-4-4-4…, 4-6-x): every space of the printed grouping was typed, as a
+//! separator or as the end of a message, while extra breaks inside a printed group (Amex `3425` /
+//! `195` / `369` / `22764`) are allowed. The last fragment then shows the mask and every earlier
+//! one shows `••••`, so only the last four digits survive. Two unrelated numbers sent one after the
+//! other (an order number, then a phone number) fail at least one of these tests, nearly always
+//! several.
 //!
-//! [`hold_decision`] is the hold-back a chat server runs over the fragments it holds back: it uses
-//! the same grouping rule ([`may_still_become_card`]), so whatever it holds is masked once complete.
+//! [`hold_decision`] is the hold-back a chat server runs over the fragments of one connection: it
+//! uses the same grouping rule ([`may_still_become_card`]), so whatever it holds is masked once
+//! complete. One kind of piece that may begin a card is delivered at once instead of held: a zip
+//! code's shape, 5 digits in one group (at most [`SHOWN_MAX_DIGITS`] in all). PCI DSS 3.4.1 allows
+//! the first six digits of a card to be shown, so delivering it discloses nothing forbidden; it is
+//! remembered (*shown*), and later pieces that may complete a card with it are held and masked as
+//! usual, so the agent never sees more of a card than its first six and last four digits.
 
 use std::borrow::Cow;
 
@@ -31,22 +37,25 @@ pub const MIN_FIRST_PIECE_DIGITS: usize = 4;
 /// Shortest split card that may be grouped any way after its first group (the issue-17 rule).
 const ANY_GROUPING_MIN_LEN: usize = 13;
 
-/// First groups of 4 digits or more after which a split card may still *not* be grouped any way: a
-/// first group of exactly 5 digits is how a zip code (`30301`, `30301-1234`) is typed, and exactly 10
-/// how a phone number without its country code is (`4155552671`). Most of them begin an issued
-/// range (`303` is Diners Club, `4` Visa), so holding them would delay nearly every zip and phone
-/// number sent alone; they are the one gap left between the split rule and the single-message rule
-/// (docs/CARD-REDACTION.md). Removing a size here holds and joins it like the others.
-const ZIP_AND_PHONE_FIRST_GROUPS: [usize; 2] = [5, 10];
+/// Digits of a zip code's first group (`30301`): a sequence that opens with a group of exactly this
+/// many digits is delivered as typed, not held, while it has at most [`SHOWN_MAX_DIGITS`] digits.
+/// Holding it would delay nearly every zip sent alone (`303` is Diners Club, `55` Mastercard).
+const ZIP_DIGITS: usize = 5;
+
+/// Most leading digits of a card that may be shown (PCI DSS 3.4.1: at most the first six and the
+/// last four): a sequence delivered as typed while it may still become a card has at most this many
+/// digits, and every later piece of the card is masked.
+pub const SHOWN_MAX_DIGITS: usize = 6;
 
 /// Whether a split card whose first group (the digits before the first separator or message end)
-/// has `n` digits may be grouped any way after it (issue 17): 4, as every printed card begins, or
-/// more, bar [`ZIP_AND_PHONE_FIRST_GROUPS`]. That takes in the long first groups of a card typed in
-/// halves (`41111111` / `11111111`), with its last digits split off (`305693090259` / `04`), or
-/// whole and then lengthened (`4111111111111111` / `111`). Shorter first groups (`37 82`) keep the
+/// has `n` digits may be grouped any way after it (issue 17): 4 or more, as every printed card
+/// begins with 4. That takes in the long first groups of a card typed in halves (`41111111` /
+/// `11111111`), as a zip and the rest (`41111` / `11111111111`), as a phone number and the rest
+/// (`4111111111` / `111111`), with its last digits split off (`305693090259` / `04`), or whole and
+/// then lengthened (`4111111111111111` / `111`). Shorter first groups (`37 82`) keep the
 /// printed-breaks rule.
 fn any_grouping_after(n: usize) -> bool {
-    n >= MIN_FIRST_PIECE_DIGITS && !ZIP_AND_PHONE_FIRST_GROUPS.contains(&n)
+    n >= MIN_FIRST_PIECE_DIGITS
 }
 
 /// A fragment's digits, group sizes and the span from its first digit to its last.
@@ -183,8 +192,8 @@ impl Run {
     }
 
     /// Whether the breaks typed so far fit a card of `len` digits. Issue 17: a card of 13 to 19
-    /// digits may be grouped any way after a first group of 4 or more digits, bar the zip and phone
-    /// sizes ([`any_grouping_after`]). Otherwise (a 12-digit card, or another first group), every
+    /// digits may be grouped any way after a first group of 4 or more digits
+    /// ([`any_grouping_after`]). Otherwise (a 12-digit card, or another first group), every
     /// break of a printed grouping before the digits typed so far end must have been typed (extra
     /// ones are allowed).
     fn fits(&self, len: usize) -> bool {
@@ -221,16 +230,17 @@ fn printed_groupings(len: usize) -> [Option<u32>; 2] {
 }
 
 /// Whether these consecutive fragments (oldest first) could still become a card with more digits
-/// typed after them, which is when a chat server holds them back:
+/// typed after them, which is when a chat server holds them back (or, for a zip-sized start,
+/// delivers and remembers them: [`hold_decision`]):
 /// - (a) the first piece carries at least [`MIN_FIRST_PIECE_DIGITS`] digits;
 /// - (b) the digits so far begin a range of the IIN table that issues numbers longer than them;
 /// - (c) for one such longer length, the breaks typed so far fit: any grouping after a first group
-///   of 4 or more digits other than 5 and 10 (the zip and phone sizes, [`any_grouping_after`]), or
-///   else a printed grouping (see [`printed_groupings`]), however the messages and separators cut
-///   its groups.
+///   of 4 or more digits ([`any_grouping_after`]), or else a printed grouping (see
+///   [`printed_groupings`]), however the messages and separators cut its groups.
 ///
 /// The masking of [`redact_fragments`] asks the same of a complete card (with its own length), so a
-/// card completed from held fragments is masked.
+/// card completed from held fragments is masked. A chat server holds such fragments, bar a zip-sized
+/// start, which it delivers and remembers ([`hold_decision`]).
 pub fn may_still_become_card(pieces: &[&str]) -> bool {
     let frags: Vec<Option<Fragment>> = pieces.iter().map(|p| Fragment::parse(p)).collect();
     may_grow(&frags)
@@ -285,36 +295,53 @@ fn split_card_at(frags: &[Option<Fragment>], i: usize) -> Option<(usize, crate::
     best
 }
 
-/// What the hold-back does with the fragments it holds on one connection, after one more arrived.
+/// What the hold-back does with the fragments of one connection, after one more arrived.
 #[derive(Debug)]
 pub struct HoldDecision<'a> {
-    /// The oldest pieces, to release now in this order, each redacted as it must be stored and
-    /// delivered (a piece of a split card is `••••` or the mask and has a finding).
+    /// The oldest held pieces, to deliver now in this order, each redacted as it must be stored and
+    /// delivered (a piece of a split card is `••••` or the mask and has a finding; a zip-sized start
+    /// is as typed).
     pub release: Vec<Redaction<'a>>,
-    /// How many of the newest pieces stay held.
+    /// How many of the newest held pieces stay held: `release.len() + keep` is the number held.
     pub keep: usize,
+    /// How many of the newest delivered pieces (the ones given as shown, then `release`) the
+    /// sequence still counts: they were delivered as typed, and a later piece that completes a card
+    /// with them is masked. Pass them as `shown` next time; the others are done with.
+    pub shown: usize,
 }
 
-/// The hold-back decision over the fragments held on one connection (oldest first, at most
-/// [`MAX_FRAGMENTS`], each one that [`is_fragment`] accepts), taken after each new one: release what
-/// can no longer be part of a card, masked when it forms one, and keep what still may.
+/// The hold-back decision over one connection's current sequence, taken after each new fragment:
+/// `shown` are the pieces of it already delivered as typed (oldest first; what the last decision's
+/// [`HoldDecision::shown`] counted), `held` the fragments held after them, the new one last (each
+/// one that [`is_fragment`] accepts; at most [`MAX_FRAGMENTS`] pieces in all). Release what can no
+/// longer be part of a card, masked when it forms one, and keep what still may.
 ///
-/// The pieces kept are the longest tail of fewer than [`MAX_FRAGMENTS`] pieces that
-/// [`may_still_become_card`]: no piece before it can be part of a card still to come. Everything
-/// before that tail is released, redacted over all the held pieces ([`redact_fragments`]), with one
-/// exception: a card that is complete and cannot grow any longer (a 16-digit Mastercard) is
-/// released whole, masked, even when its last pieces could also begin another card, and the
-/// decision is then taken again over the pieces after it. A complete card that may still grow (a
-/// 16-digit Visa may have 19 digits) is kept, since it is such a tail.
+/// Over all the pieces, shown and held alike, the sequence kept is the longest tail of fewer than
+/// [`MAX_FRAGMENTS`] pieces that [`may_still_become_card`]: no piece before it can be part of a card
+/// still to come. Every held piece before that tail is released, redacted over all the pieces
+/// ([`redact_fragments`]), with one exception: a card that is complete and cannot grow any longer
+/// (a 16-digit Mastercard) is released whole, masked, even when its last pieces could also begin
+/// another card, and the decision is then taken again over the pieces after it. A complete card
+/// that may still grow (a 16-digit Visa may have 19 digits) is kept, since it is such a tail.
 ///
-/// Whatever stays held is released by [`redact_fragments`] over all of them when the sequence ends
-/// (a message that is not a fragment, or the window has passed).
-pub fn hold_decision<'a>(held: &[&'a str]) -> HoldDecision<'a> {
-    let frags: Vec<Option<Fragment>> = held.iter().map(|p| Fragment::parse(p)).collect();
-    let mut release = Vec::new();
+/// The tail's held pieces are kept held, bar one case: a tail that opens with a group of 5 digits
+/// (a zip code's shape) and has at most [`SHOWN_MAX_DIGITS`] digits is delivered as typed now, and
+/// counted as shown. The agent then sees at most a card's first six digits before its mask, which
+/// shows the last four: no more than PCI DSS 3.4.1 allows, while zips sent alone are not delayed.
+/// Pieces whose digits go beyond six are held as usual (`30301-1234`, a phone number typed in one
+/// run such as `4155552671`, when their prefix begins a card), since delivering them would show
+/// more.
+///
+/// Whatever stays held is released by [`release_held`] when the sequence ends (a message that is
+/// not a fragment, or the window has passed).
+pub fn hold_decision<'a>(shown: &[&'a str], held: &[&'a str]) -> HoldDecision<'a> {
+    let parts: Vec<&'a str> = shown.iter().chain(held).copied().collect();
+    let frags: Vec<Option<Fragment>> = parts.iter().map(|p| Fragment::parse(p)).collect();
+    // The redactions of parts[..from], the pieces the sequence no longer counts.
+    let mut done = Vec::new();
     let mut from = 0;
-    while from < held.len() {
-        let (parts, frags) = (&held[from..], &frags[from..]);
+    while from < parts.len() {
+        let (parts, frags) = (&parts[from..], &frags[from..]);
         let n = parts.len();
         let tail = (0..n)
             .find(|&s| n - s < MAX_FRAGMENTS && may_grow(&frags[s..]))
@@ -329,13 +356,48 @@ pub fn hold_decision<'a>(held: &[&'a str]) -> HoldDecision<'a> {
             .iter()
             .find(|&&(first, last)| first < tail && tail <= last)
             .map_or(tail, |&(_, last)| last + 1);
-        release.extend(red.into_iter().take(keep_from));
+        done.extend(red.into_iter().take(keep_from));
         from += keep_from;
+    }
+    // The shown pieces were delivered already: only the held ones among `done` are released.
+    let mut release: Vec<Redaction<'a>> = done.into_iter().skip(shown.len()).collect();
+    let still_shown = shown.len().saturating_sub(from);
+    let mut keep = parts.len() - from - still_shown;
+    if keep > 0 && may_show(&frags[from..]) {
+        // Five or six digits, no card on their own: as typed.
+        release.extend(parts[parts.len() - keep..].iter().map(|p| crate::redact(p)));
+        keep = 0;
     }
     HoldDecision {
         release,
-        keep: held.len() - from,
+        keep,
+        shown: parts.len() - from - keep,
     }
+}
+
+/// Whether a sequence that may still become a card may be delivered as typed all the same: it opens
+/// with a group of [`ZIP_DIGITS`] digits and has at most [`SHOWN_MAX_DIGITS`] digits.
+fn may_show(frags: &[Option<Fragment>]) -> bool {
+    let mut digits = 0;
+    for f in frags {
+        let Some(f) = f else { return false };
+        digits += f.digits.len();
+    }
+    let opens_like_a_zip =
+        matches!(frags.first(), Some(Some(f)) if f.sizes.first() == Some(&ZIP_DIGITS));
+    opens_like_a_zip && digits <= SHOWN_MAX_DIGITS
+}
+
+/// The end of a sequence (a message that is not a fragment, or the window has passed): every held
+/// piece, redacted over the shown ones and the held ones together ([`redact_fragments`]), so a card
+/// that the held pieces complete with the shown ones is masked in the held ones. One redaction per
+/// held piece, in order.
+pub fn release_held<'a>(shown: &[&'a str], held: &[&'a str]) -> Vec<Redaction<'a>> {
+    let parts: Vec<&'a str> = shown.iter().chain(held).copied().collect();
+    redact_fragments(&parts)
+        .into_iter()
+        .skip(shown.len())
+        .collect()
 }
 
 fn mask_fragment<'a>(
@@ -462,18 +524,28 @@ mod tests {
     /// sequence; returns, for each piece, the step (index of the piece just sent, or `pieces.len()`
     /// for the end) at which it was released, and the text it was released as.
     fn hold_back(pieces: &[&str]) -> Vec<(usize, String)> {
-        let mut held: Vec<&str> = Vec::new();
+        let (mut shown, mut held): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
         let mut out = Vec::new();
         for (step, p) in pieces.iter().enumerate() {
             held.push(p);
-            let d = hold_decision(&held);
+            let d = hold_decision(&shown, &held);
             assert_eq!(d.release.len() + d.keep, held.len());
             for r in d.release {
                 out.push((step, r.text.into_owned()));
             }
-            held.drain(..held.len() - d.keep);
+            shown.extend(held.drain(..held.len() - d.keep));
+            shown.drain(..shown.len() - d.shown);
+            let digits: usize = shown
+                .iter()
+                .filter_map(|p| Fragment::parse(p))
+                .map(|f| f.digits.len())
+                .sum();
+            assert!(
+                digits <= SHOWN_MAX_DIGITS,
+                "{pieces:?}: {shown:?} counted as shown"
+            );
         }
-        for r in redact_fragments(&held) {
+        for r in release_held(&shown, &held) {
             out.push((pieces.len(), r.text.into_owned()));
         }
         out
@@ -518,7 +590,7 @@ mod tests {
     }
 
     #[test]
-    fn joins_need_a_first_group_of_four_or_more_bar_zips_and_phones() {
+    fn joins_need_a_first_group_of_four_or_more() {
         // Issue 17: after a first group of 4, any grouping joins, as it does in one message. (Until
         // issue 17 these three were left as typed: no break after 12, nor after 10.)
         assert_eq!(
@@ -562,10 +634,20 @@ mod tests {
             texts(&["3056930", "90259", "04"]),
             ["••••", "••••", "[Diners Club •••• 5904]"]
         );
-        // The one gap left: a first group of exactly 5 (a zip) or 10 digits (a phone number) is never
-        // held, so never joined.
-        assert_eq!(texts(&["41111", "11111111111"]), ["41111", "11111111111"]);
-        assert_eq!(texts(&["4111111111", "111111"]), ["4111111111", "111111"]);
+        // A first group of exactly 5 (a zip's shape) or 10 digits (a phone number's) too: until the
+        // second follow-up of issue 17 these were the gap left, never joined.
+        assert_eq!(
+            texts(&["41111", "11111111111"]),
+            ["••••", "[Visa •••• 1111]"]
+        );
+        assert_eq!(
+            texts(&["4111111111", "111111"]),
+            ["••••", "[Visa •••• 1111]"]
+        );
+        assert_eq!(
+            texts(&["41111 1111", "111 1111"]),
+            ["••••", "[Visa •••• 1111]"]
+        );
         // A whole card followed by digits that make no longer one: masked on its own, as `redact` does.
         assert_eq!(
             texts(&["4111111111111111", "111"]),
@@ -602,6 +684,14 @@ mod tests {
             &["4111111111111111"], // a whole Visa may have 19 digits
             &["6011111111111117"], // so may a Discover
             &["41111111", "111"],
+            // …5 and 10 included since the second follow-up (the hold-back delivers a zip-sized
+            // start and remembers it, and holds the rest).
+            &["30301"],
+            &["30301-1234"],
+            &["4155552671"],
+            &["41111 111111"],
+            &["4111111111 1"],
+            &["41111", "1"],
         ] {
             assert!(may_still_become_card(held), "{held:?}");
         }
@@ -611,14 +701,9 @@ mod tests {
             &["42"],
             &["123"],
             &["1234"],         // no issued prefix
-            &["30301"],        // a zip: no break after four digits
-            &["4155552671"],   // a phone number in one run
-            &["415 555 2671"], // …or in groups of three
+            &["415 555 2671"], // a first group of 3 and no break after four digits
             &["555 0100"],
-            &["30301-1234"],   // a zip and its +4
-            &["41111 111111"], // a first group of 5…
-            &["4111111111 1"], // …or of 10 digits
-            &["10001"],        // 1, 7, 9 and 0 begin no card, whatever the length
+            &["10001"], // 1, 7, 9 and 0 begin no card, whatever the length
             &["12345678"],
             &["70112345"],
             &["940010001"],
@@ -694,7 +779,15 @@ mod tests {
 
     #[test]
     fn the_hold_back_never_holds_short_answers() {
-        for answer in ["2", "42", "123", "30301", "4155552671", "555 0100", "1234"] {
+        for answer in [
+            "2",
+            "42",
+            "123",
+            "30301",
+            "415 555 2671",
+            "555 0100",
+            "1234",
+        ] {
             released(&[answer], &[0], &[answer]);
         }
         // A CVV after a card typed in pieces: the card is masked, the CVV released at once as typed.
@@ -764,18 +857,72 @@ mod tests {
         );
         // …or until the sequence ends, while it still may become one.
         released(&["41111111", "1234"], &[2, 2], &["41111111", "1234"]);
-        // Zips and phone numbers (a first group of 5 or 10) and numbers no card begins with are never
-        // held.
-        for answer in [
-            "30301",
-            "55401",
-            "4155552671",
-            "10001",
-            "12345678",
-            "94001000",
-        ] {
+        // Zips (delivered at once, as typed: see the next test) and numbers no card begins with are
+        // never held.
+        for answer in ["30301", "55401", "10001", "12345678", "94001000"] {
             released(&[answer], &[0], &[answer]);
         }
+    }
+
+    #[test]
+    fn a_zip_sized_start_is_delivered_and_what_completes_a_card_with_it_is_masked() {
+        // Delivered at once, as typed (5 digits of a card are fewer than the first six PCI DSS
+        // allows to show); the rest is held and masked, so the agent sees the first five and the
+        // last four. A Visa may still grow to 19: held to the end of the sequence.
+        released(
+            &["41111", "11111111111"],
+            &[0, 2],
+            &["41111", "[Visa •••• 1111]"],
+        );
+        released(
+            &["41111", "1111 1111", "111"],
+            &[0, 3, 3],
+            &["41111", "••••", "[Visa •••• 1111]"],
+        );
+        // A Mastercard cannot grow: released with its last piece.
+        released(
+            &["55555", "55555554444"],
+            &[0, 1],
+            &["55555", "[Mastercard •••• 4444]"],
+        );
+        // A sixth digit may still be shown; a seventh is held.
+        released(&["30301", "2"], &[0, 1], &["30301", "2"]);
+        released(&["30301", "42"], &[0, 2], &["30301", "42"]);
+        released(&["30301", "55401"], &[0, 2], &["30301", "55401"]);
+        // A zip and its +4, or a phone number typed in one run, that begin a card show more than six
+        // digits: held until the sequence shows they are no card, then as typed.
+        released(&["30301-1234"], &[1], &["30301-1234"]);
+        released(&["4155552671"], &[1], &["4155552671"]);
+        released(
+            &["4155552671", "999999999"],
+            &[1, 1],
+            &["4155552671", "999999999"],
+        );
+        // 10 + 6 and 6 + 10 are held and masked whole.
+        released(
+            &["4111111111", "111111"],
+            &[2, 2],
+            &["••••", "[Visa •••• 1111]"],
+        );
+        released(
+            &["5555555555", "554444"],
+            &[1, 1],
+            &["••••", "[Mastercard •••• 4444]"],
+        );
+        released(
+            &["411111", "1111111111"],
+            &[2, 2],
+            &["••••", "[Visa •••• 1111]"],
+        );
+        // A card after a zip that is no part of it: the zip is done with once the card's first piece
+        // cannot continue it, and the card is masked as usual.
+        released(
+            &["30301", "4111 1111", "1111 1111"],
+            &[0, 3, 3],
+            &["30301", "••••", "[Visa •••• 1111]"],
+        );
+        let d = hold_decision(&["30301"], &["4111 1111", "1111 1111"]);
+        assert_eq!((d.release.len(), d.keep, d.shown), (0, 2, 0));
     }
 
     #[test]
@@ -784,7 +931,7 @@ mod tests {
         // first piece is not released as typed because a card begins after it.
         let visa13 = "4222 2222 2222 2";
         assert_eq!(texts(&[visa13]), ["[Visa •••• 2222]"]);
-        let d = hold_decision(&["6011", visa13]);
+        let d = hold_decision(&[], &["6011", visa13]);
         assert_eq!((d.release.len(), d.keep), (0, 2));
     }
 

@@ -24,7 +24,7 @@ use std::fmt::Write as _;
 
 pub use fragments::{
     could_begin_card, hold_decision, is_fragment, may_still_become_card, redact_fragments,
-    HoldDecision, MAX_FRAGMENTS, MIN_FIRST_PIECE_DIGITS,
+    release_held, HoldDecision, MAX_FRAGMENTS, MIN_FIRST_PIECE_DIGITS, SHOWN_MAX_DIGITS,
 };
 
 /// A card network.

@@ -164,7 +164,7 @@ fn the_named_exceptions() {
 /// The hold-back keeps the promises `crates/cordon/tests/split_cards.rs` checks end to end: these
 /// answers are released at once, as typed, though their first digits begin a card.
 #[test]
-fn the_hold_back_still_never_holds_zips_and_phone_numbers() {
+fn the_hold_back_still_never_holds_zips_and_grouped_phone_numbers() {
     for answer in [
         "hello there",
         "12345",
@@ -178,8 +178,6 @@ fn the_hold_back_still_never_holds_zips_and_phone_numbers() {
         "60601",
         "55401",
         "40202",
-        "4155552671",
-        "5551234567",
         "415 555 2671",
         "555-0100",
         "1700000000",
@@ -188,9 +186,17 @@ fn the_hold_back_still_never_holds_zips_and_phone_numbers() {
         "14:30",
         "1Z999AA10123456784",
     ] {
-        let d = cordon_card::hold_decision(&[answer]);
+        let d = cordon_card::hold_decision(&[], &[answer]);
         assert_eq!((d.release.len(), d.keep), (1, 0), "{answer:?} was held");
         assert_eq!(d.release[0].text, answer);
+    }
+    // A phone number typed in one run whose digits begin a card shows more than the first six
+    // digits PCI DSS allows: held until the sequence ends, then released as typed.
+    for answer in ["4155552671", "5551234567"] {
+        let d = cordon_card::hold_decision(&[], &[answer]);
+        assert_eq!((d.release.len(), d.keep), (0, 1), "{answer:?} was not held");
+        let out = cordon_card::release_held(&[], &[answer]);
+        assert_eq!(out[0].text, answer);
     }
     // Issue 17 shapes typed in pieces are held, then masked.
     for pieces in [
@@ -216,9 +222,9 @@ fn the_hold_back_still_never_holds_zips_and_phone_numbers() {
 }
 
 /// The split-across-messages hold applies the single-message rule: a card typed in pieces whose
-/// first piece opens with a run of 6 to 9, 11, or 16 to 18 digits is held and joined, as the same
-/// digits in one message are masked. A first run of exactly 5 digits (a zip) or 10 (a phone number)
-/// is the one shape still left as typed (docs/CARD-REDACTION.md).
+/// first piece opens with a run of 4 digits or more is held and joined, as the same digits in one
+/// message are masked. A first run of exactly 5 digits (a zip's shape) is delivered at once while
+/// at most 6 digits have come, and what completes a card with it is masked (docs/CARD-REDACTION.md).
 #[test]
 fn split_cards_with_a_long_first_run_are_held_and_joined() {
     let visa = "4111111111111111";
@@ -239,6 +245,13 @@ fn split_cards_with_a_long_first_run_are_held_and_joined() {
             format!("{} {}", &diners[8..12], &diners[12..]),
         ],
         vec![discover[..9].into(), discover[9..].into()],
+        // The second follow-up: a first run of exactly 10 digits (a phone number's shape).
+        vec![visa[..10].into(), visa[10..].into()],
+        vec![
+            visa19[..10].into(),
+            visa19[10..15].into(),
+            visa19[15..].into(),
+        ],
     ];
     for pieces in &cases {
         let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
@@ -260,14 +273,8 @@ fn split_cards_with_a_long_first_run_are_held_and_joined() {
         assert_eq!(shown, whole[whole.len() - 4..], "{refs:?}");
         assert!(out.iter().all(|r| r.findings.len() == 1), "{refs:?}");
     }
-    // Not held: a first run of exactly 5 or 10 digits, whatever its prefix (303 is Diners Club,
-    // 55 Mastercard, 4 Visa); and numbers no card begins with (0, 1, 7, 9), whatever their length.
+    // Not held: numbers no card begins with (0, 1, 7, 9), whatever their length.
     for answer in [
-        "30301",
-        "55401",
-        "30301-1234",
-        "4155552671",
-        "5551234567 0",
         "10001",
         "90210",
         "02134",
@@ -277,19 +284,40 @@ fn split_cards_with_a_long_first_run_are_held_and_joined() {
         "17000000001",
     ] {
         assert!(!cordon_card::may_still_become_card(&[answer]), "{answer:?}");
-        let d = cordon_card::hold_decision(&[answer]);
+        let d = cordon_card::hold_decision(&[], &[answer]);
         assert_eq!((d.release.len(), d.keep), (1, 0), "{answer:?} was held");
         assert_eq!(d.release[0].text, answer);
     }
-    // …so a card whose first piece is such a run is still left as typed (the gap that is left).
-    let left = cordon_card::redact_fragments(&[&visa[..5], &visa[5..]]);
-    assert_eq!(left[0].text, &visa[..5]);
-    let left = cordon_card::redact_fragments(&[&visa[..10], &visa[10..]]);
-    assert_eq!(left[0].text, &visa[..10]);
+    // A zip-sized start that begins a card may still become one, but is delivered at once, as
+    // typed, and counted as shown; what completes a card with it is held and masked. The agent sees
+    // the first five digits and the last four, no more than PCI DSS allows (the first six and the
+    // last four).
+    for zip in ["30301", "55401", "41111"] {
+        assert!(cordon_card::may_still_become_card(&[zip]), "{zip:?}");
+        let d = cordon_card::hold_decision(&[], &[zip]);
+        assert_eq!((d.release.len(), d.keep, d.shown), (1, 0, 1), "{zip:?}");
+        assert_eq!(d.release[0].text, zip);
+    }
+    let d = cordon_card::hold_decision(&[&visa[..5]], &[&visa[5..]]);
+    assert_eq!(
+        (d.release.len(), d.keep),
+        (0, 1),
+        "a Visa may still grow to 19"
+    );
+    let out = cordon_card::release_held(&[&visa[..5]], &[&visa[5..]]);
+    assert_eq!(out[0].text, "[Visa •••• 1111]");
+    // More than six digits from a zip-sized or phone-sized start is held (a zip and its +4, a
+    // phone number typed in one run), when its digits begin a card; six (`30301 1`) still go.
+    for answer in ["30301-1234", "4155552671", "5551234567 0", "30301 1"] {
+        assert!(cordon_card::may_still_become_card(&[answer]), "{answer:?}");
+        let d = cordon_card::hold_decision(&[], &[answer]);
+        let held = d.keep == 1;
+        assert_eq!(held, answer != "30301 1", "{answer:?}");
+    }
     // The cost: a number that begins a card is held until the next piece shows it is none.
     let held = ["30301123"];
-    assert_eq!(cordon_card::hold_decision(&held).keep, 1);
-    let d = cordon_card::hold_decision(&["30301123", "99999999999"]);
+    assert_eq!(cordon_card::hold_decision(&[], &held).keep, 1);
+    let d = cordon_card::hold_decision(&[], &["30301123", "99999999999"]);
     assert_eq!(d.keep, 0);
     let texts: Vec<&str> = d.release.iter().map(|r| r.text.as_ref()).collect();
     assert_eq!(texts, ["30301123", "99999999999"]);

@@ -301,21 +301,27 @@ proptest! {
 /// (`redact_fragments` over what is still held). Returns, per piece, the step it was released at
 /// (`pieces.len()` for the end of the sequence) and its redaction.
 fn hold_back(pieces: &[String]) -> Vec<(usize, cordon_card::Redaction<'_>)> {
-    let mut held: Vec<&str> = Vec::new();
+    let (mut shown, mut held): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
     let mut out = Vec::new();
     for (step, p) in pieces.iter().enumerate() {
         held.push(p);
-        let d = cordon_card::hold_decision(&held);
+        let d = cordon_card::hold_decision(&shown, &held);
         assert_eq!(d.release.len() + d.keep, held.len());
         out.extend(d.release.into_iter().map(|r| (step, r)));
-        held.drain(..held.len() - d.keep);
+        shown.extend(held.drain(..held.len() - d.keep));
+        shown.drain(..shown.len() - d.shown);
     }
     out.extend(
-        cordon_card::redact_fragments(&held)
+        cordon_card::release_held(&shown, &held)
             .into_iter()
             .map(|r| (pieces.len(), r)),
     );
     out
+}
+
+/// ASCII digits of a text.
+fn digits_in(text: &str) -> String {
+    text.chars().filter(char::is_ascii_digit).collect()
 }
 
 /// A card in one of its printed groupings (4-4-4-4…, Amex 4-6-5, Diners 4-6-4), cut into 2 to 4
@@ -366,8 +372,8 @@ fn card_in_pieces() -> impl Strategy<Value = (Vec<String>, Vec<u8>)> {
         })
 }
 
-/// A card of 13 to 19 digits with a first group of 4 digits or more, bar 5 and 10, then broken
-/// anywhere: each break after the first group ends a message or is a separator inside one (2 to 4
+/// A card of 13 to 19 digits with a first group of 4 digits or more (5, a zip's, and 10, a phone
+/// number's, included), then broken anywhere: each break after the first group ends a message or is a separator inside one (2 to 4
 /// messages). The pieces and the card's digits.
 fn card_broken_after_its_first_group() -> impl Strategy<Value = (Vec<String>, Vec<u8>)> {
     (
@@ -378,7 +384,9 @@ fn card_broken_after_its_first_group() -> impl Strategy<Value = (Vec<String>, Ve
         prop::collection::vec(0..SEPARATORS.len(), 8),
     )
         .prop_map(|(digits, first, breaks, first_ends_message, seps)| {
-            let firsts: Vec<usize> = (4..digits.len()).filter(|n| *n != 5 && *n != 10).collect();
+            // Zip- and phone-sized first groups twice as often as the others: they are the shapes
+            // the hold-back treats apart.
+            let firsts: Vec<usize> = (4..digits.len()).chain([5, 5, 10, 10]).collect();
             let first = *first.get(&firsts);
             // A break after p digits at key p; the value says whether it ends a message.
             let mut at = std::collections::BTreeMap::new();
@@ -437,35 +445,56 @@ proptest! {
         prop_assert_eq!(kept, last4, "{:?} -> {:?}", pieces, all);
     }
 
-    /// Issue 17: a card of 13 to 19 digits broken anywhere after a first group of 4 digits or more
-    /// (bar 5 and 10, the zip and phone sizes), over 2 to 4 messages and with separators inside
-    /// them, is held until its last piece and then masked, so only its last four digits survive.
+    /// Issue 17: a card of 13 to 19 digits broken anywhere after a first group of 4 digits or more,
+    /// over 2 to 4 messages and with separators inside them, is held until its last piece and then
+    /// masked, so only its last four digits survive. The one piece delivered before that is a
+    /// zip-sized start (a first group of 5, at most 6 digits in the pieces delivered): delivered at
+    /// once, as typed, so the agent sees at most the card's first six and last four digits.
     #[test]
     fn every_card_after_a_long_first_group_is_held_until_complete_then_masked(
         (pieces, digits) in card_broken_after_its_first_group()
     ) {
         let out = hold_back(&pieces);
         prop_assert_eq!(out.len(), pieces.len());
+        let first_group = digits_in(pieces[0].split(|c: char| !c.is_ascii_digit()).next().unwrap_or("")).len();
+        // The pieces delivered as typed: from a zip-sized first group, while at most six digits.
+        let mut shown = 0;
+        let mut shown_digits = 0;
+        if first_group == 5 {
+            for p in &pieces {
+                let n = digits_in(p).len();
+                if shown_digits + n > cordon_card::SHOWN_MAX_DIGITS {
+                    break;
+                }
+                shown += 1;
+                shown_digits += n;
+            }
+        }
         let last = pieces.len() - 1;
-        for (step, r) in &out {
-            prop_assert!(*step >= last, "{:?}: a piece was released at step {}", pieces, step);
-            prop_assert_eq!(r.findings.len(), 1, "{:?}: {:?}", pieces, r.text);
+        for (k, (step, r)) in out.iter().enumerate() {
+            if k < shown {
+                prop_assert_eq!(*step, k, "{:?}: a zip-sized start was held", pieces);
+                prop_assert_eq!(r.text.as_ref(), pieces[k].as_str());
+            } else {
+                prop_assert!(*step >= last, "{:?}: a piece was released at step {}", pieces, step);
+                prop_assert_eq!(r.findings.len(), 1, "{:?}: {:?}", pieces, r.text);
+            }
         }
         let all: String = out.iter().map(|(_, r)| r.text.as_ref()).collect::<Vec<_>>().join("|");
-        let last4: String = digits[digits.len() - 4..].iter().map(|d| char::from(b'0' + d)).collect();
-        let kept: String = all.chars().filter(char::is_ascii_digit).collect();
-        prop_assert_eq!(kept, last4, "{:?} -> {:?}", pieces, all);
+        let whole: String = digits.iter().map(|d| char::from(b'0' + d)).collect();
+        let want = format!("{}{}", &whole[..shown_digits], &whole[whole.len() - 4..]);
+        prop_assert!(shown_digits <= cordon_card::SHOWN_MAX_DIGITS);
+        prop_assert_eq!(digits_in(&all), want, "{:?} -> {:?}", pieces, all);
     }
 
     /// Short answers and numbers the hold-back leaves alone are released at once, as typed: 1 to 3
-    /// digits; a first group of exactly 5 or 10 digits (zips, phone numbers typed in one run),
-    /// whatever its prefix; a number that begins with 0, 1, 7 or 9, which no card does; 3 digits
-    /// then more.
+    /// digits; a zip (5 digits, and at most one more), whatever its prefix; a number that begins
+    /// with 0, 1, 7 or 9, which no card does; 3 digits then more.
     #[test]
     fn short_answers_are_never_held(answer in prop_oneof![
         "[0-9]{1,3}",
-        "[0-9]{5}([ -][0-9]{1,4}){0,2}",
-        "[0-9]{10}([ -][0-9]{1,4}){0,2}",
+        "[0-9]{5}",
+        "[0-9]{5}[ -][0-9]",
         "[0179][0-9]{3,10}([ -][0-9]{1,4}){0,2}",
         "[0-9]{3}[ -][0-9]{4,8}",
         "yes|no|ok|thanks",
@@ -475,5 +504,33 @@ proptest! {
         prop_assert_eq!(out[0].0, 0, "{:?} was held", answer);
         let alone = cordon_card::redact(&answer);
         prop_assert_eq!(out[0].1.text.as_ref(), alone.text.as_ref());
+    }
+
+    /// A number the hold-back may hold (a zip and its +4, a phone number typed in one run, anything
+    /// of more than six digits that begins a card) is delivered exactly as `redact` alone would
+    /// deliver it, at the latest when the sequence ends: holding delays, it never changes a lone
+    /// number.
+    #[test]
+    fn a_held_number_alone_is_released_as_typed(answer in prop_oneof![
+        "[2-68][0-9]{4}([ -][0-9]{1,4}){1,2}",
+        "[2-68][0-9]{9}([ -][0-9]{1,4}){0,2}",
+        "[2-68][0-9]{6,18}",
+    ]) {
+        let out = hold_back(std::slice::from_ref(&answer));
+        prop_assert_eq!(out.len(), 1);
+        let alone = cordon_card::redact(&answer);
+        prop_assert_eq!(out[0].1.text.as_ref(), alone.text.as_ref());
+        // …and a zip followed by it: the zip at once, as typed, the number as `redact` would, unless
+        // the two make a card, which then shows at most the zip and the card's last four.
+        let pieces = vec!["30301".to_owned(), answer.clone()];
+        let out = hold_back(&pieces);
+        prop_assert_eq!(out[0].0, 0);
+        prop_assert_eq!(out[0].1.text.as_ref(), "30301");
+        let joined = format!("30301{}", digits_in(&answer));
+        if out[1].1.text != alone.text {
+            // Joined: a split card's last piece, masked whole.
+            let last4 = &joined[joined.len() - 4..];
+            prop_assert_eq!(digits_in(&out[1].1.text), last4, "{:?}", pieces);
+        }
     }
 }

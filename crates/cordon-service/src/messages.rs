@@ -313,30 +313,42 @@ pub enum Offer {
 
 /// The hold-back of one visitor connection: a pure state machine over the fragments it holds. A visitor message
 /// made only of digit groups that could begin a card waits, unacknowledged, for the next one; what to release
-/// and what to keep is `cordon_card::hold_decision`. The caller keeps the time: it calls `release_all` when the
-/// fragment window passes.
+/// and what to keep is `cordon_card::hold_decision`. A zip-sized start (5 digits, at most 6 in all) is delivered
+/// at once but remembered as *shown*, so that what completes a card with it is masked. The caller keeps the
+/// time: it calls `release_all` when the fragment window passes.
 #[derive(Debug, Default)]
 pub struct HoldBack {
+    /// Delivered already, as typed, and still part of the sequence (`cordon_card::HoldDecision::shown`).
+    shown: Vec<Draft>,
     held: Vec<Draft>,
 }
 
 impl HoldBack {
-    /// Is anything held (so a release deadline is running)?
+    /// Is anything held or remembered (so a deadline is running: the window ends the sequence)?
     pub fn is_holding(&self) -> bool {
-        !self.held.is_empty()
+        !self.held.is_empty() || !self.shown.is_empty()
     }
 
     /// A visitor message (its text already checked) arrives.
     pub fn offer(&mut self, draft: Draft) -> Offer {
-        if self.held.iter().any(|h| {
+        let same = |h: &Draft| {
             h.client_msg_id == draft.client_msg_id && h.conversation_id == draft.conversation_id
-        }) {
+        };
+        if self.held.iter().any(same) {
             return Offer::Resend;
+        }
+        if self.shown.iter().any(same) {
+            // Stored and acknowledged already: the store answers a resend with the first ack.
+            return Offer::Go {
+                release: Vec::new(),
+                single: Some(draft),
+            };
         }
         // Pieces are joined within one conversation only.
         let mut release = if self
-            .held
+            .shown
             .first()
+            .or(self.held.first())
             .is_some_and(|h| h.conversation_id != draft.conversation_id)
         {
             self.release_all()
@@ -360,28 +372,37 @@ impl HoldBack {
 
     /// Release what can no longer be part of a card, masking any card the held fragments form together.
     fn settle(&mut self) -> Vec<Release> {
-        let texts: Vec<&str> = self.held.iter().map(|h| h.text.as_str()).collect();
-        let masked: Vec<Masked> = cordon_card::hold_decision(&texts)
-            .release
-            .into_iter()
-            .map(Masked::from)
-            .collect();
+        let (masked, shown) = {
+            let shown: Vec<&str> = self.shown.iter().map(|h| h.text.as_str()).collect();
+            let held: Vec<&str> = self.held.iter().map(|h| h.text.as_str()).collect();
+            let d = cordon_card::hold_decision(&shown, &held);
+            let masked: Vec<Masked> = d.release.into_iter().map(Masked::from).collect();
+            (masked, d.shown)
+        };
         let out: Vec<Draft> = self.held.drain(..masked.len()).collect();
+        // The newest `shown` of the pieces delivered (before, and now) stay part of the sequence.
+        self.shown.extend(out.iter().cloned());
+        let done = self.shown.len().saturating_sub(shown);
+        self.shown.drain(..done);
         Self::releases(out, masked)
     }
 
     /// The sequence ended (the window passed, or it was interrupted): release every held fragment, masking any
     /// card they form together.
     pub fn release_all(&mut self) -> Vec<Release> {
+        let shown = std::mem::take(&mut self.shown);
         if self.held.is_empty() {
             return Vec::new();
         }
         let held = std::mem::take(&mut self.held);
-        let texts: Vec<&str> = held.iter().map(|h| h.text.as_str()).collect();
-        let masked: Vec<Masked> = cordon_card::redact_fragments(&texts)
-            .into_iter()
-            .map(Masked::from)
-            .collect();
+        let masked: Vec<Masked> = {
+            let shown: Vec<&str> = shown.iter().map(|h| h.text.as_str()).collect();
+            let texts: Vec<&str> = held.iter().map(|h| h.text.as_str()).collect();
+            cordon_card::release_held(&shown, &texts)
+                .into_iter()
+                .map(Masked::from)
+                .collect()
+        };
         Self::releases(held, masked)
     }
 
@@ -529,6 +550,36 @@ mod tests {
         go(hb.offer(draft("c", "m1", "4111")));
         assert_eq!(hb.offer(draft("c", "m1", "4111")), Offer::Resend);
         assert_eq!(hb.release_all().len(), 1, "held once");
+    }
+
+    #[test]
+    fn a_zip_sized_start_is_delivered_and_the_card_it_begins_is_masked() {
+        let mut hb = HoldBack::default();
+        // Five digits go at once, as typed, and are remembered.
+        let (release, single) = go(hb.offer(draft("c", "z1", "41111")));
+        assert!(single.is_none());
+        assert_eq!(release.len(), 1);
+        assert_eq!(
+            (release[0].draft.text.as_str(), release[0].cards),
+            ("41111", 0)
+        );
+        assert!(hb.is_holding(), "remembered until the window passes");
+        // A resend of it is stored (the store answers with the first ack), not joined again.
+        let (release, single) = go(hb.offer(draft("c", "z1", "41111")));
+        assert!(release.is_empty());
+        assert_eq!(single, Some(draft("c", "z1", "41111")));
+        // The rest of a Visa (which may still grow to 19 digits) is held, then masked.
+        let (release, single) = go(hb.offer(draft("c", "z2", "11111111111")));
+        assert!(release.is_empty() && single.is_none(), "the rest is held");
+        let released = hb.release_all();
+        assert_eq!(released.len(), 1);
+        assert_eq!(released[0].draft.text, "[Visa •••• 1111]");
+        assert_eq!(released[0].cards, 1);
+        assert!(!hb.is_holding());
+        // The window passing with only a shown piece ends the sequence: a later piece starts afresh.
+        go(hb.offer(draft("c", "z3", "30301")));
+        assert!(hb.release_all().is_empty());
+        assert!(!hb.is_holding());
     }
 
     #[test]

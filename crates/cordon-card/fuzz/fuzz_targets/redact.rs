@@ -45,7 +45,15 @@ fuzz_target!(|data: &[u8]| {
     let out = cordon_card::redact_fragments(&parts);
     assert_eq!(out.len(), parts.len());
     let _ = cordon_card::may_still_become_card(&parts);
-    // The hold-back accounts for every piece: the oldest are released, the rest kept.
-    let d = cordon_card::hold_decision(&parts);
+    // The hold-back accounts for every piece: the oldest are released, the rest kept; with the
+    // first line taken as delivered already too. What it counts as shown is at most six digits.
+    let d = cordon_card::hold_decision(&[], &parts);
     assert_eq!(d.release.len() + d.keep, parts.len());
+    if let Some((first, rest)) = parts.split_first() {
+        let d = cordon_card::hold_decision(&[first], rest);
+        assert_eq!(d.release.len() + d.keep, rest.len());
+        assert!(d.shown <= d.release.len() + 1);
+        let out = cordon_card::release_held(&[first], rest);
+        assert_eq!(out.len(), rest.len());
+    }
 });
