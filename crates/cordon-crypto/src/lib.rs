@@ -444,7 +444,8 @@ pub fn new_id(prefix: &str) -> String {
 
 /// base64url's 64 characters in ASCII order, so that the encoded time sorts as the time: the ids look like
 /// [`new_id`]'s and are as long.
-const SORTED_BASE64: &[u8; 64] = b"-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+const SORTED_BASE64: &[u8; 64] =
+    b"-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
 
 fn push_sorted_base64(out: &mut String, value: u128, chars: u32) {
     for i in (0..chars).rev() {
@@ -604,7 +605,10 @@ mod tests {
     fn files_are_bound_to_tenant_conversation_and_id_and_never_open_as_messages() {
         let dk = DataKey::new(2, SecretKey::generate());
         let sealed = dk.seal_file("t_a", "c_1", "f_1", b"\x89PNG picture");
-        assert_eq!(dk.open_file("t_a", "c_1", "f_1", &sealed).unwrap(), b"\x89PNG picture");
+        assert_eq!(
+            dk.open_file("t_a", "c_1", "f_1", &sealed).unwrap(),
+            b"\x89PNG picture"
+        );
         assert!(dk.open_file("t_b", "c_1", "f_1", &sealed).is_err());
         assert!(dk.open_file("t_a", "c_2", "f_1", &sealed).is_err());
         assert!(dk.open_file("t_a", "c_1", "f_2", &sealed).is_err());

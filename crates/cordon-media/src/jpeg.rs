@@ -234,7 +234,10 @@ pub(crate) mod tests {
         let input = jpeg(&[
             seg(APP0, b"JFIF\0\x01\x02\0\0\x01\0\x01\0\0"),
             seg(APP1, &exif(6)),
-            seg(APP1, b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta>Secret Person</x:xmpmeta>"),
+            seg(
+                APP1,
+                b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta>Secret Person</x:xmpmeta>",
+            ),
             seg(0xED, b"Photoshop 3.0\0IPTC city Paris"),
             seg(COM, b"shot by Secret Person"),
             seg(APP2, b"ICC_PROFILE\0\x01\x01profile"),

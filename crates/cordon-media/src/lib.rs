@@ -183,9 +183,10 @@ pub fn safe_name(name: &str, kind: Kind) -> String {
     } else {
         cleaned
     };
-    let has_ext = base
-        .rsplit_once('.')
-        .is_some_and(|(_, ext)| kind.extensions().contains(&ext.to_ascii_lowercase().as_str()));
+    let has_ext = base.rsplit_once('.').is_some_and(|(_, ext)| {
+        kind.extensions()
+            .contains(&ext.to_ascii_lowercase().as_str())
+    });
     let ext = kind.extensions()[0];
     // Room for the extension when it is added.
     let room = if has_ext {
@@ -254,10 +255,7 @@ mod tests {
             check("text/plain", b"<svg onload=alert(1)>"),
             Ok(Kind::Text)
         );
-        assert_eq!(
-            check("image/png", b"<html>"),
-            Err(MediaError::Mismatch)
-        );
+        assert_eq!(check("image/png", b"<html>"), Err(MediaError::Mismatch));
         assert_eq!(
             check("text/plain", b"\x89PNG\r\n\x1a\nrest"),
             Err(MediaError::Mismatch)

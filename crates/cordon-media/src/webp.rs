@@ -83,7 +83,10 @@ pub(crate) mod tests {
     #[test]
     fn exif_and_xmp_go_flags_cleared() {
         let input = webp(&[
-            chunk(b"VP8X", &[EXIF_FLAG | XMP_FLAG | 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            chunk(
+                b"VP8X",
+                &[EXIF_FLAG | XMP_FLAG | 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            ),
             chunk(b"VP8 ", b"frame data"),
             chunk(b"EXIF", b"MM\0*GPS 48.85N"),
             chunk(b"XMP ", b"<x:xmpmeta>Secret</x:xmpmeta>"),

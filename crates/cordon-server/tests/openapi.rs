@@ -84,10 +84,7 @@ fn expected_query() -> BTreeMap<&'static str, Vec<(&'static str, bool)>> {
             "/api/v1/search/messages",
             vec![("q", true), ("limit", false)],
         ),
-        (
-            "/w/files",
-            vec![("conversation_id", true), ("name", true)],
-        ),
+        ("/w/files", vec![("conversation_id", true), ("name", true)]),
         (
             "/api/v1/conversation-tags",
             vec![("tag", false), ("priority", false), ("limit", false)],

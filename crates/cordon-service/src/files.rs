@@ -131,7 +131,11 @@ pub fn human_size(n: i64) -> String {
 /// The message that puts a file in its conversation. The widget and the console recognise this shape; a person
 /// who types it gains nothing (the id still has to be a file of that conversation to be fetched).
 pub fn message_text(id: &str, name: &str, kind: Kind, size: i64) -> String {
-    format!("[file {id}] {name} ({}, {})", kind.essence(), human_size(size))
+    format!(
+        "[file {id}] {name} ({}, {})",
+        kind.essence(),
+        human_size(size)
+    )
 }
 
 /// A file name as stored: card numbers masked first (before any cut could leave part of one), then made safe.
@@ -154,8 +158,12 @@ pub fn prepare(max_bytes: usize, content_type: &str, bytes: &[u8]) -> Result<(Ki
     let stripped = cordon_media::strip(kind, bytes).map_err(media_refusal)?;
     if kind == Kind::Text {
         // Plain text is masked like a message: `check` made sure it is UTF-8.
-        let text = std::str::from_utf8(&stripped).map_err(|_| media_refusal(MediaError::Mismatch))?;
-        return Ok((kind, cordon_card::redact(text).text.into_owned().into_bytes()));
+        let text =
+            std::str::from_utf8(&stripped).map_err(|_| media_refusal(MediaError::Mismatch))?;
+        return Ok((
+            kind,
+            cordon_card::redact(text).text.into_owned().into_bytes(),
+        ));
     }
     Ok((kind, stripped))
 }
@@ -414,7 +422,12 @@ pub async fn download_as_visitor(
     open(svc, &holder.tenant_id, f).await
 }
 
-fn ticket_mac(key: &cordon_crypto::DataKey, widget_key: &str, visitor_id: &str, expires: i64) -> String {
+fn ticket_mac(
+    key: &cordon_crypto::DataKey,
+    widget_key: &str,
+    visitor_id: &str,
+    expires: i64,
+) -> String {
     let text = format!("{widget_key}\n{visitor_id}\n{expires}");
     hex::encode(key.keyed_hash("cordon file ticket v1", text.as_bytes()))
 }
@@ -485,7 +498,10 @@ pub async fn check_ticket(svc: &Service, ticket: Option<&str>) -> Result<TicketH
         .await
         .map_err(|_| refused())?;
     let want = ticket_mac(&key, widget_key, visitor_id, expires);
-    if !bool::from(subtle::ConstantTimeEq::ct_eq(want.as_bytes(), mac.as_bytes())) {
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        want.as_bytes(),
+        mac.as_bytes(),
+    )) {
         return Err(refused());
     }
     Ok(TicketHolder {
@@ -502,17 +518,30 @@ mod tests {
     #[test]
     fn names_and_text_are_masked_and_limits_hold() {
         let name = clean_name("receipt 4111 1111 1111 1111.txt", Kind::Text);
-        assert!(!name.contains("4111 1111") && name.contains("1111"), "{name}");
+        assert!(
+            !name.contains("4111 1111") && name.contains("1111"),
+            "{name}"
+        );
         // A card the length limit cuts is masked before the cut.
         let long = format!("{} 4111 1111 1111 1111.png", "a".repeat(100));
         let n = clean_name(&long, Kind::Png);
         assert!(!n.contains("4111 1111") && n.chars().count() <= 120, "{n}");
-        let (kind, bytes) = prepare(1000, "text/plain", b"card 4111 1111 1111 1111 thanks").unwrap();
+        let (kind, bytes) =
+            prepare(1000, "text/plain", b"card 4111 1111 1111 1111 thanks").unwrap();
         assert_eq!(kind, Kind::Text);
         let text = String::from_utf8(bytes).unwrap();
-        assert!(!text.contains("4111 1111 1111") && text.contains("thanks"), "{text}");
-        assert_eq!(prepare(4, "text/plain", b"12345").unwrap_err().code, code::FILE_TOO_LARGE);
-        assert_eq!(prepare(100, "text/plain", b"").unwrap_err().code, code::BAD_REQUEST);
+        assert!(
+            !text.contains("4111 1111 1111") && text.contains("thanks"),
+            "{text}"
+        );
+        assert_eq!(
+            prepare(4, "text/plain", b"12345").unwrap_err().code,
+            code::FILE_TOO_LARGE
+        );
+        assert_eq!(
+            prepare(100, "text/plain", b"").unwrap_err().code,
+            code::BAD_REQUEST
+        );
         assert_eq!(
             prepare(100, "image/svg+xml", b"<svg/>").unwrap_err().code,
             code::FILE_TYPE_NOT_ALLOWED
@@ -522,7 +551,9 @@ mod tests {
             code::FILE_TYPE_MISMATCH
         );
         assert_eq!(
-            prepare(100, "image/png", b"\x89PNG\r\n\x1a\n").unwrap_err().code,
+            prepare(100, "image/png", b"\x89PNG\r\n\x1a\n")
+                .unwrap_err()
+                .code,
             code::FILE_MALFORMED
         );
         assert_eq!(

@@ -165,9 +165,7 @@ pub async fn export(svc: &Service, principal: &Principal, subject: Subject<'_>) 
                 else {
                     continue;
                 };
-                if let Some(name) =
-                    crate::files::name_for_export(svc, tenant_id, conv, id).await?
-                {
+                if let Some(name) = crate::files::name_for_export(svc, tenant_id, conv, id).await? {
                     row["name"] = json!(name);
                 }
             }

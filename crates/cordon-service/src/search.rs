@@ -156,7 +156,13 @@ pub async fn search(
     principal.require(Scope::ConversationsRead)?;
     let query = query_words(q)?;
     let limit = limit.clamp(1, MAX_HITS);
-    audit::record_read(svc, principal, Action::MessagesSearch, "conversations:search").await?;
+    audit::record_read(
+        svc,
+        principal,
+        Action::MessagesSearch,
+        "conversations:search",
+    )
+    .await?;
     let tenant_id = principal.tenant_id();
     let filter = cordon_store::ConversationFilter {
         limit: MAX_SCANNED_CONVERSATIONS,
@@ -248,7 +254,11 @@ mod tests {
 
     #[test]
     fn snippets_are_short_and_centred() {
-        let text = format!("{} the refund is on its way {}", "x".repeat(300), "y".repeat(300));
+        let text = format!(
+            "{} the refund is on its way {}",
+            "x".repeat(300),
+            "y".repeat(300)
+        );
         let s = snippet(&text, &["refund".to_string()]);
         assert!(s.contains("refund") && s.chars().count() <= 162, "{s}");
         assert!(s.starts_with('…') && s.ends_with('…'));

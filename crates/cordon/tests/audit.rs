@@ -173,7 +173,11 @@ async fn every_route_is_audited_and_proofs_verify() {
                     .replace("{reply_id}", &reply_id)
                     .replace("{delivery_id}", &delivery_id)
                     .replace("{token_id}", &token_id)
-                    + if path == "/api/v1/search/messages" { "?q=hello" } else { "" };
+                    + if path == "/api/v1/search/messages" {
+                        "?q=hello"
+                    } else {
+                        ""
+                    };
                 let client = if path.starts_with("/api/v1/conversations") && m == "GET" {
                     reader.clone()
                 } else if path == "/api/v1/auth/logout" {
@@ -936,7 +940,14 @@ async fn drive_file_routes(
     // admin takes it.
     let tid = match tenant_id {
         Some(t) => t.to_string(),
-        None => srv.store().tenant_by_slug("acme").await.unwrap().unwrap().id,
+        None => {
+            srv.store()
+                .tenant_by_slug("acme")
+                .await
+                .unwrap()
+                .unwrap()
+                .id
+        }
     };
     let c = srv.store().conversation(&tid, conv).await.unwrap();
     let username = match &c.agent_id {
@@ -959,9 +970,24 @@ async fn drive_file_routes(
     let ticket_h = (cordon_service::files::TICKET_HEADER, ticket.as_str());
     let mut file_id = String::new();
     for (m, path, header, body) in [
-        ("POST", format!("/api/v1/conversations/{conv}/files?name=sweep.txt"), ("cookie", cookie.as_str()), true),
-        ("POST", format!("/w/files?conversation_id={conv}&name=sweep.txt"), ticket_h, true),
-        ("GET", "/api/v1/conversations/{conv}/files/{file_id}".to_string(), ("authorization", bearer.as_str()), false),
+        (
+            "POST",
+            format!("/api/v1/conversations/{conv}/files?name=sweep.txt"),
+            ("cookie", cookie.as_str()),
+            true,
+        ),
+        (
+            "POST",
+            format!("/w/files?conversation_id={conv}&name=sweep.txt"),
+            ticket_h,
+            true,
+        ),
+        (
+            "GET",
+            "/api/v1/conversations/{conv}/files/{file_id}".to_string(),
+            ("authorization", bearer.as_str()),
+            false,
+        ),
         ("GET", "/w/files/{file_id}".to_string(), ticket_h, false),
     ] {
         let path = path.replace("{conv}", conv).replace("{file_id}", &file_id);
@@ -970,11 +996,16 @@ async fn drive_file_routes(
             None => 0,
         };
         let mut req = reqwest::Client::new()
-            .request(reqwest::Method::from_bytes(m.as_bytes()).unwrap(), format!("{}{path}", srv.base))
+            .request(
+                reqwest::Method::from_bytes(m.as_bytes()).unwrap(),
+                format!("{}{path}", srv.base),
+            )
             .header("origin", &srv.base)
             .header(header.0, header.1);
         if body {
-            req = req.header("content-type", "text/plain").body("a sweep file");
+            req = req
+                .header("content-type", "text/plain")
+                .body("a sweep file");
         }
         let res = req.send().await.unwrap();
         let status = res.status().as_u16();
@@ -988,7 +1019,11 @@ async fn drive_file_routes(
         }
         if let Some(t) = tenant_id {
             let new = entries(srv, t, before).await;
-            assert!(new.iter().any(|e| e["action"].as_str().is_some_and(|a| a.starts_with("file."))), "{m} {path} left no file entry: {new:?}");
+            assert!(
+                new.iter()
+                    .any(|e| e["action"].as_str().is_some_and(|a| a.starts_with("file."))),
+                "{m} {path} left no file entry: {new:?}"
+            );
             assert!(!serde_json::to_string(&new).unwrap().contains("sweep file"));
         }
     }
@@ -1135,7 +1170,11 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
                 .replace("{reply_id}", &reply_id)
                 .replace("{delivery_id}", &delivery_id)
                 .replace("{token_id}", &token_id)
-                + if path == "/api/v1/search/messages" { "?q=hello" } else { "" };
+                + if path == "/api/v1/search/messages" {
+                    "?q=hello"
+                } else {
+                    ""
+                };
             let client = if path.starts_with("/api/v1/conversations") && m == "GET" {
                 reader.clone()
             } else if path == "/api/v1/auth/logout" {

@@ -57,7 +57,10 @@ fn png_chunk(ty: &[u8; 4], data: &[u8]) -> Vec<u8> {
 fn png_with_text() -> Vec<u8> {
     let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
     v.extend(png_chunk(b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0]));
-    v.extend(png_chunk(b"tEXt", format!("Author\0{XMP_SECRET}").as_bytes()));
+    v.extend(png_chunk(
+        b"tEXt",
+        format!("Author\0{XMP_SECRET}").as_bytes(),
+    ));
     v.extend(png_chunk(b"eXIf", GPS.as_bytes()));
     v.extend(png_chunk(b"IDAT", b"PIXELS-STAY"));
     v.extend(png_chunk(b"IEND", b""));
@@ -97,7 +100,10 @@ fn json_of(b: &[u8]) -> Value {
 }
 
 fn code_of(b: &[u8]) -> String {
-    json_of(b)["error"]["code"].as_str().unwrap_or("").to_string()
+    json_of(b)["error"]["code"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
 }
 
 async fn ticket(ws: &mut Ws) -> String {
@@ -140,13 +146,26 @@ async fn files_both_ways_with_limits_sniffing_stripping_isolation_and_sealing() 
         // ---- visitor -> agent: a photo with EXIF, XMP and a comment, under a name with a card number ----
         let name = format!("card {CARD} photo.jpg");
         let path = format!("/w/files?conversation_id={conv}&name={}", enc(&name));
-        let (s, _, body) = raw(&srv, "POST", &path, &vt, Some(("image/jpeg", jpeg_with_exif()))).await;
+        let (s, _, body) = raw(
+            &srv,
+            "POST",
+            &path,
+            &vt,
+            Some(("image/jpeg", jpeg_with_exif())),
+        )
+        .await;
         assert_eq!(s, 201, "{backend}: {}", String::from_utf8_lossy(&body));
         let view = json_of(&body);
         let file_id = view["id"].as_str().unwrap().to_string();
         let stored_name = view["name"].as_str().unwrap();
-        assert!(!stored_name.contains(CARD) && !stored_name.contains("41111111"), "{stored_name}");
-        assert!(stored_name.contains("1111") && stored_name.ends_with(".jpg"), "{stored_name}");
+        assert!(
+            !stored_name.contains(CARD) && !stored_name.contains("41111111"),
+            "{stored_name}"
+        );
+        assert!(
+            stored_name.contains("1111") && stored_name.ends_with(".jpg"),
+            "{stored_name}"
+        );
         assert_eq!(view["content_type"], "image/jpeg");
         assert_eq!(view["image"], true);
         assert_eq!(view["uploader_kind"], "visitor");
@@ -169,10 +188,20 @@ async fn files_both_ways_with_limits_sniffing_stripping_isolation_and_sealing() 
         assert_eq!(h["content-type"], "image/jpeg");
         assert_eq!(h["x-content-type-options"], "nosniff");
         assert_eq!(h["content-security-policy"], "default-src 'none'; sandbox");
-        assert!(h["content-disposition"].to_str().unwrap().starts_with("inline; filename=\""));
-        assert!(!h["content-disposition"].to_str().unwrap().contains("4111 1111"));
+        assert!(h["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("inline; filename=\""));
+        assert!(!h["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("4111 1111"));
         for gone in [GPS.as_bytes(), XMP_SECRET.as_bytes(), b"COMMENT-SECRET"] {
-            assert!(!contains(&bytes, gone), "{backend}: metadata left: {}", String::from_utf8_lossy(gone));
+            assert!(
+                !contains(&bytes, gone),
+                "{backend}: metadata left: {}",
+                String::from_utf8_lossy(gone)
+            );
         }
         assert!(contains(&bytes, b"Exif\0\0MM"), "the orientation is kept");
         assert!(bytes.starts_with(&[0xFF, 0xD8]) && bytes.ends_with(&[0xFF, 0xD9]));
@@ -181,11 +210,17 @@ async fn files_both_ways_with_limits_sniffing_stripping_isolation_and_sealing() 
             &srv,
             "GET",
             &get,
-            &[("cookie", agent_cookie.as_str()), ("sec-fetch-dest", "document")],
+            &[
+                ("cookie", agent_cookie.as_str()),
+                ("sec-fetch-dest", "document"),
+            ],
             None,
         )
         .await;
-        assert!(h["content-disposition"].to_str().unwrap().starts_with("attachment;"));
+        assert!(h["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment;"));
         // The visitor fetches its own file with its ticket.
         let (s, h, vbytes) = raw(&srv, "GET", &format!("/w/files/{file_id}"), &vt, None).await;
         assert_eq!(s, 200);
@@ -209,17 +244,21 @@ async fn files_both_ways_with_limits_sniffing_stripping_isolation_and_sealing() 
         assert_eq!(txt["name"], "receipt.html.txt");
         assert_eq!(txt["image"], false);
         let txt_msg = visitor
-            .recv_where(|f| {
-                f["type"] == "message" && f["client_msg_id"] == txt_id.as_str()
-            })
+            .recv_where(|f| f["type"] == "message" && f["client_msg_id"] == txt_id.as_str())
             .await;
         assert_eq!(txt_msg["sender"]["kind"], "agent");
         let (s, h, got) = raw(&srv, "GET", &format!("/w/files/{txt_id}"), &vt, None).await;
         assert_eq!(s, 200);
         assert_eq!(h["content-type"], "text/plain; charset=utf-8");
-        assert!(h["content-disposition"].to_str().unwrap().starts_with("attachment; filename=\"receipt.html.txt\""));
+        assert!(h["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"receipt.html.txt\""));
         let got = String::from_utf8(got).unwrap();
-        assert!(got.contains(TEXT_MARKER) && !got.contains(CARD) && got.contains("1111"), "{got}");
+        assert!(
+            got.contains(TEXT_MARKER) && !got.contains(CARD) && got.contains("1111"),
+            "{got}"
+        );
         let (s, _, body) = raw(
             &srv,
             "POST",
@@ -284,7 +323,14 @@ async fn files_both_ways_with_limits_sniffing_stripping_isolation_and_sealing() 
         // An API key reads files with conversations:read, but only agents send them.
         let reader = srv.api_key(&fx.tenant, &["conversations:read"]).await;
         let bearer = format!("Bearer {reader}");
-        let (s, _, _) = raw(&srv, "GET", &get, &[("authorization", bearer.as_str())], None).await;
+        let (s, _, _) = raw(
+            &srv,
+            "GET",
+            &get,
+            &[("authorization", bearer.as_str())],
+            None,
+        )
+        .await;
         assert_eq!(s, 200);
         let (s, _, _) = raw(
             &srv,
@@ -313,7 +359,14 @@ async fn files_both_ways_with_limits_sniffing_stripping_isolation_and_sealing() 
         let sth = [(cordon_service::files::TICKET_HEADER, st.as_str())];
         let (s, _, b) = raw(&srv, "GET", &format!("/w/files/{file_id}"), &sth, None).await;
         assert_eq!((s, code_of(&b).as_str()), (404, "not_found"));
-        let (s, _, _) = raw(&srv, "POST", &path, &sth, Some(("text/plain", b"x".to_vec()))).await;
+        let (s, _, _) = raw(
+            &srv,
+            "POST",
+            &path,
+            &sth,
+            Some(("text/plain", b"x".to_vec())),
+        )
+        .await;
         assert_eq!(s, 404);
         // The file under another conversation's path is not found either.
         let (s, _, _) = raw(
@@ -328,10 +381,16 @@ async fn files_both_ways_with_limits_sniffing_stripping_isolation_and_sealing() 
         // Another tenant: its admin, its all-scope key and its visitor are told there is no such file.
         let o_cookie = srv.login("voltmart", "admin").await;
         let o_key = srv
-            .api_key(&other.tenant, &["admin", "conversations:read", "audit:read"])
+            .api_key(
+                &other.tenant,
+                &["admin", "conversations:read", "audit:read"],
+            )
             .await;
         let o_bearer = format!("Bearer {o_key}");
-        for h in [("cookie", o_cookie.as_str()), ("authorization", o_bearer.as_str())] {
+        for h in [
+            ("cookie", o_cookie.as_str()),
+            ("authorization", o_bearer.as_str()),
+        ] {
             let (s, _, b) = raw(&srv, "GET", &get, &[h], None).await;
             assert_eq!(s, 404, "{}", String::from_utf8_lossy(&b));
             let (s, _, _) = raw(
@@ -350,7 +409,14 @@ async fn files_both_ways_with_limits_sniffing_stripping_isolation_and_sealing() 
         let oth = [(cordon_service::files::TICKET_HEADER, ot.as_str())];
         let (s, _, _) = raw(&srv, "GET", &format!("/w/files/{file_id}"), &oth, None).await;
         assert_eq!(s, 404);
-        let (s, _, _) = raw(&srv, "POST", &path, &oth, Some(("text/plain", b"x".to_vec()))).await;
+        let (s, _, _) = raw(
+            &srv,
+            "POST",
+            &path,
+            &oth,
+            Some(("text/plain", b"x".to_vec())),
+        )
+        .await;
         assert_eq!(s, 404);
 
         // ---- sealed at rest; audited ----
@@ -368,14 +434,23 @@ async fn files_both_ways_with_limits_sniffing_stripping_isolation_and_sealing() 
                 if p.is_file() {
                     let bytes = std::fs::read(&p).unwrap();
                     for needle in [TEXT_MARKER.as_bytes(), b"PIXELS-STAY", b"receipt.html"] {
-                        assert!(!contains(&bytes, needle), "{} holds {}", p.display(), String::from_utf8_lossy(needle));
+                        assert!(
+                            !contains(&bytes, needle),
+                            "{} holds {}",
+                            p.display(),
+                            String::from_utf8_lossy(needle)
+                        );
                     }
                 }
             }
         }
         let entries = srv
             .store()
-            .audit_entries(&fx.tenant.id, 0, srv.store().audit_size(&fx.tenant.id).await.unwrap())
+            .audit_entries(
+                &fx.tenant.id,
+                0,
+                srv.store().audit_size(&fx.tenant.id).await.unwrap(),
+            )
             .await
             .unwrap();
         let log: String = entries
@@ -389,20 +464,48 @@ async fn files_both_ways_with_limits_sniffing_stripping_isolation_and_sealing() 
         assert!(!log.contains(TEXT_MARKER) && !log.contains("receipt"));
 
         // ---- lifecycle: the visitor's deletion takes its files; a shred takes the tenant's ----
-        let admin = srv.http().with(Auth::Cookie(srv.login("skyway", "admin").await));
+        let admin = srv
+            .http()
+            .with(Auth::Cookie(srv.login("skyway", "admin").await));
         let (s, d) = admin
-            .call("POST", "/api/v1/visitor-requests/delete", Some(json!({"visitor_id": visitor_id})))
+            .call(
+                "POST",
+                "/api/v1/visitor-requests/delete",
+                Some(json!({"visitor_id": visitor_id})),
+            )
             .await;
         assert_eq!(s, 200, "{d}");
-        assert!(srv.store().conversation_file(&fx.tenant.id, &file_id).await.unwrap().is_none());
-        assert!(srv.store().conversation_file(&fx.tenant.id, &txt_id).await.unwrap().is_none());
-        let (s, _, body) = raw(&srv, "POST", &format!("/w/files?conversation_id={stranger_conv}&name=n.txt"), &sth, Some(("text/plain", b"kept until the shred".to_vec()))).await;
+        assert!(srv
+            .store()
+            .conversation_file(&fx.tenant.id, &file_id)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(srv
+            .store()
+            .conversation_file(&fx.tenant.id, &txt_id)
+            .await
+            .unwrap()
+            .is_none());
+        let (s, _, body) = raw(
+            &srv,
+            "POST",
+            &format!("/w/files?conversation_id={stranger_conv}&name=n.txt"),
+            &sth,
+            Some(("text/plain", b"kept until the shred".to_vec())),
+        )
+        .await;
         assert_eq!(s, 201);
         let kept = json_of(&body)["id"].as_str().unwrap().to_string();
         cordon_service::management::shred_tenant(srv.service(), &fx.tenant.id, "operator:cli")
             .await
             .unwrap();
-        assert!(srv.store().conversation_file(&fx.tenant.id, &kept).await.unwrap().is_none());
+        assert!(srv
+            .store()
+            .conversation_file(&fx.tenant.id, &kept)
+            .await
+            .unwrap()
+            .is_none());
         // The shredded tenant's tickets stop working with its keys (once the 2 s key cache has let go of them);
         // the file is gone either way.
         let (s, _, _) = raw(&srv, "GET", &format!("/w/files/{kept}"), &sth, None).await;

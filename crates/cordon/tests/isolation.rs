@@ -295,10 +295,14 @@ async fn run(srv: &TestServer) {
                 for (who, header) in [
                     ("A admin session", ("cookie", a_cookie.as_str())),
                     ("A all-scope key", ("authorization", bearer.as_str())),
-                    ("A visitor", (cordon_service::files::TICKET_HEADER, a_ticket.as_str())),
+                    (
+                        "A visitor",
+                        (cordon_service::files::TICKET_HEADER, a_ticket.as_str()),
+                    ),
                 ] {
                     let body = (m == "POST").then(|| ("text/plain", b"probe".to_vec()));
-                    let (status, answer) = raw_call(&srv.base, &m, &concrete, &[header], body).await;
+                    let (status, answer) =
+                        raw_call(&srv.base, &m, &concrete, &[header], body).await;
                     assert_clean(&format!("{who} {m} {path}"), &answer, &secrets);
                     assert!(
                         matches!(status, 401 | 403 | 404),

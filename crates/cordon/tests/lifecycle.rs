@@ -649,7 +649,10 @@ async fn upload_file(srv: &TestServer, visitor: &mut common::Ws, conv: &str, nam
         })
         .collect();
     let res = reqwest::Client::new()
-        .post(format!("{}/w/files?conversation_id={conv}&name={name}", srv.base))
+        .post(format!(
+            "{}/w/files?conversation_id={conv}&name={name}",
+            srv.base
+        ))
         .header("origin", &srv.base)
         .header(cordon_service::files::TICKET_HEADER, ticket)
         .header("content-type", "text/plain")

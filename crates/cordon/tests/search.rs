@@ -18,14 +18,18 @@ async fn search_finds_words_in_the_tenants_history_only_and_never_card_digits() 
         let b = srv.fixture("voltmart").await;
         let (mut va, _) = srv.visitor(&a.tenant.widget_key, None).await;
         let conv_a = va.open().await;
-        va.say(&conv_a, "m1", "My REFUND for order Zebra-42, please").await;
-        va.say(&conv_a, "m2", &format!("I paid with {CARD} yesterday")).await;
+        va.say(&conv_a, "m1", "My REFUND for order Zebra-42, please")
+            .await;
+        va.say(&conv_a, "m2", &format!("I paid with {CARD} yesterday"))
+            .await;
         let (mut va2, _) = srv.visitor(&a.tenant.widget_key, None).await;
         let conv_a2 = va2.open().await;
-        va2.say(&conv_a2, "s1", "A shipping question about parcels").await;
+        va2.say(&conv_a2, "s1", "A shipping question about parcels")
+            .await;
         let (mut vb, _) = srv.visitor(&b.tenant.widget_key, None).await;
         let conv_b = vb.open().await;
-        vb.say(&conv_b, "b1", "refund zebra in the other tenant").await;
+        vb.say(&conv_b, "b1", "refund zebra in the other tenant")
+            .await;
 
         let reader = srv.http().with(Auth::Bearer(
             srv.api_key(&a.tenant, &["conversations:read"]).await,
@@ -44,7 +48,10 @@ async fn search_finds_words_in_the_tenants_history_only_and_never_card_digits() 
         let (s, r) = reader.get("/api/v1/search/messages?q=zebra").await;
         assert_eq!(s, 200, "{backend}: {r}");
         assert_eq!(ids(&r), vec![conv_a.clone()], "{backend}: {r}");
-        assert!(r["hits"][0]["snippet"].as_str().unwrap().contains("Zebra-42"));
+        assert!(r["hits"][0]["snippet"]
+            .as_str()
+            .unwrap()
+            .contains("Zebra-42"));
         assert_eq!(r["hits"][0]["sender_kind"], "visitor");
         assert!(!r.to_string().contains(&conv_b));
         assert!(r["scanned_messages"].as_u64().unwrap() >= 3);
@@ -52,7 +59,9 @@ async fn search_finds_words_in_the_tenants_history_only_and_never_card_digits() 
         // Every word, as word beginnings, any case.
         let (_, r) = reader.get("/api/v1/search/messages?q=refu%20ORDER").await;
         assert_eq!(ids(&r), vec![conv_a.clone()]);
-        let (_, r) = reader.get("/api/v1/search/messages?q=refund%20parcels").await;
+        let (_, r) = reader
+            .get("/api/v1/search/messages?q=refund%20parcels")
+            .await;
         assert!(ids(&r).is_empty(), "{r}");
         let (_, r) = reader.get("/api/v1/search/messages?q=parcel").await;
         assert_eq!(ids(&r), vec![conv_a2.clone()]);
@@ -70,7 +79,11 @@ async fn search_finds_words_in_the_tenants_history_only_and_never_card_digits() 
         assert!(!r.to_string().contains("4111"), "{r}");
         for q in ["4111111111111111", "4111%201111%201111%201111"] {
             let (s, e) = reader.get(&format!("/api/v1/search/messages?q={q}")).await;
-            assert_eq!((s, e["error"]["code"].as_str()), (400, Some("bad_request")), "{q}");
+            assert_eq!(
+                (s, e["error"]["code"].as_str()),
+                (400, Some("bad_request")),
+                "{q}"
+            );
         }
         let (s, _) = reader.get("/api/v1/search/messages?q=%20%2C").await;
         assert_eq!(s, 400);
@@ -81,7 +94,9 @@ async fn search_finds_words_in_the_tenants_history_only_and_never_card_digits() 
         assert_eq!(ids(&r), vec![conv_b.clone()]);
         assert!(!r.to_string().contains(&conv_a));
         // Who may: conversations:read (agents signed in have it); nobody unauthenticated.
-        let agent = srv.http().with(Auth::Cookie(srv.login("skyway", "agent").await));
+        let agent = srv
+            .http()
+            .with(Auth::Cookie(srv.login("skyway", "agent").await));
         let (s, _) = agent.get("/api/v1/search/messages?q=zebra").await;
         assert_eq!(s, 200);
         let (s, _) = srv.http().get("/api/v1/search/messages?q=zebra").await;
@@ -89,7 +104,11 @@ async fn search_finds_words_in_the_tenants_history_only_and_never_card_digits() 
         // Audited, without the words.
         let entries = srv
             .store()
-            .audit_entries(&a.tenant.id, 0, srv.store().audit_size(&a.tenant.id).await.unwrap())
+            .audit_entries(
+                &a.tenant.id,
+                0,
+                srv.store().audit_size(&a.tenant.id).await.unwrap(),
+            )
             .await
             .unwrap();
         let log: String = entries
@@ -134,7 +153,9 @@ async fn a_search_opens_a_bounded_set_and_says_so() {
                 client_msg_id: format!("seed-{i}-{j}"),
                 text,
             };
-            cordon_service::messages::send(svc, &sender, &draft).await.unwrap();
+            cordon_service::messages::send(svc, &sender, &draft)
+                .await
+                .unwrap();
         }
     }
     eprintln!("seeded 4,000 messages in {:?}", seeded.elapsed());
@@ -149,7 +170,10 @@ async fn a_search_opens_a_bounded_set_and_says_so() {
     assert!(r["scanned_messages"].as_u64().unwrap() >= 4000, "{r}");
     assert_eq!(r["scanned_conversations"], 40);
     assert_eq!(r["truncated"], false);
-    eprintln!("one search over {} messages: {took:?}", r["scanned_messages"]);
+    eprintln!(
+        "one search over {} messages: {took:?}",
+        r["scanned_messages"]
+    );
     assert!(took < std::time::Duration::from_secs(30));
     srv.stop().await;
 }

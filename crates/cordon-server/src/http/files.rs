@@ -14,14 +14,16 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cordon_service::access::Principal;
-use cordon_service::files::{self, Download, FileView, TICKET_HEADER};
 use cordon_service::code;
+use cordon_service::files::{self, Download, FileView, TICKET_HEADER};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{query, BadRequest, Forbidden, ForbiddenOrCsrf, NotFound, RateLimited, Unauthenticated};
+use super::{
+    query, BadRequest, Forbidden, ForbiddenOrCsrf, NotFound, RateLimited, Unauthenticated,
+};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::AppState;
 
@@ -126,18 +128,14 @@ pub(super) async fn agent_download(
     Path((conversation_id, file_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let d =
-        files::download_as_principal(&state.service, &principal, &conversation_id, &file_id)
-            .await?;
+    let d = files::download_as_principal(&state.service, &principal, &conversation_id, &file_id)
+        .await?;
     Ok(file_response(d, &headers))
 }
 
 /// The ticket a visitor's request carries, after the origin check: a request from any page but the widget's
 /// own frame is refused.
-async fn ticket_holder(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> ApiResult<files::TicketHolder> {
+async fn ticket_holder(state: &AppState, headers: &HeaderMap) -> ApiResult<files::TicketHolder> {
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     if origin.is_some_and(|o| o != state.config.widget_origin) {
         return Err(ApiError::new(
@@ -238,7 +236,10 @@ fn file_response(d: Download, headers: &HeaderMap) -> Response {
     let inline = d.kind.is_image() && matches!(dest, "image" | "empty" | "");
     let mut res = (StatusCode::OK, d.bytes).into_response();
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(d.kind.mime()));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(d.kind.mime()),
+    );
     let disp = disposition(if inline { "inline" } else { "attachment" }, &d.name);
     // Only printable ASCII went into it, so the value is always valid; the fallback is a plain download.
     h.insert(

@@ -112,9 +112,7 @@ impl utoipa::Modify for SecuritySchemes {
         // gives.
         components.add_security_scheme(
             "visitor_ticket",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(
-                "X-Cordon-File-Ticket",
-            ))),
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Cordon-File-Ticket"))),
         );
         components.add_security_scheme(
             "session",
