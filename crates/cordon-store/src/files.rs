@@ -70,14 +70,13 @@ impl Store {
         .bind(m.created_at)
         .execute(&mut *tx)
         .await?;
-        let n: i64 = sqlx::query(
-            "SELECT COUNT(*) FROM conversation_files WHERE tenant_id = $1 AND conversation_id = $2",
+        let n = crate::notes::rows_in_conversation(
+            &mut tx,
+            "conversation_files",
+            tenant_id,
+            &m.conversation_id,
         )
-        .bind(tenant_id)
-        .bind(&m.conversation_id)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
+        .await?;
         if n > MAX_FILES_PER_CONVERSATION {
             // Dropping the transaction rolls the insert back.
             return Err(StoreError::Conflict("the conversation has 100 files"));

@@ -31,6 +31,23 @@ pub struct ConversationMeta {
     pub updated_at: i64,
 }
 
+/// How many rows `table` (one of the per-conversation tables with a cap: notes, files) holds for the conversation,
+/// counted inside the write transaction that just inserted one, so that a row past the cap is rolled back with it.
+pub(crate) async fn rows_in_conversation(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    table: &'static str,
+    tenant_id: &str,
+    conversation_id: &str,
+) -> Result<i64> {
+    let sql = format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = $1 AND conversation_id = $2");
+    Ok(sqlx::query(&sql)
+        .bind(tenant_id)
+        .bind(conversation_id)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get(0)?)
+}
+
 fn meta_from(r: &sqlx::any::AnyRow) -> Result<ConversationMeta> {
     let tags: String = r.try_get(1)?;
     Ok(ConversationMeta {
@@ -92,14 +109,13 @@ impl Store {
         .bind(note.created_at)
         .execute(&mut *tx)
         .await?;
-        let n: i64 = sqlx::query(
-            "SELECT COUNT(*) FROM conversation_notes WHERE tenant_id = $1 AND conversation_id = $2",
+        let n = rows_in_conversation(
+            &mut tx,
+            "conversation_notes",
+            tenant_id,
+            &note.conversation_id,
         )
-        .bind(tenant_id)
-        .bind(&note.conversation_id)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
+        .await?;
         if n > MAX_NOTES_PER_CONVERSATION {
             // Dropping the transaction rolls the insert back.
             return Err(StoreError::Conflict("the conversation has 200 notes"));

@@ -248,14 +248,7 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
         // A file the visitor sent (issue 20), a card number in its name.
         upload_file(&srv, &mut visitor, &conv, "scan 4111 1111 1111 1111.txt").await;
         // The chat ends and the visitor rates it (issue 20), a card number in the comment (masked).
-        agent
-            .send(serde_json::json!({"type": "conversation.close", "conversation_id": conv}))
-            .await;
-        visitor
-            .recv_where(|f| {
-                f["type"] == "conversation.updated" && f["conversation"]["state"] == "closed"
-            })
-            .await;
+        agent.close_chat(&mut visitor, &conv).await;
         visitor
             .send(
                 serde_json::json!({"type": "rating.submit", "conversation_id": conv, "score": 2,

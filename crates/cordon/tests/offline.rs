@@ -36,11 +36,7 @@ async fn past_chat(
         .recv_where(move |f| f["type"] == "message" && f["conversation_id"] == id.as_str())
         .await;
     agent.say(&conv, &format!("a-{conv}"), "Hi").await;
-    agent
-        .send(json!({"type": "conversation.close", "conversation_id": conv}))
-        .await;
-    v.recv_where(|f| f["type"] == "conversation.updated" && f["conversation"]["state"] == "closed")
-        .await;
+    agent.close_chat(&mut v, &conv).await;
     let start = cordon_store::now_ms() - 3_600_000;
     sqlx::any::install_default_drivers();
     let mut c = sqlx::AnyConnection::connect(&srv.db.url)

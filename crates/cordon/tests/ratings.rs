@@ -32,14 +32,7 @@ async fn closed_chat(
             .say(&conv, &format!("a-{conv}"), "It ships today.")
             .await;
     }
-    agent
-        .send(json!({"type": "conversation.close", "conversation_id": conv}))
-        .await;
-    visitor
-        .recv_where(|f| {
-            f["type"] == "conversation.updated" && f["conversation"]["state"] == "closed"
-        })
-        .await;
+    agent.close_chat(&mut visitor, &conv).await;
     (visitor, conv)
 }
 
@@ -68,14 +61,7 @@ async fn a_visitor_rates_an_ended_chat_once_and_the_staff_see_it() {
         visitor.say(&conv, "v1", "Hi").await;
         let e = rate(&mut visitor, &conv, json!(5), None).await;
         assert_eq!(e["code"], "conversation_open", "{backend}: {e}");
-        agent
-            .send(json!({"type": "conversation.close", "conversation_id": conv}))
-            .await;
-        visitor
-            .recv_where(|f| {
-                f["type"] == "conversation.updated" && f["conversation"]["state"] == "closed"
-            })
-            .await;
+        agent.close_chat(&mut visitor, &conv).await;
 
         // Out of range, or not a whole number: typed refusals.
         for bad in [json!(0), json!(6), json!(-3)] {

@@ -648,6 +648,19 @@ impl Ws {
     }
 
     /// Open (or get) the visitor's conversation; returns its id.
+    /// As the agent: close the conversation, and wait until the visitor's socket sees it closed.
+    pub async fn close_chat(&mut self, visitor: &mut Ws, conversation_id: &str) {
+        self.send(
+            serde_json::json!({"type": "conversation.close", "conversation_id": conversation_id}),
+        )
+        .await;
+        visitor
+            .recv_where(|f| {
+                f["type"] == "conversation.updated" && f["conversation"]["state"] == "closed"
+            })
+            .await;
+    }
+
     pub async fn open(&mut self) -> String {
         self.send(json!({"type": "conversation.open"})).await;
         let c = self.recv_type("conversation").await;
