@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cordon_store::{Agent, AgentRole, Conversation, ConversationFilter, ConversationState};
+use cordon_store::{
+    Agent, AgentRole, AgentStatus, Conversation, ConversationFilter, ConversationState,
+};
 
 use crate::access::{Principal, Scope};
 use crate::audit::{self, Action};
@@ -193,16 +195,20 @@ pub async fn transfer(svc: &Service, agent: &Agent, conversation_id: &str, to: &
         ));
     }
     let tenant_id = &agent.tenant_id;
-    let target_ok = protocol::valid_client_id(to)
-        && matches!(
-            svc.store.agent(tenant_id, to).await,
-            Ok(a) if !a.disabled && a.role.chats()
-        );
-    if !target_ok {
+    let target = match protocol::valid_client_id(to) {
+        true => svc.store.agent(tenant_id, to).await.ok(),
+        false => None,
+    };
+    let Some(target) = target.filter(|a| !a.disabled && a.role.chats()) else {
         return Err(Refusal::new(
             code::NOT_FOUND,
             "no such agent who takes chats",
         ));
+    };
+    // Away is a colleague at the desk who takes no new chats from the queue: a handover to them is deliberate.
+    // Offline is nobody: the visitor would wait on a chat no one sees.
+    if target.status == AgentStatus::Offline {
+        return Err(Refusal::new(code::AGENT_OFFLINE, "the agent is offline"));
     }
     let moved = svc
         .store

@@ -51,6 +51,8 @@ pub mod code {
     /// A chat is rated once it has ended (issue 20): `rating.submit` on a conversation still open.
     pub const CONVERSATION_OPEN: &str = "conversation_open";
     pub const NO_CAPACITY: &str = "no_capacity";
+    /// A transfer to an agent who is offline (issue 20): nobody would see the chat until they came back.
+    pub const AGENT_OFFLINE: &str = "agent_offline";
     pub const CONFLICT: &str = "conflict";
     pub const ALREADY_AUTHENTICATED: &str = "already_authenticated";
     pub const SESSION_REVOKED: &str = "session_revoked";

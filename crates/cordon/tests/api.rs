@@ -713,6 +713,34 @@ async fn agent_actions_are_answered_and_leaving_takes_an_agent_offline() {
     assert_eq!(agent.recv_error().await["code"], "conflict");
     agent.send(json!({"type": "conversation.transfer", "conversation_id": conv, "agent_id": fx.auditor_id})).await;
     assert_eq!(agent.recv_error().await["code"], "not_found");
+    // …and so is one to a colleague who is offline: nobody would see the chat. Away is a deliberate handover.
+    agent.send(json!({"type": "conversation.transfer", "conversation_id": conv, "agent_id": fx.agent2_id})).await;
+    let e = agent.recv_error().await;
+    assert_eq!(
+        (e["code"].as_str(), e["message"].as_str()),
+        (Some("agent_offline"), Some("the agent is offline"))
+    );
+    let (mut agent2, _) = srv.online_agent("skyway", "agent2").await;
+    agent2
+        .send(json!({"type": "status.set", "status": "away"}))
+        .await;
+    agent2
+        .recv_where(|f| f["type"] == "notice" && f["message"] == "away")
+        .await;
+    agent.send(json!({"type": "conversation.transfer", "conversation_id": conv, "agent_id": fx.agent2_id})).await;
+    agent2
+        .recv_where(|f| {
+            f["type"] == "conversation.updated"
+                && f["conversation"]["agent"]["id"] == fx.agent2_id.as_str()
+        })
+        .await;
+    agent2.send(json!({"type": "conversation.transfer", "conversation_id": conv, "agent_id": fx.agent_id})).await;
+    agent
+        .recv_where(|f| {
+            f["type"] == "conversation.updated"
+                && f["conversation"]["agent"]["id"] == fx.agent_id.as_str()
+        })
+        .await;
     // A sync beyond the end is capped, so later live messages still arrive.
     agent
         .send(json!({"type": "sync", "conversation_id": conv, "after_seq": 999}))
