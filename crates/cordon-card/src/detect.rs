@@ -709,7 +709,7 @@ fn must(
         return None;
     }
     let (first, last) = (ring.get(s)?, ring.get(e)?);
-    if exempt(text, ring, s, e, first.start, last.end) {
+    if exempt(text, ring, s, e, first.start) {
         return None;
     }
     Some(Hit {
@@ -782,9 +782,9 @@ fn overlap(
 /// Two more, checked by the caller: digits glued to a word (`ab4111…`, `…1111x`) and an
 /// international phone number (a chain right after `+`, or after a first group `00…`, with at most
 /// 15 digits after the `+` or the `00`).
-fn exempt(text: &str, ring: &Ring, s: usize, e: usize, start: usize, end: usize) -> bool {
+fn exempt(text: &str, ring: &Ring, s: usize, e: usize, start: usize) -> bool {
     let (s, e) = (s as isize, e as isize); // window indices: negative ones lie behind the front
-    context::inside_code_validated(text, start, end)
+    context::inside_code_validated(text, start)
         || decimal_fraction(ring, s, e)
         || in_date(text, ring, s)
         || order_3_7_7(ring, s)
@@ -954,9 +954,9 @@ fn judge(
     }
     let shape = shape(sizes)?;
     let (start, end) = (first.start, last.end);
-    // The same IBAN test as the issue-17 rule's: a run left alone by one rule and masked by the
-    // other next to it would break idempotence.
-    if context::inside_code_validated(text, start, end) {
+    // The same IBAN and UUID test as the issue-17 rule's: a run left alone by one rule and masked by
+    // the other next to it would break idempotence.
+    if context::inside_code_validated(text, start) {
         return None;
     }
     Some((
