@@ -17,7 +17,9 @@
     me = who;
     $('tenant-name').textContent = who.tenant.display_name;
     $('me-name').textContent = who.agent ? who.agent.display_name : '';
-    if (who.scopes.indexOf('admin') < 0) { $('denied').hidden = false; return; }
+    var admin = who.scopes.indexOf('admin') >= 0;
+    if (!admin && who.scopes.indexOf('audit:read') >= 0) { auditorView(); return; }
+    if (!admin) { $('denied').hidden = false; return; }
     $('admin').hidden = false;
     loadTenant();
     loadSnippet();
@@ -36,6 +38,16 @@
   });
 
   $('logout').addEventListener('click', function () { C.logout(); });
+
+  // An auditor (audit:read, no admin) sees what it may read: the reports and the audit log viewer, each of which
+  // loads its own data; the sections that change settings stay hidden (the service refuses them to it anyway).
+  function auditorView() {
+    Array.prototype.forEach.call(document.querySelectorAll('#admin > section'), function (s) {
+      s.hidden = !s.hasAttribute('data-auditor');
+    });
+    $('auditor-note').hidden = false;
+    $('admin').hidden = false;
+  }
 
   // ---- second factor (issue 12) ---------------------------------------------------------------------------
 

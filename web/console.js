@@ -104,7 +104,8 @@
     $('app-view').hidden = false;
     $('tenant-name').textContent = who.tenant.display_name;
     $('me-name').textContent = who.agent ? who.agent.display_name : '';
-    $('admin-link').hidden = who.scopes.indexOf('admin') < 0;
+    // Admins manage the tenant there; auditors read its reports and audit log there.
+    $('admin-link').hidden = who.scopes.indexOf('admin') < 0 && who.scopes.indexOf('audit:read') < 0;
     // The availability an agent chose survives reloads and reconnects (closing the socket takes an agent
     // offline on the server; the console puts back what the agent chose when it reconnects).
     var chosen = readPref('status:' + myId);

@@ -365,6 +365,30 @@ export async function supportTests(t) {
     }
   });
 
+  await group('20 an auditor opens the admin pages: the reports and the audit log viewer, no settings', async () => {
+    for (const [size, viewport, extra] of [['desktop', DESKTOP, {}], ['390', PHONE390, { isMobile: true, hasTouch: true, deviceScaleFactor: 2 }]]) {
+      const ctx = await context({ viewport, ...extra });
+      const page = await ctx.newPage();
+      await login(page, 'skyway', 'auditor');
+      assert(await page.locator('#admin-link').isVisible(), 'the console links an auditor to the admin pages');
+      await page.goto(cfg.console + '/console/admin');
+      await page.locator('#auditor-note').waitFor();
+      assert(!(await page.locator('#denied').isVisible()), 'an auditor is not turned away');
+      const shown = await page.locator('#admin > section').evaluateAll((ss) => ss.filter((s) => !s.hidden).map((s) => s.getAttribute('aria-labelledby')));
+      assert(JSON.stringify(shown) === JSON.stringify(['reports-h', 'audit-h']), `an auditor sees: ${shown.join(', ')}`);
+      await page.locator('#r-summary dt').first().waitFor();
+      await page.getByRole('button', { name: 'Show the audit log' }).click();
+      await page.locator('#au-checkpoint', { hasText: 'valid (Ed25519' }).waitFor();
+      const first = page.locator('#au-entries tr').first();
+      await first.getByRole('button', { name: /^Verify entry/ }).click();
+      await first.locator('.au-result.ok', { hasText: 'in the signed log' }).waitFor();
+      await noOverflow(t, page, `the auditor's admin page at ${size}`);
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.screenshot({ path: join(ART, `issue20-auditor-admin-${size}.png`), animations: 'disabled' });
+      await ctx.close();
+    }
+  });
+
   await group('20 desktop notifications: after opting in, a new chat in a background tab notifies (never the visitor\'s text)', async () => {
     const ctx = await context();
     await ctx.grantPermissions(['notifications'], { origin: cfg.console });

@@ -32,6 +32,8 @@ struct DemoTenant {
     store_ip: [u8; 4],
     admin: (&'static str, &'static str),
     agent: (&'static str, &'static str),
+    /// Reads history, reports and the audit log; changes nothing.
+    auditor: (&'static str, &'static str),
 }
 
 const TENANTS: &[DemoTenant] = &[
@@ -42,6 +44,7 @@ const TENANTS: &[DemoTenant] = &[
         store_ip: [127, 0, 0, 1],
         admin: ("ada", "Ada (Skyway admin)"),
         agent: ("sam", "Sam"),
+        auditor: ("aude", "Aude (auditor)"),
     },
     DemoTenant {
         slug: "voltmart",
@@ -50,6 +53,7 @@ const TENANTS: &[DemoTenant] = &[
         store_ip: [127, 0, 0, 3],
         admin: ("vera", "Vera (Voltmart admin)"),
         agent: ("max", "Max"),
+        auditor: ("otto", "Otto (auditor)"),
     },
 ];
 
@@ -273,9 +277,11 @@ async fn ensure_tenants(
         creds
             .widget_keys
             .push((t.slug.to_string(), tenant.widget_key.clone()));
-        for ((username, display), role) in
-            [(t.admin, AgentRole::Admin), (t.agent, AgentRole::Agent)]
-        {
+        for ((username, display), role) in [
+            (t.admin, AgentRole::Admin),
+            (t.agent, AgentRole::Agent),
+            (t.auditor, AgentRole::Auditor),
+        ] {
             let password = cordon_crypto::new_password();
             match management::agent_by_username(store, &tenant.id, username).await? {
                 // The credentials file was lost but the agent exists: reset its password so the demo works.

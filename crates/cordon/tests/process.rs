@@ -1793,8 +1793,8 @@ async fn demo_runs_twice_on_one_data_dir_and_its_passwords_work() {
         );
         assert_eq!(
             printed.len(),
-            4,
-            "two tenants, each with an admin and an agent"
+            6,
+            "two tenants, each with an admin, an agent and an auditor"
         );
         let roles: HashSet<&str> = file["accounts"]
             .as_array()
@@ -1802,7 +1802,7 @@ async fn demo_runs_twice_on_one_data_dir_and_its_passwords_work() {
             .flatten()
             .filter_map(|a| a["role"].as_str())
             .collect();
-        assert_eq!(roles, HashSet::from(["admin", "agent"]));
+        assert_eq!(roles, HashSet::from(["admin", "agent", "auditor"]));
         for ((slug, user), pw) in &printed {
             srv.login(slug, user, pw).await;
             let wrong = srv.login_raw(slug, user, "not the password at all").await;
