@@ -321,7 +321,13 @@ pub struct HoldBack {
     /// Delivered already, as typed, and still part of the sequence (`cordon_card::HoldDecision::shown`).
     shown: Vec<Draft>,
     held: Vec<Draft>,
+    /// Conversations this connection has written in, newest last (a few): in those, its own sequence is the one
+    /// to follow, not the history ([`HoldBack::resume`]).
+    written_in: Vec<String>,
 }
+
+/// How many conversations a hold-back remembers having written in (a visitor has one or two open at a time).
+const WRITTEN_IN_MAX: usize = 8;
 
 impl HoldBack {
     /// Is anything held or remembered (so a deadline is running: the window ends the sequence)?
@@ -329,8 +335,33 @@ impl HoldBack {
         !self.held.is_empty() || !self.shown.is_empty()
     }
 
+    /// A new connection goes on with a sequence an earlier one began: `shown` are the visitor's pieces delivered
+    /// already that end the conversation's history ([`recent_fragments`]), oldest first. Without them a card
+    /// typed as a zip-sized start, a reconnect, then the rest would reach the agent whole, in two messages.
+    /// Only when nothing is held or remembered: this connection's own sequence is newer than any history.
+    pub fn resume(&mut self, shown: Vec<Draft>) {
+        if !self.is_holding() {
+            self.shown = shown;
+        }
+    }
+
+    /// Whether `draft` may go on with a sequence an earlier connection began, so that the caller should read the
+    /// history and [`HoldBack::resume`] first: a fragment, in a conversation this connection has not written in,
+    /// while nothing is held or remembered.
+    pub fn may_resume(&self, draft: &Draft) -> bool {
+        !self.is_holding()
+            && !self.written_in.contains(&draft.conversation_id)
+            && cordon_card::is_fragment(&draft.text)
+    }
+
     /// A visitor message (its text already checked) arrives.
     pub fn offer(&mut self, draft: Draft) -> Offer {
+        if !self.written_in.contains(&draft.conversation_id) {
+            if self.written_in.len() == WRITTEN_IN_MAX {
+                self.written_in.remove(0);
+            }
+            self.written_in.push(draft.conversation_id.clone());
+        }
         let same = |h: &Draft| {
             h.client_msg_id == draft.client_msg_id && h.conversation_id == draft.conversation_id
         };
@@ -439,6 +470,70 @@ impl From<cordon_card::Redaction<'_>> for Masked {
     }
 }
 
+/// The visitor's own pieces of a card sequence that end a conversation's history, oldest first: each a fragment
+/// (`cordon_card::is_fragment`), the newest sent within `window_ms` of `now_ms` and each within `window_ms` of
+/// the next, as the hold-back of one connection would still remember them ([`HoldBack::resume`]). Messages of
+/// others in between are passed over, as they are by a connection's hold-back; a visitor message that is no
+/// fragment ends the sequence. Only messages this visitor sent count, so another's conversation yields nothing.
+pub async fn recent_fragments(
+    svc: &Service,
+    tenant_id: &str,
+    visitor_id: &str,
+    conversation_id: &str,
+    now_ms: i64,
+    window_ms: i64,
+) -> Result<Vec<Draft>> {
+    // A sequence holds at most MAX_FRAGMENTS pieces; a few more rows leave room for agents' replies between.
+    let limit = 2 * cordon_card::MAX_FRAGMENTS as i64;
+    let rows = svc
+        .store
+        .latest_messages(tenant_id, conversation_id, limit)
+        .await?;
+    let mut pieces = Vec::new();
+    let mut after = now_ms;
+    for m in &rows {
+        if m.sender_kind != SenderKind::Visitor {
+            continue;
+        }
+        if m.sender_id != visitor_id || after - m.created_at > window_ms {
+            break;
+        }
+        let text = open_text(svc, tenant_id, m).await?;
+        if !cordon_card::is_fragment(&text) || pieces.len() == cordon_card::MAX_FRAGMENTS {
+            break;
+        }
+        after = m.created_at;
+        pieces.push(Draft {
+            conversation_id: m.conversation_id.clone(),
+            client_msg_id: m.client_msg_id.clone(),
+            text,
+        });
+    }
+    pieces.reverse();
+    Ok(pieces)
+}
+
+/// A stored message's text, opened with the tenant's data key.
+async fn open_text(svc: &Service, tenant_id: &str, m: &StoredMessage) -> Result<String> {
+    let key_id = cordon_crypto::sealed_key_id(&m.body).map_err(|e| {
+        tracing::error!(error = %e, "sealed message malformed");
+        Refusal::new(code::INTERNAL, "internal error")
+    })?;
+    let key = svc.keys.data_key(&svc.store, tenant_id, key_id).await?;
+    key.open_message(
+        MessagePlace {
+            tenant_id,
+            conversation_id: &m.conversation_id,
+            seq: m.seq,
+        },
+        &m.body,
+    )
+    .map_err(|e| {
+        tracing::error!(error = %e, "message failed to open");
+        Refusal::new(code::INTERNAL, "internal error")
+    })
+}
+
 /// Open a stored message for a reader of this tenant.
 pub async fn message_view(
     svc: &Service,
@@ -446,24 +541,7 @@ pub async fn message_view(
     tenant_id: &str,
     m: &StoredMessage,
 ) -> Result<MessageView> {
-    let key_id = cordon_crypto::sealed_key_id(&m.body).map_err(|e| {
-        tracing::error!(error = %e, "sealed message malformed");
-        Refusal::new(code::INTERNAL, "internal error")
-    })?;
-    let key = svc.keys.data_key(&svc.store, tenant_id, key_id).await?;
-    let text = key
-        .open_message(
-            MessagePlace {
-                tenant_id,
-                conversation_id: &m.conversation_id,
-                seq: m.seq,
-            },
-            &m.body,
-        )
-        .map_err(|e| {
-            tracing::error!(error = %e, "message failed to open");
-            Refusal::new(code::INTERNAL, "internal error")
-        })?;
+    let text = open_text(svc, tenant_id, m).await?;
     let sender = match m.sender_kind {
         SenderKind::Agent => {
             let name = names.agent(svc, tenant_id, &m.sender_id).await;
@@ -580,6 +658,34 @@ mod tests {
         go(hb.offer(draft("c", "z3", "30301")));
         assert!(hb.release_all().is_empty());
         assert!(!hb.is_holding());
+    }
+
+    #[test]
+    fn a_new_connection_resumes_the_sequence_an_earlier_one_began() {
+        // The zip-sized start was delivered on the connection before; this one starts from the history.
+        let mut hb = HoldBack::default();
+        let rest = draft("c", "z2", "11111111111");
+        assert!(hb.may_resume(&rest));
+        assert!(!hb.may_resume(&draft("c", "t", "thanks")), "no fragment");
+        hb.resume(vec![draft("c", "z1", "41111")]);
+        let (release, single) = go(hb.offer(rest.clone()));
+        assert!(release.is_empty() && single.is_none(), "the rest is held");
+        let released = hb.release_all();
+        assert_eq!(released[0].draft.text, "[Visa •••• 1111]");
+        // Once this connection has written in the conversation, its own sequence is the one followed.
+        assert!(!hb.may_resume(&draft("c", "z3", "4111")));
+        assert!(hb.may_resume(&draft("other", "z3", "4111")));
+        // A resend of the delivered start (its ack was lost with the old connection) is stored, not joined again.
+        let mut hb = HoldBack::default();
+        hb.resume(vec![draft("c", "z1", "41111")]);
+        let (release, single) = go(hb.offer(draft("c", "z1", "41111")));
+        assert!(release.is_empty());
+        assert_eq!(single, Some(draft("c", "z1", "41111")));
+        // Something held already is newer than any history.
+        let mut hb = HoldBack::default();
+        go(hb.offer(draft("d", "m1", "4111")));
+        hb.resume(vec![draft("d", "old", "5555")]);
+        assert_eq!(hb.release_all()[0].draft.text, "4111");
     }
 
     #[test]

@@ -648,6 +648,25 @@ impl Store {
         rows.iter().map(message_from_row).collect()
     }
 
+    /// The newest messages of a conversation, newest first, at most `limit`.
+    pub async fn latest_messages(
+        &self,
+        tenant_id: &str,
+        conversation_id: &str,
+        limit: i64,
+    ) -> Result<Vec<StoredMessage>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLS} FROM messages WHERE tenant_id = $1 AND conversation_id = $2 \
+             ORDER BY seq DESC LIMIT $3"
+        ))
+        .bind(tenant_id)
+        .bind(conversation_id)
+        .bind(limit.clamp(1, 100))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
     /// One message of a conversation by its seq, if it is stored.
     pub async fn message_at(
         &self,

@@ -335,6 +335,50 @@ async fn a_reconnect_in_the_middle_of_a_split_lets_no_fragment_escape() {
     srv.stop().await;
 }
 
+/// A zip-sized start is delivered (and acknowledged) at once, so a reconnect does not bring it back: the new
+/// connection's hold-back starts from the history's tail instead, and the rest typed after the reconnect is masked
+/// with it, as on one connection. Both backends: the history is read from the store.
+#[tokio::test]
+async fn a_reconnect_after_a_zip_sized_start_still_masks_the_rest() {
+    for db in cordon_store::testing::all_backends().await {
+        let srv = TestServer::start_with(db, fast_limits(5000)).await;
+        let fx = srv.fixture("shop").await;
+        let (mut agent, _) = srv.online_agent("shop", "agent").await;
+        let (mut visitor, welcome) = srv.visitor(&fx.tenant.widget_key, None).await;
+        let token = welcome["visitor_token"].as_str().unwrap().to_string();
+        let conv = visitor.open().await;
+        visitor.say(&conv, "z1", "41111").await;
+        drop(visitor);
+        let (mut visitor, _) = srv.visitor(&fx.tenant.widget_key, Some(&token)).await;
+        visitor.send(json!({"type": "message.send", "conversation_id": conv, "client_msg_id": "z2", "text": "11111111111"})).await;
+        visitor.say(&conv, "z3", "is that right?").await;
+        visitor
+            .recv_where(|f| f["type"] == "message.ack" && f["client_msg_id"] == "z2")
+            .await;
+        let mut seen = String::new();
+        for id in ["z1", "z2"] {
+            let m = agent
+                .recv_where(move |f| f["type"] == "message" && f["client_msg_id"] == id)
+                .await;
+            seen.push_str(m["text"].as_str().unwrap());
+            seen.push('|');
+        }
+        assert_eq!(
+            seen, "41111|[Visa •••• 1111]|",
+            "the rest after the reconnect is masked"
+        );
+        // Another visitor's history is not this one's sequence: its fragments are its own.
+        let (mut other, _) = srv.visitor(&fx.tenant.widget_key, None).await;
+        let other_conv = other.open().await;
+        other.say(&other_conv, "o1", "1111").await;
+        let m = agent
+            .recv_where(|f| f["type"] == "message" && f["client_msg_id"] == "o1")
+            .await;
+        assert_eq!(m["text"], "1111");
+        srv.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn unrelated_numbers_in_a_row_are_not_joined() {
     let srv = TestServer::start_with(cordon_store::testing::sqlite(), fast_limits(300)).await;

@@ -236,6 +236,9 @@ impl Conn {
     /// Visitors' messages pass the hold-back: a message made only of digit groups that could begin a card
     /// waits, unacknowledged, for the next one (or the fragment window).
     async fn visitor_message(&mut self, draft: Draft) -> Result<(), Exit> {
+        if self.hold.may_resume(&draft) {
+            self.resume_hold(&draft).await;
+        }
         let (release, single) = match self.hold.offer(draft) {
             // A resend of a message being held: it is acknowledged when released.
             Offer::Resend => return Ok(()),
@@ -252,6 +255,27 @@ impl Conn {
             self.acknowledge(&draft, result).await?;
         }
         Ok(())
+    }
+
+    /// The first fragment this connection writes in a conversation: an earlier connection (before a reconnect, or
+    /// on another node) may have delivered the start of the same card, so the hold-back starts from the history's
+    /// tail. Read only for digit-only messages, off the chat's hot path. A failed read starts afresh: the send
+    /// that follows reports a store that is down.
+    async fn resume_hold(&mut self, draft: &Draft) {
+        let Ok((tenant_id, visitor_id)) = self.visitor_ids("") else {
+            return;
+        };
+        let window = self.state.config.limits.fragment_window;
+        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        let svc = self.state.service.clone();
+        let now = cordon_service::model::now_ms();
+        let conv = &draft.conversation_id;
+        match messages::recent_fragments(&svc, &tenant_id, &visitor_id, conv, now, window_ms).await
+        {
+            // The offer that follows starts the window again.
+            Ok(shown) => self.hold.resume(shown),
+            Err(r) => tracing::debug!(code = r.code, "the split-card history was not read"),
+        }
     }
 
     /// The fragment window passed: release every held fragment, masking any card they form together.
