@@ -5,12 +5,17 @@
 
 use crate::chars::{self, Sep};
 
-/// Whether a span from `start` starts inside an IBAN that validates (mod 97), or inside a UUID: the
-/// codes the issue-17 rule leaves alone. Where the span ends does not matter: whether the code is
-/// there must not depend on what follows the span, which masking may change (idempotence).
-pub(crate) fn inside_code_validated(text: &str, start: usize) -> bool {
-    iban_start(text, start).is_some_and(|t| iban_validates(text.as_bytes(), t, start))
-        || in_uuid(text.as_bytes(), start)
+/// Whether the span `start..end` starts inside an IBAN that validates (mod 97), or has a digit inside a
+/// UUID: the codes the issue-17 rule leaves alone. A span that starts inside an IBAN is left alone
+/// wherever it ends: whether the IBAN validates must not depend on what follows the span, which
+/// masking may change (idempotence). A UUID is left whole: a span that starts in one, or ends in one
+/// (from digits before it), once masked, would take it apart, and the rest of it would then read
+/// as a card (fuzz runs 12 and 13).
+pub(crate) fn inside_code_validated(text: &str, start: usize, end: usize) -> bool {
+    let b = text.as_bytes();
+    iban_start(text, start).is_some_and(|t| iban_validates(b, t, start))
+        || in_uuid(b, start)
+        || (end > start && in_uuid(b, end - 1))
 }
 
 /// IBAN lengths by country (SWIFT IBAN registry), for the countries of [`IBAN_COUNTRIES`].
@@ -221,12 +226,10 @@ fn iban_start(text: &str, start: usize) -> Option<usize> {
     None
 }
 
-/// Whether `start` lies inside a UUID (8-4-4-4-12 hex digits), even when its groups happen to be all
-/// digits. The UUID must be a whole token: hex digits and dashes running on past it make it something
-/// else, and a looser test would see UUIDs in runs that only become UUID-shaped once a card inside
-/// them is masked. A span that starts inside a UUID is left alone wherever it ends: a card found
-/// from the UUID's last group on into the digits after it would, once masked, take the UUID apart
-/// and turn its head into a card (idempotence, fuzz run 12).
+/// Whether the byte at `start` lies inside a UUID (8-4-4-4-12 hex digits), even when its groups happen
+/// to be all digits. The UUID must be a whole token: hex digits and dashes running on past it make it
+/// something else, and a looser test would see UUIDs in runs that only become UUID-shaped once a card
+/// inside them is masked.
 fn in_uuid(b: &[u8], start: usize) -> bool {
     const LEN: usize = 36;
     let hexish = |c: u8| c.is_ascii_hexdigit() || c == b'-';
@@ -444,7 +447,9 @@ mod tests {
 
     #[test]
     fn ibans_that_validate() {
-        let ok = |t: &str| inside_code_validated(t, t.find("6016").unwrap());
+        let ok = |t: &str| {
+            inside_code_validated(t, t.find("6016").unwrap(), t.find("6016").unwrap() + 4)
+        };
         assert!(ok("IBAN GB29 NWBK 6016 1331 9268 19 please"));
         assert!(ok("GB29 NWBK 6016 1331 9268 19 4111 1111 1111 1111"));
         // One digit changed: no IBAN, so no exception.

@@ -709,7 +709,7 @@ fn must(
         return None;
     }
     let (first, last) = (ring.get(s)?, ring.get(e)?);
-    if exempt(text, ring, s, e, first.start) {
+    if exempt(text, ring, s, e, first.start, last.end) {
         return None;
     }
     Some(Hit {
@@ -772,7 +772,8 @@ fn overlap(
 /// candidate that *starts* inside one of them is left alone, wherever it ends: whether a format is
 /// there must not depend on digits after the candidate that masking a later card could remove
 /// (idempotence), and a card that starts after the format is still found.
-/// - an IBAN that validates (mod 97), or a UUID: [`context::inside_code_validated`];
+/// - an IBAN that validates (mod 97), or a UUID (a candidate with a digit in one, at either end, is
+///   left alone): [`context::inside_code_validated`];
 /// - a decimal number `d.ddd…`: 1 to 3 digits, a single `.`, the fraction;
 /// - a calendar date (d-m-yyyy, m/d/yyyy, yyyy-mm-dd, one separator character, the same twice);
 /// - an Amazon-style order number, 3-7-7 digits joined by single hyphens;
@@ -782,9 +783,9 @@ fn overlap(
 /// Two more, checked by the caller: digits glued to a word (`ab4111…`, `…1111x`) and an
 /// international phone number (a chain right after `+`, or after a first group `00…`, with at most
 /// 15 digits after the `+` or the `00`).
-fn exempt(text: &str, ring: &Ring, s: usize, e: usize, start: usize) -> bool {
+fn exempt(text: &str, ring: &Ring, s: usize, e: usize, start: usize, end: usize) -> bool {
     let (s, e) = (s as isize, e as isize); // window indices: negative ones lie behind the front
-    context::inside_code_validated(text, start)
+    context::inside_code_validated(text, start, end)
         || decimal_fraction(ring, s, e)
         || in_date(text, ring, s)
         || order_3_7_7(ring, s)
@@ -956,7 +957,7 @@ fn judge(
     let (start, end) = (first.start, last.end);
     // The same IBAN and UUID test as the issue-17 rule's: a run left alone by one rule and masked by
     // the other next to it would break idempotence.
-    if context::inside_code_validated(text, start) {
+    if context::inside_code_validated(text, start, end) {
         return None;
     }
     Some((

@@ -130,6 +130,12 @@ fn the_named_exceptions() {
             "5277 7776 5945 4555".into(),
         ),
         (
+            // Fuzz run 13: nor is a card from digits before a UUID into its first group.
+            "UUID with digits before it",
+            "645 6445 34477776-5945-4555-8555-555555554444".into(),
+            "645 6445 34477776 5945".into(),
+        ),
+        (
             "IBAN that validates",
             "IBAN GB29 NWBK 6016 1331 9268 19".into(),
             "XX29 NWBK 6011 1111 1111 1117".into(),
