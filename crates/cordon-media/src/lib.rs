@@ -13,6 +13,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod gif;
 mod jpeg;
 mod png;
 mod webp;
@@ -153,14 +154,17 @@ pub fn check(content_type: &str, bytes: &[u8]) -> Result<Kind, MediaError> {
 
 /// The file as it is stored: images without their metadata (JPEG: every APPn segment but JFIF, an ICC colour
 /// profile and Adobe's colour transform, and the EXIF orientation kept as a minimal EXIF of that one tag; no
-/// comments; PNG: no `tEXt`, `iTXt`, `zTXt`, `eXIf` or `tIME` chunks; WebP: no `EXIF` or `XMP ` chunks), and
-/// nothing after the image's end. GIF, PDF and text are returned as they are (their checks are the caller's).
+/// comments; PNG: no `tEXt`, `iTXt`, `zTXt`, `eXIf` or `tIME` chunks; WebP: no `EXIF` or `XMP ` chunks; GIF: no
+/// comment, plain text or application extensions but the animation loop count), and nothing after the image's
+/// end. PDF and text are returned as they are: a PDF's metadata (its Info dictionary, XMP streams) cannot be
+/// taken out without rewriting the document, which this crate does not do (docs/PROTOCOL.md 15.15 says so).
 pub fn strip(kind: Kind, bytes: &[u8]) -> Result<Vec<u8>, MediaError> {
     match kind {
         Kind::Jpeg => jpeg::strip(bytes),
         Kind::Png => png::strip(bytes),
         Kind::Webp => webp::strip(bytes),
-        Kind::Gif | Kind::Pdf | Kind::Text => Ok(bytes.to_vec()),
+        Kind::Gif => gif::strip(bytes),
+        Kind::Pdf | Kind::Text => Ok(bytes.to_vec()),
     }
 }
 
@@ -303,7 +307,7 @@ mod fuzz {
                 let _ = strip(kind, &bytes);
             }
             let _ = sniff(&bytes);
-            for prefix in [&b"\x89PNG\r\n\x1a\n"[..], b"\xff\xd8\xff", b"RIFF\x40\0\0\0WEBP"] {
+            for prefix in [&b"\x89PNG\r\n\x1a\n"[..], b"\xff\xd8\xff", b"RIFF\x40\0\0\0WEBP", b"GIF89a"] {
                 let mut v = prefix.to_vec();
                 v.extend_from_slice(&bytes);
                 if let Some(k) = sniff(&v) {
@@ -325,6 +329,7 @@ mod fuzz {
                 (Kind::Png, png::tests::png(&[png::tests::chunk(b"tEXt", &meta), png::tests::chunk(b"eXIf", &meta)])),
                 (Kind::Jpeg, jpeg::tests::jpeg(&[jpeg::tests::seg(0xE1, &meta), jpeg::tests::seg(0xFE, &meta)])),
                 (Kind::Webp, webp::tests::webp(&[webp::tests::chunk(b"VP8 ", b"frame"), webp::tests::chunk(b"EXIF", &meta)])),
+                (Kind::Gif, gif::tests::gif(&[gif::tests::extension(0xFE, &meta)])),
             ];
             for (kind, file) in files {
                 let out = strip(kind, &file).unwrap();
