@@ -160,7 +160,8 @@
       C.api('POST', '/api/v1/conversations/' + encodeURIComponent(id) + '/notes', { text: text }).then(function (n) {
         box.value = '';
         $('vp-note-status').textContent = 'Note added (only your team sees it).';
-        if (shown === id && notes) { notes.notes.push(n); renderNotes(); }
+        // The change's notes.updated may have brought it already.
+        if (shown === id && notes && !notes.notes.some(function (x) { return x.id === n.id; })) { notes.notes.push(n); renderNotes(); }
       }, function (e) { $('vp-note-status').textContent = e.message; });
     });
     $('vp-meta-form').addEventListener('submit', function (ev) {
@@ -181,5 +182,17 @@
     });
   });
 
-  window.CordonPanel = { show: show };
+  // Another console (a colleague's, or this agent's on another device) changed the notes, tags or priority of a
+  // conversation: read them again if it is the one on screen (an audited read; the frame carries no content).
+  function notesUpdated(f) {
+    var id = f.conversation_id;
+    if (shown !== id) return;
+    C.api('GET', '/api/v1/conversations/' + encodeURIComponent(id) + '/notes').then(function (v) {
+      if (shown !== id) return;
+      notes = v;
+      renderNotes();
+    }, function () { /* kept as shown */ });
+  }
+
+  window.CordonPanel = { show: show, notesUpdated: notesUpdated };
 })();

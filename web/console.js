@@ -275,6 +275,7 @@
         return undefined;
       case 'error': return onError(f);
       case 'payment.requested': return onPaymentRequested(f);
+      case 'notes.updated': return window.CordonPanel ? window.CordonPanel.notesUpdated(f) : undefined;
       default: return undefined;
     }
   }

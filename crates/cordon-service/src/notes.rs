@@ -3,6 +3,8 @@
 //! conversation and note); tags are short labels and priority one of four words, so history can be filtered by
 //! them. Reading needs `conversations:read`; writing is for those who chat. Every read and write is audited.
 
+use std::sync::Arc;
+
 use cordon_crypto::MessagePlace;
 use cordon_store::{ConversationMeta, StoredNote};
 use serde::Serialize;
@@ -12,7 +14,8 @@ use crate::access::{Principal, Scope};
 use crate::audit::{self, Action};
 use crate::conversations::{conversation_view, Names};
 use crate::error::{code, Refusal, Result};
-use crate::protocol::ConversationView;
+use crate::hub::{Event, Topic};
+use crate::protocol::{ConversationView, ServerFrame};
 use crate::Service;
 
 /// Longest note, in characters.
@@ -224,6 +227,7 @@ pub async fn add(
     svc.store
         .add_conversation_note(tenant_id, &note, &[entry])
         .await?;
+    announce(svc, tenant_id, &conv.id, agent);
     Ok(NoteView {
         id,
         agent: crate::protocol::AgentRef {
@@ -243,7 +247,7 @@ pub async fn set_meta(
     tags: &[String],
     priority: &str,
 ) -> Result<()> {
-    writer(principal)?;
+    let agent = writer(principal)?;
     let conv = conversation(svc, principal, conversation_id).await?;
     if tags.len() > MAX_TAGS {
         return Err(Refusal::invalid("at most 10 tags"));
@@ -267,10 +271,34 @@ pub async fn set_meta(
         Action::ConversationMetaUpdate,
         &format!("conversation:{}", conv.id),
     );
-    Ok(svc
-        .store
+    svc.store
         .set_conversation_meta(principal.tenant_id(), &meta, &[entry])
-        .await?)
+        .await?;
+    announce(svc, principal.tenant_id(), &conv.id, agent);
+    Ok(())
+}
+
+/// Tell the tenant's consoles (every node's, through the hub) that a conversation's notes, tags or priority
+/// changed, so one showing it reads them again: the tenant's agent topic, which no visitor socket follows, and no
+/// content, so every read of a note stays an audited read. Best-effort, like typing: a console that misses it
+/// shows the change when it next opens the conversation.
+fn announce(svc: &Service, tenant_id: &str, conversation_id: &str, agent: &cordon_store::Agent) {
+    let frame = ServerFrame::NotesUpdated {
+        conversation_id: conversation_id.to_string(),
+        by: crate::protocol::AgentRef {
+            id: agent.id.clone(),
+            name: agent.display_name.clone(),
+        },
+    };
+    svc.hub().publish(
+        &Topic::TenantAgents(tenant_id.to_string()),
+        Event::Ephemeral {
+            // No connection's: a REST request. Mailbox ids start at 1, so every console gets it, the writer's too
+            // (its other devices need it; the page that wrote ignores a note it holds already).
+            from_connection: 0,
+            frame: Arc::from(frame.to_json()),
+        },
+    );
 }
 
 /// History filtered by tag and/or priority (`conversations:read`), most recently tagged first.

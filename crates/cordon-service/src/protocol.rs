@@ -354,6 +354,13 @@ pub enum ServerFrame {
         by: Party,
         seq: i64,
     },
+    /// A conversation's internal notes, tags or priority changed (issue 20): sent to the tenant's agent sockets only,
+    /// never a visitor's, and without the content, which a console reads (audited) if it shows that conversation.
+    #[serde(rename = "notes.updated")]
+    NotesUpdated {
+        conversation_id: String,
+        by: AgentRef,
+    },
     #[serde(rename = "notice")]
     Notice {
         code: &'static str,

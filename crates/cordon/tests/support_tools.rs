@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{Auth, TestServer};
 use serde_json::json;
 
@@ -86,6 +88,8 @@ async fn canned_replies_notes_and_tags() {
         let (mut visitor, _) = srv.visitor(&fx.tenant.widget_key, None).await;
         let conv = visitor.open().await;
         visitor.say(&conv, "m1", "Where is my refund?").await;
+        // A colleague's console is told of every change (without its content), live; the visitor never is.
+        let (mut colleague, _) = srv.agent_ws(&srv.login("skyway", "admin").await).await;
         let (s, n) = agent
             .call(
                 "POST",
@@ -96,6 +100,13 @@ async fn canned_replies_notes_and_tags() {
         assert_eq!(s, 201, "{backend}: {n}");
         assert!(!n["text"].as_str().unwrap().contains(CARD), "{n}");
         assert_eq!(n["agent"]["name"], "agent");
+        let told = colleague.recv_where(|f| f["type"] == "notes.updated").await;
+        assert_eq!(told["conversation_id"], conv.as_str());
+        assert_eq!(told["by"]["name"], "agent");
+        assert!(
+            told.get("text").is_none() && !told.to_string().contains("Customer"),
+            "{told}"
+        );
         // A reading key reads notes but cannot write them.
         let reader = srv.http().with(Auth::Bearer(
             srv.api_key(&fx.tenant, &["conversations:read"]).await,
@@ -116,6 +127,19 @@ async fn canned_replies_notes_and_tags() {
             )
             .await;
         assert_eq!(s, 204);
+        colleague
+            .recv_where(|f| f["type"] == "notes.updated" && f["conversation_id"] == conv.as_str())
+            .await;
+        let leaked = visitor
+            .try_recv_where(
+                &|f: &serde_json::Value| f["type"] == "notes.updated",
+                Duration::from_millis(300),
+            )
+            .await;
+        assert!(
+            leaked.is_none(),
+            "{backend}: a visitor was told of a note: {leaked:?}"
+        );
         let (s, e) = agent
             .call(
                 "PUT",
