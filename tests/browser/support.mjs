@@ -308,17 +308,30 @@ export async function supportTests(t) {
       await item.waitFor();
       await item.click();
       if (await agent.locator('#vp-toggle').isVisible()) await agent.locator('#vp-toggle').click();
+      // The same agent's other device shows the same chat: the note and the tags reach it live.
+      const otherCtx = await context({ viewport, ...extra });
+      const other = await otherCtx.newPage();
+      await login(other, 'skyway', 'agent');
+      if (await other.locator('#back').isVisible()) await other.locator('#back').click();
+      await other.locator('#mine .conv-item', { hasText: `Notes check ${size}` }).click();
+      if (await other.locator('#vp-toggle').isVisible()) await other.locator('#vp-toggle').click();
+      await other.locator('#vp-notes-empty').waitFor();
       await agent.getByLabel('Add a note').fill(`Refund approved by phone; card ${CARD} on file.`);
       await agent.getByRole('button', { name: 'Add note' }).click();
       const note = agent.locator('#vp-notes .vp-note', { hasText: 'Refund approved' });
       await note.waitFor();
       const noteText = await note.innerText();
       assert(!noteText.includes(CARD) && noteText.includes('1111'), `the card in a note is masked: ${noteText}`);
+      assert(await agent.locator('#vp-notes .vp-note').count() === 1, 'the note is listed once where it was written');
+      await other.locator('#vp-notes .vp-note', { hasText: 'Refund approved' }).waitFor();
       const tag = `vip${size}`;
       await agent.locator('#vp-tags').fill(`${tag}, refund`);
       await agent.locator('#vp-priority').selectOption('high');
       await agent.getByRole('button', { name: 'Save tags and priority' }).click();
       await agent.locator('#vp-meta-status', { hasText: 'Saved' }).waitFor();
+      await eventually(async () => (await other.locator('#vp-priority').inputValue()) === 'high'
+        && (await other.locator('#vp-tags').inputValue()).includes(tag), 'the tags and priority on the other device');
+      await otherCtx.close();
       await agent.locator('#vp-note-form').scrollIntoViewIfNeeded();
       await agent.screenshot({ path: join(ART, `issue20-notes-${size}.png`), animations: 'disabled' });
       // The visitor never sees it.
