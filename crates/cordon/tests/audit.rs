@@ -906,6 +906,12 @@ fn reached_by(action: Action) -> &'static str {
         Action::VisitorContactSet => "socket frame: contact.set on /ws/visitor",
         Action::ChatFormsRead => "route: GET /api/v1/tenant/chat-forms",
         Action::ChatFormsUpdate => "route: PUT /api/v1/tenant/chat-forms",
+        Action::TranscriptEmailed => {
+            "the service: a transcript mailed after conversation.close (transcripts on, SMTP configured)"
+        }
+        Action::TranscriptEmailFailed => {
+            "the service: a transcript the mail server refused for good (transcripts on, SMTP configured)"
+        }
         Action::PaymentRequest => "socket frame: payment.request on /ws/agent",
         Action::PaymentFormOpen => "socket frame: payment.open on /ws/visitor",
         Action::CardTokenize => "vault route: POST /v/cards",
