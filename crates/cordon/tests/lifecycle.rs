@@ -417,7 +417,8 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
         for (table, rows) in &kept {
             // The other visitor's chat waits in the queue (the agent has no room), so no agent read it.
             // The other visitor paid nothing (issue 15): it has no payment requests or card tokens to keep; its
-            // chat has not ended, so it has no rating either, and it left no contact (issue 20).
+            // chat has not ended, so it has no rating either, and it left no contact, so no transcript was
+            // mailed (issue 20).
             if !matches!(
                 *table,
                 "card_mentions"
@@ -426,6 +427,7 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
                     | "vault_tokens"
                     | "conversation_ratings"
                     | "visitor_contacts"
+                    | "transcript_outbox"
             ) {
                 assert!(
                     !rows.is_empty(),
