@@ -173,6 +173,8 @@ pub struct Config {
     /// The card vault (issue 15): its public origin (`--vault-url`, served by [`serve_vault`] on a listener of
     /// its own), the vault key's wrapper, the processor rules. No origin: no vault.
     pub payments: cordon_service::payments::PaymentConfig,
+    /// Outgoing mail (issue 20): the SMTP server and From address transcripts are sent with (none: no mail).
+    pub mail: cordon_service::mail::MailSettings,
 }
 
 impl Config {
@@ -186,6 +188,7 @@ impl Config {
             limits: Limits::default(),
             webhooks: Default::default(),
             payments: Default::default(),
+            mail: Default::default(),
         }
     }
 }
@@ -208,6 +211,7 @@ impl Config {
             webhooks: self.webhooks.clone(),
             payments: self.payments.clone(),
             max_file_bytes: l.max_file_bytes,
+            mail: self.mail.clone(),
         }
     }
 }

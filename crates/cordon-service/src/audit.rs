@@ -134,6 +134,9 @@ pub enum Action {
     VisitorContactSet,
     ChatFormsRead,
     ChatFormsUpdate,
+    /// Transcript emails (issue 20): the service mailed a chat's transcript to its visitor, or gave up.
+    TranscriptEmailed,
+    TranscriptEmailFailed,
     /// Files (issue 20): sent by a visitor or an agent, downloaded by either, a visitor's file ticket issued.
     FileUpload,
     FileRead,
@@ -230,6 +233,8 @@ impl Action {
         Action::VisitorContactSet,
         Action::ChatFormsRead,
         Action::ChatFormsUpdate,
+        Action::TranscriptEmailed,
+        Action::TranscriptEmailFailed,
         Action::FileUpload,
         Action::FileRead,
         Action::FileTicketIssue,
@@ -325,6 +330,8 @@ impl Action {
             Action::VisitorContactSet => "visitor_contact.set",
             Action::ChatFormsRead => "chat_forms.read",
             Action::ChatFormsUpdate => "chat_forms.update",
+            Action::TranscriptEmailed => "transcript.emailed",
+            Action::TranscriptEmailFailed => "transcript.email_failed",
             Action::FileUpload => "file.upload",
             Action::FileRead => "file.read",
             Action::FileTicketIssue => "file.ticket_issue",

@@ -25,13 +25,17 @@ pub struct Contact {
     pub email: String,
 }
 
-/// The forms a tenant's widget shows.
+/// The forms a tenant's widget shows, and whether a chat's transcript is emailed to the visitor.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ChatFormsView {
     /// Before the first message: name, email and an optional question.
     pub prechat: bool,
     /// When no agent is online: an email to answer to.
     pub offline: bool,
+    /// When a chat ends: its transcript (the visitor-visible messages, card numbers masked) emailed to the
+    /// address the visitor gave, if the operator configured a mail server. Off when left out.
+    #[serde(default)]
+    pub transcript: bool,
 }
 
 impl From<ChatForms> for ChatFormsView {
@@ -39,6 +43,7 @@ impl From<ChatForms> for ChatFormsView {
         ChatFormsView {
             prechat: f.prechat,
             offline: f.offline,
+            transcript: f.transcript,
         }
     }
 }
@@ -146,13 +151,14 @@ pub async fn forms(svc: &Service, principal: &Principal) -> Result<ChatFormsView
 pub async fn set_forms(svc: &Service, principal: &Principal, forms: ChatFormsView) -> Result<()> {
     principal.require(Scope::Admin)?;
     let target = format!(
-        "chat_forms:prechat={},offline={}",
-        forms.prechat, forms.offline
+        "chat_forms:prechat={},offline={},transcript={}",
+        forms.prechat, forms.offline, forms.transcript
     );
     let entry = audit::by(principal, Action::ChatFormsUpdate, &target);
     let f = ChatForms {
         prechat: forms.prechat,
         offline: forms.offline,
+        transcript: forms.transcript,
     };
     Ok(svc
         .store

@@ -149,10 +149,16 @@ pub async fn close(
         &format!("{who} closed the chat"),
     )
     .await;
+    // With outgoing mail configured, the close queues the transcript email in its own transaction when the
+    // tenant turned transcripts on and the visitor gave an address (transcripts.rs).
+    let mail = svc.settings.mail.enabled();
     let closed = svc
         .store
-        .close_conversation(&conv.tenant_id, &conv.id)
+        .close_conversation_queueing(&conv.tenant_id, &conv.id, mail)
         .await?;
+    if mail {
+        svc.transcript_wake.notify_one();
+    }
     publish_conversation(svc, names, &closed).await;
     drain_queue(svc, &conv.tenant_id).await;
     Ok(())

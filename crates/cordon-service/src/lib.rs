@@ -14,6 +14,7 @@
 //! - [`releases`]: signed widget releases, two-operator approval, tenants' pins.
 //! - [`audit`]: every audited [`audit::Action`], entries, the checkpointer, reads of the log.
 //! - [`webhooks`]: endpoints, signed requests and the deliverer that drains the durable outbox.
+//! - [`transcripts`]: a chat's transcript mailed to the visitor when it ends ([`mail`]: the SMTP server).
 //! - [`hub`]: live fan-out, one node or many; [`cluster`]: its NATS uplink; [`keys`]: tenant keys.
 #![forbid(unsafe_code)]
 
@@ -32,6 +33,7 @@ pub mod hub;
 pub mod impact;
 pub mod keys;
 pub mod lifecycle;
+pub mod mail;
 pub mod management;
 pub mod messages;
 pub mod metrics;
@@ -46,6 +48,7 @@ pub mod releases;
 pub mod reports;
 pub mod search;
 pub mod throttle;
+pub mod transcripts;
 pub mod transparency;
 pub mod visitor_profile;
 pub mod visitors;
@@ -88,6 +91,8 @@ pub struct Settings {
     pub payments: payments::PaymentConfig,
     /// The largest file a visitor or an agent may send (issue 20), in bytes.
     pub max_file_bytes: usize,
+    /// Outgoing mail (issue 20): the SMTP server transcripts are sent through, if any.
+    pub mail: mail::MailSettings,
 }
 
 /// Everything the use cases share in one process: the store, the keys, the hub, the counters. Cheap to clone.
@@ -101,6 +106,8 @@ pub struct Service {
     settings: Arc<Settings>,
     /// Wakes the webhook deliverer (a redelivery asked for now).
     webhook_wake: Arc<tokio::sync::Notify>,
+    /// Wakes the transcript sender (a chat closed with a transcript queued).
+    transcript_wake: Arc<tokio::sync::Notify>,
     /// The card vault's key, CVVs and use limiter in this process.
     vault: Arc<payments::VaultState>,
     /// Agents online and the wait, per tenant, for visitors' `welcome` (issue 20), a few seconds old at most.
@@ -160,6 +167,7 @@ impl Service {
             throttle: Arc::new(throttle::Throttles::new(&settings.throttle)),
             settings: Arc::new(settings),
             webhook_wake: Arc::new(tokio::sync::Notify::new()),
+            transcript_wake: Arc::new(tokio::sync::Notify::new()),
             vault: Arc::new(payments::VaultState::default()),
             availability: Arc::new(availability::Cache::default()),
         }
@@ -214,10 +222,11 @@ impl Service {
     }
 
     /// Start the background work of one process: the checkpoint signer (while it holds the lease), the
-    /// webhook deliverer and the retention purge.
+    /// webhook deliverer, the transcript sender (when mail is configured) and the retention purge.
     pub fn spawn_background(&self) {
         audit::spawn_checkpointer(self.clone());
         webhooks::spawn_deliverer(self.clone());
+        transcripts::spawn_sender(self.clone());
         lifecycle::spawn_purger(self.clone());
         payments::spawn_sweeper(self.clone());
     }

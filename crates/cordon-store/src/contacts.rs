@@ -7,26 +7,31 @@ use sqlx::Row as _;
 use crate::audit::append as append_audit;
 use crate::{AuditEntry, Result, Store};
 
-/// The forms a tenant's widget shows; both off until an admin turns them on.
+/// The forms a tenant's widget shows, and whether a chat's transcript is emailed; all off until an admin turns
+/// them on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ChatForms {
     /// Before the first message: name, email and an optional question.
     pub prechat: bool,
     /// When no agent is online: an email to answer to.
     pub offline: bool,
+    /// When a chat ends: its transcript emailed to the address the visitor gave (migration 0021).
+    pub transcript: bool,
 }
 
 impl Store {
     /// The tenant's chat forms (both off when never set).
     pub async fn chat_forms(&self, tenant_id: &str) -> Result<ChatForms> {
-        let row = sqlx::query("SELECT prechat, offline FROM chat_forms WHERE tenant_id = $1")
-            .bind(tenant_id)
-            .fetch_optional(self.pool())
-            .await?;
+        let row =
+            sqlx::query("SELECT prechat, offline, transcript FROM chat_forms WHERE tenant_id = $1")
+                .bind(tenant_id)
+                .fetch_optional(self.pool())
+                .await?;
         Ok(match row {
             Some(r) => ChatForms {
                 prechat: r.try_get::<i64, _>(0)? != 0,
                 offline: r.try_get::<i64, _>(1)? != 0,
+                transcript: r.try_get::<i64, _>(2)? != 0,
             },
             None => ChatForms::default(),
         })
@@ -41,13 +46,15 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "INSERT INTO chat_forms (tenant_id, prechat, offline, updated_by, updated_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id) DO UPDATE SET prechat = excluded.prechat, \
-             offline = excluded.offline, updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+            "INSERT INTO chat_forms (tenant_id, prechat, offline, transcript, updated_by, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id) DO UPDATE SET prechat = excluded.prechat, \
+             offline = excluded.offline, transcript = excluded.transcript, updated_by = excluded.updated_by, \
+             updated_at = excluded.updated_at",
         )
         .bind(tenant_id)
         .bind(i64::from(forms.prechat))
         .bind(i64::from(forms.offline))
+        .bind(i64::from(forms.transcript))
         .bind(updated_by)
         .bind(crate::now_ms())
         .execute(&mut *tx)

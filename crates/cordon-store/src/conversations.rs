@@ -600,6 +600,20 @@ impl Store {
         tenant_id: &str,
         conversation_id: &str,
     ) -> Result<Conversation> {
+        self.close_conversation_queueing(tenant_id, conversation_id, false)
+            .await
+    }
+
+    /// Close a conversation; with `queue_transcript` (the operator configured outgoing mail), queue its
+    /// transcript email in the same transaction when the tenant turned transcripts on and the visitor gave an
+    /// address (crate::transcripts). Only the close that changes the state queues, and the outbox keeps one row
+    /// per conversation, so a conversation is mailed at most once.
+    pub async fn close_conversation_queueing(
+        &self,
+        tenant_id: &str,
+        conversation_id: &str,
+        queue_transcript: bool,
+    ) -> Result<Conversation> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
@@ -611,6 +625,9 @@ impl Store {
         .bind(conversation_id)
         .execute(&mut *tx)
         .await?;
+        if queue_transcript && done.rows_affected() == 1 {
+            crate::transcripts::queue_in(&mut tx, tenant_id, conversation_id, now).await?;
+        }
         let conv = conversation_in(&mut tx, tenant_id, conversation_id).await?;
         if done.rows_affected() == 0 && conv.state != ConversationState::Closed {
             return Err(StoreError::NotFound);

@@ -31,6 +31,7 @@ mod sqlite_sessions;
 mod tenant_cache;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod transcripts;
 mod vault;
 mod visitor_profiles;
 mod webhooks;
@@ -63,6 +64,7 @@ pub use operators::{NewOperator, Operator, OperatorCredentials, OperatorSession}
 pub use ratings::{ReportRow, StoredRating, MAX_REPORT_ROWS};
 pub use releases::{Release, ReleaseKey};
 pub use tenant_cache::TENANT_CACHE_TTL;
+pub use transcripts::TranscriptJob;
 pub use vault::{NewVaultToken, PaymentRequest, PaymentSettings, PaymentState, VaultToken};
 pub use visitor_profiles::StoredVisitorProfile;
 pub use webhooks::{
@@ -183,6 +185,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         20,
         include_str!("../migrations/sqlite/0020_conversation_files.sql"),
     ),
+    (
+        21,
+        include_str!("../migrations/sqlite/0021_transcript_emails.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -240,6 +246,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         20,
         include_str!("../migrations/postgres/0020_conversation_files.sql"),
+    ),
+    (
+        21,
+        include_str!("../migrations/postgres/0021_transcript_emails.sql"),
     ),
 ];
 

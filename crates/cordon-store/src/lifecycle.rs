@@ -66,6 +66,12 @@ pub const VISITOR_TABLES: &[(&str, &str)] = &[
         "conversation_files",
         "tenant_id = $1 AND conversation_id IN ({convs})",
     ),
+    // Issue 20: the visitor's transcript emails waiting or sent (ids and the sender's bookkeeping; the address
+    // is in visitor_contacts).
+    (
+        "transcript_outbox",
+        "tenant_id = $1 AND conversation_id IN ({convs})",
+    ),
     // Issue 15: the visitor's payment requests and card tokens (sealed cards, brand and last four). Found by
     // visitor, not conversation: a token outlives a transcript purged by retention.
     (
@@ -83,6 +89,7 @@ pub(crate) const PURGED_WITH_CONVERSATION: &[&str] = &[
     "conversation_meta",
     "conversation_ratings",
     "conversation_files",
+    "transcript_outbox",
 ];
 
 /// Tables with no data of any one visitor, and why.

@@ -146,3 +146,36 @@ async fn a_database_of_the_previous_release_upgrades_in_place() {
         store.close().await;
     }
 }
+
+/// Issue 20: a tenant's chat forms written at schema 20 keep their switches through migration 0021 and gain the
+/// transcript switch, off; the transcript outbox starts empty and is usable at once.
+#[tokio::test]
+async fn chat_forms_of_schema_20_gain_the_transcript_switch_off() {
+    use sqlx::Executor as _;
+    for db in all_backends().await {
+        let mut conn = migrate_to_version(&db, 20).await;
+        for sql in [
+            "INSERT INTO tenants (id, slug, display_name, widget_key, allowed_origins, verify_identity, \
+             identity_secret, created_at) VALUES ('t_1', 'skyway', 'Skyway', 'wk_1', '[]', 0, 'x', 1)",
+            "INSERT INTO chat_forms (tenant_id, prechat, offline, updated_by, updated_at) \
+             VALUES ('t_1', 1, 0, 'agent:a_1', 5)",
+        ] {
+            conn.execute(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{:?}: {sql}: {e}", db.backend));
+        }
+        drop(conn);
+        let store = Store::open(&StoreConfig::new(db.url.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("{:?}: open: {e}", db.backend));
+        let forms = store.chat_forms("t_1").await.unwrap();
+        assert!(
+            forms.prechat && !forms.offline && !forms.transcript,
+            "{:?}: {forms:?}",
+            db.backend
+        );
+        assert_eq!(store.transcript_job("t_1", "c_1").await.unwrap(), None);
+        assert!(store.claim_transcripts(10, 1000).await.unwrap().is_empty());
+        store.close().await;
+    }
+}

@@ -142,6 +142,33 @@ pub(crate) struct ServeArgs {
         default_value_t = 10 * 1024 * 1024
     )]
     pub(crate) max_file_bytes: usize,
+    /// The SMTP server transcript emails are sent through (issue 20; docs/TRANSCRIPT_EMAIL.md):
+    /// smtp://127.0.0.1:2525 (plain, loopback only), smtp://user:password@host:587 (STARTTLS required),
+    /// smtps://user:password@host:465 (TLS from the start). Prefer the environment variable: a flag's password
+    /// shows in the process list. None: no transcripts are emailed.
+    #[arg(long, env = "CORDON_SMTP_URL", value_name = "URL")]
+    pub(crate) smtp_url: Option<SmtpUrlArg>,
+    /// The From address of transcript emails, e.g. "Acme Support <chat@acme.example>" (needed with --smtp-url).
+    #[arg(long, env = "CORDON_SMTP_FROM", value_name = "ADDRESS")]
+    pub(crate) smtp_from: Option<String>,
+}
+
+/// `--smtp-url` as given: it may hold a password, so its `Debug` shows none of it, and it is checked (with an
+/// error that quotes none of it) when the server starts, not by clap (whose error would repeat the value).
+#[derive(Clone)]
+pub(crate) struct SmtpUrlArg(pub(crate) String);
+
+impl std::fmt::Debug for SmtpUrlArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SmtpUrlArg(***)")
+    }
+}
+
+impl std::str::FromStr for SmtpUrlArg {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(SmtpUrlArg(s.to_string()))
+    }
 }
 
 /// `demo`: the service's flags, and where the demo stores listen.

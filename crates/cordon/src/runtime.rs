@@ -339,6 +339,13 @@ pub(crate) async fn bind(args: &ServeArgs) -> anyhow::Result<Bound> {
         .with_context(|| format!("could not listen on {}", args.listen))?;
     let local = console.local_addr()?;
     let mut config = config(args, local);
+    config
+        .mail
+        .configure(
+            args.smtp_url.as_ref().map(|u| u.0.as_str()),
+            args.smtp_from.as_deref(),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut listeners = vec![console];
     if let Some(addr) = derived_widget_listen(args, local) {
         match cordon_server::bind_listener(addr) {
@@ -394,6 +401,10 @@ pub(crate) fn announce(bound: &Bound, service: &Service) -> anyhow::Result<()> {
     }
     if let Some(v) = &bound.config.payments.vault_origin {
         println!("cordon card vault at {v}");
+    }
+    // The server as smtp://user:***@host:port: the password is never printed.
+    if let Some(smtp) = &bound.config.mail.smtp {
+        println!("cordon transcript emails via {smtp}");
     }
     Ok(())
 }

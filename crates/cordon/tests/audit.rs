@@ -906,6 +906,12 @@ fn reached_by(action: Action) -> &'static str {
         Action::VisitorContactSet => "socket frame: contact.set on /ws/visitor",
         Action::ChatFormsRead => "route: GET /api/v1/tenant/chat-forms",
         Action::ChatFormsUpdate => "route: PUT /api/v1/tenant/chat-forms",
+        Action::TranscriptEmailed => {
+            "the service: a transcript mailed after conversation.close (transcripts on, SMTP configured)"
+        }
+        Action::TranscriptEmailFailed => {
+            "the service: a transcript the mail server refused for good (transcripts on, SMTP configured)"
+        }
         Action::PaymentRequest => "socket frame: payment.request on /ws/agent",
         Action::PaymentFormOpen => "socket frame: payment.open on /ws/visitor",
         Action::CardTokenize => "vault route: POST /v/cards",
@@ -1051,15 +1057,20 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
         db.url.clone(),
         db.dir.as_ref().unwrap().path().to_path_buf(),
     );
-    let srv = TestServer::start_with(
-        db,
-        Limits {
+    // Transcript emails (issue 20) go to a sink on loopback.
+    let sink = common::smtp::SmtpSink::start().await;
+    let smtp_url = sink.url();
+    let srv = TestServer::start_configured(db, |c| {
+        c.limits = Limits {
             login_per_account: quick(2),
             api_key_per_address: quick(2),
             visitor_token_per_address: quick(2),
             ..Limits::default()
-        },
-    )
+        };
+        c.mail
+            .configure(Some(&smtp_url), Some("chat@cordon.test"))
+            .unwrap();
+    })
     .await;
 
     // Commands, on the server's database while it runs.
@@ -1371,6 +1382,45 @@ async fn every_audited_action_is_reached_by_a_route_a_socket_frame_or_a_command(
         .send(json!({"type": "contact.set", "email": "leaving@example.com"}))
         .await;
     leaving.recv_type("contact.saved").await;
+    // Transcript emails (issue 20): transcripts on; one chat mailed, one to an address the sink refuses for good.
+    let (s, e) = admin
+        .call(
+            "PUT",
+            "/api/v1/tenant/chat-forms",
+            Some(json!({"prechat": true, "offline": true, "transcript": true})),
+        )
+        .await;
+    assert_eq!(s, 204, "{e}");
+    let mut mailed = Vec::new();
+    for email in ["mailed@example.com", "bounce@example.com"] {
+        let (mut v, _) = srv.visitor(&fx.tenant.widget_key, None).await;
+        v.send(json!({"type": "contact.set", "email": email})).await;
+        v.recv_type("contact.saved").await;
+        let c = v.open().await;
+        v.send(json!({"type": "conversation.close", "conversation_id": c}))
+            .await;
+        v.recv_where(|f| {
+            f["type"] == "conversation.updated" && f["conversation"]["state"] == "closed"
+        })
+        .await;
+        mailed.push(c);
+    }
+    // Settled before the purge below removes the closed conversations (and their outbox rows).
+    let started = std::time::Instant::now();
+    for c in &mailed {
+        loop {
+            let job = srv.store().transcript_job(&fx.tenant.id, c).await.unwrap();
+            if job.is_some_and(|j| j.sent_at.is_some() || j.failed_at.is_some()) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "transcripts unsettled"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert_eq!(sink.mails().len(), 1);
     let later = cordon_store::now_ms() + 3651 * 86_400_000;
     let purged = cordon_service::lifecycle::purge_expired(srv.service(), later)
         .await

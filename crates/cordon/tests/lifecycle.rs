@@ -183,10 +183,26 @@ async fn every_table_has_lifecycle_handling() {
 async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visitor() {
     for db in cordon_store::testing::all_backends().await {
         let backend = db.backend;
-        let srv = TestServer::start(db).await;
+        // Transcript emails (issue 20) go to a sink on loopback: the visitor's queued mail is one of its rows.
+        let sink = common::smtp::SmtpSink::start().await;
+        let smtp_url = sink.url();
+        let srv = TestServer::start_configured(db, |c| {
+            c.mail
+                .configure(Some(&smtp_url), Some("chat@cordon.test"))
+                .unwrap();
+        })
+        .await;
         let fx = srv.fixture("acme").await;
         let admin_cookie = srv.login("acme", "admin").await;
         let admin = srv.http().with(Auth::Cookie(admin_cookie.clone()));
+        let (s, _) = admin
+            .call(
+                "PUT",
+                "/api/v1/tenant/chat-forms",
+                Some(serde_json::json!({"prechat": true, "offline": true, "transcript": true})),
+            )
+            .await;
+        assert_eq!(s, 204);
         // A webhook endpoint, so the visitor's events sit in the outbox too (nothing listens: they stay).
         let (_, _) = srv
             .webhook_fixture(&admin_cookie, &fx.tenant.widget_key)
@@ -247,7 +263,13 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
             .await;
         // A file the visitor sent (issue 20), a card number in its name.
         upload_file(&srv, &mut visitor, &conv, "scan 4111 1111 1111 1111.txt").await;
-        // The chat ends and the visitor rates it (issue 20), a card number in the comment (masked).
+        // The email the visitor left in a form (issue 20), sealed, opened in the export.
+        visitor
+            .send(serde_json::json!({"type": "contact.set", "name": "Ana", "email": "ana@example.com"}))
+            .await;
+        visitor.recv_type("contact.saved").await;
+        // The chat ends (its transcript is mailed: a transcript_outbox row) and the visitor rates it (issue 20), a
+        // card number in the comment (masked).
         agent.close_chat(&mut visitor, &conv).await;
         visitor
             .send(
@@ -256,11 +278,7 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
             )
             .await;
         visitor.recv_type("rating.saved").await;
-        // The email the visitor left in a form (issue 20), sealed, opened in the export.
-        visitor
-            .send(serde_json::json!({"type": "contact.set", "name": "Ana", "email": "ana@example.com"}))
-            .await;
-        visitor.recv_type("contact.saved").await;
+        sink.wait_for(1, std::time::Duration::from_secs(10)).await;
         drop(visitor);
         // Another visitor, who must be untouched: with rows in issue 20's tables too (profile, note, tags).
         let mut other = common::Ws::connect(&format!("ws://{}/ws/visitor", srv.addr), &[]).await;
@@ -399,7 +417,8 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
         for (table, rows) in &kept {
             // The other visitor's chat waits in the queue (the agent has no room), so no agent read it.
             // The other visitor paid nothing (issue 15): it has no payment requests or card tokens to keep; its
-            // chat has not ended, so it has no rating either, and it left no contact (issue 20).
+            // chat has not ended, so it has no rating either, and it left no contact, so no transcript was
+            // mailed (issue 20).
             if !matches!(
                 *table,
                 "card_mentions"
@@ -408,6 +427,7 @@ async fn a_visitor_is_exported_and_deleted_across_every_table_and_only_that_visi
                     | "vault_tokens"
                     | "conversation_ratings"
                     | "visitor_contacts"
+                    | "transcript_outbox"
             ) {
                 assert!(
                     !rows.is_empty(),

@@ -142,7 +142,10 @@ async fn visitors_leave_a_contact_in_the_forms_the_tenant_turned_on() {
         let (s, f) = admin.get("/api/v1/tenant/chat-forms").await;
         assert_eq!(
             (s, f.clone()),
-            (200, json!({"prechat": false, "offline": false})),
+            (
+                200,
+                json!({"prechat": false, "offline": false, "transcript": false})
+            ),
             "{backend}"
         );
         let w = welcome(&srv, &fx.tenant.widget_key).await;
@@ -182,7 +185,10 @@ async fn visitors_leave_a_contact_in_the_forms_the_tenant_turned_on() {
             .with(Auth::Cookie(srv.login("voltmart", "admin").await))
             .get("/api/v1/tenant/chat-forms")
             .await;
-        assert_eq!(of, json!({"prechat": false, "offline": false}));
+        assert_eq!(
+            of,
+            json!({"prechat": false, "offline": false, "transcript": false})
+        );
 
         // The visitor's contact: a bad email is refused; a card number in the name is masked.
         for bad in [

@@ -4,6 +4,7 @@
 
 pub mod processor;
 pub mod receiver;
+pub mod smtp;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -128,6 +129,19 @@ impl TestServer {
             let _ = h.await;
         }
         self.state.service().close().await;
+    }
+
+    /// Stop the server and hand back its database, for a test that starts another server on it.
+    pub async fn stop_keeping_db(mut self) -> TestDatabase {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.abort();
+            let _ = h.await;
+        }
+        self.state.service().close().await;
+        self.db
     }
 
     pub fn store(&self) -> &Store {
