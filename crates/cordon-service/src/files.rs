@@ -258,6 +258,36 @@ async fn store_and_announce(
     })
 }
 
+/// Files one visitor may send in an hour, in all its conversations of a tenant: a chat needs a few screenshots
+/// and a receipt, not a stream of uploads filling the tenant's storage.
+pub const VISITOR_FILES_PER_HOUR: i64 = 20;
+/// …and bytes, in files of at most `--max-file-bytes` each: this many of the largest.
+pub const VISITOR_LARGEST_FILES_PER_HOUR: i64 = 5;
+const HOUR_MS: i64 = 3_600_000;
+
+/// The visitor's upload budget: counted from what it sent in the last hour (from the store, so every node and a
+/// restart agree), `rate_limited` with a wait once a file or its bytes would pass it. The budget is a little
+/// soft when a visitor uploads on two nodes at the same instant; the cap per conversation is exact.
+async fn check_visitor_budget(svc: &Service, holder: &TicketHolder, size: usize) -> Result<()> {
+    let since = cordon_store::now_ms() - HOUR_MS;
+    let (files, bytes) = svc
+        .store
+        .files_sent_since(&holder.tenant_id, &holder.visitor_id, since)
+        .await?;
+    let max_bytes =
+        VISITOR_LARGEST_FILES_PER_HOUR * i64::try_from(max_bytes(svc)).unwrap_or(i64::MAX / 8);
+    let size = i64::try_from(size).unwrap_or(i64::MAX);
+    if files >= VISITOR_FILES_PER_HOUR || bytes.saturating_add(size) > max_bytes {
+        // The oldest of the hour's files leaves the window within the hour; a client is told to wait a while, not
+        // to retry at once.
+        return Err(Refusal::rate_limited(
+            "you have sent many files in the last hour; please wait before sending more",
+            600,
+        ));
+    }
+    Ok(())
+}
+
 /// An agent sends a file in a conversation assigned to it (agents and admins signed in; never an API key).
 pub async fn upload_as_agent(
     svc: &Service,
@@ -307,6 +337,7 @@ pub async fn upload_as_visitor(
     if conv.visitor_id != holder.visitor_id {
         return Err(Refusal::new(code::NOT_FOUND, "no such conversation"));
     }
+    check_visitor_budget(svc, holder, bytes.len()).await?;
     let sender = Sender {
         tenant_id: holder.tenant_id.clone(),
         kind: SenderKind::Visitor,

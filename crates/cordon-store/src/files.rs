@@ -87,6 +87,26 @@ impl Store {
     }
 
     /// One file of the tenant's, with its sealed bytes; `None` when the tenant has no such file.
+    /// How many files an uploader sent in a tenant since `since_ms`, and their bytes: a visitor's upload budget
+    /// (cordon-service files.rs), counted from the rows so that it holds across nodes and restarts.
+    pub async fn files_sent_since(
+        &self,
+        tenant_id: &str,
+        uploader_id: &str,
+        since_ms: i64,
+    ) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM conversation_files \
+             WHERE tenant_id = $1 AND uploader_id = $2 AND created_at > $3",
+        )
+        .bind(tenant_id)
+        .bind(uploader_id)
+        .bind(since_ms)
+        .fetch_one(self.pool())
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
     pub async fn conversation_file(
         &self,
         tenant_id: &str,

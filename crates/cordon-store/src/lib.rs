@@ -189,6 +189,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../migrations/sqlite/0021_transcript_emails.sql"),
     ),
+    (
+        22,
+        include_str!("../migrations/sqlite/0022_files_by_uploader.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -250,6 +254,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         21,
         include_str!("../migrations/postgres/0021_transcript_emails.sql"),
+    ),
+    (
+        22,
+        include_str!("../migrations/postgres/0022_files_by_uploader.sql"),
     ),
 ];
 

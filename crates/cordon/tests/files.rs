@@ -513,3 +513,100 @@ async fn files_both_ways_with_limits_sniffing_stripping_isolation_and_sealing() 
         srv.stop().await;
     }
 }
+
+/// A visitor's upload budget (20 files, or five of the largest, an hour, in all its conversations): the next file
+/// is `429 rate_limited` with a wait, counted from the stored files (so the same on every node and after a
+/// restart); agents are not limited by it, and another visitor has a budget of its own.
+#[tokio::test]
+async fn a_visitor_sends_a_bounded_number_of_files_an_hour() {
+    for db in cordon_store::testing::all_backends().await {
+        let backend = format!("{:?}", db.backend);
+        let srv = TestServer::start_configured(db, |c| c.limits.max_file_bytes = 1024).await;
+        let fx = srv.fixture("skyway").await;
+        let (_agent_ws, _) = srv.online_agent("skyway", "agent").await;
+        let (mut visitor, _) = srv.visitor(&fx.tenant.widget_key, None).await;
+        let conv = visitor.open().await;
+        let t = ticket(&mut visitor).await;
+        let vt = [(cordon_service::files::TICKET_HEADER, t.as_str())];
+        let path = format!("/w/files?conversation_id={conv}&name=note.txt");
+        // Bytes: five files of the largest size fill the byte budget.
+        for i in 0..5 {
+            let (s, _, b) = raw(
+                &srv,
+                "POST",
+                &path,
+                &vt,
+                Some(("text/plain", vec![b'a'; 1024])),
+            )
+            .await;
+            assert_eq!(
+                s,
+                201,
+                "{backend}: big file {i}: {}",
+                String::from_utf8_lossy(&b)
+            );
+        }
+        let (s, h, b) = raw(
+            &srv,
+            "POST",
+            &path,
+            &vt,
+            Some(("text/plain", b"one more".to_vec())),
+        )
+        .await;
+        assert_eq!(
+            (s, code_of(&b).as_str()),
+            (429, "rate_limited"),
+            "{backend}"
+        );
+        assert_eq!(h["retry-after"], "600");
+        // Count: another visitor sends small files until the twentieth.
+        let (mut second, _) = srv.visitor(&fx.tenant.widget_key, None).await;
+        let conv2 = second.open().await;
+        let t2 = ticket(&mut second).await;
+        let vt2 = [(cordon_service::files::TICKET_HEADER, t2.as_str())];
+        let path2 = format!("/w/files?conversation_id={conv2}&name=note.txt");
+        for i in 0..cordon_service::files::VISITOR_FILES_PER_HOUR {
+            let (s, _, b) = raw(
+                &srv,
+                "POST",
+                &path2,
+                &vt2,
+                Some(("text/plain", format!("note {i}").into_bytes())),
+            )
+            .await;
+            assert_eq!(
+                s,
+                201,
+                "{backend}: small file {i}: {}",
+                String::from_utf8_lossy(&b)
+            );
+        }
+        let (s, _, b) = raw(
+            &srv,
+            "POST",
+            &path2,
+            &vt2,
+            Some(("text/plain", b"21st".to_vec())),
+        )
+        .await;
+        assert_eq!(
+            (s, code_of(&b).as_str()),
+            (429, "rate_limited"),
+            "{backend}"
+        );
+        // The agent still sends files into the first chat.
+        let agent_cookie = srv.login("skyway", "agent").await;
+        let agent = [("cookie", agent_cookie.as_str())];
+        let (s, _, b) = raw(
+            &srv,
+            "POST",
+            &format!("/api/v1/conversations/{conv}/files?name=reply.txt"),
+            &agent,
+            Some(("text/plain", b"here you are".to_vec())),
+        )
+        .await;
+        assert_eq!(s, 201, "{backend}: {}", String::from_utf8_lossy(&b));
+        srv.stop().await;
+    }
+}
