@@ -206,7 +206,8 @@ export async function supportTests(t) {
       await frame.getByRole('button', { name: 'Start a new chat' }).click();
       await say(frame, `Panel check ${size}: where is my bag?`);
       if (await agent.locator('#back').isVisible()) await agent.locator('#back').click();
-      const item = agent.locator('#mine .conv-item', { hasText: 'where is my bag' });
+      // This size's chat: the other size's may still be listed (closeMine can run before the list has loaded).
+      const item = agent.locator('#mine .conv-item', { hasText: `Panel check ${size}: where is my bag` });
       await item.waitFor();
       await item.click();
       if (await agent.locator('#vp-toggle').isVisible()) {
