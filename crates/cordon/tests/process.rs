@@ -2000,6 +2000,67 @@ async fn demo_store_listen_is_exact_and_a_taken_address_is_an_error() {
     }
 }
 
+/// The transcript mail server through the real flags (issue 20): `cordon serve --smtp-url` names the server with
+/// its password masked, and neither a good URL nor a bad one puts the password in stdout or the log.
+#[tokio::test]
+async fn serve_names_its_mail_server_without_the_password() {
+    const SECRET: &str = "hunter2-smtp-secret";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut spec = Spec::serve(&dir.path().join("data"), &dir.path().join("logs"));
+    spec.extra = vec![
+        "--smtp-url".into(),
+        format!("smtps://ops:{SECRET}@127.0.0.1:465"),
+        "--smtp-from".into(),
+        "Skyway Support <chat@skyway.example>".into(),
+    ];
+    let mut srv = spec.start().await;
+    let mut named = None;
+    while let Some(line) = srv.line(Duration::from_secs(5)).await {
+        if line.starts_with("cordon transcript emails via ") {
+            named = Some(line);
+            break;
+        }
+    }
+    let named = named.expect("serve names its mail server");
+    assert_eq!(
+        named,
+        "cordon transcript emails via smtps://ops:***@127.0.0.1:465"
+    );
+    srv.terminate().await;
+    for log in [spec.stdout_path(), spec.stderr_path()] {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(!text.contains(SECRET), "{}: {text}", log.display());
+    }
+    // A URL that is refused: a clear error that quotes none of it.
+    let bad = format!("ftp://ops:{SECRET}@127.0.0.1:21");
+    let out = spec
+        .cli()
+        .run(
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--smtp-url",
+                &bad,
+                "--smtp-from",
+                "chat@skyway.example",
+            ],
+            None,
+        )
+        .await;
+    assert!(!out.status.success(), "an ftp:// mail server is refused");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains(SECRET), "{all}");
+    assert!(
+        all.contains("--smtp-url"),
+        "the error names the flag: {all}"
+    );
+}
+
 // ---- 4. CLI ------------------------------------------------------------------------------------------------
 
 #[tokio::test]
