@@ -228,7 +228,16 @@ async fn batches_across_conversations_are_gap_free_per_conversation() {
             }
         }
         // The batches took the multi-row path: none failed over to one-by-one retries, and they were batches.
-        let (batches, messages, _, failed) = store.commit_stats().snapshot();
+        // The counters are the writer's, updated just after it hands out a batch's acks: wait for the last one.
+        let mut waited = 0;
+        let (batches, messages, _, failed) = loop {
+            let snap = store.commit_stats().snapshot();
+            if snap.1 >= 600 || waited >= 500 {
+                break snap;
+            }
+            waited += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        };
         assert_eq!(failed, 0);
         assert!(
             messages >= 600 && batches * 4 < messages,
