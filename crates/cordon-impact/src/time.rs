@@ -83,6 +83,15 @@ pub fn format_minutes(ms: i64) -> String {
     )
 }
 
+/// `2017-09-27 10:02:13`: seconds, with a space, for text people read (a transcript email says "UTC" beside it).
+pub fn format_seconds_readable(ms: i64) -> String {
+    let p = parts(ms);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        p.year, p.month, p.day, p.hour, p.minute, p.second
+    )
+}
+
 fn number(s: &str, len: usize) -> Option<i64> {
     if s.len() == len && s.bytes().all(|b| b.is_ascii_digit()) {
         s.parse().ok()
